@@ -1,0 +1,36 @@
+"""SpanTally's store: TimescaleDB (or PostgreSQL) schema, writer, and analytics queries."""
+
+from .analytics import Granularity, LlmAnalytics, LlmFilters, Totals, llm_analytics, plan_range
+from .cluster import ClusterConfig, ClusterError, ManagedCluster, default_home
+from .database import Database, StorageMode, StoreConfig
+from .errors import StoreError, StoreUnavailable
+from .keys import create_api_key, ensure_project, parse_api_key, resolve_api_key
+from .migrate import migrate
+from .records import LlmCall
+from .writer import CallWriter, WriteResult
+
+__all__ = [
+    "CallWriter",
+    "ClusterConfig",
+    "ClusterError",
+    "Database",
+    "Granularity",
+    "LlmAnalytics",
+    "LlmCall",
+    "LlmFilters",
+    "ManagedCluster",
+    "StorageMode",
+    "StoreConfig",
+    "StoreError",
+    "StoreUnavailable",
+    "Totals",
+    "WriteResult",
+    "create_api_key",
+    "default_home",
+    "ensure_project",
+    "llm_analytics",
+    "migrate",
+    "parse_api_key",
+    "plan_range",
+    "resolve_api_key",
+]

@@ -1,0 +1,59 @@
+"""Projects and API keys. A key is `st_<key id>_<secret>`: the key id is public and indexed,
+the secret is stored only as its SHA-256 and compared in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+import psycopg
+
+from . import queries
+
+__all__ = ["KEY_PREFIX", "create_api_key", "ensure_project", "parse_api_key", "resolve_api_key"]
+
+KEY_PREFIX = "st"
+
+
+def parse_api_key(key: str) -> tuple[str, str] | None:
+    """(key id, secret) of a well-formed key, else None."""
+    parts = key.strip().split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+async def ensure_project(conn: psycopg.AsyncConnection, name: str) -> tuple[int, bool]:
+    """The id of project `name`, creating it if needed; and whether it was created."""
+    row = await (await conn.execute(queries.FIND_PROJECT, (name,))).fetchone()
+    if row:
+        return int(row[0]), False
+    row = await (await conn.execute(queries.CREATE_PROJECT, (name,))).fetchone()
+    assert row is not None
+    return int(row[0]), True
+
+
+async def create_api_key(conn: psycopg.AsyncConnection, project_id: int, name: str = "") -> str:
+    """Create a key for the project and return it; this is the only time the secret exists."""
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    await conn.execute(queries.CREATE_API_KEY, (key_id, project_id, _digest(secret), name))
+    return f"{KEY_PREFIX}_{key_id}_{secret}"
+
+
+async def resolve_api_key(conn: psycopg.AsyncConnection, key: str) -> int | None:
+    """The project of a valid, unrevoked key, else None."""
+    parsed = parse_api_key(key)
+    if parsed is None:
+        return None
+    key_id, secret = parsed
+    row = await (await conn.execute(queries.FIND_API_KEY, (key_id,))).fetchone()
+    if row is None or not hmac.compare_digest(bytes(row[1]), _digest(secret)):
+        return None
+    await conn.execute(queries.TOUCH_API_KEY, (key_id,))
+    return int(row[0])

@@ -1,0 +1,114 @@
+"""Versioned SQL migrations, applied once each, under an advisory lock.
+
+Migrations are the `.sql` files in `migrations/`, named `NNNN_name.sql` (applies in every
+storage mode) or `NNNN_name.<tag>.sql` (applies where the mode carries that tag: `timescaledb`
+for both TimescaleDB modes, `timescale` or `rollup` for the two ways of keeping aggregates).
+A version has at most one file per mode.
+The storage mode is decided once, when the first migration runs, and recorded; a later change of
+database edition does not silently switch the schema under existing data.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import psycopg
+
+from . import queries
+from .database import StorageMode, detect_storage_mode
+from .errors import StoreError
+
+__all__ = ["Migration", "available_migrations", "migrate"]
+
+log = logging.getLogger("spantally.store")
+
+_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)(?:\.(?P<tag>[a-z]+))?\.sql$")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    tag: str | None
+    sql: str
+
+
+def available_migrations() -> list[Migration]:
+    found = []
+    for entry in resources.files("spantally.store").joinpath("migrations").iterdir():
+        match = _NAME.match(entry.name)
+        if not match:
+            continue
+        found.append(
+            Migration(
+                version=int(match["version"]),
+                name=match["name"],
+                tag=match["tag"],
+                sql=entry.read_text(encoding="utf-8"),
+            )
+        )
+    return sorted(found, key=lambda m: (m.version, m.tag or ""))
+
+
+async def migrate(database_url: str, requested_mode: str = "auto") -> StorageMode:
+    """Bring the schema up to date and return the storage mode it is in. Safe to run
+    concurrently from several processes: the first takes the lock, the others wait and then
+    find nothing left to do."""
+    async with await psycopg.AsyncConnection.connect(
+        database_url, autocommit=True, connect_timeout=5, options="-c TimeZone=UTC"
+    ) as conn:
+        await conn.execute(queries.MIGRATION_LOCK)
+        try:
+            await conn.execute(queries.CREATE_MIGRATION_TABLES)
+            mode = await _recorded_mode(conn)
+            if mode is None:
+                mode = await detect_storage_mode(conn, requested_mode)
+                await conn.execute(queries.RECORD_STORAGE_MODE, (mode.value,))
+            elif mode.has_hypertable:
+                await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            applied = {
+                row[0] for row in await (await conn.execute(queries.APPLIED_MIGRATIONS)).fetchall()
+            }
+            for migration in available_migrations():
+                if migration.version in applied:
+                    continue
+                if migration.tag is not None and migration.tag not in mode.migration_tags:
+                    continue
+                await _apply(conn, migration)
+                applied.add(migration.version)
+            _check_complete(applied, mode)
+        finally:
+            await conn.execute(queries.MIGRATION_UNLOCK)
+    return mode
+
+
+async def _recorded_mode(conn: psycopg.AsyncConnection) -> StorageMode | None:
+    row = await (await conn.execute(queries.RECORDED_STORAGE_MODE)).fetchone()
+    return StorageMode(row[0]) if row else None
+
+
+async def _apply(conn: psycopg.AsyncConnection, migration: Migration) -> None:
+    label = f"{migration.version:04d}_{migration.name}" + (
+        f".{migration.tag}" if migration.tag else ""
+    )
+    log.info("applying migration %s", label)
+    try:
+        async with conn.transaction():
+            await conn.execute(migration.sql)
+            await conn.execute(
+                queries.RECORD_MIGRATION, (migration.version, migration.name, migration.tag or "")
+            )
+    except psycopg.Error as exc:
+        raise StoreError(f"migration {label} failed: {exc}") from exc
+
+
+def _check_complete(applied: set[int], mode: StorageMode) -> None:
+    expected = {
+        m.version for m in available_migrations() if m.tag is None or m.tag in mode.migration_tags
+    }
+    missing = sorted(expected - applied)
+    if missing:
+        raise StoreError(f"migrations not applied: {missing}")
