@@ -1,0 +1,26 @@
+"""SpanTally's collector: OTLP receivers and the pipeline that turns spans into stored calls."""
+
+from .auth import Authenticator
+from .errors import Failure, classify
+from .ingest import ExportOutcome, TraceIngest
+from .normalize import Normalized, normalize_request
+from .pipeline import Pipeline, PipelineConfig
+from .pricing import Pricer
+from .service import Collector, CollectorConfig
+from .stats import CollectorStats
+
+__all__ = [
+    "Authenticator",
+    "Collector",
+    "CollectorConfig",
+    "CollectorStats",
+    "ExportOutcome",
+    "Failure",
+    "Normalized",
+    "Pipeline",
+    "PipelineConfig",
+    "Pricer",
+    "TraceIngest",
+    "classify",
+    "normalize_request",
+]

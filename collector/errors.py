@@ -1,0 +1,119 @@
+"""Every failure SpanTally reports, classified once: permanent or retryable, with its gRPC status
+and the HTTP status derived from it. Receivers and the API shape their answers from here only.
+
+The retryable set follows the OTLP specification: exporters retry gRPC UNAVAILABLE and HTTP
+429/502/503/504, and give up on everything else.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from spantally.store.errors import StoreError, StoreUnavailable
+
+__all__ = [
+    "Failure",
+    "Internal",
+    "InvalidArgument",
+    "NotFound",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "Unauthenticated",
+    "Unavailable",
+    "UnsupportedMediaType",
+    "classify",
+    "http_status_for",
+]
+
+# HTTP status for each gRPC code, as in the gRPC HTTP mapping (google.rpc.Code).
+_HTTP_FOR_GRPC: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.INTERNAL: 500,
+}
+
+
+def http_status_for(code: grpc.StatusCode) -> int:
+    return _HTTP_FOR_GRPC.get(code, 500)
+
+
+class Failure(Exception):
+    """A failure with a definite answer. `code` is the gRPC status; `http_status` derives from
+    it unless a subclass names a more specific one (413, 415)."""
+
+    grpc_code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    http_override: int | None = None
+    retry_after_s: int | None = None
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def code(self) -> str:
+        """The stable error code of the JSON error body, e.g. "INVALID_ARGUMENT"."""
+        return self.grpc_code.name
+
+    @property
+    def http_status(self) -> int:
+        return self.http_override or http_status_for(self.grpc_code)
+
+    @property
+    def retryable(self) -> bool:
+        return self.grpc_code is grpc.StatusCode.UNAVAILABLE
+
+
+class InvalidArgument(Failure):
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class UnsupportedMediaType(Failure):
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    http_override = 415
+
+
+class PayloadTooLarge(Failure):
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    http_override = 413
+
+
+class Unauthenticated(Failure):
+    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(Failure):
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class NotFound(Failure):
+    grpc_code = grpc.StatusCode.NOT_FOUND
+
+
+class Unavailable(Failure):
+    """Try again later: the database is down or the pipeline is full. Nothing was stored."""
+
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Internal(Failure):
+    grpc_code = grpc.StatusCode.INTERNAL
+
+
+def classify(exc: BaseException) -> Failure:
+    """The Failure an exception amounts to; unknown exceptions are internal errors."""
+    if isinstance(exc, Failure):
+        return exc
+    if isinstance(exc, StoreUnavailable):
+        return Unavailable("the database is unavailable; retry later")
+    if isinstance(exc, StoreError):
+        return Internal(f"the batch could not be stored: {exc}")
+    return Internal(f"internal error: {type(exc).__name__}")

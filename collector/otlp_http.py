@@ -1,0 +1,146 @@
+"""OTLP/HTTP receiver: POST /v1/traces, binary protobuf or JSON, gzip-encoded or not.
+
+Answers follow the OTLP/HTTP specification: the response has the request's content type,
+errors carry a google.rpc.Status body, and retryable errors (503) carry Retry-After.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import zlib
+from typing import Any
+
+from aiohttp import web
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from .errors import Failure, InvalidArgument, PayloadTooLarge, UnsupportedMediaType, classify
+from .ingest import TraceIngest
+
+__all__ = ["create_otlp_http_app"]
+
+log = logging.getLogger("spantally.collector")
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+INGEST_KEY = web.AppKey("ingest", TraceIngest)
+MAX_BYTES_KEY = web.AppKey("max_request_bytes", int)
+
+
+def create_otlp_http_app(ingest: TraceIngest, max_request_bytes: int) -> web.Application:
+    app = web.Application(client_max_size=max_request_bytes)
+    app[INGEST_KEY] = ingest
+    app[MAX_BYTES_KEY] = max_request_bytes
+    app.router.add_post("/v1/traces", _export_traces)
+    return app
+
+
+async def _export_traces(request: web.Request) -> web.StreamResponse:
+    content_type = request.content_type
+    as_json = content_type == JSON
+    try:
+        if content_type not in (PROTOBUF, JSON):
+            raise UnsupportedMediaType(
+                f"unsupported Content-Type {content_type!r}: use {PROTOBUF} or {JSON}"
+            )
+        body = await _read_body(request)
+        export = _parse_json(body) if as_json else _parse_protobuf(body)
+        outcome = await request.app[INGEST_KEY].export(export, request.headers.get("Authorization"))
+    except web.HTTPRequestEntityTooLarge:
+        return _error(PayloadTooLarge("request body too large"), as_json)
+    except Exception as exc:  # noqa: BLE001 - every failure gets its status from classify()
+        failure = classify(exc)
+        if failure.http_status >= 500 and not failure.retryable:
+            log.exception("OTLP/HTTP export failed")
+        return _error(failure, as_json)
+    response = ExportTraceServiceResponse()
+    if outcome.rejected_spans:
+        response.partial_success.rejected_spans = outcome.rejected_spans
+        response.partial_success.error_message = outcome.error_message
+    return _message(response, 200, as_json)
+
+
+async def _read_body(request: web.Request) -> bytes:
+    limit = request.app[MAX_BYTES_KEY]
+    body = await request.read()
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding != "gzip":
+        raise UnsupportedMediaType(f"unsupported Content-Encoding {encoding!r}: use gzip or none")
+    # Bounded: a small compressed body must not expand past the request size limit.
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise InvalidArgument(f"the gzip body is corrupt: {exc}") from None
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"the decompressed body exceeds {limit} bytes")
+    return data
+
+
+def _parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
+    message = ExportTraceServiceRequest()
+    try:
+        message.ParseFromString(body)
+    except DecodeError as exc:
+        raise InvalidArgument(f"the body is not an OTLP ExportTraceServiceRequest: {exc}") from None
+    return message
+
+
+# OTLP/JSON encodes these ids as hex, where protobuf's JSON mapping expects base64.
+_ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
+
+
+def _hex_ids_to_base64(obj: Any) -> None:
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if key in _ID_FIELDS and isinstance(value, str):
+                try:
+                    obj[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                except ValueError:
+                    raise InvalidArgument(f"{key} {value[:40]!r} is not hex") from None
+            else:
+                _hex_ids_to_base64(value)
+    elif isinstance(obj, list):
+        for item in obj:
+            _hex_ids_to_base64(item)
+
+
+def _parse_json(body: bytes) -> ExportTraceServiceRequest:
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise InvalidArgument("the body must be a JSON object (ExportTraceServiceRequest)")
+    _hex_ids_to_base64(document)
+    message = ExportTraceServiceRequest()
+    try:
+        json_format.ParseDict(document, message, ignore_unknown_fields=True)
+    except (json_format.ParseError, binascii.Error, ValueError, TypeError) as exc:
+        raise InvalidArgument(f"the body is not an OTLP ExportTraceServiceRequest: {exc}") from None
+    return message
+
+
+def _message(message: Any, status: int, as_json: bool, headers: dict[str, str] | None = None) -> web.Response:
+    if as_json:
+        body = json_format.MessageToJson(message, indent=None).encode()
+        return web.Response(body=body, status=status, content_type=JSON, headers=headers)
+    return web.Response(
+        body=message.SerializeToString(), status=status, content_type=PROTOBUF, headers=headers
+    )
+
+
+def _error(failure: Failure, as_json: bool) -> web.Response:
+    status = status_pb2.Status(code=failure.grpc_code.value[0], message=failure.message)
+    headers = {"Retry-After": str(failure.retry_after_s)} if failure.retry_after_s else None
+    return _message(status, failure.http_status, as_json, headers)

@@ -1,0 +1,157 @@
+"""Cost of a call from the `genai-prices` catalog, as an exact integer of nano-USD.
+
+Token semantics are those of the OTel GenAI conventions and of genai-prices alike:
+`input_tokens` is the whole prompt including cache reads and writes, and reasoning tokens are
+part of `output_tokens`.
+
+Pricing a call through genai-prices takes ~0.2 ms, too slow for tens of thousands of spans per
+second. Most prices are linear in each token kind, so for each price set the pricer reads its
+per-token coefficients from genai-prices once (pricing unit usages), checks them against a full
+calculation, and then prices calls with a few Decimal multiplications. Tiered or otherwise
+non-linear prices always take the full calculation.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from genai_prices import Usage, data_snapshot
+
+__all__ = ["CATALOG_PROVIDER_IDS", "Pricer"]
+
+log = logging.getLogger("spantally.collector")
+
+# OTel GenAI provider names -> genai-prices provider ids, where they differ.
+CATALOG_PROVIDER_IDS: dict[str, str] = {
+    "azure.ai.openai": "azure",
+    "azure.ai.inference": "azure",
+    "aws.bedrock": "aws",
+    "gcp.gemini": "google",
+    "gcp.vertex_ai": "google",
+    "gcp.gen_ai": "google",
+    "mistral_ai": "mistral",
+    "x_ai": "x-ai",
+}
+
+_NANO = Decimal(1_000_000_000)
+_PROBE = 1_000_000
+_MAX_CACHED = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Linear:
+    per_call: Decimal
+    input: Decimal
+    cache_read: Decimal
+    cache_write: Decimal
+    output: Decimal
+
+
+class Pricer:
+    """Prices calls from the catalog. Not thread-safe; one per event loop."""
+
+    def __init__(self) -> None:
+        self._snapshot = data_snapshot.get_snapshot()
+        self._models: dict[tuple[str | None, str], tuple[Any, Any] | None] = {}
+        # id(ModelPrice) -> coefficients, or None when the price is not linear. The ModelPrice
+        # objects live as long as the snapshot, so their ids are stable keys.
+        self._linear: dict[int, _Linear | None] = {}
+
+    def price(
+        self,
+        provider: str | None,
+        model: str | None,
+        at: datetime,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> int | None:
+        """nano-USD for the call, or None when the catalog has no price for the model."""
+        if not model:
+            return None
+        found = self._find(provider, model)
+        if found is None:
+            return None
+        catalog_provider, info = found
+        model_price = info.get_prices(at)
+        key = id(model_price)
+        if key not in self._linear:
+            self._linear[key] = self._derive_linear(model_price)
+        linear = self._linear[key]
+        uncached = input_tokens - cache_read_tokens - cache_write_tokens
+        if linear is None or uncached < 0:
+            return self._full(catalog_provider, info, at, input_tokens, output_tokens,
+                              cache_read_tokens, cache_write_tokens)
+        usd = (
+            linear.per_call
+            + uncached * linear.input
+            + cache_read_tokens * linear.cache_read
+            + cache_write_tokens * linear.cache_write
+            + output_tokens * linear.output
+        )
+        return int((usd * _NANO).to_integral_value(ROUND_HALF_EVEN))
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _find(self, provider: str | None, model: str) -> tuple[Any, Any] | None:
+        key = (provider, model)
+        if key in self._models:
+            return self._models[key]
+        if len(self._models) >= _MAX_CACHED:
+            self._models.clear()
+        provider_id = CATALOG_PROVIDER_IDS.get(provider or "", provider)
+        found = None
+        for candidate in (provider_id, None) if provider_id else (None,):
+            try:
+                found = self._snapshot.find_provider_model(model, None, candidate, None)
+                break
+            except LookupError:
+                continue
+        self._models[key] = found
+        return found
+
+    def _full(self, provider: Any, info: Any, at: datetime, input_tokens: int, output_tokens: int,
+              cache_read_tokens: int, cache_write_tokens: int) -> int | None:
+        usage = Usage(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_read_tokens=cache_read_tokens,
+            cache_write_tokens=cache_write_tokens,
+        )
+        try:
+            total = info.calc_price(usage, provider, genai_request_timestamp=at).total_price
+        except Exception as exc:  # noqa: BLE001 - a usage the catalog cannot price is unpriced
+            log.debug("no price for %s: %s", info.id, exc)
+            return None
+        return int((Decimal(total) * _NANO).to_integral_value(ROUND_HALF_EVEN))
+
+    @staticmethod
+    def _derive_linear(model_price: Any) -> _Linear | None:
+        def cost(**tokens: int) -> Decimal:
+            return Decimal(model_price.calc_price(Usage(**tokens))["total_price"])
+
+        try:
+            base = cost()
+            per = Decimal(_PROBE)
+            linear = _Linear(
+                per_call=base,
+                input=(cost(input_tokens=_PROBE) - base) / per,
+                cache_read=(cost(input_tokens=_PROBE, cache_read_tokens=_PROBE) - base) / per,
+                cache_write=(cost(input_tokens=_PROBE, cache_write_tokens=_PROBE) - base) / per,
+                output=(cost(output_tokens=_PROBE) - base) / per,
+            )
+            # A mixed usage must price the same both ways, or the price is not linear.
+            mixed = dict(input_tokens=7_919, cache_read_tokens=2_003, cache_write_tokens=1_009,
+                         output_tokens=3_571)
+            expected = cost(**mixed)
+            got = (linear.per_call + (7_919 - 2_003 - 1_009) * linear.input
+                   + 2_003 * linear.cache_read + 1_009 * linear.cache_write
+                   + 3_571 * linear.output)
+        except Exception:  # noqa: BLE001 - tiered or unusual prices take the full calculation
+            return None
+        return linear if got == expected else None

@@ -1,0 +1,74 @@
+"""The collector component: receivers -> authenticate -> normalize -> price -> pipeline -> store."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import grpc
+from aiohttp import web
+
+from spantally.store import CallWriter, Database
+
+from .auth import Authenticator
+from .ingest import TraceIngest
+from .otlp_grpc import start_grpc_receiver
+from .otlp_http import create_otlp_http_app
+from .pipeline import Pipeline, PipelineConfig
+from .pricing import Pricer
+from .stats import CollectorStats
+
+__all__ = ["Collector", "CollectorConfig"]
+
+log = logging.getLogger("spantally.collector")
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorConfig:
+    host: str = "127.0.0.1"
+    grpc_port: int = 4317
+    http_port: int = 4318
+    max_request_bytes: int = 16 * 1024 * 1024
+    """Largest OTLP request accepted, compressed or not (gRPC message or HTTP body)."""
+    grpc_shutdown_grace_s: float = 5.0
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+
+
+class Collector:
+    def __init__(self, config: CollectorConfig, database: Database, authenticator: Authenticator) -> None:
+        self.config = config
+        self.stats = CollectorStats()
+        self.pipeline = Pipeline(CallWriter(database), database, config.pipeline, self.stats)
+        self.ingest = TraceIngest(authenticator, self.pipeline, Pricer(), self.stats)
+        self.grpc_port = config.grpc_port
+        self.http_port = config.http_port
+        self._grpc: grpc.aio.Server | None = None
+        self._http: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        self.pipeline.start()
+        self._grpc, self.grpc_port = await start_grpc_receiver(
+            self.ingest, self.config.host, self.config.grpc_port, self.config.max_request_bytes
+        )
+        self._http = web.AppRunner(
+            create_otlp_http_app(self.ingest, self.config.max_request_bytes), access_log=None
+        )
+        await self._http.setup()
+        site = web.TCPSite(self._http, self.config.host, self.config.http_port)
+        await site.start()
+        self.http_port = _bound_port(self._http, self.config.http_port)
+
+    async def stop(self) -> None:
+        """Stop accepting requests, then write everything already accepted."""
+        if self._grpc is not None:
+            await self._grpc.stop(self.config.grpc_shutdown_grace_s)
+        if self._http is not None:
+            await self._http.cleanup()
+        await self.pipeline.close()
+
+
+def _bound_port(runner: web.AppRunner, configured: int) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return configured

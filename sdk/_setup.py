@@ -1,0 +1,101 @@
+"""`spantally.init()`: an OTLP exporter to SpanTally on the global tracer provider."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.util.re import parse_env_headers
+
+__all__ = ["force_flush", "init", "shutdown"]
+
+_PROTOCOLS = {"grpc": "grpc", "http": "http", "http/protobuf": "http"}
+
+
+def _protocol(explicit: str | None) -> str:
+    value = (
+        explicit
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "grpc"
+    ).strip().lower()
+    if value not in _PROTOCOLS:
+        raise ValueError(f"protocol must be grpc or http/protobuf, not {value!r}")
+    return _PROTOCOLS[value]
+
+
+def _headers(api_key: str | None) -> dict[str, str] | None:
+    api_key = api_key or os.environ.get("SPANTALLY_API_KEY")
+    if not api_key:
+        return None  # the exporter reads OTEL_EXPORTER_OTLP_(TRACES_)HEADERS itself
+    env = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_HEADERS", ""
+    )
+    headers = dict(parse_env_headers(env, liberal=True))
+    headers["authorization"] = f"Bearer {api_key}"
+    return headers
+
+
+def _exporter(protocol: str, endpoint: str | None, headers: Mapping[str, str] | None) -> SpanExporter:
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        insecure = None
+        if endpoint is not None:
+            insecure = urlsplit(endpoint).scheme != "https"
+        return OTLPSpanExporter(endpoint=endpoint, insecure=insecure, headers=headers)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HttpSpanExporter,
+    )
+
+    if endpoint is not None and urlsplit(endpoint).path in ("", "/"):
+        endpoint = endpoint.rstrip("/") + "/v1/traces"
+    return HttpSpanExporter(endpoint=endpoint, headers=headers)
+
+
+def init(
+    endpoint: str | None = None,
+    api_key: str | None = None,
+    service_name: str | None = None,
+    protocol: str | None = None,
+    *,
+    exporter: SpanExporter | None = None,
+) -> TracerProvider:
+    """Export spans to SpanTally.
+
+    Arguments win over the standard variables (`OTEL_EXPORTER_OTLP_ENDPOINT`,
+    `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_SERVICE_NAME`, ...) and
+    `SPANTALLY_API_KEY`. An SDK tracer provider already installed globally is reused (the
+    exporter is added to it); otherwise one is created and installed. Returns the provider.
+    """
+    if exporter is None:
+        exporter = _exporter(_protocol(protocol), endpoint, _headers(api_key))
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        provider = current
+    else:
+        attributes = {SERVICE_NAME: service_name} if service_name else {}
+        provider = TracerProvider(resource=Resource.create(attributes))
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
+
+
+def force_flush(timeout_millis: int = 30_000) -> bool:
+    """Export every finished span now."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        return provider.force_flush(timeout_millis)
+    return True
+
+
+def shutdown() -> None:
+    """Flush and stop exporting (also done at interpreter exit)."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.shutdown()

@@ -1,0 +1,130 @@
+"""The HTTP API: analytics, health and metrics. Handlers parse, call the store, and shape."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from spantally import __version__
+from spantally.collector import Authenticator, CollectorStats, Failure, classify
+from spantally.store import Database, llm_analytics
+
+from .config import ApiConfig
+from .params import parse_llm_query
+from .shape import llm_analytics_json
+
+__all__ = ["ApiServices", "create_app", "error_response"]
+
+log = logging.getLogger("spantally.server")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiServices:
+    database: Database
+    authenticator: Authenticator
+    collector_stats: CollectorStats | None = None
+    queued_calls: Callable[[], int] | None = None
+
+
+CONFIG_KEY = web.AppKey("config", ApiConfig)
+SERVICES_KEY = web.AppKey("services", ApiServices)
+
+_HTTP_ERROR_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
+
+
+def create_app(config: ApiConfig, services: ApiServices) -> web.Application:
+    app = web.Application(middlewares=[_json_errors])
+    app[CONFIG_KEY] = config
+    app[SERVICES_KEY] = services
+    app.router.add_get("/", _index)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/api/analytics/llm", _llm_analytics)
+    return app
+
+
+def error_response(status: int, code: str, message: str, retry_after_s: int | None = None) -> web.Response:
+    headers = {"Retry-After": str(retry_after_s)} if retry_after_s else None
+    return web.json_response(
+        {"error": {"code": code, "message": message}}, status=status, headers=headers
+    )
+
+
+@web.middleware
+async def _json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_ERROR_CODES.get(exc.status, "INVALID_ARGUMENT" if exc.status < 500 else "INTERNAL")
+        return error_response(exc.status, code, exc.reason)
+    except Exception as exc:  # noqa: BLE001 - every failure gets its status from classify()
+        failure: Failure = classify(exc)
+        if failure.http_status >= 500 and not failure.retryable:
+            log.exception("API request failed: %s %s", request.method, request.path_qs)
+        return error_response(
+            failure.http_status, failure.code, failure.message, failure.retry_after_s
+        )
+
+
+async def _project(request: web.Request) -> int:
+    return await request.app[SERVICES_KEY].authenticator.project_for(
+        request.headers.get("Authorization")
+    )
+
+
+async def _llm_analytics(request: web.Request) -> web.Response:
+    project_id = await _project(request)
+    query = parse_llm_query(request.query, request.app[CONFIG_KEY].max_range_days)
+    database = request.app[SERVICES_KEY].database
+    async with database.pool.connection() as conn:
+        result = await llm_analytics(
+            conn, project_id, query.start, query.end, query.granularity, query.filters
+        )
+    return web.json_response(llm_analytics_json(result))
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES_KEY]
+    reachable = await services.database.ping()
+    body: dict[str, object] = {
+        "status": "ok" if reachable else "unavailable",
+        "version": __version__,
+        "storageMode": services.database.mode.value if services.database.mode else None,
+        "database": {"reachable": reachable, "error": services.database.last_error or None},
+    }
+    if services.queued_calls is not None:
+        body["queuedCalls"] = services.queued_calls()
+    return web.json_response(body, status=200 if reachable else 503)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    services = request.app[SERVICES_KEY]
+    lines = []
+    if services.collector_stats is not None:
+        for name, value in services.collector_stats.as_dict().items():
+            lines.append(f"# TYPE spantally_{name}_total counter")
+            lines.append(f"spantally_{name}_total {value}")
+    if services.queued_calls is not None:
+        lines.append("# TYPE spantally_queued_calls gauge")
+        lines.append(f"spantally_queued_calls {services.queued_calls()}")
+    lines.append("# TYPE spantally_database_up gauge")
+    lines.append(f"spantally_database_up {int(services.database.available)}")
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+
+async def _index(request: web.Request) -> web.Response:
+    return web.json_response(
+        {
+            "name": "spantally",
+            "version": __version__,
+            "endpoints": ["/api/analytics/llm", "/healthz", "/metrics"],
+        }
+    )
+

@@ -1,0 +1,126 @@
+"""The `spantally` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from spantally import __version__
+from spantally.collector import CollectorConfig, PipelineConfig
+
+from .config import ApiConfig, Settings
+
+__all__ = ["main"]
+
+
+def _database_options(f):  # type: ignore[no-untyped-def]
+    options = [
+        click.option("--database-url", envvar="SPANTALLY_DATABASE_URL", default=None,
+                     help="PostgreSQL/TimescaleDB URL; without it SpanTally runs its own cluster."),
+        click.option("--home", envvar="SPANTALLY_HOME", type=click.Path(path_type=Path),
+                     default=None, help="Data directory of the embedded cluster."),
+        click.option("--embedded-port", envvar="SPANTALLY_EMBEDDED_PORT", type=int,
+                     default=54329, show_default=True, help="Port of the embedded cluster."),
+        click.option("--db-user", envvar="SPANTALLY_DB_USER", default="postgres",
+                     show_default=True, help="User that runs the embedded cluster when root."),
+        click.option("--storage-mode", envvar="SPANTALLY_STORAGE_MODE", default="auto",
+                     type=click.Choice(["auto", "postgres"]), show_default=True,
+                     help="auto: detect TimescaleDB and its edition."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@click.group()
+@click.version_option(__version__, prog_name="spantally")
+@click.option("--log-level", envvar="SPANTALLY_LOG_LEVEL", default="INFO", show_default=True)
+def main(log_level: str) -> None:
+    """SpanTally: OpenTelemetry collector and analytics for LLM and agent workloads."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@main.command()
+@_database_options
+@click.option("--host", envvar="SPANTALLY_HOST", default="127.0.0.1", show_default=True,
+              help="Address every listener binds to.")
+@click.option("--grpc-port", envvar="SPANTALLY_GRPC_PORT", type=int, default=4317,
+              show_default=True)
+@click.option("--http-port", envvar="SPANTALLY_HTTP_PORT", type=int, default=4318,
+              show_default=True)
+@click.option("--api-port", envvar="SPANTALLY_API_PORT", type=int, default=3400, show_default=True)
+@click.option("--max-request-bytes", envvar="SPANTALLY_MAX_REQUEST_BYTES", type=int,
+              default=16 * 1024 * 1024, show_default=True)
+@click.option("--max-queue-calls", envvar="SPANTALLY_MAX_QUEUE_CALLS", type=int,
+              default=100_000, show_default=True,
+              help="Calls queued for writing before receivers answer 'retry later'.")
+@click.option("--writers", envvar="SPANTALLY_WRITERS", type=int, default=2, show_default=True)
+@click.option("--project", "default_project", envvar="SPANTALLY_DEFAULT_PROJECT",
+              default="default", show_default=True, help="Project created on first start.")
+def up(
+    database_url: str | None, home: Path | None, embedded_port: int, db_user: str,
+    storage_mode: str, host: str, grpc_port: int, http_port: int, api_port: int,
+    max_request_bytes: int, max_queue_calls: int, writers: int, default_project: str,
+) -> None:
+    """Run the collector (OTLP gRPC and HTTP) and the API."""
+    from .runtime import serve
+
+    settings = Settings(
+        database_url=database_url,
+        home=home,
+        embedded_port=embedded_port,
+        db_user=db_user,
+        storage_mode=storage_mode,
+        default_project=default_project,
+        collector=CollectorConfig(
+            host=host,
+            grpc_port=grpc_port,
+            http_port=http_port,
+            max_request_bytes=max_request_bytes,
+            pipeline=PipelineConfig(max_queue_calls=max_queue_calls, writers=writers),
+        ),
+        api=ApiConfig(host=host, port=api_port),
+    )
+    _run(serve(settings))
+
+
+@main.command()
+@_database_options
+def migrate(database_url: str | None, home: Path | None, embedded_port: int, db_user: str,
+            storage_mode: str) -> None:
+    """Apply pending database migrations and print the storage mode."""
+    from spantally.store import ClusterConfig, ManagedCluster, default_home
+    from spantally.store import migrate as apply_migrations
+
+    cluster = None
+    started = False
+    if database_url is None:
+        cluster = ManagedCluster(ClusterConfig(home=home or default_home(), port=embedded_port,
+                                               run_as=db_user))
+        started = cluster.ensure_started()
+        database_url = cluster.url
+    try:
+        mode = _run(apply_migrations(database_url, storage_mode))
+        click.echo(f"schema up to date; storage mode: {mode.value}")
+    finally:
+        if cluster is not None and started:
+            cluster.stop()
+
+
+def _run(coro):  # type: ignore[no-untyped-def]
+    try:
+        return asyncio.run(coro)
+    except Exception as exc:  # noqa: BLE001 - a CLI reports failures as one clear line
+        logging.getLogger("spantally").debug("failure", exc_info=True)
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""Settings of a `spantally up` process. Every setting has an environment variable (read by the
+CLI, which also offers each as a flag)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spantally.collector import CollectorConfig
+
+__all__ = ["ApiConfig", "Settings"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    host: str = "127.0.0.1"
+    port: int = 3400
+    max_range_days: int = 400
+    """Longest `from`..`to` range a query may span."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str | None = None
+    """An existing database; None runs the embedded cluster in `home`."""
+    home: Path | None = None
+    """Data directory of the embedded cluster and its secrets (default: see store.default_home)."""
+    embedded_port: int = 54329
+    db_user: str = "postgres"
+    """System user that runs the embedded PostgreSQL when SpanTally runs as root."""
+    storage_mode: str = "auto"
+    default_project: str = "default"
+    collector: CollectorConfig = field(default_factory=CollectorConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)

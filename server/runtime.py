@@ -1,0 +1,171 @@
+"""One `spantally up` process: the database (embedded or given), the collector and the API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from spantally.collector import Authenticator, Collector
+from spantally.store import (
+    ClusterConfig,
+    Database,
+    ManagedCluster,
+    StorageMode,
+    StoreConfig,
+    create_api_key,
+    default_home,
+    ensure_project,
+)
+
+from .app import ApiServices, create_app
+from .config import Settings
+
+__all__ = ["Runtime", "StartupInfo", "serve"]
+
+log = logging.getLogger("spantally.server")
+
+
+@dataclass(frozen=True, slots=True)
+class StartupInfo:
+    storage_mode: StorageMode
+    database: str
+    grpc_endpoint: str
+    http_endpoint: str
+    api_url: str
+    project: str
+    api_key: str | None
+    """The default project's key when it is known: just created, or kept by the embedded mode."""
+
+
+class Runtime:
+    """Start and stop every part of the process, in order; usable from tests as from the CLI."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.cluster: ManagedCluster | None = None
+        self._started_cluster = False
+        self.database: Database | None = None
+        self.collector: Collector | None = None
+        self._api: web.AppRunner | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self.api_port = settings.api.port
+
+    async def start(self) -> StartupInfo:
+        settings = self.settings
+        url = settings.database_url
+        if url is None:
+            home = settings.home or default_home()
+            self.cluster = ManagedCluster(
+                ClusterConfig(home=home, port=settings.embedded_port, run_as=settings.db_user)
+            )
+            self._started_cluster = await asyncio.to_thread(self.cluster.ensure_started)
+            url = self.cluster.url
+            where = f"embedded cluster in {home} (port {settings.embedded_port})"
+        else:
+            where = "external database"
+        self.database = Database(StoreConfig(database_url=url, storage_mode=settings.storage_mode))
+        mode = await self.database.open()
+        project, api_key = await self._default_project()
+
+        authenticator = Authenticator(self.database)
+        self.collector = Collector(settings.collector, self.database, authenticator)
+        await self.collector.start()
+        self._watch = asyncio.create_task(self.database.watch(), name="spantally-db-watch")
+
+        services = ApiServices(
+            database=self.database,
+            authenticator=authenticator,
+            collector_stats=self.collector.stats,
+            queued_calls=lambda: self.collector.pipeline.queued_calls if self.collector else 0,
+        )
+        self._api = web.AppRunner(create_app(settings.api, services), access_log=None)
+        await self._api.setup()
+        await web.TCPSite(self._api, settings.api.host, settings.api.port).start()
+        self.api_port = next(
+            (int(a[1]) for a in self._api.addresses if isinstance(a, tuple)), settings.api.port
+        )
+        host = settings.collector.host
+        return StartupInfo(
+            storage_mode=mode,
+            database=where,
+            grpc_endpoint=f"http://{host}:{self.collector.grpc_port}",
+            http_endpoint=f"http://{host}:{self.collector.http_port}/v1/traces",
+            api_url=f"http://{settings.api.host}:{self.api_port}",
+            project=project,
+            api_key=api_key,
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting, drain the pipeline, close the pool, stop a cluster we started."""
+        if self.collector is not None:
+            await self.collector.stop()
+        if self._api is not None:
+            await self._api.cleanup()
+        if self._watch is not None:
+            self._watch.cancel()
+        if self.database is not None:
+            await self.database.close()
+        if self.cluster is not None and self._started_cluster:
+            await asyncio.to_thread(self.cluster.stop)
+
+    async def _default_project(self) -> tuple[str, str | None]:
+        """Create the default project and a key for it on first start. The embedded mode keeps
+        that key in its home (mode 0600) so every start can show it."""
+        assert self.database is not None
+        name = self.settings.default_project
+        key_file = self.cluster.config.home / "default-api-key" if self.cluster else None
+        async with self.database.pool.connection() as conn:
+            project_id, created = await ensure_project(conn, name)
+            if created:
+                key = await create_api_key(conn, project_id, name="default")
+                if key_file is not None:
+                    _write_secret(key_file, key)
+                return name, key
+        if key_file is not None and key_file.exists():
+            return name, key_file.read_text().strip()
+        return name, None
+
+
+def _write_secret(path: Path, value: str) -> None:
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+
+
+async def serve(settings: Settings, announce: bool = True) -> None:
+    """Run until SIGINT or SIGTERM, then shut down gracefully."""
+    runtime = Runtime(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        info = await runtime.start()
+        if announce:
+            _announce(info)
+        await stop.wait()
+        log.info("shutting down: draining the pipeline")
+    finally:
+        await runtime.stop()
+
+
+def _announce(info: StartupInfo) -> None:
+    from spantally import __version__
+
+    key = info.api_key or "(shown only when created; make one with the store's create_api_key)"
+    print(
+        f"SpanTally {__version__} is up\n"
+        f"  storage mode  {info.storage_mode.value} ({info.database})\n"
+        f"  OTLP gRPC     {info.grpc_endpoint}\n"
+        f"  OTLP HTTP     {info.http_endpoint}\n"
+        f"  API           {info.api_url}/api/analytics/llm\n"
+        f"  health        {info.api_url}/healthz\n"
+        f"  project       {info.project}\n"
+        f"  API key       {key}\n"
+        "Send spans with: spantally.init(endpoint=..., api_key=...); stop with Ctrl-C.",
+        flush=True,
+    )
