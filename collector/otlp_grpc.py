@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 import grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from .errors import classify
+from .errors import InvalidArgument, classify
 from .ingest import TraceIngest
 
 __all__ = ["start_grpc_receiver"]
@@ -15,20 +16,31 @@ __all__ = ["start_grpc_receiver"]
 log = logging.getLogger("spantally.collector")
 
 
-class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
+_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+
+
+class _TraceService:
+    """TraceService/Export. The request arrives as bytes and is parsed here, so a malformed
+    message is answered INVALID_ARGUMENT (grpcio's own deserializer would answer INTERNAL)."""
+
     def __init__(self, ingest: TraceIngest) -> None:
         self._ingest = ingest
 
-    async def Export(  # noqa: N802 - the generated service's method name
-        self,
-        request: trace_service_pb2.ExportTraceServiceRequest,
-        context: grpc.aio.ServicerContext,
+    async def export(
+        self, body: bytes, context: grpc.aio.ServicerContext
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         authorization = next(
             (value for key, value in context.invocation_metadata() or () if key == "authorization"),
             None,
         )
         try:
+            request = trace_service_pb2.ExportTraceServiceRequest()
+            try:
+                request.ParseFromString(body)
+            except DecodeError as exc:
+                raise InvalidArgument(
+                    f"the message is not an OTLP ExportTraceServiceRequest: {exc}"
+                ) from None
             outcome = await self._ingest.export(request, authorization)
         except Exception as exc:  # noqa: BLE001 - every failure gets its status from classify()
             failure = classify(exc)
@@ -52,7 +64,13 @@ async def start_grpc_receiver(
             ("grpc.so_reuseport", 0),
         ]
     )
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(ingest), server)
+    service = _TraceService(ingest)
+    handler = grpc.unary_unary_rpc_method_handler(
+        service.export,
+        request_deserializer=None,  # raw bytes: parsed in the handler
+        response_serializer=trace_service_pb2.ExportTraceServiceResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(_SERVICE, {"Export": handler}),))
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port}")

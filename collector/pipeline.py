@@ -69,7 +69,9 @@ class Pipeline:
             raise Unavailable("the collector is shutting down; retry against another instance")
         if not self._db.available:
             raise Unavailable("the database is unavailable; retry later", retry_after_s=2)
-        if self._queued_calls + len(calls) > self._config.max_queue_calls:
+        # A request larger than the whole bound still goes through an empty queue; refusing it
+        # would make its exporter retry forever.
+        if self._queued_calls and self._queued_calls + len(calls) > self._config.max_queue_calls:
             self._stats.queue_full += 1
             raise Unavailable("the collector is at capacity; retry later")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()

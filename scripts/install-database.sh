@@ -86,7 +86,7 @@ say "no TimescaleDB binary package for PostgreSQL $major; building the Apache ed
 src_list=/etc/apt/sources.list.d/spantally-timescaledb-src.sources
 if [ ! -f "$src_list" ]; then
   mirror=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' \
-           | grep -v -e security -e '://[^/]*/[^d]' | grep '/debian/\?$' | head -n 1 || true)
+           | grep -v security | grep '/debian/\?$' | head -n 1 || true)
   if [ -z "$mirror" ]; then
     mirror=$(grep -hs '^deb ' /etc/apt/sources.list | awk '{print $2}' | grep -v security \
              | grep '/debian/\?$' | head -n 1 || true)

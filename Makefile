@@ -1,0 +1,42 @@
+# Two entry points, each installing what it needs on a fresh machine:
+#   make up    - PostgreSQL + TimescaleDB, Python deps, then `spantally up` (embedded database)
+#   make test  - the same installs plus test tooling, then the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: up test test-fast install-database venv install-server install-dev bench clean
+
+up: install-database install-server
+	$(BIN)/spantally up
+
+test: install-database install-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Everything but the tests marked slow (fault injection): for quick local iterations.
+test-fast: install-database install-dev
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+install-database:
+	bash scripts/install-database.sh
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || { bash scripts/install-python-venv.sh && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+venv: $(BIN)/python
+
+# Regular (not editable) installs: the tests run against the package as users install it.
+install-server: venv
+	$(BIN)/python -m pip install --quiet '.[server]'
+
+install-dev: venv
+	$(BIN)/python -m pip install --quiet '.[dev]'
+
+bench: install-database install-dev
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/query.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
