@@ -36,6 +36,8 @@ MAX_BYTES_KEY = web.AppKey("max_request_bytes", int)
 
 
 def create_otlp_http_app(ingest: TraceIngest, max_request_bytes: int) -> web.Application:
+    """The receiver's app. Serve it with `auto_decompress=False` on its runner: request bodies
+    are inflated here, within `max_request_bytes`."""
     app = web.Application(client_max_size=max_request_bytes)
     app[INGEST_KEY] = ingest
     app[MAX_BYTES_KEY] = max_request_bytes

@@ -51,7 +51,10 @@ class Collector:
             self.ingest, self.config.host, self.config.grpc_port, self.config.max_request_bytes
         )
         self._http = web.AppRunner(
-            create_otlp_http_app(self.ingest, self.config.max_request_bytes), access_log=None
+            create_otlp_http_app(self.ingest, self.config.max_request_bytes),
+            access_log=None,
+            # The receiver inflates gzip itself: bounded by max_request_bytes, with OTLP errors.
+            auto_decompress=False,
         )
         await self._http.setup()
         site = web.TCPSite(self._http, self.config.host, self.config.http_port)
