@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import grpc
 
-from spantally.store.errors import StoreError, StoreUnavailable
+from spantally.store.database import is_transient
+from spantally.store.errors import StoreError
 
 __all__ = [
     "Failure",
@@ -112,7 +113,7 @@ def classify(exc: BaseException) -> Failure:
     """The Failure an exception amounts to; unknown exceptions are internal errors."""
     if isinstance(exc, Failure):
         return exc
-    if isinstance(exc, StoreUnavailable):
+    if is_transient(exc):  # StoreUnavailable, pool timeouts, lost connections
         return Unavailable("the database is unavailable; retry later")
     if isinstance(exc, StoreError):
         return Internal(f"the batch could not be stored: {exc}")

@@ -1,0 +1,164 @@
+"""Migrations, storage modes and the writer, against the real cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+
+from spantally.store import (
+    CallWriter,
+    Database,
+    Granularity,
+    LlmCall,
+    StorageMode,
+    StoreConfig,
+    llm_analytics,
+    migrate,
+)
+from spantally.store.migrate import available_migrations
+
+T0 = datetime(2026, 5, 1, tzinfo=timezone.utc)
+
+
+def _calls(n: int, seed: int, project_id: int = 1) -> list[LlmCall]:
+    rng = random.Random(seed)
+    calls = []
+    for _ in range(n):
+        model = rng.choice(["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-20250514", None])
+        cost = rng.choice([None, rng.randrange(10**9)])
+        calls.append(LlmCall(
+            time=T0 + timedelta(seconds=rng.randrange(3 * 86400)), project_id=project_id,
+            trace_id=os.urandom(16), span_id=os.urandom(8), parent_span_id=None,
+            service_name=rng.choice(["a", "b"]), environment=None,
+            agent_id=rng.choice(["planner", None]), agent_name=None, session_id=None, user_id=None,
+            provider=rng.choice(["openai", "anthropic", None]), request_model=model,
+            response_model=None, model=model, operation="chat", streaming=None,
+            input_tokens=rng.randrange(10**5), output_tokens=rng.randrange(10**4),
+            cache_read_tokens=0, cache_write_tokens=0, reasoning_tokens=0,
+            cost_nano_usd=cost, cost_source="catalog" if cost is not None else None,
+            latency_us=rng.randrange(1, 10**8), ttft_us=None,
+            status=rng.choice(["ok", "error"]), error_type=None, tags={"k": "v\u00e9"},
+        ))
+    return calls
+
+
+def _applied(url: str) -> list[tuple[int, str]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT version, variant FROM schema_migrations ORDER BY 1").fetchall()
+
+
+def test_migrations_are_safe_twice_and_concurrently(fresh_database: str) -> None:
+    async def run() -> list[StorageMode]:
+        return list(await asyncio.gather(*(migrate(fresh_database) for _ in range(4))))
+
+    modes = asyncio.run(run())
+    assert len(set(modes)) == 1
+    first = _applied(fresh_database)
+    assert [v for v, _ in first] == sorted({m.version for m in available_migrations()
+                                            if m.tag is None or m.tag in modes[0].migration_tags})
+    assert asyncio.run(migrate(fresh_database)) is modes[0]
+    assert _applied(fresh_database) == first
+
+
+def test_timescaledb_is_detected_with_its_edition(cluster) -> None:  # noqa: ANN001
+    mode = asyncio.run(migrate(cluster.url))
+    with psycopg.connect(cluster.url) as conn:
+        license_ = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()[0]
+        hypertables = conn.execute(
+            "SELECT hypertable_name FROM timescaledb_information.hypertables").fetchall()
+    assert mode is {"timescale": StorageMode.TIMESCALE, "apache": StorageMode.APACHE}[license_]
+    assert ("llm_calls",) in hypertables
+
+
+async def _write_and_query(url: str, mode: str, calls: list[LlmCall]) -> tuple[StorageMode, int, int]:
+    db = Database(StoreConfig(url, storage_mode=mode))
+    opened = await db.open()
+    try:
+        writer = CallWriter(db)
+        first = await writer.write(calls)
+        again = await writer.write(calls)
+        assert (first.inserted, again.inserted, again.duplicates) == (len(calls), 0, len(calls))
+        async with db.pool.connection() as conn:
+            result = await llm_analytics(conn, 1, T0 + timedelta(minutes=17, seconds=3),
+                                         T0 + timedelta(days=2, hours=5, minutes=1), Granularity.DAY)
+            truth = await (await conn.execute(
+                "SELECT count(*), sum(input_tokens) FROM llm_calls WHERE time >= %s AND time < %s",
+                (T0 + timedelta(minutes=17, seconds=3), T0 + timedelta(days=2, hours=5, minutes=1)),
+            )).fetchone()
+        assert (result.summary.calls, result.summary.input_tokens) == (truth[0], int(truth[1]))
+        return opened, result.summary.calls, int(truth[0])
+    finally:
+        await db.close()
+
+
+def test_postgres_mode_keeps_the_same_relations(fresh_database: str) -> None:
+    mode, calls, truth = asyncio.run(_write_and_query(fresh_database, "postgres", _calls(800, 1)))
+    assert mode is StorageMode.POSTGRES and calls == truth > 0
+    with psycopg.connect(fresh_database) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'"
+                            ).fetchone()[0] == 0
+        kinds = dict(conn.execute(
+            "SELECT relname, relkind FROM pg_class WHERE relname IN "
+            "('llm_calls', 'llm_calls_1h', 'llm_calls_1d')").fetchall())
+    assert kinds == {"llm_calls": "r", "llm_calls_1h": "r", "llm_calls_1d": "r"}
+
+
+def test_concurrent_writers_with_overlapping_batches_are_exact(fresh_database: str) -> None:
+    """Rollup upserts from four writers, the same calls reaching several of them: every call
+    counted once, aggregates equal to the raw rows, no deadlock surfacing as an error."""
+    calls = _calls(6000, 2)
+
+    async def run() -> None:
+        db = Database(StoreConfig(fresh_database, pool_max_size=8))
+        await db.open()
+        try:
+            writer = CallWriter(db)
+            rng = random.Random(5)
+            batches = []
+            for _ in range(16):
+                start = rng.randrange(0, 5000)
+                batch = calls[start:start + 1500]
+                rng.shuffle(batch)
+                batches.append(batch)
+            sem = asyncio.Semaphore(4)
+
+            async def one(batch: list[LlmCall]) -> None:
+                async with sem:
+                    await writer.write(batch)
+
+            await asyncio.gather(*(one(b) for b in batches))
+            await writer.write(calls)  # whatever no batch covered
+        finally:
+            await db.close()
+
+    asyncio.run(run())
+    with psycopg.connect(fresh_database) as conn:
+        raw = conn.execute("SELECT count(*), sum(input_tokens), sum(cost_nano_usd) FROM llm_calls"
+                           ).fetchone()
+        for table in ("llm_calls_1h", "llm_calls_1d"):
+            agg = conn.execute(f"SELECT sum(calls), sum(input_tokens), sum(cost_nano_usd) FROM {table}"
+                               ).fetchone()
+            assert tuple(map(int, agg)) == tuple(map(int, raw)), table
+        # The histogram counts every call once as well.
+        hist = conn.execute("SELECT sum(h) FROM llm_calls_1h, unnest(latency_hist) AS h").fetchone()
+    assert raw[0] == 6000 and int(hist[0]) == 6000
+
+
+@pytest.mark.timescale_license
+def test_continuous_aggregates_in_timescale_mode(cluster) -> None:  # noqa: ANN001
+    with psycopg.connect(cluster.url) as conn:
+        license_ = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()[0]
+    if license_ != "timescale":
+        pytest.skip(f"needs continuous aggregates: this TimescaleDB is the {license_!r} edition")
+    with psycopg.connect(cluster.url) as conn:
+        caggs = {r[0] for r in conn.execute(
+            "SELECT view_name FROM timescaledb_information.continuous_aggregates").fetchall()}
+        assert caggs == {"llm_calls_1h", "llm_calls_1d"}
+        jobs = conn.execute("SELECT count(*) FROM timescaledb_information.jobs "
+                            "WHERE proc_name = 'policy_refresh_continuous_aggregate'").fetchone()[0]
+        assert jobs == 2
