@@ -130,7 +130,7 @@ def _read(
                 if isinstance(raw, str) and len(raw) > _MAX_TAG_CHARS:
                     raw = raw[:_MAX_TAG_CHARS]
                 if raw is not None:
-                    tags[kv.key] = raw
+                    tags[kv.key.replace("\x00", "")] = raw
             continue
         name, kind, rank = mapped
         if rank >= ranks.get(name, 1 << 30):
