@@ -123,10 +123,7 @@ class Pipeline:
                     break
                 batch.append(item)
                 size += len(item.calls)
-            try:
-                await self._flush(batch)
-            finally:
-                self._queued_calls -= size
+            await self._flush(batch)
             if stop:
                 return
 
@@ -135,12 +132,12 @@ class Pipeline:
         try:
             result = await self._writer.write(calls)
         except StoreUnavailable as exc:
-            self._fail(batch, exc)
+            self._settle(batch, exc)
             return
         except StoreError as exc:
             if len(batch) == 1:
                 log.error("rejected a batch of %d calls: %s", len(calls), exc)
-                self._fail(batch, exc)
+                self._settle(batch, exc)
                 return
             # One request's bad data must not fail the others it was batched with.
             for pending in batch:
@@ -148,12 +145,17 @@ class Pipeline:
             return
         self._stats.calls_written += result.inserted
         self._stats.calls_duplicate += result.duplicates
-        for pending in batch:
-            if not pending.done.done():
-                pending.done.set_result(None)
+        self._settle(batch, None)
 
-    @staticmethod
-    def _fail(batch: list[_Pending], exc: BaseException) -> None:
+    def _settle(self, batch: list[_Pending], exc: BaseException | None) -> None:
+        """Release the batch's queue space, then answer its requests: a client that is told
+        "done" may send again at once and must find the space free."""
         for pending in batch:
-            if not pending.done.done():
+            self._queued_calls -= len(pending.calls)
+        for pending in batch:
+            if pending.done.done():
+                continue
+            if exc is None:
+                pending.done.set_result(None)
+            else:
                 pending.done.set_exception(exc)

@@ -150,8 +150,9 @@ class ManagedCluster:
         log = self.data_dir / "server.log"
         result = self._pg_ctl("start", "-w", "-t", "60", "-l", str(log), check=False)
         if result.returncode != 0:
+            said = " ".join((result.stdout + result.stderr).split())
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise ClusterError(f"PostgreSQL did not start ({result.stderr.strip()}):\n{tail}")
+            raise ClusterError(f"PostgreSQL did not start (pg_ctl exit {result.returncode}: {said}):\n{tail}")
 
     def stop(self) -> None:
         if self.is_running():
@@ -219,16 +220,23 @@ class ManagedCluster:
     def _run(
         self, argv: list[str], *, check: bool = True, as_owner: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        kwargs: dict[str, object] = {}
+        # Spawned with posix_spawn (no cwd/user arguments, close_fds=False): a fork() in a
+        # process with gRPC threads runs gRPC's fork handlers and can crash the child before it
+        # executes. The working directory and the unprivileged user are set by env and setpriv.
+        prefix = ["/usr/bin/env", "-C", "/"]
         if as_owner and self._owner is not None:
-            kwargs.update(user=self._owner.pw_uid, group=self._owner.pw_gid, extra_groups=[])
+            prefix += [
+                "setpriv",
+                f"--reuid={self._owner.pw_uid}",
+                f"--regid={self._owner.pw_gid}",
+                "--clear-groups",
+            ]
         result = subprocess.run(
-            argv,
+            [*prefix, *argv],
             capture_output=True,
             text=True,
             stdin=subprocess.DEVNULL,
-            cwd="/",
-            **kwargs,  # type: ignore[arg-type]
+            close_fds=False,
         )
         if check and result.returncode != 0:
             raise ClusterError(

@@ -54,9 +54,9 @@ def is_transient(exc: BaseException) -> bool:
     """True for failures that mean "the database is not reachable now", not "this is wrong"."""
     if isinstance(exc, (PoolTimeout, StoreUnavailable, ConnectionError, OSError)):
         return True
-    if isinstance(exc, psycopg.OperationalError):
-        return True
     sqlstate = getattr(exc, "sqlstate", None) or ""
+    if isinstance(exc, psycopg.OperationalError) and not sqlstate:
+        return True  # the connection failed or broke; errors the server reports carry a SQLSTATE
     # 08: connection exception; 57P: operator intervention (shutdown); 53: insufficient resources
     return sqlstate.startswith(("08", "57P", "53"))
 

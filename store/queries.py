@@ -18,6 +18,8 @@ __all__ = [
     "RECORDED_STORAGE_MODE",
     "RECORD_MIGRATION",
     "RECORD_STORAGE_MODE",
+    "REFRESH_DAILY",
+    "REFRESH_HOURLY",
     "llm_analytics",
 ]
 
@@ -56,6 +58,12 @@ COPY_STAGING = sql.SQL("COPY pg_temp.llm_calls_staging ({}) FROM STDIN (FORMAT B
 # Moves the staged rows into llm_calls, skipping duplicates, and (in the rollup modes) adds the
 # rows actually inserted to the aggregates; defined per storage mode in migrations/0003_*.
 INGEST_STAGED = "SELECT spantally_ingest_staged()"
+
+# Mode `timescale`: materialize what a write made stale, as the refresh policies do. The start is
+# NULL on purpose: it refreshes every invalidated bucket, whereas a window with a start moves the
+# watermark past older buckets that were never materialized, hiding their calls.
+REFRESH_HOURLY = "CALL refresh_continuous_aggregate('llm_calls_1h', NULL, %s)"
+REFRESH_DAILY = "CALL refresh_continuous_aggregate('llm_calls_1d', NULL, %s)"
 
 # -- tenancy -----------------------------------------------------------------------------------
 

@@ -3,13 +3,15 @@ statement that inserts what is new (ON CONFLICT DO NOTHING) and maintains the ag
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 
 from psycopg import errors as pg_errors
 
 from . import queries
-from .database import Database, is_transient
+from .database import Database, StorageMode, is_transient
 from .errors import StoreError, StoreUnavailable
 from .records import STAGING_TYPES, LlmCall
 
@@ -18,6 +20,7 @@ __all__ = ["CallWriter", "WriteResult"]
 log = logging.getLogger("spantally.store")
 
 _MAX_ATTEMPTS = 5
+_REFRESH_WAIT_S = 30.0
 
 
 class WriteResult(tuple[int, int]):
@@ -37,6 +40,7 @@ class WriteResult(tuple[int, int]):
 class CallWriter:
     def __init__(self, database: Database) -> None:
         self._db = database
+        self._refresher = _AggregateRefresher(database)
 
     async def write(self, calls: Sequence[LlmCall]) -> WriteResult:
         """Store `calls` exactly once each, whatever was stored before; all or nothing.
@@ -58,6 +62,8 @@ class CallWriter:
                     raise StoreUnavailable(f"database unavailable: {exc}") from exc
                 raise StoreError(f"batch of {len(calls)} calls rejected: {exc}") from exc
             self._db.record_success()
+            if inserted and self._db.mode is StorageMode.TIMESCALE:
+                await self._refresher.after_write(min(call.time for call in calls))
             return WriteResult((inserted, len(calls) - inserted))
         raise StoreUnavailable("write conflicts persisted; retry the batch")
 
@@ -74,3 +80,71 @@ class CallWriter:
         return int(row[0]) if row else 0
 
 
+
+
+def _hourly_refresh_end(now: datetime) -> datetime:
+    """Where the hourly refresh policy stops (its end_offset of one hour, bucket-aligned)."""
+    return (now - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+
+
+class _AggregateRefresher:
+    """Mode `timescale`: keeps "acknowledged means queryable" for calls older than an hour.
+
+    Real-time aggregation covers calls newer than the refresh policy's end; an older call lands
+    in a bucket that may already be materialized and would stay invisible until the next policy
+    run. After such a write, the same refresh the policy runs is done before the write is
+    acknowledged. Refreshes run one at a time, and one that starts after a write's commit
+    serves it, so concurrent writers share them."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._lock = asyncio.Lock()
+        self._started = 0
+        self._finished = 0  # index of the last refresh that completed
+
+    async def after_write(self, oldest: datetime) -> None:
+        now = datetime.now(timezone.utc)
+        if oldest >= _hourly_refresh_end(now):
+            return
+        ticket = self._started
+        async with self._lock:
+            if self._finished > ticket:
+                return  # a refresh that started after this write's commit has completed
+            self._started += 1
+            index = self._started
+            await self._refresh(datetime.now(timezone.utc))
+            self._finished = index
+
+    async def _refresh(self, now: datetime) -> None:
+        daily_end = (now - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        try:
+            for statement, end in (
+                (queries.REFRESH_HOURLY, _hourly_refresh_end(now)),
+                (queries.REFRESH_DAILY, daily_end),
+            ):
+                await self._refresh_one(statement, end)
+        except Exception as exc:
+            if is_transient(exc):
+                self._db.record_failure(exc)
+                raise StoreUnavailable(f"database unavailable: {exc}") from exc
+            raise StoreError(f"refreshing the aggregates failed: {exc}") from exc
+
+    async def _refresh_one(self, statement: str, end: datetime) -> None:
+        # A policy run or another collector may be refreshing the same aggregate: TimescaleDB
+        # then refuses at once, and we wait for our turn.
+        delay = 0.05
+        deadline = asyncio.get_running_loop().time() + _REFRESH_WAIT_S
+        while True:
+            try:
+                async with self._db.pool.connection() as conn:
+                    await conn.set_autocommit(True)  # refresh_continuous_aggregate needs it
+                    try:
+                        await conn.execute(statement, (end,))
+                    finally:
+                        await conn.set_autocommit(False)
+                return
+            except pg_errors.LockNotAvailable:
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise StoreUnavailable("the aggregates are being refreshed; retry") from None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)

@@ -159,7 +159,8 @@ def test_a_full_queue_answers_retryably(cluster: ManagedCluster) -> None:
             block.release()
         sender.join(20)
         assert answers == [200]
-        assert http_post(server.http_endpoint, one, "application/x-protobuf", project.key)[0] == 200
+        status, body, _ = http_post(server.http_endpoint, one, "application/x-protobuf", project.key)
+        assert status == 200, (body, server.runtime.database.last_error)
         assert _calls(server, project.key) == 6
     finally:
         server.stop()

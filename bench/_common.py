@@ -1,0 +1,123 @@
+"""Shared by the benchmarks: a private cluster, a `spantally up` process, synthetic calls."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from spantally.store import ClusterConfig, LlmCall, ManagedCluster
+
+MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-20250514"),
+          ("anthropic", "claude-3-5-haiku-latest"), ("gcp.gemini", "gemini-2.5-flash")]
+AGENTS = ["planner", "researcher", "writer", "critic", None]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def private_cluster() -> Iterator[ManagedCluster]:
+    home = Path(tempfile.mkdtemp(prefix="spantally-bench-"))
+    cluster = ManagedCluster(ClusterConfig(home=home, port=free_port()))
+    cluster.ensure_started()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@dataclass
+class UpProcess:
+    proc: subprocess.Popen[str]
+    grpc: str
+    http: str
+    api: str
+    key: str
+
+
+@contextmanager
+def spantally_up(database_url: str, *extra: str) -> Iterator[UpProcess]:
+    ports = [free_port() for _ in range(3)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spantally.server.cli", "--log-level", "WARNING", "up",
+         "--database-url", database_url, "--grpc-port", str(ports[0]),
+         "--http-port", str(ports[1]), "--api-port", str(ports[2]), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if "Send spans with" in line:
+            break
+    output = "".join(lines)
+    key = re.search(r"API key\s+(st_\S+)", output)
+    if not key:
+        proc.kill()
+        raise RuntimeError(f"spantally up did not start:\n{output}")
+    try:
+        yield UpProcess(proc, f"127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}/v1/traces",
+                        f"http://127.0.0.1:{ports[2]}", key.group(1))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+
+
+def api_get(up: UpProcess, path: str) -> dict:
+    request = urllib.request.Request(up.api + path, headers={"Authorization": f"Bearer {up.key}"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.load(response)
+
+
+def synthetic_calls(n: int, start: datetime, span: timedelta, project_id: int = 1,
+                    seed: int = 1) -> Iterator[LlmCall]:
+    rng = random.Random(seed)
+    seconds = int(span.total_seconds())
+    for _ in range(n):
+        provider, model = rng.choice(MODELS)
+        cost = rng.randrange(10, 10**7) if rng.random() > 0.02 else None
+        yield LlmCall(
+            time=start + timedelta(seconds=rng.randrange(seconds), microseconds=rng.randrange(10**6)),
+            project_id=project_id, trace_id=os.urandom(16), span_id=os.urandom(8),
+            parent_span_id=None, service_name="bench", environment="prod",
+            agent_id=rng.choice(AGENTS), agent_name=None, session_id=f"s-{rng.randrange(10**5)}",
+            user_id=f"u-{rng.randrange(10**4)}", provider=provider, request_model=model,
+            response_model=model, model=model, operation="chat", streaming=False,
+            input_tokens=rng.randrange(50, 20_000), output_tokens=rng.randrange(10, 2_000),
+            cache_read_tokens=0, cache_write_tokens=0, reasoning_tokens=0,
+            cost_nano_usd=cost, cost_source="catalog" if cost is not None else None,
+            latency_us=rng.randrange(50_000, 30_000_000), ttft_us=None,
+            status="ok" if rng.random() > 0.05 else "error", error_type=None, tags=None,
+        )
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def stopwatch() -> float:
+    return time.perf_counter()
