@@ -76,6 +76,9 @@ BEGIN
             cache_write_tokens, reasoning_tokens, cost_nano_usd, cost_source, latency_us, ttft_us,
             status, error_type, tags
         FROM pg_temp.llm_calls_staging
+        -- Writers insert in key order, so two batches holding the same calls wait for
+        -- each other instead of deadlocking on the unique index.
+        ORDER BY project_id, trace_id, span_id, time
         ON CONFLICT DO NOTHING
         RETURNING time, project_id, provider, model, agent_id, service_name, operation, status, input_tokens, output_tokens, cache_read_tokens,
                   cache_write_tokens, reasoning_tokens, cost_nano_usd, latency_us, ttft_us, latency_bin

@@ -143,6 +143,9 @@ BEGIN
             cache_write_tokens, reasoning_tokens, cost_nano_usd, cost_source, latency_us, ttft_us,
             status, error_type, tags
         FROM pg_temp.llm_calls_staging
+        -- Writers insert in key order, so two batches holding the same calls wait for
+        -- each other instead of deadlocking on the unique index.
+        ORDER BY project_id, trace_id, span_id, time
         ON CONFLICT DO NOTHING
         RETURNING 1
     )
