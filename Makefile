@@ -12,6 +12,7 @@ up: install-database install-server
 	$(BIN)/spantally up
 
 test: install-database install-dev
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Everything but the tests marked slow (fault injection): for quick local iterations.

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-from spantally.store import ClusterConfig, LlmCall, ManagedCluster
+from spantally.store import LlmCall
 
 MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-20250514"),
           ("anthropic", "claude-3-5-haiku-latest"), ("gcp.gemini", "gemini-2.5-flash")]
@@ -31,18 +28,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@contextmanager
-def private_cluster() -> Iterator[ManagedCluster]:
-    home = Path(tempfile.mkdtemp(prefix="spantally-bench-"))
-    cluster = ManagedCluster(ClusterConfig(home=home, port=free_port()))
-    cluster.ensure_started()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @dataclass

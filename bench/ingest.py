@@ -20,8 +20,8 @@ import grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from _common import UpProcess, api_get, now_utc, private_cluster, spantally_up, stopwatch, synthetic_calls
-from spantally.store import CallWriter, Database, StoreConfig
+from _common import UpProcess, api_get, now_utc, spantally_up, stopwatch, synthetic_calls
+from spantally.store import CallWriter, Database, StoreConfig, temporary_cluster
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
@@ -128,7 +128,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; {args.spans} spans, {args.per_request} per request, "
           f"{args.concurrency} concurrent senders")
-    with private_cluster() as cluster:
+    with temporary_cluster("spantally-bench-") as cluster:
         with spantally_up(cluster.url) as up:
             results = {}
             for name, send, seed in (("grpc", send_grpc, 1), ("http", send_http, 2)):

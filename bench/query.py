@@ -17,8 +17,8 @@ from datetime import timedelta
 
 import psycopg
 
-from _common import api_get, now_utc, percentile, private_cluster, spantally_up, stopwatch, synthetic_calls
-from spantally.store import CallWriter, Database, StoreConfig
+from _common import api_get, now_utc, percentile, spantally_up, stopwatch, synthetic_calls
+from spantally.store import CallWriter, Database, StoreConfig, temporary_cluster
 
 NAIVE = """
 SELECT date_trunc('day', time, 'UTC'), provider, model, count(*), sum(cost_nano_usd),
@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    with private_cluster() as cluster:
+    with temporary_cluster("spantally-bench-") as cluster:
         with spantally_up(cluster.url) as up:
             rate = asyncio.run(load(cluster.url, args.calls))
             print(f"loaded {args.calls:,} calls over 30 days at {rate:,.0f} calls/s")

@@ -1,7 +1,7 @@
 """SpanTally's store: TimescaleDB (or PostgreSQL) schema, writer, and analytics queries."""
 
 from .analytics import Granularity, LlmAnalytics, LlmFilters, Totals, llm_analytics, plan_range
-from .cluster import ClusterConfig, ClusterError, ManagedCluster, default_home
+from .cluster import ClusterConfig, ClusterError, ManagedCluster, default_home, temporary_cluster
 from .database import Database, StorageMode, StoreConfig
 from .errors import StoreError, StoreUnavailable
 from .keys import create_api_key, ensure_project, parse_api_key, resolve_api_key
@@ -33,4 +33,5 @@ __all__ = [
     "parse_api_key",
     "plan_range",
     "resolve_api_key",
+    "temporary_cluster",
 ]

@@ -13,12 +13,23 @@ import os
 import pwd
 import secrets
 import shutil
+import socket
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-__all__ = ["ClusterConfig", "ClusterError", "ManagedCluster", "default_home", "find_pg_bindir"]
+__all__ = [
+    "ClusterConfig",
+    "ClusterError",
+    "ManagedCluster",
+    "default_home",
+    "find_pg_bindir",
+    "temporary_cluster",
+]
 
 _SUPERUSER = "spantally"
 _DATABASE = "spantally"
@@ -244,3 +255,22 @@ class ManagedCluster:
                 f"{(result.stderr or result.stdout).strip()}"
             )
         return result
+
+
+@contextmanager
+def temporary_cluster(prefix: str = "spantally-") -> Iterator[ManagedCluster]:
+    """A running cluster in a new temporary directory on a free loopback port, removed on exit:
+    for tests and benchmarks that need a database of their own."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        cluster = ManagedCluster(ClusterConfig(home=home, port=port))
+        cluster.ensure_started()
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)

@@ -3,15 +3,13 @@ runtimes on ephemeral ports in front of it."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from spantally.store import ClusterConfig, ManagedCluster
+from spantally.store import ManagedCluster, temporary_cluster
 
 from .harness import Project, Server, free_port, start_server
 
@@ -22,14 +20,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[ManagedCluster]:
-    home = Path(tempfile.mkdtemp(prefix="spantally-test-"))
-    managed = ManagedCluster(ClusterConfig(home=home, port=free_port()))
-    managed.ensure_started()
-    try:
+    with temporary_cluster("spantally-test-") as managed:
         yield managed
-    finally:
-        managed.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +42,7 @@ def project(server: Server) -> Project:
 @pytest.fixture
 def fresh_database(cluster: ManagedCluster) -> Iterator[str]:
     """URL of a new, empty database on the test cluster."""
-    name = f"t_{free_port()}_{os_pid()}"
+    name = f"t_{free_port()}_{os.getpid()}"
     admin = cluster.url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -60,8 +52,3 @@ def fresh_database(cluster: ManagedCluster) -> Iterator[str]:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-
-def os_pid() -> int:
-    import os
-
-    return os.getpid()

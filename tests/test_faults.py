@@ -22,7 +22,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from spantally.store import ClusterConfig, ManagedCluster
+from spantally.store import ClusterConfig, ManagedCluster, temporary_cluster
 
 from .harness import (
     CallSpec,
@@ -60,14 +60,8 @@ def _calls(server: Server, key: str) -> int:
 @pytest.fixture
 def own_cluster() -> Iterator[ManagedCluster]:
     """A cluster this test may stop and start."""
-    home = Path(tempfile.mkdtemp(prefix="spantally-fault-"))
-    managed = ManagedCluster(ClusterConfig(home=home, port=free_port()))
-    managed.ensure_started()
-    try:
+    with temporary_cluster("spantally-fault-") as managed:
         yield managed
-    finally:
-        managed.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_database_outage_is_retryable_and_nothing_doubles(own_cluster: ManagedCluster) -> None:
@@ -227,7 +221,7 @@ def test_sigterm_drains_accepted_requests_and_exits_0(cluster: ManagedCluster, s
     assert _calls(server, project.key) == 7
 
 
-def test_up_with_the_embedded_default(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_up_with_the_embedded_default() -> None:
     """No database URL: SpanTally initialises, starts and stops its own cluster, and shows the
     default project's key on every start."""
     home = Path(tempfile.mkdtemp(prefix="spantally-home-"))

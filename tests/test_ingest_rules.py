@@ -7,11 +7,11 @@ import json
 from datetime import datetime
 
 import grpc
-from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from opentelemetry.sdk.trace.export import SpanExportResult
 
 from .harness import (
     CallSpec,

@@ -144,9 +144,10 @@ def test_concurrent_writers_with_overlapping_batches_are_exact(fresh_database: s
             agg = conn.execute(f"SELECT sum(calls), sum(input_tokens), sum(cost_nano_usd) FROM {table}"
                                ).fetchone()
             assert tuple(map(int, agg)) == tuple(map(int, raw)), table
-        # The histogram counts every call once as well.
-        hist = conn.execute("SELECT sum(h) FROM llm_calls_1h, unnest(latency_hist) AS h").fetchone()
-    assert raw[0] == 6000 and int(hist[0]) == 6000
+            # The histogram counts every call once as well.
+            hist = conn.execute(f"SELECT sum(h) FROM {table}, unnest(latency_hist) AS h").fetchone()
+            assert int(hist[0]) == 6000, table
+    assert raw[0] == 6000
 
 
 @pytest.mark.timescale_license
