@@ -1,12 +1,10 @@
-"""The processing chain both receivers share: authenticate -> normalize -> price -> queue."""
+"""The processing chain both receivers share: authenticate -> normalize and price -> queue."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-from spantally.store import LlmCall
 
 from .auth import Authenticator
 from .normalize import normalize_request
@@ -45,10 +43,9 @@ class TraceIngest:
         self._stats.requests += 1
         try:
             project_id = await self._auth.project_for(authorization)
-            normalized = normalize_request(request, project_id)
-            calls = [self._priced(call) for call in normalized.calls]
-            if calls:
-                await self._pipeline.submit(calls)
+            normalized = normalize_request(request, project_id, self._pricer.price)
+            if normalized.calls:
+                await self._pipeline.submit(normalized.calls)
         except Exception:
             self._stats.requests_failed += 1
             raise
@@ -58,19 +55,3 @@ class TraceIngest:
         if normalized.rejected:
             return ExportOutcome(normalized.rejected, "; ".join(normalized.errors))
         return ExportOutcome()
-
-    def _priced(self, call: LlmCall) -> LlmCall:
-        if call.cost_nano_usd is not None:  # the span reported its own cost
-            return call
-        cost = self._pricer.price(
-            call.provider,
-            call.model,
-            call.time,
-            call.input_tokens,
-            call.output_tokens,
-            call.cache_read_tokens,
-            call.cache_write_tokens,
-        )
-        if cost is None:
-            return call
-        return call._replace(cost_nano_usd=cost, cost_source="catalog")

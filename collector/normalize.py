@@ -9,10 +9,11 @@ rejected, which the receivers report as OTLP partial success.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -28,22 +29,16 @@ from .mapping import (
     TAG_EXCLUDED_PREFIXES,
 )
 
-__all__ = ["Normalized", "normalize_request", "usd_to_nano"]
+__all__ = ["Normalized", "PriceFunction", "normalize_request", "usd_to_nano"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ZERO_TRACE_ID = bytes(16)
+_ZERO_SPAN_ID = bytes(8)
 _MAX_TAGS = 64
 _MAX_TAG_CHARS = 1024
 _NANO = Decimal(1_000_000_000)
 _MAX_USD = Decimal(1_000_000)  # per call; beyond this a reported cost is not a real one
 _MAX_COUNT = 1 << 48  # any larger token count is not a real one, and sums must fit in bigint
-
-# attribute key -> (field, kind, rank); lower rank wins.
-_BY_KEY: dict[str, tuple[str, str, int]] = {
-    key: (name, kind, rank)
-    for name, (kind, keys) in ATTRIBUTE_FIELDS.items()
-    for rank, key in enumerate(keys)
-}
-
 
 @dataclass(slots=True)
 class Normalized:
@@ -113,29 +108,78 @@ def _coerce(kind: str, raw: Any) -> Any:
     return None
 
 
+# Readers: the attribute's value as the field's type, or None. Each tries the usual encoding
+# first (a string for a name, an int for a count) and falls back to the general conversion;
+# this loop runs for every attribute of every span.
+
+
+def _read_str(value: AnyValue) -> str | None:
+    text = value.string_value
+    if text:
+        if "\x00" in text:
+            text = text.replace("\x00", "")
+        return text.strip() or None
+    return _coerce("str", _scalar(value))
+
+
+def _read_int(value: AnyValue) -> int | None:
+    number = value.int_value
+    if number:
+        return number if 0 < number <= _MAX_COUNT else None
+    return _coerce("int", _scalar(value))
+
+
+def _read_float(value: AnyValue) -> float | None:
+    number = value.double_value
+    if number and math.isfinite(number):
+        return number
+    return _coerce("float", _scalar(value))
+
+
+def _read_bool(value: AnyValue) -> bool | None:
+    return _coerce("bool", _scalar(value))
+
+
+_READERS: dict[str, Callable[[AnyValue], Any]] = {
+    "str": _read_str, "int": _read_int, "float": _read_float, "bool": _read_bool,
+}
+
+# attribute key -> (field, rank, reader); a lower rank wins.
+_BY_KEY: dict[str, tuple[str, int, Callable[[AnyValue], Any]]] = {
+    key: (name, rank, _READERS[kind])
+    for name, (kind, keys) in ATTRIBUTE_FIELDS.items()
+    for rank, key in enumerate(keys)
+}
+_UNRANKED = 1 << 30
+
+
+def _add_tag(tags: dict[str, Any], key: str, value: AnyValue) -> None:
+    if len(tags) >= _MAX_TAGS or key.startswith(TAG_EXCLUDED_PREFIXES):
+        return
+    raw = _scalar(value)
+    if isinstance(raw, str) and len(raw) > _MAX_TAG_CHARS:
+        raw = raw[:_MAX_TAG_CHARS]
+    if raw is not None:
+        tags[key.replace("\x00", "")] = raw
+
+
 def _read(
     attributes: Any, fields: dict[str, Any], ranks: dict[str, int], tags: dict[str, Any] | None
 ) -> None:
     """Fold `attributes` into `fields` (best-ranked key wins) and, if given, `tags`."""
+    by_key = _BY_KEY
     kv: KeyValue
     for kv in attributes:
-        mapped = _BY_KEY.get(kv.key)
+        key = kv.key
+        mapped = by_key.get(key)
         if mapped is None:
-            if (
-                tags is not None
-                and len(tags) < _MAX_TAGS
-                and not kv.key.startswith(TAG_EXCLUDED_PREFIXES)
-            ):
-                raw = _scalar(kv.value)
-                if isinstance(raw, str) and len(raw) > _MAX_TAG_CHARS:
-                    raw = raw[:_MAX_TAG_CHARS]
-                if raw is not None:
-                    tags[kv.key.replace("\x00", "")] = raw
+            if tags is not None:
+                _add_tag(tags, key, kv.value)
             continue
-        name, kind, rank = mapped
-        if rank >= ranks.get(name, 1 << 30):
-            continue
-        value = _coerce(kind, _scalar(kv.value))
+        name, rank, reader = mapped
+        if rank and ranks.get(name, _UNRANKED) < rank:
+            continue  # a preferred key already gave this field its value
+        value = reader(kv.value)
         if value is not None:
             fields[name] = value
             ranks[name] = rank
@@ -160,8 +204,20 @@ def _is_llm_call(fields: dict[str, Any]) -> bool:
     return operation in LLM_OPERATIONS or "request_model" in fields or "response_model" in fields
 
 
-def normalize_request(request: ExportTraceServiceRequest, project_id: int) -> Normalized:
-    """The LLM calls in one OTLP export request, for one project. Costs are not set here."""
+class PriceFunction(Protocol):
+    def __call__(
+        self, provider: str | None, model: str | None, at: datetime, input_tokens: int,
+        output_tokens: int, cache_read_tokens: int = 0, cache_write_tokens: int = 0,
+    ) -> int | None: ...
+
+
+def normalize_request(
+    request: ExportTraceServiceRequest, project_id: int, price: PriceFunction | None = None
+) -> Normalized:
+    """The LLM calls in one OTLP export request, for one project.
+
+    `price` is the pricing stage (see pricing.py): it prices each call that reported no cost
+    of its own, while the record is built, so a record is never built twice."""
     out = Normalized()
     for resource_spans in request.resource_spans:
         base: dict[str, Any] = {}
@@ -177,7 +233,7 @@ def normalize_request(request: ExportTraceServiceRequest, project_id: int) -> No
                 if not _is_llm_call(fields):
                     out.skipped += 1
                     continue
-                call = _to_call(span, fields, tags, project_id)
+                call = _to_call(span, fields, tags, project_id, price)
                 if isinstance(call, str):
                     out.rejected += 1
                     if len(out.errors) < 5:
@@ -187,15 +243,18 @@ def normalize_request(request: ExportTraceServiceRequest, project_id: int) -> No
     return out
 
 
-def _to_call(span: Span, f: dict[str, Any], tags: dict[str, Any], project_id: int) -> LlmCall | str:
+def _to_call(
+    span: Span, f: dict[str, Any], tags: dict[str, Any], project_id: int,
+    price: PriceFunction | None,
+) -> LlmCall | str:
     """The call of an LLM span, or the reason it is rejected."""
-    if len(span.trace_id) != 16 or not any(span.trace_id):
+    trace_id, span_id, start = span.trace_id, span.span_id, span.start_time_unix_nano
+    if len(trace_id) != 16 or trace_id == _ZERO_TRACE_ID:
         return "span with an invalid trace_id (must be 16 bytes, not all zero)"
-    if len(span.span_id) != 8 or not any(span.span_id):
+    if len(span_id) != 8 or span_id == _ZERO_SPAN_ID:
         return "span with an invalid span_id (must be 8 bytes, not all zero)"
-    if span.start_time_unix_nano <= 0:
+    if start <= 0:
         return "span without start_time_unix_nano"
-    start = span.start_time_unix_nano
     end = span.end_time_unix_nano
     latency_us = max(0, (end - start) // 1000) if end else 0
 
@@ -212,34 +271,48 @@ def _to_call(span: Span, f: dict[str, Any], tags: dict[str, Any], project_id: in
         ttft = None
     response_model = f.get("response_model")
     request_model = f.get("request_model")
+    get = f.get
+    time = _EPOCH + timedelta(microseconds=start // 1000)
+    input_tokens = get("input_tokens", 0)
+    output_tokens = get("output_tokens", 0)
+    cache_read_tokens = get("cache_read_tokens", 0)
+    cache_write_tokens = get("cache_write_tokens", 0)
+    source = None
+    if cost is not None:
+        source = "reported"
+    elif price is not None:
+        model = response_model or request_model
+        cost = price(provider, model, time, input_tokens, output_tokens, cache_read_tokens,
+                     cache_write_tokens)
+        source = "catalog" if cost is not None else None
     return LlmCall(
-        time=_EPOCH + timedelta(microseconds=start // 1000),
-        project_id=project_id,
-        trace_id=span.trace_id,
-        span_id=span.span_id,
-        parent_span_id=span.parent_span_id or None,
-        service_name=f.get("service_name"),
-        environment=f.get("environment"),
-        agent_id=f.get("agent_id"),
-        agent_name=f.get("agent_name"),
-        session_id=f.get("session_id"),
-        user_id=f.get("user_id"),
-        provider=provider,
-        request_model=request_model,
-        response_model=response_model,
-        model=response_model or request_model,
-        operation=(f.get("operation") or "chat").lower(),
-        streaming=f.get("streaming"),
-        input_tokens=f.get("input_tokens", 0),
-        output_tokens=f.get("output_tokens", 0),
-        cache_read_tokens=f.get("cache_read_tokens", 0),
-        cache_write_tokens=f.get("cache_write_tokens", 0),
-        reasoning_tokens=f.get("reasoning_tokens", 0),
-        cost_nano_usd=cost,
-        cost_source="reported" if cost is not None else None,
-        latency_us=latency_us,
-        ttft_us=int(ttft * 1_000_000) if ttft is not None else None,
-        status="error" if failed else "ok",
-        error_type=error_type,
-        tags=tags or None,
+        time,
+        project_id,
+        trace_id,
+        span_id,
+        span.parent_span_id or None,
+        get("service_name"),
+        get("environment"),
+        get("agent_id"),
+        get("agent_name"),
+        get("session_id"),
+        get("user_id"),
+        provider,
+        request_model,
+        response_model,
+        response_model or request_model,
+        (get("operation") or "chat").lower(),
+        get("streaming"),
+        input_tokens,
+        output_tokens,
+        cache_read_tokens,
+        cache_write_tokens,
+        get("reasoning_tokens", 0),
+        cost,
+        source,
+        latency_us,
+        int(ttft * 1_000_000) if ttft is not None else None,
+        "error" if failed else "ok",
+        error_type,
+        tags or None,
     )
