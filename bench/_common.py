@@ -74,14 +74,20 @@ def api_get(up: UpProcess, path: str) -> dict:
 
 
 def synthetic_calls(n: int, start: datetime, span: timedelta, project_id: int = 1,
-                    seed: int = 1) -> Iterator[LlmCall]:
+                    seed: int = 1, in_time_order: bool = False) -> Iterator[LlmCall]:
+    """Calls spread over [start, start + span): at random, or in time order (as live traffic
+    arrives, with a minute of jitter)."""
     rng = random.Random(seed)
     seconds = int(span.total_seconds())
-    for _ in range(n):
+    for i in range(n):
         provider, model = rng.choice(MODELS)
         cost = rng.randrange(10, 10**7) if rng.random() > 0.02 else None
+        if in_time_order:
+            offset = min(seconds - 1, max(0, i * seconds // n + rng.randrange(-60, 60)))
+        else:
+            offset = rng.randrange(seconds)
         yield LlmCall(
-            time=start + timedelta(seconds=rng.randrange(seconds), microseconds=rng.randrange(10**6)),
+            time=start + timedelta(seconds=offset, microseconds=rng.randrange(10**6)),
             project_id=project_id, trace_id=os.urandom(16), span_id=os.urandom(8),
             parent_span_id=None, service_name="bench", environment="prod",
             agent_id=rng.choice(AGENTS), agent_name=None, session_id=f"s-{rng.randrange(10**5)}",
