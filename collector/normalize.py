@@ -40,6 +40,7 @@ _NANO = Decimal(1_000_000_000)
 _MAX_USD = Decimal(1_000_000)  # per call; beyond this a reported cost is not a real one
 _MAX_COUNT = 1 << 48  # any larger token count is not a real one, and sums must fit in bigint
 
+
 @dataclass(slots=True)
 class Normalized:
     calls: list[LlmCall] = field(default_factory=list)

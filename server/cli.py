@@ -60,13 +60,18 @@ def main(log_level: str) -> None:
 @click.option("--max-queue-calls", envvar="SPANTALLY_MAX_QUEUE_CALLS", type=int,
               default=100_000, show_default=True,
               help="Calls queued for writing before receivers answer 'retry later'.")
+@click.option("--max-batch-calls", envvar="SPANTALLY_MAX_BATCH_CALLS", type=int, default=5_000,
+              show_default=True, help="Most calls written in one COPY and commit.")
+@click.option("--batch-linger-ms", envvar="SPANTALLY_BATCH_LINGER_MS", type=float, default=5.0,
+              show_default=True, help="How long a writer waits for more calls to batch.")
 @click.option("--writers", envvar="SPANTALLY_WRITERS", type=int, default=2, show_default=True)
 @click.option("--project", "default_project", envvar="SPANTALLY_DEFAULT_PROJECT",
               default="default", show_default=True, help="Project created on first start.")
 def up(
     database_url: str | None, home: Path | None, embedded_port: int, db_user: str,
     storage_mode: str, host: str, grpc_port: int, http_port: int, api_port: int,
-    max_request_bytes: int, max_queue_calls: int, writers: int, default_project: str,
+    max_request_bytes: int, max_queue_calls: int, max_batch_calls: int, batch_linger_ms: float,
+    writers: int, default_project: str,
 ) -> None:
     """Run the collector (OTLP gRPC and HTTP) and the API."""
     from .runtime import serve
@@ -83,7 +88,12 @@ def up(
             grpc_port=grpc_port,
             http_port=http_port,
             max_request_bytes=max_request_bytes,
-            pipeline=PipelineConfig(max_queue_calls=max_queue_calls, writers=writers),
+            pipeline=PipelineConfig(
+                max_queue_calls=max_queue_calls,
+                max_batch_calls=max_batch_calls,
+                linger_s=batch_linger_ms / 1000,
+                writers=writers,
+            ),
         ),
         api=ApiConfig(host=host, port=api_port),
     )

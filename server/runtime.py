@@ -156,7 +156,7 @@ async def serve(settings: Settings, announce: bool = True) -> None:
 def _announce(info: StartupInfo) -> None:
     from spantally import __version__
 
-    key = info.api_key or "(shown only when created; make one with the store's create_api_key)"
+    key = info.api_key or "(printed when the project was created; keys are stored hashed)"
     print(
         f"SpanTally {__version__} is up\n"
         f"  storage mode  {info.storage_mode.value} ({info.database})\n"

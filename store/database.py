@@ -163,10 +163,10 @@ class Database:
     def last_error(self) -> str:
         return self._last_error
 
-    async def ping(self) -> bool:
-        """Check reachability with a fresh query, updating `available`."""
+    async def ping(self, timeout_s: float = 1.0) -> bool:
+        """Check reachability with a query, updating `available`; quick to say no."""
         try:
-            async with self.pool.connection() as conn:
+            async with self.pool.connection(timeout=timeout_s) as conn:
                 await conn.execute("SELECT 1")
         except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
             self.record_failure(exc)
