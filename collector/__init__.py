@@ -2,8 +2,8 @@
 
 from .auth import Authenticator
 from .errors import Failure, classify
-from .ingest import ExportOutcome, TraceIngest
-from .normalize import Normalized, normalize_request
+from .ingest import ExportOutcome, IngestLimits, TraceIngest
+from .normalize import Normalized, NormalizeLimits, normalize_request
 from .pipeline import Pipeline, PipelineConfig
 from .pricing import Pricer
 from .service import Collector, CollectorConfig
@@ -16,6 +16,8 @@ __all__ = [
     "CollectorStats",
     "ExportOutcome",
     "Failure",
+    "IngestLimits",
+    "NormalizeLimits",
     "Normalized",
     "Pipeline",
     "PipelineConfig",

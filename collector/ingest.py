@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from .auth import Authenticator
-from .normalize import normalize_request
+from .errors import PayloadTooLarge, Unavailable
+from .normalize import NormalizeLimits, count_spans, normalize_request
 from .pipeline import Pipeline
 from .pricing import Pricer
 from .stats import CollectorStats
 
-__all__ = ["ExportOutcome", "TraceIngest"]
+__all__ = ["ExportOutcome", "IngestLimits", "TraceIngest"]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestLimits:
+    max_spans_per_request: int = 50_000
+    """Larger requests are refused with 413 / RESOURCE_EXHAUSTED: split them, do not retry."""
+    max_requests_in_flight: int = 256
+    """Beyond this, requests are refused retryably before their bodies are read, which bounds
+    the memory that requests waiting for the writer can hold."""
+    attributes: NormalizeLimits = NormalizeLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +43,26 @@ class TraceIngest:
         pipeline: Pipeline,
         pricer: Pricer,
         stats: CollectorStats,
+        limits: IngestLimits = IngestLimits(),
     ) -> None:
         self._auth = authenticator
         self._pipeline = pipeline
         self._pricer = pricer
         self._stats = stats
+        self._limits = limits
+        self._in_flight = 0
+
+    @asynccontextmanager
+    async def admitted(self) -> AsyncIterator[None]:
+        """Hold one of the in-flight places for a request, or refuse it retryably."""
+        if self._in_flight >= self._limits.max_requests_in_flight:
+            self._stats.requests_throttled += 1
+            raise Unavailable("too many requests in flight; retry later")
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
 
     async def export(
         self, request: ExportTraceServiceRequest, authorization: str | None
@@ -43,7 +71,15 @@ class TraceIngest:
         self._stats.requests += 1
         try:
             project_id = await self._auth.project_for(authorization)
-            normalized = normalize_request(request, project_id, self._pricer.price)
+            spans = count_spans(request)
+            if spans > self._limits.max_spans_per_request:
+                raise PayloadTooLarge(
+                    f"the request has {spans} spans; at most "
+                    f"{self._limits.max_spans_per_request} are accepted: export smaller batches"
+                )
+            normalized = normalize_request(
+                request, project_id, self._pricer.price, self._limits.attributes
+            )
             if normalized.calls:
                 await self._pipeline.submit(normalized.calls)
         except Exception:
@@ -52,6 +88,7 @@ class TraceIngest:
         self._stats.spans_received += normalized.spans
         self._stats.spans_skipped += normalized.skipped
         self._stats.spans_rejected += normalized.rejected
+        self._stats.attributes_truncated += normalized.truncated
         if normalized.rejected:
             return ExportOutcome(normalized.rejected, "; ".join(normalized.errors))
         return ExportOutcome()

@@ -29,16 +29,29 @@ from .mapping import (
     TAG_EXCLUDED_PREFIXES,
 )
 
-__all__ = ["Normalized", "PriceFunction", "normalize_request", "usd_to_nano"]
+__all__ = [
+    "NormalizeLimits",
+    "Normalized",
+    "PriceFunction",
+    "count_spans",
+    "normalize_request",
+    "usd_to_nano",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
-_MAX_TAGS = 64
-_MAX_TAG_CHARS = 1024
 _NANO = Decimal(1_000_000_000)
 _MAX_USD = Decimal(1_000_000)  # per call; beyond this a reported cost is not a real one
 _MAX_COUNT = 1 << 48  # any larger token count is not a real one, and sums must fit in bigint
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizeLimits:
+    max_value_chars: int = 1024
+    """Longer string attribute values are cut to this length, and counted."""
+    max_tags: int = 64
+    """Unmapped attributes kept as tags per call; the rest are dropped."""
 
 
 @dataclass(slots=True)
@@ -48,6 +61,8 @@ class Normalized:
     skipped: int = 0
     """Spans that are not LLM calls (agents, tools, HTTP, ...): accepted, not stored."""
     rejected: int = 0
+    truncated: int = 0
+    """Attribute values cut to NormalizeLimits.max_value_chars."""
     errors: list[str] = field(default_factory=list)
 
 
@@ -154,34 +169,46 @@ _BY_KEY: dict[str, tuple[str, int, Callable[[AnyValue], Any]]] = {
 _UNRANKED = 1 << 30
 
 
-def _add_tag(tags: dict[str, Any], key: str, value: AnyValue) -> None:
-    if len(tags) >= _MAX_TAGS or key.startswith(TAG_EXCLUDED_PREFIXES):
+def _add_tag(
+    tags: dict[str, Any], key: str, value: AnyValue, limits: NormalizeLimits, out: Normalized
+) -> None:
+    if len(tags) >= limits.max_tags or key.startswith(TAG_EXCLUDED_PREFIXES):
         return
     raw = _scalar(value)
-    if isinstance(raw, str) and len(raw) > _MAX_TAG_CHARS:
-        raw = raw[:_MAX_TAG_CHARS]
+    if isinstance(raw, str) and len(raw) > limits.max_value_chars:
+        raw = raw[: limits.max_value_chars]
+        out.truncated += 1
     if raw is not None:
         tags[key.replace("\x00", "")] = raw
 
 
 def _read(
-    attributes: Any, fields: dict[str, Any], ranks: dict[str, int], tags: dict[str, Any] | None
+    attributes: Any,
+    fields: dict[str, Any],
+    ranks: dict[str, int],
+    tags: dict[str, Any] | None,
+    limits: NormalizeLimits,
+    out: Normalized,
 ) -> None:
     """Fold `attributes` into `fields` (best-ranked key wins) and, if given, `tags`."""
     by_key = _BY_KEY
+    max_chars = limits.max_value_chars
     kv: KeyValue
     for kv in attributes:
         key = kv.key
         mapped = by_key.get(key)
         if mapped is None:
             if tags is not None:
-                _add_tag(tags, key, kv.value)
+                _add_tag(tags, key, kv.value, limits, out)
             continue
         name, rank, reader = mapped
         if rank and ranks.get(name, _UNRANKED) < rank:
             continue  # a preferred key already gave this field its value
         value = reader(kv.value)
         if value is not None:
+            if value.__class__ is str and len(value) > max_chars:
+                value = value[:max_chars]
+                out.truncated += 1
             fields[name] = value
             ranks[name] = rank
 
@@ -213,7 +240,10 @@ class PriceFunction(Protocol):
 
 
 def normalize_request(
-    request: ExportTraceServiceRequest, project_id: int, price: PriceFunction | None = None
+    request: ExportTraceServiceRequest,
+    project_id: int,
+    price: PriceFunction | None = None,
+    limits: NormalizeLimits = NormalizeLimits(),
 ) -> Normalized:
     """The LLM calls in one OTLP export request, for one project.
 
@@ -223,14 +253,14 @@ def normalize_request(
     for resource_spans in request.resource_spans:
         base: dict[str, Any] = {}
         base_ranks: dict[str, int] = {}
-        _read(resource_spans.resource.attributes, base, base_ranks, None)
+        _read(resource_spans.resource.attributes, base, base_ranks, None, limits, out)
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 out.spans += 1
                 fields = dict(base)
                 ranks = dict(base_ranks)
                 tags: dict[str, Any] = {}
-                _read(span.attributes, fields, ranks, tags)
+                _read(span.attributes, fields, ranks, tags, limits, out)
                 if not _is_llm_call(fields):
                     out.skipped += 1
                     continue
@@ -317,3 +347,7 @@ def _to_call(
         error_type,
         tags or None,
     )
+
+
+def count_spans(request: ExportTraceServiceRequest) -> int:
+    return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)

@@ -34,14 +34,15 @@ class _TraceService:
             None,
         )
         try:
-            request = trace_service_pb2.ExportTraceServiceRequest()
-            try:
-                request.ParseFromString(body)
-            except DecodeError as exc:
-                raise InvalidArgument(
-                    f"the message is not an OTLP ExportTraceServiceRequest: {exc}"
-                ) from None
-            outcome = await self._ingest.export(request, authorization)
+            async with self._ingest.admitted():
+                request = trace_service_pb2.ExportTraceServiceRequest()
+                try:
+                    request.ParseFromString(body)
+                except DecodeError as exc:
+                    raise InvalidArgument(
+                        f"the message is not an OTLP ExportTraceServiceRequest: {exc}"
+                    ) from None
+                outcome = await self._ingest.export(request, authorization)
         except Exception as exc:  # noqa: BLE001 - every failure gets its status from classify()
             failure = classify(exc)
             if failure.grpc_code is grpc.StatusCode.INTERNAL:

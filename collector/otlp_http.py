@@ -53,11 +53,14 @@ async def _export_traces(request: web.Request) -> web.StreamResponse:
             raise UnsupportedMediaType(
                 f"unsupported Content-Type {content_type!r}: use {PROTOBUF} or {JSON}"
             )
-        body = await _read_body(request)
-        export = _parse_json(body) if as_json else _parse_protobuf(body)
-        outcome = await request.app[INGEST_KEY].export(export, request.headers.get("Authorization"))
+        ingest = request.app[INGEST_KEY]
+        async with ingest.admitted():
+            body = await _read_body(request)
+            export = _parse_json(body) if as_json else _parse_protobuf(body)
+            outcome = await ingest.export(export, request.headers.get("Authorization"))
     except web.HTTPRequestEntityTooLarge:
-        return _error(PayloadTooLarge("request body too large"), as_json)
+        limit = request.app[MAX_BYTES_KEY]
+        return _error(PayloadTooLarge(f"the request body exceeds {limit} bytes"), as_json)
     except Exception as exc:  # noqa: BLE001 - every failure gets its status from classify()
         failure = classify(exc)
         if failure.http_status >= 500 and not failure.retryable:

@@ -31,7 +31,6 @@ class PipelineConfig:
     max_batch_calls: int = 5_000
     linger_s: float = 0.005
     writers: int = 2
-    drain_timeout_s: float = 30.0
 
 
 @dataclass(slots=True)
@@ -80,14 +79,15 @@ class Pipeline:
         # Shielded: a client that disconnects does not cancel a write already queued.
         await asyncio.shield(done)
 
-    async def close(self) -> None:
-        """Stop accepting, write everything queued, and stop the writers."""
+    async def close(self, timeout_s: float) -> None:
+        """Stop accepting, write everything queued within `timeout_s`, and stop the writers;
+        what is still unwritten then is answered "retry later", never acknowledged."""
         self._closing = True
         for _ in self._tasks:
             self._queue.put_nowait(None)
         if not self._tasks:
             return
-        _, pending = await asyncio.wait(self._tasks, timeout=self._config.drain_timeout_s)
+        _, pending = await asyncio.wait(self._tasks, timeout=max(timeout_s, 0.001))
         for task in pending:
             task.cancel()
         while not self._queue.empty():
@@ -131,6 +131,11 @@ class Pipeline:
         calls = [call for pending in batch for call in pending.calls]
         try:
             result = await self._writer.write(calls)
+        except asyncio.CancelledError:
+            # Shutdown ran out of time mid-write: the transaction is rolled back with the
+            # connection, so these requests are told to retry, not that they are stored.
+            self._settle(batch, Unavailable("the collector shut down before writing"))
+            raise
         except StoreUnavailable as exc:
             self._settle(batch, exc)
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -11,7 +12,7 @@ from aiohttp import web
 from spantally.store import CallWriter, Database
 
 from .auth import Authenticator
-from .ingest import TraceIngest
+from .ingest import IngestLimits, TraceIngest
 from .otlp_grpc import start_grpc_receiver
 from .otlp_http import create_otlp_http_app
 from .pipeline import Pipeline, PipelineConfig
@@ -30,7 +31,9 @@ class CollectorConfig:
     http_port: int = 4318
     max_request_bytes: int = 16 * 1024 * 1024
     """Largest OTLP request accepted, compressed or not (gRPC message or HTTP body)."""
-    grpc_shutdown_grace_s: float = 5.0
+    shutdown_timeout_s: float = 30.0
+    """On SIGTERM: how long requests in progress and queued calls get to finish."""
+    limits: IngestLimits = field(default_factory=IngestLimits)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
 
@@ -39,7 +42,7 @@ class Collector:
         self.config = config
         self.stats = CollectorStats()
         self.pipeline = Pipeline(CallWriter(database), database, config.pipeline, self.stats)
-        self.ingest = TraceIngest(authenticator, self.pipeline, Pricer(), self.stats)
+        self.ingest = TraceIngest(authenticator, self.pipeline, Pricer(), self.stats, config.limits)
         self.grpc_port = config.grpc_port
         self.http_port = config.http_port
         self._grpc: grpc.aio.Server | None = None
@@ -55,6 +58,7 @@ class Collector:
             access_log=None,
             # The receiver inflates gzip itself: bounded by max_request_bytes, with OTLP errors.
             auto_decompress=False,
+            shutdown_timeout=self.config.shutdown_timeout_s,
         )
         await self._http.setup()
         site = web.TCPSite(self._http, self.config.host, self.config.http_port)
@@ -62,12 +66,17 @@ class Collector:
         self.http_port = _bound_port(self._http, self.config.http_port)
 
     async def stop(self) -> None:
-        """Stop accepting requests, then write everything already accepted."""
+        """Stop accepting requests and write what was accepted, all within the shutdown
+        timeout. The listeners and the pipeline stop together: requests in progress wait for
+        the pipeline, and whatever the pipeline cannot write in time is answered "retry
+        later", never acknowledged."""
+        timeout = self.config.shutdown_timeout_s
+        stopping = [self.pipeline.close(timeout)]
         if self._grpc is not None:
-            await self._grpc.stop(self.config.grpc_shutdown_grace_s)
+            stopping.append(self._grpc.stop(timeout))
         if self._http is not None:
-            await self._http.cleanup()
-        await self.pipeline.close()
+            stopping.append(self._http.cleanup())
+        await asyncio.gather(*stopping)
 
 
 def _bound_port(runner: web.AppRunner, configured: int) -> int:

@@ -19,6 +19,9 @@ class CollectorStats:
     calls_duplicate: int = 0
     """Calls already stored (a retried request): accepted, counted once."""
     queue_full: int = 0
+    requests_throttled: int = 0
+    """Requests refused (retryably) because too many were in flight."""
+    attributes_truncated: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

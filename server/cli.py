@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from spantally import __version__
-from spantally.collector import CollectorConfig, PipelineConfig
+from spantally.collector import CollectorConfig, IngestLimits, NormalizeLimits, PipelineConfig
 
 from .config import ApiConfig, Settings
 
@@ -65,13 +65,24 @@ def main(log_level: str) -> None:
 @click.option("--batch-linger-ms", envvar="SPANTALLY_BATCH_LINGER_MS", type=float, default=5.0,
               show_default=True, help="How long a writer waits for more calls to batch.")
 @click.option("--writers", envvar="SPANTALLY_WRITERS", type=int, default=2, show_default=True)
+@click.option("--max-spans-per-request", envvar="SPANTALLY_MAX_SPANS_PER_REQUEST", type=int,
+              default=50_000, show_default=True, help="Larger requests get 413.")
+@click.option("--max-requests-in-flight", envvar="SPANTALLY_MAX_REQUESTS_IN_FLIGHT", type=int,
+              default=256, show_default=True,
+              help="Beyond this, requests are refused retryably before being read.")
+@click.option("--max-attribute-chars", envvar="SPANTALLY_MAX_ATTRIBUTE_CHARS", type=int,
+              default=1024, show_default=True, help="Longer attribute values are truncated.")
+@click.option("--shutdown-timeout", envvar="SPANTALLY_SHUTDOWN_TIMEOUT", type=float,
+              default=30.0, show_default=True,
+              help="Seconds SIGTERM gives accepted requests to be written.")
 @click.option("--project", "default_project", envvar="SPANTALLY_DEFAULT_PROJECT",
               default="default", show_default=True, help="Project created on first start.")
 def up(
     database_url: str | None, home: Path | None, embedded_port: int, db_user: str,
     storage_mode: str, host: str, grpc_port: int, http_port: int, api_port: int,
     max_request_bytes: int, max_queue_calls: int, max_batch_calls: int, batch_linger_ms: float,
-    writers: int, default_project: str,
+    writers: int, max_spans_per_request: int, max_requests_in_flight: int,
+    max_attribute_chars: int, shutdown_timeout: float, default_project: str,
 ) -> None:
     """Run the collector (OTLP gRPC and HTTP) and the API."""
     from .runtime import serve
@@ -88,6 +99,12 @@ def up(
             grpc_port=grpc_port,
             http_port=http_port,
             max_request_bytes=max_request_bytes,
+            shutdown_timeout_s=shutdown_timeout,
+            limits=IngestLimits(
+                max_spans_per_request=max_spans_per_request,
+                max_requests_in_flight=max_requests_in_flight,
+                attributes=NormalizeLimits(max_value_chars=max_attribute_chars),
+            ),
             pipeline=PipelineConfig(
                 max_queue_calls=max_queue_calls,
                 max_batch_calls=max_batch_calls,

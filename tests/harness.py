@@ -97,11 +97,12 @@ class Server:
             self.thread.close()
 
 
-def start_server(database_url: str, **pipeline: Any) -> Server:
+def start_server(database_url: str, collector: dict[str, Any] | None = None,
+                 **pipeline: Any) -> Server:
     settings = Settings(
         database_url=database_url,
         collector=CollectorConfig(
-            grpc_port=0, http_port=0, pipeline=PipelineConfig(**pipeline)
+            grpc_port=0, http_port=0, pipeline=PipelineConfig(**pipeline), **(collector or {})
         ),
         api=ApiConfig(port=0),
     )
