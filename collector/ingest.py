@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from .auth import Authenticator
 from .errors import PayloadTooLarge, Unavailable
-from .normalize import NormalizeLimits, count_spans, normalize_request
+from .normalize import Normalized, NormalizeLimits, count_spans, normalize_request
 from .pipeline import Pipeline
 from .pricing import Pricer
 from .stats import CollectorStats
@@ -26,6 +27,8 @@ class IngestLimits:
     """Beyond this, requests are refused retryably before their bodies are read, which bounds
     the memory that requests waiting for the writer can hold."""
     attributes: NormalizeLimits = NormalizeLimits()
+    max_call_age_days: int | None = None
+    """Calls older than this (the raw retention) are rejected as invalid spans."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,8 @@ class TraceIngest:
             normalized = normalize_request(
                 request, project_id, self._pricer.price, self._limits.attributes
             )
+            if self._limits.max_call_age_days is not None:
+                self._drop_expired(normalized, self._limits.max_call_age_days)
             if normalized.calls:
                 await self._pipeline.submit(normalized.calls)
         except Exception:
@@ -92,3 +97,15 @@ class TraceIngest:
         if normalized.rejected:
             return ExportOutcome(normalized.rejected, "; ".join(normalized.errors))
         return ExportOutcome()
+
+    @staticmethod
+    def _drop_expired(normalized: Normalized, days: int) -> None:
+        cutoff = datetime.now(timezone.utc) - timedelta(days=days)
+        kept = [call for call in normalized.calls if call.time >= cutoff]
+        expired = len(normalized.calls) - len(kept)
+        if expired:
+            normalized.calls = kept
+            normalized.rejected += expired
+            normalized.errors.append(
+                f"{expired} calls are older than the retention of {days} days"
+            )

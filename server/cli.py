@@ -75,6 +75,11 @@ def main(log_level: str) -> None:
 @click.option("--shutdown-timeout", envvar="SPANTALLY_SHUTDOWN_TIMEOUT", type=float,
               default=30.0, show_default=True,
               help="Seconds SIGTERM gives accepted requests to be written.")
+@click.option("--retention-days", envvar="SPANTALLY_RETENTION_DAYS", type=int, default=None,
+              help="Keep raw calls this many days (default: for ever).")
+@click.option("--aggregate-retention-days", envvar="SPANTALLY_AGGREGATE_RETENTION_DAYS",
+              type=int, default=None,
+              help="Keep hourly/daily aggregates this many days (at least --retention-days).")
 @click.option("--project", "default_project", envvar="SPANTALLY_DEFAULT_PROJECT",
               default="default", show_default=True, help="Project created on first start.")
 def up(
@@ -82,10 +87,18 @@ def up(
     storage_mode: str, host: str, grpc_port: int, http_port: int, api_port: int,
     max_request_bytes: int, max_queue_calls: int, max_batch_calls: int, batch_linger_ms: float,
     writers: int, max_spans_per_request: int, max_requests_in_flight: int,
-    max_attribute_chars: int, shutdown_timeout: float, default_project: str,
+    max_attribute_chars: int, shutdown_timeout: float, retention_days: int | None,
+    aggregate_retention_days: int | None, default_project: str,
 ) -> None:
     """Run the collector (OTLP gRPC and HTTP) and the API."""
+    from spantally.store import RetentionConfig, StoreError
+
     from .runtime import serve
+
+    try:
+        retention = RetentionConfig(raw_days=retention_days, aggregate_days=aggregate_retention_days)
+    except StoreError as exc:
+        raise click.UsageError(str(exc)) from None
 
     settings = Settings(
         database_url=database_url,
@@ -94,6 +107,7 @@ def up(
         db_user=db_user,
         storage_mode=storage_mode,
         default_project=default_project,
+        retention=retention,
         collector=CollectorConfig(
             host=host,
             grpc_port=grpc_port,

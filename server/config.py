@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spantally.collector import CollectorConfig
+from spantally.store import RetentionConfig
 
 __all__ = ["ApiConfig", "Settings"]
 
@@ -30,5 +31,8 @@ class Settings:
     """System user that runs the embedded PostgreSQL when SpanTally runs as root."""
     storage_mode: str = "auto"
     default_project: str = "default"
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    retention_interval_s: float = 3600.0
+    """How often the modes without TimescaleDB policies delete expired rows."""
     collector: CollectorConfig = field(default_factory=CollectorConfig)
     api: ApiConfig = field(default_factory=ApiConfig)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aiohttp import web
@@ -17,6 +17,8 @@ from spantally.store import (
     ManagedCluster,
     StorageMode,
     StoreConfig,
+    apply_retention,
+    configure_retention,
     create_api_key,
     default_home,
     ensure_project,
@@ -53,6 +55,7 @@ class Runtime:
         self.collector: Collector | None = None
         self._api: web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._retention: asyncio.Task[None] | None = None
         self.api_port = settings.api.port
 
     async def start(self) -> StartupInfo:
@@ -72,10 +75,19 @@ class Runtime:
         mode = await self.database.open()
         project, api_key = await self._default_project()
 
+        await configure_retention(self.database, settings.retention)
         authenticator = Authenticator(self.database)
-        self.collector = Collector(settings.collector, self.database, authenticator)
+        collector_config = replace(
+            settings.collector,
+            limits=replace(settings.collector.limits,
+                           max_call_age_days=settings.retention.raw_days),
+        )
+        self.collector = Collector(collector_config, self.database, authenticator)
         await self.collector.start()
         self._watch = asyncio.create_task(self.database.watch(), name="spantally-db-watch")
+        if settings.retention.enabled and mode is not StorageMode.TIMESCALE:
+            self._retention = asyncio.create_task(
+                self._apply_retention_periodically(), name="spantally-retention")
 
         services = ApiServices(
             database=self.database,
@@ -106,12 +118,22 @@ class Runtime:
             await self.collector.stop()
         if self._api is not None:
             await self._api.cleanup()
-        if self._watch is not None:
-            self._watch.cancel()
+        for task in (self._watch, self._retention):
+            if task is not None:
+                task.cancel()
         if self.database is not None:
             await self.database.close()
         if self.cluster is not None and self._started_cluster:
             await asyncio.to_thread(self.cluster.stop)
+
+    async def _apply_retention_periodically(self) -> None:
+        assert self.database is not None
+        while True:
+            try:
+                await apply_retention(self.database, self.settings.retention)
+            except Exception:  # noqa: BLE001 - retried at the next interval
+                log.exception("applying retention failed; will retry")
+            await asyncio.sleep(self.settings.retention_interval_s)
 
     async def _default_project(self) -> tuple[str, str | None]:
         """Create the default project and a key for it on first start. The embedded mode keeps

@@ -7,6 +7,7 @@ from .errors import StoreError, StoreUnavailable
 from .keys import create_api_key, ensure_project, parse_api_key, resolve_api_key
 from .migrate import migrate
 from .records import LlmCall
+from .retention import RetentionConfig, apply_retention, configure_retention
 from .writer import CallWriter, WriteResult
 
 __all__ = [
@@ -31,6 +32,9 @@ __all__ = [
     "llm_analytics",
     "migrate",
     "parse_api_key",
+    "RetentionConfig",
+    "apply_retention",
+    "configure_retention",
     "plan_range",
     "resolve_api_key",
     "temporary_cluster",

@@ -7,6 +7,12 @@ from psycopg import sql
 from .records import STAGING_COLUMNS
 
 __all__ = [
+    "TRY_RETENTION_LOCK",
+    "REMOVE_RETENTION_POLICY",
+    "DROP_RAW_CHUNKS",
+    "DELETE_RAW_CALLS",
+    "DELETE_AGGREGATE_ROWS",
+    "ADD_RETENTION_POLICY",
     "ANALYTICS_FILTER_COLUMNS",
     "APPLIED_MIGRATIONS",
     "COPY_STAGING",
@@ -64,6 +70,16 @@ INGEST_STAGED = "SELECT spantally_ingest_staged()"
 # watermark past older buckets that were never materialized, hiding their calls.
 REFRESH_HOURLY = "CALL refresh_continuous_aggregate('llm_calls_1h', NULL, %s)"
 REFRESH_DAILY = "CALL refresh_continuous_aggregate('llm_calls_1d', NULL, %s)"
+
+# -- retention ----------------------------------------------------------------------------------
+
+REMOVE_RETENTION_POLICY = "SELECT remove_retention_policy(%s, if_exists => true)"
+ADD_RETENTION_POLICY = "SELECT add_retention_policy(%s, drop_after => %s)"
+# Transaction-scoped: released at commit; one collector at a time runs the deletion.
+TRY_RETENTION_LOCK = "SELECT pg_try_advisory_xact_lock(7342165004)"
+DROP_RAW_CHUNKS = "SELECT count(*) FROM drop_chunks('llm_calls', older_than => now() - %s)"
+DELETE_RAW_CALLS = "DELETE FROM llm_calls WHERE time < now() - %s"
+DELETE_AGGREGATE_ROWS = "DELETE FROM {} WHERE bucket < now() - %s"
 
 # -- tenancy -----------------------------------------------------------------------------------
 

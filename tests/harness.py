@@ -30,7 +30,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from spantally.collector import CollectorConfig, PipelineConfig
 from spantally.server import ApiConfig, Runtime, Settings
-from spantally.store import create_api_key, ensure_project
+from spantally.store import RetentionConfig, create_api_key, ensure_project
 
 T = TypeVar("T")
 
@@ -98,9 +98,10 @@ class Server:
 
 
 def start_server(database_url: str, collector: dict[str, Any] | None = None,
-                 **pipeline: Any) -> Server:
+                 retention: RetentionConfig | None = None, **pipeline: Any) -> Server:
     settings = Settings(
         database_url=database_url,
+        retention=retention or RetentionConfig(),
         collector=CollectorConfig(
             grpc_port=0, http_port=0, pipeline=PipelineConfig(**pipeline), **(collector or {})
         ),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import json
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import grpc
 import pytest
@@ -13,9 +14,17 @@ from google.rpc import status_pb2
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
 from spantally.collector import IngestLimits, NormalizeLimits
-from spantally.store import ManagedCluster
+from spantally.store import ManagedCluster, RetentionConfig
 
-from .harness import CallSpec, Server, grpc_export_raw, http_post, make_spans, start_server
+from .harness import (
+    CallSpec,
+    Server,
+    grpc_export_raw,
+    http_post,
+    make_spans,
+    otlp_json,
+    start_server,
+)
 
 LIMIT_BYTES = 64 * 1024
 
@@ -77,3 +86,21 @@ def test_long_attribute_values_are_truncated_and_counted(limited: Server) -> Non
     assert after - before == 2
     with urllib.request.urlopen(limited.api_url + "/metrics", timeout=10) as response:
         assert f"spantally_attributes_truncated_total {after}" in response.read().decode()
+
+
+def test_calls_older_than_the_retention_are_rejected(cluster: ManagedCluster) -> None:
+    server = start_server(cluster.url, retention=RetentionConfig(raw_days=30))
+    try:
+        project = server.new_project()
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        specs = [CallSpec(now - timedelta(days=40), 100), CallSpec(now - timedelta(days=1), 100)]
+        status, body, _ = http_post(server.http_endpoint, otlp_json(make_spans(specs)),
+                                    "application/json", project.key)
+        assert status == 200
+        partial = json.loads(body)["partialSuccess"]
+        assert partial["rejectedSpans"] == "1"
+        assert "older than the retention of 30 days" in partial["errorMessage"]
+        assert server.sql("SELECT count(*) FROM llm_calls WHERE project_id = %s",
+                          (project.id,)) == [(1,)]
+    finally:
+        server.stop()

@@ -15,8 +15,12 @@ from spantally.store import (
     Database,
     Granularity,
     LlmCall,
+    RetentionConfig,
     StorageMode,
     StoreConfig,
+    StoreError,
+    apply_retention,
+    configure_retention,
     llm_analytics,
     migrate,
 )
@@ -163,3 +167,58 @@ def test_continuous_aggregates_in_timescale_mode(cluster) -> None:  # noqa: ANN0
         jobs = conn.execute("SELECT count(*) FROM timescaledb_information.jobs "
                             "WHERE proc_name = 'policy_refresh_continuous_aggregate'").fetchone()[0]
         assert jobs == 2
+
+
+@pytest.mark.parametrize("requested_mode", ["auto", "postgres"])
+def test_retention_drops_raw_calls_and_keeps_aggregate_totals(
+    fresh_database: str, requested_mode: str
+) -> None:
+    now = datetime.now(timezone.utc)
+    old = [c._replace(time=now - timedelta(days=40, minutes=i)) for i, c in enumerate(_calls(50, 3))]
+    new = [c._replace(time=now - timedelta(days=1, minutes=i)) for i, c in enumerate(_calls(30, 4))]
+
+    async def run() -> StorageMode:
+        db = Database(StoreConfig(fresh_database, storage_mode=requested_mode))
+        mode = await db.open()
+        try:
+            await CallWriter(db).write(old + new)
+            for config in (RetentionConfig(raw_days=30),
+                           RetentionConfig(raw_days=30, aggregate_days=35)):
+                await configure_retention(db, config)
+                if mode is StorageMode.TIMESCALE:
+                    async with db.pool.connection() as conn:
+                        await conn.set_autocommit(True)
+                        jobs = await (await conn.execute(
+                            "SELECT job_id FROM timescaledb_information.jobs "
+                            "WHERE proc_name = 'policy_retention'")).fetchall()
+                        for (job_id,) in jobs:
+                            await conn.execute("CALL run_job(%s)", (job_id,))
+                        await conn.set_autocommit(False)
+                else:
+                    assert await apply_retention(db, config)
+                yield_counts.append(_counts(fresh_database))
+        finally:
+            await db.close()
+        return mode
+
+    yield_counts: list[tuple[int, int, int]] = []
+    asyncio.run(run())
+    # raw rows, hourly total, daily total after each pass:
+    # raw retention alone: the 50 old calls go, the aggregates still count all 80;
+    # with aggregate retention: the old aggregate rows go too.
+    assert yield_counts == [(30, 80, 80), (30, 30, 30)]
+
+
+def _counts(url: str) -> tuple[int, int, int]:
+    with psycopg.connect(url) as conn:
+        raw = conn.execute("SELECT count(*) FROM llm_calls").fetchone()[0]
+        hourly = conn.execute("SELECT coalesce(sum(calls), 0) FROM llm_calls_1h").fetchone()[0]
+        daily = conn.execute("SELECT coalesce(sum(calls), 0) FROM llm_calls_1d").fetchone()[0]
+    return int(raw), int(hourly), int(daily)
+
+
+def test_retention_settings_are_validated() -> None:
+    with pytest.raises(StoreError, match="at least the raw retention"):
+        RetentionConfig(raw_days=30, aggregate_days=7)
+    with pytest.raises(StoreError, match="at least 1 day"):
+        RetentionConfig(raw_days=0)

@@ -1,0 +1,93 @@
+"""How long calls are kept: raw rows for `raw_days`, aggregate rows for `aggregate_days`.
+
+Mode `timescale` hands the work to TimescaleDB retention policies on the hypertable and the two
+continuous aggregates. The other modes run `apply_retention` periodically: `drop_chunks` on the
+hypertable (`apache`) or a DELETE (`postgres`), and a DELETE of expired aggregate rows. The
+aggregates keep their totals after raw calls expire: that is what they are for.
+
+Calls older than the raw retention are refused at ingest (collector.IngestLimits): in a region
+whose raw rows are gone, a late call would make a refresh recompute its bucket from that call
+alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from psycopg import sql
+
+from . import queries
+from .database import Database, StorageMode
+from .errors import StoreError
+
+__all__ = ["RetentionConfig", "apply_retention", "configure_retention"]
+
+log = logging.getLogger("spantally.store")
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    raw_days: int | None = None
+    """Raw calls older than this are deleted; None keeps them for ever."""
+    aggregate_days: int | None = None
+    """Hourly and daily aggregate rows older than this are deleted; None keeps them."""
+
+    def __post_init__(self) -> None:
+        for name in ("raw_days", "aggregate_days"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise StoreError(f"retention {name} must be at least 1 day, not {value}")
+        if self.aggregate_days is not None and (
+            self.raw_days is None or self.aggregate_days < self.raw_days
+        ):
+            raise StoreError(
+                "aggregate retention must be at least the raw retention (aggregates outlive raw "
+                "calls, never the other way round)"
+            )
+
+    @property
+    def enabled(self) -> bool:
+        return self.raw_days is not None
+
+
+async def configure_retention(db: Database, config: RetentionConfig) -> None:
+    """Mode `timescale`: make the retention policies match `config` (others: nothing to do)."""
+    if db.mode is not StorageMode.TIMESCALE:
+        return
+    async with db.pool.connection() as conn:
+        for relation, days in (
+            ("llm_calls", config.raw_days),
+            ("llm_calls_1h", config.aggregate_days),
+            ("llm_calls_1d", config.aggregate_days),
+        ):
+            await conn.execute(queries.REMOVE_RETENTION_POLICY, (relation,))
+            if days is not None:
+                await conn.execute(queries.ADD_RETENTION_POLICY, (relation, timedelta(days=days)))
+
+
+async def apply_retention(db: Database, config: RetentionConfig) -> bool:
+    """Modes `apache` and `postgres`: delete what has expired, once. Returns False when
+    another process holds the retention lock (it is doing the same work)."""
+    if db.mode is StorageMode.TIMESCALE or not config.enabled:
+        return True
+    assert config.raw_days is not None
+    async with db.pool.connection() as conn:
+        locked = await (await conn.execute(queries.TRY_RETENTION_LOCK)).fetchone()
+        if not locked or not locked[0]:
+            return False
+        raw_cutoff = timedelta(days=config.raw_days)
+        if db.mode is StorageMode.APACHE:
+            await conn.execute(queries.DROP_RAW_CHUNKS, (raw_cutoff,))
+        else:
+            await conn.execute(queries.DELETE_RAW_CALLS, (raw_cutoff,))
+        if config.aggregate_days is not None:
+            for table in ("llm_calls_1h", "llm_calls_1d"):
+                await conn.execute(
+                    sql.SQL(queries.DELETE_AGGREGATE_ROWS).format(sql.Identifier(table)),
+                    (timedelta(days=config.aggregate_days),),
+                )
+    log.info("retention applied: raw %s days, aggregates %s days",
+             config.raw_days, config.aggregate_days or "unlimited")
+    return True
