@@ -25,6 +25,8 @@ log = logging.getLogger("spantally.server")
 class ApiServices:
     database: Database
     authenticator: Authenticator
+    read_database: Database | None = None
+    """Analytics read from here when set (a replica); everything else uses `database`."""
     collector_stats: CollectorStats | None = None
     queued_calls: Callable[[], int] | None = None
 
@@ -82,7 +84,8 @@ async def _project(request: web.Request) -> int:
 async def _llm_analytics(request: web.Request) -> web.Response:
     project_id = await _project(request)
     query = parse_llm_query(request.query, request.app[CONFIG_KEY].max_range_days)
-    database = request.app[SERVICES_KEY].database
+    services = request.app[SERVICES_KEY]
+    database = services.read_database or services.database
     async with database.pool.connection() as conn:
         result = await llm_analytics(
             conn, project_id, query.start, query.end, query.granularity, query.filters

@@ -48,6 +48,8 @@ def main(log_level: str) -> None:
 
 @main.command()
 @_database_options
+@click.option("--read-database-url", envvar="SPANTALLY_READ_DATABASE_URL", default=None,
+              help="A read replica to answer analytics from.")
 @click.option("--host", envvar="SPANTALLY_HOST", default="127.0.0.1", show_default=True,
               help="Address every listener binds to.")
 @click.option("--grpc-port", envvar="SPANTALLY_GRPC_PORT", type=int, default=4317,
@@ -84,8 +86,9 @@ def main(log_level: str) -> None:
               default="default", show_default=True, help="Project created on first start.")
 def up(
     database_url: str | None, home: Path | None, embedded_port: int, db_user: str,
-    storage_mode: str, host: str, grpc_port: int, http_port: int, api_port: int,
-    max_request_bytes: int, max_queue_calls: int, max_batch_calls: int, batch_linger_ms: float,
+    storage_mode: str, read_database_url: str | None, host: str, grpc_port: int, http_port: int,
+    api_port: int, max_request_bytes: int, max_queue_calls: int, max_batch_calls: int,
+    batch_linger_ms: float,
     writers: int, max_spans_per_request: int, max_requests_in_flight: int,
     max_attribute_chars: int, shutdown_timeout: float, retention_days: int | None,
     aggregate_retention_days: int | None, default_project: str,
@@ -102,6 +105,7 @@ def up(
 
     settings = Settings(
         database_url=database_url,
+        read_database_url=read_database_url,
         home=home,
         embedded_port=embedded_port,
         db_user=db_user,

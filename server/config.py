@@ -24,6 +24,8 @@ class ApiConfig:
 class Settings:
     database_url: str | None = None
     """An existing database; None runs the embedded cluster in `home`."""
+    read_database_url: str | None = None
+    """A read replica the API answers analytics from; None reads from the primary."""
     home: Path | None = None
     """Data directory of the embedded cluster and its secrets (default: see store.default_home)."""
     embedded_port: int = 54329

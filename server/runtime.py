@@ -52,6 +52,7 @@ class Runtime:
         self.cluster: ManagedCluster | None = None
         self._started_cluster = False
         self.database: Database | None = None
+        self.read_database: Database | None = None
         self.collector: Collector | None = None
         self._api: web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
@@ -89,8 +90,14 @@ class Runtime:
             self._retention = asyncio.create_task(
                 self._apply_retention_periodically(), name="spantally-retention")
 
+        if settings.read_database_url:
+            self.read_database = Database(
+                StoreConfig(database_url=settings.read_database_url), read_only=True
+            )
+            await self.read_database.open()
         services = ApiServices(
             database=self.database,
+            read_database=self.read_database,
             authenticator=authenticator,
             collector_stats=self.collector.stats,
             queued_calls=lambda: self.collector.pipeline.queued_calls if self.collector else 0,
@@ -121,8 +128,9 @@ class Runtime:
         for task in (self._watch, self._retention):
             if task is not None:
                 task.cancel()
-        if self.database is not None:
-            await self.database.close()
+        for database in (self.read_database, self.database):
+            if database is not None:
+                await database.close()
         if self.cluster is not None and self._started_cluster:
             await asyncio.to_thread(self.cluster.stop)
 

@@ -101,14 +101,18 @@ async def _configure(conn: psycopg.AsyncConnection) -> None:
 class Database:
     """A connection pool plus what the store knows about the database behind it."""
 
-    def __init__(self, config: StoreConfig) -> None:
+    def __init__(self, config: StoreConfig, *, read_only: bool = False) -> None:
+        """`read_only`: for analytics on a replica; no migrations, no staging tables (a hot
+        standby refuses to create them), and the storage mode is the one the primary recorded.
+        """
         self.config = config
+        self.read_only = read_only
         self.pool = AsyncConnectionPool(
             config.database_url,
             min_size=config.pool_min_size,
             max_size=config.pool_max_size,
             timeout=config.connect_timeout_s,
-            configure=_configure,
+            configure=None if read_only else _configure,
             check=AsyncConnectionPool.check_connection,
             kwargs={
                 "connect_timeout": max(1, int(config.connect_timeout_s)),
@@ -128,7 +132,7 @@ class Database:
         from .migrate import migrate
 
         deadline = time.monotonic() + wait_s
-        while True:
+        while not self.read_only:
             try:
                 self.mode = await migrate(self.config.database_url, self.config.storage_mode)
                 break
@@ -137,7 +141,16 @@ class Database:
                     raise
                 await asyncio.sleep(0.5)
         await self.pool.open(wait=True, timeout=wait_s)
-        log.info("storage mode: %s", self.mode.value)
+        if self.read_only:
+            try:
+                async with self.pool.connection() as conn:
+                    row = await (await conn.execute(queries.RECORDED_STORAGE_MODE)).fetchone()
+            except psycopg.errors.UndefinedTable:
+                row = None
+            if row is None:
+                raise StoreError("the read database has no SpanTally schema: is it a replica?")
+            self.mode = StorageMode(row[0])
+        log.info("storage mode: %s%s", self.mode.value, " (read replica)" if self.read_only else "")
         return self.mode
 
     async def close(self) -> None:

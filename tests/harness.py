@@ -98,9 +98,11 @@ class Server:
 
 
 def start_server(database_url: str, collector: dict[str, Any] | None = None,
-                 retention: RetentionConfig | None = None, **pipeline: Any) -> Server:
+                 retention: RetentionConfig | None = None, read_database_url: str | None = None,
+                 **pipeline: Any) -> Server:
     settings = Settings(
         database_url=database_url,
+        read_database_url=read_database_url,
         retention=retention or RetentionConfig(),
         collector=CollectorConfig(
             grpc_port=0, http_port=0, pipeline=PipelineConfig(**pipeline), **(collector or {})

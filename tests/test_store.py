@@ -222,3 +222,36 @@ def test_retention_settings_are_validated() -> None:
         RetentionConfig(raw_days=30, aggregate_days=7)
     with pytest.raises(StoreError, match="at least 1 day"):
         RetentionConfig(raw_days=0)
+
+
+def test_analytics_read_from_the_read_database(cluster, fresh_database: str) -> None:  # noqa: ANN001
+    """With a read database configured, the API answers analytics from it (here a separate
+    database holding different calls, so the answer shows where it was read)."""
+    from .harness import CallSpec as Spec
+    from .harness import export_grpc, make_spans, start_server
+
+    asyncio.run(migrate(fresh_database))  # the replica has the primary's schema
+    server = start_server(cluster.url, read_database_url=fresh_database)
+    try:
+        project = server.new_project()
+        replica_calls = [c._replace(project_id=project.id, time=T0 + timedelta(hours=i))
+                         for i, c in enumerate(_calls(7, 9))]
+
+        async def fill_replica() -> None:
+            db = Database(StoreConfig(fresh_database))
+            await db.open()
+            try:
+                await CallWriter(db).write(replica_calls)
+            finally:
+                await db.close()
+
+        asyncio.run(fill_replica())
+        spans = make_spans([Spec(datetime(2026, 5, 1, 3), 100)] * 3)
+        assert export_grpc(spans, server.grpc_endpoint, project.key).name == "SUCCESS"
+        status, body = server.api("/api/analytics/llm?from=2026-05-01&to=2026-05-02", project.key)
+        assert status == 200
+        assert body["summary"]["totalCalls"] == 7  # the replica's calls, not the primary's 3
+        assert server.sql("SELECT count(*) FROM llm_calls WHERE project_id = %s",
+                          (project.id,)) == [(3,)]
+    finally:
+        server.stop()
