@@ -157,6 +157,24 @@ class ManagedCluster:
         finally:
             self.stop()
 
+    def create_standby(self, config: ClusterConfig) -> ManagedCluster:
+        """A hot standby streaming from this (running) cluster, initialised in `config.home`
+        and started: a local read replica for SPANTALLY_READ_DATABASE_URL."""
+        standby = ManagedCluster(config, self.bindir)
+        config.home.mkdir(parents=True, exist_ok=True)
+        standby.data_dir.mkdir(mode=0o700, exist_ok=True)
+        if standby._owner is not None:
+            config.home.chmod(0o711)
+            standby._check_traversable(config.home)
+            os.chown(standby.data_dir, standby._owner.pw_uid, standby._owner.pw_gid)
+        shutil.copyfile(self._password_file, standby._password_file)
+        standby._password_file.chmod(0o600)
+        standby._run([str(self.bindir / "pg_basebackup"), "-D", str(standby.data_dir), "-R",
+                      "-X", "stream", "-d", self.url])
+        standby._write_settings()  # its own port and socket directory, after the copied ones
+        standby.start()
+        return standby
+
     def start(self) -> None:
         log = self.data_dir / "server.log"
         result = self._pg_ctl("start", "-w", "-t", "60", "-l", str(log), check=False)

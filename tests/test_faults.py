@@ -20,12 +20,14 @@ import grpc
 import psycopg
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace.export import SpanExportResult
 
 from spantally.store import ClusterConfig, ManagedCluster, temporary_cluster
 
 from .harness import (
     CallSpec,
     Server,
+    export_grpc,
     free_port,
     grpc_export_raw,
     http_get,
@@ -456,3 +458,25 @@ def test_sigterm_with_a_stuck_database_exits_within_the_timeout(
     assert took < 6, f"shutdown took {took:.1f}s with a 2s timeout"
     assert answers == [503]  # told to retry, never acknowledged
     assert _stored_span_ids(cluster, project.id, span_ids) == 0
+
+
+def test_analytics_from_a_streaming_replica(cluster: ManagedCluster) -> None:
+    """The read replica is a real hot standby (which refuses writes and temporary tables):
+    calls sent to the primary show up in the API, which reads them from the standby."""
+    home = Path(tempfile.mkdtemp(prefix="spantally-standby-"))
+    standby = cluster.create_standby(ClusterConfig(home=home, port=free_port()))
+    try:
+        with psycopg.connect(standby.url) as conn:
+            assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
+        server = start_server(cluster.url, read_database_url=standby.url)
+        try:
+            project = server.new_project()
+            spans = make_spans(SPECS[:5])
+            assert export_grpc(spans, server.grpc_endpoint, project.key) is SpanExportResult.SUCCESS
+            _wait_for(lambda: server.api(f"/api/analytics/llm?{RANGE}", project.key)[1]
+                      ["summary"]["totalCalls"] == 5, 20, "the standby to replay the calls")
+        finally:
+            server.stop()
+    finally:
+        standby.stop()
+        shutil.rmtree(home, ignore_errors=True)
