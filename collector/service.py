@@ -19,7 +19,7 @@ from .pipeline import Pipeline, PipelineConfig
 from .pricing import Pricer
 from .stats import CollectorStats
 
-__all__ = ["Collector", "CollectorConfig"]
+__all__ = ["Collector", "CollectorConfig", "bound_port"]
 
 log = logging.getLogger("spantally.collector")
 
@@ -63,7 +63,7 @@ class Collector:
         await self._http.setup()
         site = web.TCPSite(self._http, self.config.host, self.config.http_port)
         await site.start()
-        self.http_port = _bound_port(self._http, self.config.http_port)
+        self.http_port = bound_port(self._http, self.config.http_port)
 
     async def stop(self) -> None:
         """Stop accepting requests and write what was accepted, all within the shutdown
@@ -79,7 +79,8 @@ class Collector:
         await asyncio.gather(*stopping)
 
 
-def _bound_port(runner: web.AppRunner, configured: int) -> int:
+def bound_port(runner: web.AppRunner, configured: int) -> int:
+    """The port a started runner listens on (the configured one may be 0: any free port)."""
     for address in runner.addresses:
         if isinstance(address, tuple) and len(address) >= 2:
             return int(address[1])

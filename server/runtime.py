@@ -11,6 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from spantally.collector import Authenticator, Collector
+from spantally.collector.service import bound_port
 from spantally.store import (
     ClusterConfig,
     Database,
@@ -105,9 +106,7 @@ class Runtime:
         self._api = web.AppRunner(create_app(settings.api, services), access_log=None)
         await self._api.setup()
         await web.TCPSite(self._api, settings.api.host, settings.api.port).start()
-        self.api_port = next(
-            (int(a[1]) for a in self._api.addresses if isinstance(a, tuple)), settings.api.port
-        )
+        self.api_port = bound_port(self._api, settings.api.port)
         host = settings.collector.host
         return StartupInfo(
             storage_mode=mode,

@@ -7,17 +7,19 @@ from psycopg import sql
 from .records import STAGING_COLUMNS
 
 __all__ = [
-    "TRY_RETENTION_LOCK",
-    "REMOVE_RETENTION_POLICY",
-    "DROP_RAW_CHUNKS",
-    "DELETE_RAW_CALLS",
-    "DELETE_AGGREGATE_ROWS",
     "ADD_RETENTION_POLICY",
     "ANALYTICS_FILTER_COLUMNS",
     "APPLIED_MIGRATIONS",
     "COPY_STAGING",
+    "CREATE_API_KEY",
     "CREATE_MIGRATION_TABLES",
+    "CREATE_PROJECT",
     "CREATE_STAGING_TABLE",
+    "DELETE_AGGREGATE_ROWS",
+    "DELETE_RAW_CALLS",
+    "DROP_RAW_CHUNKS",
+    "FIND_API_KEY",
+    "FIND_PROJECT",
     "INGEST_STAGED",
     "MIGRATION_LOCK",
     "MIGRATION_UNLOCK",
@@ -26,6 +28,9 @@ __all__ = [
     "RECORD_STORAGE_MODE",
     "REFRESH_DAILY",
     "REFRESH_HOURLY",
+    "REMOVE_RETENTION_POLICY",
+    "TOUCH_API_KEY",
+    "TRY_RETENTION_LOCK",
     "llm_analytics",
 ]
 
@@ -85,7 +90,6 @@ DELETE_AGGREGATE_ROWS = "DELETE FROM {} WHERE bucket < now() - %s"
 
 CREATE_PROJECT = "INSERT INTO projects (name) VALUES (%s) RETURNING id"
 FIND_PROJECT = "SELECT id FROM projects WHERE name = %s"
-COUNT_PROJECTS = "SELECT count(*) FROM projects"
 CREATE_API_KEY = (
     "INSERT INTO api_keys (key_id, project_id, secret_sha256, name) VALUES (%s, %s, %s, %s)"
 )
