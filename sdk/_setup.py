@@ -12,6 +12,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.util.re import parse_env_headers
 
+from ._instrument import ensure_context_processor
+
 __all__ = ["force_flush", "init", "shutdown"]
 
 _PROTOCOLS = {"grpc": "grpc", "http": "http", "http/protobuf": "http"}
@@ -71,7 +73,9 @@ def init(
     Arguments win over the standard variables (`OTEL_EXPORTER_OTLP_ENDPOINT`,
     `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_SERVICE_NAME`, ...) and
     `SPANTALLY_API_KEY`. An SDK tracer provider already installed globally is reused (the
-    exporter is added to it); otherwise one is created and installed. Returns the provider.
+    exporter is added to it); otherwise one is created and installed, and flushed at exit.
+    Spans that other instrumentations start inside `spantally.agent()` / `session()` /
+    `user()` / `tags()` get those attributes too. Returns the provider.
     """
     if exporter is None:
         exporter = _exporter(_protocol(protocol), endpoint, _headers(api_key))
@@ -83,6 +87,7 @@ def init(
         provider = TracerProvider(resource=Resource.create(attributes))
         trace.set_tracer_provider(provider)
     provider.add_span_processor(BatchSpanProcessor(exporter))
+    ensure_context_processor(provider)
     return provider
 
 

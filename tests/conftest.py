@@ -8,9 +8,14 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from spantally.store import ManagedCluster, temporary_cluster
 
+from .fake_llm import FakeLLMServer, fake_llm_server
 from .harness import Project, Server, free_port, start_server
 
 
@@ -52,3 +57,30 @@ def fresh_database(cluster: ManagedCluster) -> Iterator[str]:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+
+
+@pytest.fixture(scope="session")
+def _global_capture() -> InMemorySpanExporter:
+    """The process-wide SDK tracer provider (OpenTelemetry allows one), with an in-memory
+    exporter on it. `spantally.init()` in other tests reuses this provider."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+@pytest.fixture
+def captured(_global_capture: InMemorySpanExporter) -> Iterator[InMemorySpanExporter]:
+    """Spans finished during the test, through the real SDK provider."""
+    _global_capture.clear()
+    yield _global_capture
+    _global_capture.clear()
+
+
+@pytest.fixture(scope="session")
+def fake_llm() -> Iterator[FakeLLMServer]:
+    with fake_llm_server() as fake:
+        yield fake
