@@ -193,7 +193,9 @@ def test_sdk_llm_call_reaches_the_api(server: Server, project: Project) -> None:
     """spantally.init + spantally.llm_call through the global provider, over gRPC."""
     import spantally
 
-    spantally.init(server.grpc_endpoint, api_key=project.key, service_name="sdk-test")
+    provider = spantally.init(server.grpc_endpoint, api_key=project.key, service_name="sdk-test")
+    # "sdk-test" when init() made the process's provider; an earlier one keeps its resource.
+    service = provider.resource.attributes["service.name"]
     with spantally.llm_call("openai", "gpt-4o", agent_id="planner", session_id="s-1") as call:
         call.set_usage(input_tokens=1500, output_tokens=250, cache_read_tokens=512)
         call.set_response_model("gpt-4o-2024-08-06")
@@ -210,8 +212,8 @@ def test_sdk_llm_call_reaches_the_api(server: Server, project: Project) -> None:
     )
     assert rows == [
         ("anthropic", "claude-sonnet-4-20250514", "claude-sonnet-4-20250514", "writer", None,
-         "sdk-test", 0, 0, 0, "error", "TimeoutError"),
-        ("openai", "gpt-4o", "gpt-4o-2024-08-06", "planner", "s-1", "sdk-test", 1500, 250, 512,
+         service, 0, 0, 0, "error", "TimeoutError"),
+        ("openai", "gpt-4o", "gpt-4o-2024-08-06", "planner", "s-1", service, 1500, 250, 512,
          "ok", None),
     ]
     status, body = server.api("/api/analytics/llm", project.key)  # default: the last 24 hours

@@ -24,6 +24,7 @@ from spantally.collector.normalize import normalize_request
 from spantally.store import LlmCall
 
 from .fake_llm import FakeLLMServer
+from .harness import Project, Server
 
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
 WORDS = len("Paris is the capital of France.".split(" "))
@@ -70,13 +71,14 @@ def openai_chat(fake: FakeLLMServer, mode: str, stream: bool, **kwargs: Any) -> 
         return result
 
     async def run() -> Any:
-        client = openai.AsyncOpenAI(base_url=fake.openai_url, api_key="k", max_retries=0)
-        result = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES,
-                                                      stream=stream, **kwargs)
-        if stream:
-            assert type(result) is openai.AsyncStream
-            return [chunk async for chunk in result]
-        return result
+        async with openai.AsyncOpenAI(base_url=fake.openai_url, api_key="k",
+                                      max_retries=0) as client:
+            result = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES,
+                                                          stream=stream, **kwargs)
+            if stream:
+                assert type(result) is openai.AsyncStream
+                return [chunk async for chunk in result]
+            return result
 
     return asyncio.run(run())
 
@@ -229,8 +231,10 @@ def test_openai_embeddings(fake_llm: FakeLLMServer, captured: InMemorySpanExport
     fake_llm.set(input_tokens=42)
 
     async def run() -> Any:
-        client = openai.AsyncOpenAI(base_url=fake_llm.openai_url, api_key="k", max_retries=0)
-        return await client.embeddings.create(model="text-embedding-3-small", input=["a", "b"])
+        async with openai.AsyncOpenAI(base_url=fake_llm.openai_url, api_key="k",
+                                      max_retries=0) as client:
+            return await client.embeddings.create(model="text-embedding-3-small",
+                                                  input=["a", "b"])
 
     result = asyncio.run(run())
     assert len(result.data) == 2
@@ -270,16 +274,16 @@ def anthropic_call(fake: FakeLLMServer, mode: str, style: str, tracing: str) -> 
             return helper.get_final_message()
 
     async def run() -> Any:
-        client = anthropic.AsyncAnthropic(base_url=fake.url, api_key="k", max_retries=0,
-                                          **options)
-        if style == "create":
-            return await client.messages.create(**kwargs)
-        if style == "create-stream":
-            stream = await client.messages.create(**kwargs, stream=True)
-            assert type(stream) is anthropic.AsyncStream
-            return [event async for event in stream]
-        async with client.messages.stream(**kwargs) as helper:
-            return await helper.get_final_message()
+        async with anthropic.AsyncAnthropic(base_url=fake.url, api_key="k", max_retries=0,
+                                            **options) as client:
+            if style == "create":
+                return await client.messages.create(**kwargs)
+            if style == "create-stream":
+                stream = await client.messages.create(**kwargs, stream=True)
+                assert type(stream) is anthropic.AsyncStream
+                return [event async for event in stream]
+            async with client.messages.stream(**kwargs) as helper:
+                return await helper.get_final_message()
 
     return asyncio.run(run())
 
@@ -421,3 +425,68 @@ def test_a_failing_instrumentation_never_breaks_the_call(
     assert len(records.records) == 2, [r.getMessage() for r in records.records]
     assert "the call itself is unaffected" in records.records[0].getMessage()
     assert len(llm_spans(captured)) == 6  # every span still ended
+
+
+# -- through the collector -----------------------------------------------------------------------
+
+def test_instrumented_agents_end_to_end(fake_llm: FakeLLMServer, server: Server,
+                                        project: Project) -> None:
+    """spantally.init + instrumented clients → OTLP/gRPC → collector → /api/analytics/llm."""
+    spantally.init(server.grpc_endpoint, api_key=project.key, service_name="agents-e2e")
+    fake_llm.set(**OPENAI_USAGE)
+    with spantally.session("e2e-session"), spantally.user("erin"):
+        with spantally.agent("planner"):
+            openai_chat(fake_llm, "sync", False)
+            openai_chat(fake_llm, "async", True)
+        fake_llm.set(**ANTHROPIC_USAGE)
+        with spantally.agent("writer"), spantally.tags(draft="1"):
+            anthropic_call(fake_llm, "sync", "create", "native")
+            anthropic_call(fake_llm, "async", "stream-helper", "own")
+        fake_llm.set(status=429)
+        with spantally.agent("writer"), pytest.raises(openai.RateLimitError):
+            openai_chat(fake_llm, "sync", True)
+    assert spantally.force_flush()
+
+    rows = server.sql(
+        "SELECT agent_id, provider, model, session_id, user_id, input_tokens, output_tokens,"
+        " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type, tags,"
+        " cost_nano_usd, time FROM llm_calls WHERE project_id = %s ORDER BY time",
+        (project.id,))
+    assert [r[:12] for r in rows] == [
+        ("planner", "openai", "gpt-4o-2024-08-06", "e2e-session", "erin", 1200, 300, 1024, 0, 120,
+         "ok", None),
+        ("planner", "openai", "gpt-4o-2024-08-06", "e2e-session", "erin", 1200, 300, 1024, 0, 120,
+         "ok", None),
+        ("writer", "anthropic", "claude-sonnet-4-6", "e2e-session", "erin", 3560, 400, 2048, 512,
+         150, "ok", None),
+        ("writer", "anthropic", "claude-sonnet-4-6", "e2e-session", "erin", 3560, 400, 2048, 512,
+         150, "ok", None),
+        ("writer", "openai", "gpt-4o", "e2e-session", "erin", 0, 0, 0, 0, 0, "error",
+         "RateLimitError"),
+    ]
+    assert rows[2][12]["draft"] == "1"
+    expected_cost = sum(reference_cost_nano(r[1], r[2], r[5], r[6], r[7], r[8], r[14])
+                        for r in rows[:4])
+    assert sum(r[13] for r in rows[:4]) == expected_cost
+
+    status, body = server.api("/api/analytics/llm", project.key)
+    assert status == 200
+    summary = body["summary"]
+    assert (summary["totalCalls"], summary["totalInputTokens"], summary["totalOutputTokens"]) == (
+        5, 2 * 1200 + 2 * 3560, 2 * 300 + 2 * 400)
+    assert round(summary["totalCostUsd"] * 1e9) == expected_cost
+    by_model = {m["model"]: m["calls"] for m in body["byModel"]}
+    assert by_model == {"gpt-4o-2024-08-06": 2, "claude-sonnet-4-6": 2, "gpt-4o": 1}
+
+
+def reference_cost_nano(provider: str, model: str, input_tokens: int, output_tokens: int,
+                        cache_read: int, cache_write: int, at: Any) -> int:
+    """genai-prices' own full calculation, as the independent reference."""
+    from decimal import Decimal
+
+    from genai_prices import Usage, calc_price
+
+    price = calc_price(Usage(input_tokens=input_tokens, output_tokens=output_tokens,
+                             cache_read_tokens=cache_read, cache_write_tokens=cache_write),
+                       model, provider_id=provider, genai_request_timestamp=at).total_price
+    return int((Decimal(price) * 1_000_000_000).to_integral_value())
