@@ -35,7 +35,9 @@ install-server: venv
 install-dev: venv
 	$(BIN)/python -m pip install --quiet '.[dev]'
 
-bench: install-database install-dev
+bench: install-database venv
+	$(BIN)/python -m pip install --quiet '.[bench]'
+	$(BIN)/python bench/sdk_overhead.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/query.py
 

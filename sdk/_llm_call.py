@@ -43,8 +43,8 @@ class LlmCallSpan:
     On an exception the span records it, gets status ERROR and `error.type` (the exception's
     class name), and the exception propagates unchanged."""
 
-    __slots__ = ("_attributes", "_ended", "_name", "_span", "_started_ns", "_tokens", "_tracer",
-                 "_first_chunk_seen")
+    __slots__ = ("_attributes", "_ended", "_first_chunk_seen", "_name", "_pending", "_span",
+                 "_started_ns", "_tokens", "_tracer")
 
     def __init__(
         self, name: str, attributes: Mapping[str, AttributeValue], tracer: trace.Tracer | None = None
@@ -56,6 +56,9 @@ class LlmCallSpan:
         self._started_ns = 0
         self._ended = False
         self._first_chunk_seen = False
+        # Attributes learnt during the call, set on the span in one go when it ends: the SDK
+        # validates and locks per call of set_attribute(s), which costs more than the dict.
+        self._pending: dict[str, AttributeValue] = {}
         self._tokens: list[tuple[object, Token[LlmCallSpan | None]]] = []
 
     @property
@@ -77,7 +80,8 @@ class LlmCallSpan:
     ) -> None:
         """Token counts. `input_tokens` is the whole prompt, cached tokens included;
         `output_tokens` includes reasoning tokens."""
-        span = self.span
+        self._check_started()
+        pending = self._pending
         for key, value in (
             (semconv.USAGE_INPUT_TOKENS, input_tokens),
             (semconv.USAGE_OUTPUT_TOKENS, output_tokens),
@@ -86,10 +90,10 @@ class LlmCallSpan:
             (semconv.USAGE_REASONING_OUTPUT_TOKENS, reasoning_tokens),
         ):
             if value is not None:
-                span.set_attribute(key, int(value))
+                pending[key] = int(value)
 
     def set_response_model(self, model: str) -> None:
-        self.span.set_attribute(semconv.RESPONSE_MODEL, model)
+        self.set_attribute(semconv.RESPONSE_MODEL, model)
 
     def set_response(
         self,
@@ -98,39 +102,45 @@ class LlmCallSpan:
         model: str | None = None,
         finish_reasons: Iterable[str] | None = None,
     ) -> None:
-        span = self.span
+        self._check_started()
+        pending = self._pending
         if response_id:
-            span.set_attribute(semconv.RESPONSE_ID, response_id)
+            pending[semconv.RESPONSE_ID] = response_id
         if model:
-            span.set_attribute(semconv.RESPONSE_MODEL, model)
+            pending[semconv.RESPONSE_MODEL] = model
         if finish_reasons is not None:
             reasons = tuple(str(r) for r in finish_reasons if r is not None)
             if reasons:
-                span.set_attribute(semconv.RESPONSE_FINISH_REASONS, reasons)
+                pending[semconv.RESPONSE_FINISH_REASONS] = reasons
 
     def set_cost(self, usd: float) -> None:
         """The call's cost as reported by the provider; it wins over SpanTally's price book."""
-        self.span.set_attribute(semconv.USAGE_COST, float(usd))
+        self.set_attribute(semconv.USAGE_COST, float(usd))
 
     def set_time_to_first_chunk(self, seconds: float) -> None:
-        self.span.set_attribute(semconv.TIME_TO_FIRST_CHUNK, float(seconds))
+        self.set_attribute(semconv.TIME_TO_FIRST_CHUNK, float(seconds))
 
     def mark_first_chunk(self) -> None:
         """Record the time to first chunk now, once per call."""
         if not self._first_chunk_seen:
             self._first_chunk_seen = True
             elapsed = (time.monotonic_ns() - self._started_ns) / 1e9
-            self.span.set_attribute(semconv.TIME_TO_FIRST_CHUNK, elapsed)
+            self._pending[semconv.TIME_TO_FIRST_CHUNK] = elapsed
 
     def set_attribute(self, key: str, value: AttributeValue) -> None:
-        self.span.set_attribute(key, value)
+        self._check_started()
+        self._pending[key] = value
+
+    def _check_started(self) -> None:
+        if self._span is INVALID_SPAN:
+            raise RuntimeError("the call has not started: use it in a with block")
 
     def record_error(self, exc: BaseException) -> None:
         span = self.span
-        span.set_attribute(semconv.ERROR_TYPE, error_type(exc))
+        self._pending[semconv.ERROR_TYPE] = error_type(exc)
         status_code = getattr(exc, "status_code", None)
         if isinstance(status_code, int):
-            span.set_attribute(semconv.HTTP_STATUS_CODE, status_code)
+            self._pending[semconv.HTTP_STATUS_CODE] = status_code
         span.record_exception(exc)
         span.set_status(Status(StatusCode.ERROR, str(exc) or error_type(exc)))
 
@@ -149,6 +159,8 @@ class LlmCallSpan:
         """End the span; later calls do nothing (a stream may be closed more than once)."""
         if not self._ended and self._span is not INVALID_SPAN:
             self._ended = True
+            if self._pending:
+                self._span.set_attributes(self._pending)
             self._span.end()
 
     @property
