@@ -10,7 +10,6 @@ user and tags to that span, so there is never a second span for the same call.
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -22,23 +21,16 @@ from ._instrument import (
     InstrumentedCall,
     InstrumentOptions,
     Patches,
-    _begin,
-    _finish,
+    begin_call,
+    finish_call,
+    given,
+    to_json,
     wrap_async,
     wrap_sync,
 )
 from ._llm_call import LlmCallSpan
 
 __all__ = ["AnthropicInstrumentation"]
-
-
-def _given(value: Any) -> bool:
-    return value is not None and type(value).__name__ not in ("Omit", "NotGiven")
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, default=lambda o: getattr(o, "model_dump", lambda: str(o))(),
-                      ensure_ascii=False)
 
 
 def _traces_itself(resource: Any) -> bool:
@@ -95,7 +87,7 @@ class _MessagesCall(InstrumentedCall):
             attributes[semconv.SERVER_ADDRESS] = base_url.host
         for key, name in ((semconv.REQUEST_MAX_TOKENS, "max_tokens"),
                           (semconv.REQUEST_TEMPERATURE, "temperature")):
-            if _given(kwargs.get(name)):
+            if given(kwargs.get(name)):
                 attributes[key] = kwargs[name]
         if streaming:
             attributes[semconv.REQUEST_STREAM] = True
@@ -103,9 +95,9 @@ class _MessagesCall(InstrumentedCall):
         if self.capture:
             messages = kwargs.get("messages")
             if isinstance(messages, (list, tuple)):
-                attributes[semconv.INPUT_MESSAGES] = _json(list(messages))
-            if _given(kwargs.get("system")):
-                attributes[semconv.SYSTEM_INSTRUCTIONS] = _json(kwargs["system"])
+                attributes[semconv.INPUT_MESSAGES] = to_json(list(messages))
+            if given(kwargs.get("system")):
+                attributes[semconv.SYSTEM_INSTRUCTIONS] = to_json(kwargs["system"])
         super().__init__(LlmCallSpan(f"chat {model}", attributes, tracer).start(), kwargs)
         self.stream_class = stream_class
         self.usage = _Usage()
@@ -127,7 +119,7 @@ class _MessagesCall(InstrumentedCall):
         if self.capture:
             content = [block.model_dump() if hasattr(block, "model_dump") else block
                        for block in getattr(result, "content", None) or ()]
-            self.span.set_attribute(semconv.OUTPUT_MESSAGES, _json(
+            self.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json(
                 [{"role": "assistant", "content": content, "finish_reason": result.stop_reason}]))
 
     def item(self, event: Any) -> None:
@@ -150,7 +142,7 @@ class _MessagesCall(InstrumentedCall):
         if self.stop_reason:
             self.span.set_response(finish_reasons=[self.stop_reason])
         if self.capture and self.texts:
-            self.span.set_attribute(semconv.OUTPUT_MESSAGES, _json(
+            self.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json(
                 [{"role": "assistant", "content": "".join(self.texts),
                   "finish_reason": self.stop_reason}]))
 
@@ -208,7 +200,7 @@ class AnthropicInstrumentation:
 
             if flavour == "sync":
                 def make_request() -> Any:
-                    call = _begin(begin, _MessagesCall.site, resource, kwargs)
+                    call = begin_call(begin, _MessagesCall.site, resource, kwargs)
                     if call is None:
                         return request()
                     token = otel_context.attach(trace.set_span_in_context(call.span.span))
@@ -219,12 +211,12 @@ class AnthropicInstrumentation:
                         raise
                     finally:
                         otel_context.detach(token)
-                    return _finish(call, stream)
+                    return finish_call(call, stream)
 
                 setattr(manager, attribute, make_request)
             else:
                 async def make_request_async() -> Any:
-                    call = _begin(begin, _MessagesCall.site, resource, kwargs)
+                    call = begin_call(begin, _MessagesCall.site, resource, kwargs)
                     if call is None:
                         return await request
                     token = otel_context.attach(trace.set_span_in_context(call.span.span))
@@ -235,7 +227,7 @@ class AnthropicInstrumentation:
                         raise
                     finally:
                         otel_context.detach(token)
-                    return _finish(call, stream)
+                    return finish_call(call, stream)
 
                 setattr(manager, attribute, make_request_async())
             return manager

@@ -8,6 +8,7 @@ returned stream object in place, so callers get back exactly what the client ret
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import threading
 import weakref
@@ -26,8 +27,12 @@ __all__ = [
     "InstrumentOptions",
     "InstrumentedCall",
     "Patches",
+    "begin_call",
     "ensure_context_processor",
+    "finish_call",
+    "given",
     "report_failure",
+    "to_json",
     "wrap_async",
     "wrap_sync",
 ]
@@ -44,6 +49,17 @@ def report_failure(site: str) -> None:
             return
         _reported.add(site)
     _log.warning("spantally could not record %s; the call itself is unaffected", site, exc_info=True)
+
+
+def given(value: Any) -> bool:
+    """False for an argument left out: the clients mark those with sentinels (`omit`, ...)."""
+    return value is not None and type(value).__name__ not in ("Omit", "NotGiven")
+
+
+def to_json(value: Any) -> str:
+    """Request or response content as a JSON attribute value (pydantic models included)."""
+    return json.dumps(value, default=lambda o: getattr(o, "model_dump", lambda: str(o))(),
+                      ensure_ascii=False)
 
 
 def _suppressed() -> bool:
@@ -201,7 +217,9 @@ def _hook_stream(stream: Any, call: InstrumentedCall) -> None:
 Begin = Callable[[Any, dict[str, Any]], "InstrumentedCall | None"]
 
 
-def _begin(begin: Begin, site: str, instance: Any, kwargs: dict[str, Any]) -> InstrumentedCall | None:
+def begin_call(
+    begin: Begin, site: str, instance: Any, kwargs: dict[str, Any]
+) -> InstrumentedCall | None:
     if _suppressed():
         return None
     try:
@@ -211,7 +229,7 @@ def _begin(begin: Begin, site: str, instance: Any, kwargs: dict[str, Any]) -> In
         return None
 
 
-def _finish(call: InstrumentedCall, result: Any) -> Any:
+def finish_call(call: InstrumentedCall, result: Any) -> Any:
     try:
         return call.finish(result)
     except Exception:
@@ -223,7 +241,7 @@ def _finish(call: InstrumentedCall, result: Any) -> Any:
 def wrap_sync(original: Callable[..., Any], begin: Begin, site: str) -> Callable[..., Any]:
     @functools.wraps(original)
     def instrumented(self: Any, *args: Any, **kwargs: Any) -> Any:
-        call = _begin(begin, site, self, kwargs)
+        call = begin_call(begin, site, self, kwargs)
         if call is None:
             return original(self, *args, **kwargs)
         token = otel_context.attach(trace.set_span_in_context(call.span.span))
@@ -234,7 +252,7 @@ def wrap_sync(original: Callable[..., Any], begin: Begin, site: str) -> Callable
             call.fail(exc)
             raise
         otel_context.detach(token)
-        return _finish(call, result)
+        return finish_call(call, result)
 
     instrumented.__spantally_original__ = original  # type: ignore[attr-defined]
     return instrumented
@@ -243,7 +261,7 @@ def wrap_sync(original: Callable[..., Any], begin: Begin, site: str) -> Callable
 def wrap_async(original: Callable[..., Any], begin: Begin, site: str) -> Callable[..., Any]:
     @functools.wraps(original)
     async def instrumented(self: Any, *args: Any, **kwargs: Any) -> Any:
-        call = _begin(begin, site, self, kwargs)
+        call = begin_call(begin, site, self, kwargs)
         if call is None:
             return await original(self, *args, **kwargs)
         token = otel_context.attach(trace.set_span_in_context(call.span.span))
@@ -254,7 +272,7 @@ def wrap_async(original: Callable[..., Any], begin: Begin, site: str) -> Callabl
             call.fail(exc)
             raise
         otel_context.detach(token)
-        return _finish(call, result)
+        return finish_call(call, result)
 
     instrumented.__spantally_original__ = original  # type: ignore[attr-defined]
     return instrumented

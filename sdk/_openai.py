@@ -3,7 +3,6 @@ completions and embeddings of the official `openai` client, sync and async."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from opentelemetry.trace import Tracer
@@ -13,6 +12,8 @@ from ._instrument import (
     InstrumentedCall,
     InstrumentOptions,
     Patches,
+    given,
+    to_json,
     wrap_async,
     wrap_sync,
 )
@@ -21,16 +22,6 @@ from ._llm_call import LlmCallSpan
 __all__ = ["OpenAIInstrumentation"]
 
 _RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
-
-
-def _given(value: Any) -> bool:
-    # The client marks an omitted argument with its own sentinel objects (`omit`, `NOT_GIVEN`).
-    return value is not None and type(value).__name__ not in ("Omit", "NotGiven")
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, default=lambda o: getattr(o, "model_dump", lambda: str(o))(),
-                      ensure_ascii=False)
 
 
 class _OpenAICall(InstrumentedCall):
@@ -54,7 +45,7 @@ class _OpenAICall(InstrumentedCall):
                           (semconv.REQUEST_MAX_TOKENS, "max_tokens"),
                           (semconv.REQUEST_TEMPERATURE, "temperature")):
             value = kwargs.get(name)
-            if _given(value) and key not in attributes:
+            if given(value) and key not in attributes:
                 attributes[key] = value
         headers = kwargs.get("extra_headers")
         # With `with_raw_response` / `with_streaming_response` the caller parses the body itself.
@@ -67,7 +58,7 @@ class _OpenAICall(InstrumentedCall):
             self.capture_request(kwargs, attributes)
         self.hidden_usage = False
         if self.streaming and not self.raw and options.stream_usage and self.accepts_stream_options:
-            if not _given(kwargs.get("stream_options")):
+            if not given(kwargs.get("stream_options")):
                 kwargs = {**kwargs, "stream_options": {"include_usage": True}}
                 self.hidden_usage = True
         super().__init__(LlmCallSpan(f"{self.operation} {model}", attributes, tracer).start(), kwargs)
@@ -81,7 +72,7 @@ class _OpenAICall(InstrumentedCall):
     def capture_request(self, kwargs: dict[str, Any], attributes: dict[str, Any]) -> None:
         messages = kwargs.get("messages")
         if isinstance(messages, (list, tuple)):  # an iterator would be consumed
-            attributes[semconv.INPUT_MESSAGES] = _json(list(messages))
+            attributes[semconv.INPUT_MESSAGES] = to_json(list(messages))
 
     def is_stream(self, result: Any) -> bool:
         return self.stream_class is not None and isinstance(result, self.stream_class)
@@ -112,7 +103,7 @@ class _OpenAICall(InstrumentedCall):
         )
         self.record_usage(getattr(result, "usage", None))
         if self.capture and choices:
-            self.span.set_attribute(semconv.OUTPUT_MESSAGES, _json([self.output(c) for c in choices]))
+            self.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json([self.output(c) for c in choices]))
 
     def output(self, choice: Any) -> dict[str, Any]:
         message = getattr(choice, "message", None)
@@ -153,7 +144,7 @@ class _OpenAICall(InstrumentedCall):
         if self.capture and self.texts:
             output = [{"role": "assistant", "content": "".join(self.texts[i]),
                        "finish_reason": self.finish_reasons.get(i)} for i in sorted(self.texts)]
-            self.span.set_attribute(semconv.OUTPUT_MESSAGES, _json(output))
+            self.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json(output))
 
 
 class _CompletionCall(_OpenAICall):
@@ -162,7 +153,7 @@ class _CompletionCall(_OpenAICall):
     def capture_request(self, kwargs: dict[str, Any], attributes: dict[str, Any]) -> None:
         prompt = kwargs.get("prompt")
         if isinstance(prompt, (str, list)):
-            attributes[semconv.INPUT_MESSAGES] = _json([{"role": "user", "content": prompt}])
+            attributes[semconv.INPUT_MESSAGES] = to_json([{"role": "user", "content": prompt}])
 
     def output(self, choice: Any) -> dict[str, Any]:
         return {"role": "assistant", "content": getattr(choice, "text", None),

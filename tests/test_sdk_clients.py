@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -490,3 +493,29 @@ def reference_cost_nano(provider: str, model: str, input_tokens: int, output_tok
                              cache_read_tokens=cache_read, cache_write_tokens=cache_write),
                        model, provider_id=provider, genai_request_timestamp=at).total_price
     return int((Decimal(price) * 1_000_000_000).to_integral_value())
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_init_from_otel_variables_flushes_at_exit(server: Server, project: Project,
+                                                  fake_llm: FakeLLMServer, protocol: str) -> None:
+    """A fresh process configured only by the standard variables; it never calls flush or
+    shutdown, so its one call arrives through the exit-time flush."""
+    # OTEL_EXPORTER_OTLP_ENDPOINT is the base URL; the HTTP exporter appends /v1/traces.
+    endpoint = (server.grpc_endpoint if protocol == "grpc"
+                else server.http_endpoint.removesuffix("/v1/traces"))
+    script = (
+        "import openai, spantally\n"
+        "spantally.init()\n"
+        "spantally.instrument()\n"
+        f"client = openai.OpenAI(base_url={fake_llm.openai_url!r}, api_key='k', max_retries=0)\n"
+        "with spantally.agent('cron'):\n"
+        "    client.chat.completions.create(model='gpt-4o-mini', messages=[])\n"
+    )
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+           "OTEL_EXPORTER_OTLP_PROTOCOL": protocol, "SPANTALLY_API_KEY": project.key,
+           "OTEL_SERVICE_NAME": f"env-{protocol}"}
+    fake_llm.set(input_tokens=77, output_tokens=11)
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
+    rows = server.sql("SELECT service_name, agent_id, model, input_tokens, output_tokens"
+                      " FROM llm_calls WHERE project_id = %s", (project.id,))
+    assert rows == [(f"env-{protocol}", "cron", "gpt-4o-mini", 77, 11)]
