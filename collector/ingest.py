@@ -90,12 +90,10 @@ class TraceIngest:
         except Exception:
             self._stats.requests_failed += 1
             raise
-        self._stats.spans_received += normalized.spans
-        self._stats.spans_skipped += normalized.skipped
-        self._stats.spans_rejected += normalized.rejected
-        self._stats.attributes_truncated += normalized.truncated
-        if normalized.rejected:
-            return ExportOutcome(normalized.rejected, "; ".join(normalized.errors))
+        self._stats.count(normalized)
+        rejected = normalized.rejected.total()
+        if rejected:
+            return ExportOutcome(rejected, "; ".join(normalized.errors))
         return ExportOutcome()
 
     @staticmethod
@@ -105,7 +103,5 @@ class TraceIngest:
         expired = len(normalized.calls) - len(kept)
         if expired:
             normalized.calls = kept
-            normalized.rejected += expired
-            normalized.errors.append(
-                f"{expired} calls are older than the retention of {days} days"
-            )
+            normalized.reject("expired", f"{expired} calls are older than the retention of "
+                              f"{days} days", expired)

@@ -1,26 +1,39 @@
-"""Which span and resource attributes mean what: the one table of attribute names.
+"""Which span and resource attributes mean what: one declarative table per convention.
 
-Each field lists the attribute keys it is read from, best first: a span that carries several
-keeps the value of the earliest one (the current OTel GenAI name before its deprecated one).
+Every convention starts from the OpenTelemetry GenAI semantic conventions (current names before
+deprecated ones) and adds the names its instrumentations write. A span is read with the table
+of the convention its instrumentation scope (or its resource's `telemetry.sdk.name`) belongs
+to; a span of an unknown scope is read with all tables at once, the GenAI names first, so an
+attribute any convention knows is never lost. docs/conventions.md shows these tables.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 __all__ = [
     "AGENT_OPERATIONS",
-    "ATTRIBUTE_FIELDS",
+    "ALL_CONVENTIONS",
+    "COMMON",
+    "CONVENTIONS",
+    "Convention",
+    "FIRST_CHUNK_EVENTS",
     "FieldKind",
+    "GENAI_FIELDS",
     "LLM_OPERATIONS",
     "PROVIDER_ALIASES",
+    "TAG_EXCLUDED_KEYS",
     "TAG_EXCLUDED_PREFIXES",
+    "TAG_RENAMED_PREFIXES",
+    "detect_convention",
 ]
 
-FieldKind = Literal["str", "int", "float", "bool"]
+FieldKind = Literal["str", "int", "float", "bool", "json"]
+Fields = dict[str, tuple[FieldKind, tuple[str, ...]]]
 
 # field -> (kind, attribute keys in order of preference)
-ATTRIBUTE_FIELDS: Final[dict[str, tuple[FieldKind, tuple[str, ...]]]] = {
+GENAI_FIELDS: Final[Fields] = {
     "provider": ("str", ("gen_ai.provider.name", "gen_ai.system")),
     "operation": ("str", ("gen_ai.operation.name",)),
     "request_model": ("str", ("gen_ai.request.model",)),
@@ -43,6 +56,140 @@ ATTRIBUTE_FIELDS: Final[dict[str, tuple[FieldKind, tuple[str, ...]]]] = {
     "environment": ("str", ("deployment.environment.name", "deployment.environment")),
 }
 
+
+@dataclass(frozen=True)
+class Convention:
+    """How one family of instrumentations writes an LLM call."""
+
+    name: str
+    fields: Fields = field(default_factory=dict)
+    """Extra keys per field, read after the GenAI names of that field."""
+    kinds: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    """Span-kind attributes: attribute -> value -> operation (None: a span that is not a
+    model call, such as an agent, chain or tool span)."""
+    scopes: tuple[str, ...] = ()
+    """Instrumentation scope names (prefixes) that identify the convention."""
+    sdk_names: tuple[str, ...] = ()
+    """Resource `telemetry.sdk.name` values that identify it."""
+    anthropic_input_excludes_cache: bool = False
+    """Its Anthropic spans report `input_tokens` without cache reads and writes."""
+    streamed_anthropic_output_extra: dict[str, int] = field(default_factory=dict)
+    """scope name -> newest affected version (as `major.minor.patch`) of instrumentations
+    whose streamed Anthropic output counts `message_start`'s `output_tokens` (1) twice."""
+
+
+OPENINFERENCE: Final = Convention(
+    name="openinference",
+    fields={
+        "provider": ("str", ("llm.provider", "llm.system")),
+        "request_model": ("str", ("llm.request.model_name",)),
+        "response_model": ("str", ("llm.response.model_name", "llm.model_name",
+                                   "embedding.model_name")),
+        "invocation_parameters": ("json", ("llm.invocation_parameters",
+                                           "embedding.invocation_parameters")),
+        "input_tokens": ("int", ("llm.token_count.prompt",)),
+        "output_tokens": ("int", ("llm.token_count.completion",)),
+        "cache_read_tokens": ("int", ("llm.token_count.prompt_details.cache_read",)),
+        "cache_write_tokens": ("int", ("llm.token_count.prompt_details.cache_write",)),
+        "reasoning_tokens": ("int", ("llm.token_count.completion_details.reasoning",)),
+        "cost_usd": ("float", ("llm.cost.total",)),
+        "agent_name": ("str", ("agent.name",)),
+    },
+    kinds={"openinference.span.kind": {
+        "LLM": "chat", "EMBEDDING": "embeddings", "CHAIN": None, "AGENT": None, "TOOL": None,
+        "RETRIEVER": None, "RERANKER": None, "GUARDRAIL": None, "EVALUATOR": None,
+        "PROMPT": None, "UNKNOWN": None,
+    }},
+    scopes=("openinference.",),
+)
+
+OPENLLMETRY: Final = Convention(
+    name="openllmetry",
+    fields={
+        "streaming": ("bool", ("gen_ai.is_streaming", "llm.is_streaming")),
+        "input_tokens": ("int", ("llm.usage.prompt_tokens",)),
+        "output_tokens": ("int", ("llm.usage.completion_tokens",)),
+        "cache_read_tokens": ("int", ("gen_ai.usage.cache_read_input_tokens",)),
+        "cache_write_tokens": ("int", ("gen_ai.usage.cache_creation_input_tokens",)),
+        "reasoning_tokens": ("int", ("gen_ai.usage.reasoning_tokens", "llm.usage.reasoning_tokens")),
+        "session_id": ("str", ("traceloop.association.properties.session_id",)),
+        "user_id": ("str", ("traceloop.association.properties.user_id",)),
+    },
+    kinds={
+        "llm.request.type": {"chat": "chat", "completion": "text_completion",
+                             "embedding": "embeddings", "rerank": None, "unknown": None},
+        "traceloop.span.kind": {"workflow": None, "task": None, "agent": None, "tool": None},
+    },
+    scopes=("opentelemetry.instrumentation.", "traceloop."),
+    sdk_names=("traceloop",),
+    streamed_anthropic_output_extra={"opentelemetry.instrumentation.anthropic": "0.62.4"},
+)
+
+OPENLIT: Final = Convention(
+    name="openlit",
+    fields={
+        "ttft_s": ("float", ("gen_ai.server.time_to_first_token",)),
+        "cost_usd": ("float", ("gen_ai.usage.total_cost",)),
+        "reasoning_tokens": ("int", ("gen_ai.usage.reasoning_tokens",)),
+        "streaming": ("bool", ("gen_ai.request.is_stream",)),
+        "environment": ("str", ("deployment.environment",)),
+    },
+    scopes=("openlit",),
+    sdk_names=("openlit",),
+    anthropic_input_excludes_cache=True,
+)
+
+LOGFIRE: Final = Convention(
+    name="logfire",
+    fields={
+        "cost_usd": ("float", ("operation.cost",)),
+        "agent_name": ("str", ("agent_name",)),
+        "request_model": ("str", ("model_name",)),
+    },
+    scopes=("logfire", "pydantic-ai", "pydantic_ai"),
+    sdk_names=("logfire",),
+)
+
+# Other names in wide use outside one family (Langfuse's own attributes, say).
+COMMON: Final = Convention(
+    name="common",
+    fields={
+        "session_id": ("str", ("langfuse.session.id",)),
+        "user_id": ("str", ("langfuse.user.id",)),
+    },
+)
+
+CONVENTIONS: Final = (OPENINFERENCE, OPENLLMETRY, OPENLIT, LOGFIRE)
+
+# An unknown scope: every convention's names at once (no convention-specific corrections).
+ALL_CONVENTIONS: Final = Convention(
+    name="otel-genai",
+    fields={
+        name: (kind, tuple(key for c in (*CONVENTIONS, COMMON) if name in c.fields
+                           for key in c.fields[name][1]))
+        for c in (*CONVENTIONS, COMMON) for name, (kind, _) in c.fields.items()
+    },
+    kinds={k: v for c in CONVENTIONS for k, v in c.kinds.items()},
+)
+
+
+def detect_convention(scope_name: str, sdk_name: str | None) -> Convention:
+    """The convention of the spans of one instrumentation scope under one resource."""
+    for convention in CONVENTIONS:
+        if convention.scopes and scope_name.startswith(convention.scopes):
+            return convention
+    if sdk_name:
+        for convention in CONVENTIONS:
+            if sdk_name in convention.sdk_names:
+                return convention
+    return ALL_CONVENTIONS
+
+
+# Span events some instrumentations add when the first chunk of a stream arrives.
+FIRST_CHUNK_EVENTS: Final = frozenset(
+    {"First Token Stream Event", "gen_ai.content.completion.chunk", "llm.content.completion.chunk"}
+)
+
 # Operations that are one call to a model.
 LLM_OPERATIONS: Final = frozenset(
     {"chat", "text_completion", "generate_content", "embeddings", "completion", "responses"}
@@ -57,12 +204,15 @@ AGENT_OPERATIONS: Final = frozenset(
 PROVIDER_ALIASES: Final[dict[str, str]] = {
     "az.ai.openai": "azure.ai.openai",
     "azure_openai": "azure.ai.openai",
+    "azure": "azure.ai.openai",
     "az.ai.inference": "azure.ai.inference",
     "vertex_ai": "gcp.vertex_ai",
+    "vertexai": "gcp.vertex_ai",
     "gemini": "gcp.gemini",
     "google": "gcp.gemini",
     "bedrock": "aws.bedrock",
     "aws_bedrock": "aws.bedrock",
+    "aws": "aws.bedrock",
     "mistral": "mistral_ai",
     "mistralai": "mistral_ai",
     "xai": "x_ai",
@@ -86,4 +236,17 @@ TAG_EXCLUDED_PREFIXES: Final = (
     "code.",
     "exception.",
     "error.",
+    "input.",
+    "output.",
+    "embedding.",
+    "openinference.",
+    "traceloop.entity.",
+    "traceloop.span.",
+    "traceloop.workflow.",
+    "logfire.",
 )
+TAG_EXCLUDED_KEYS: Final = frozenset(
+    {"events", "all_messages_events", "final_result", "model_request_parameters"}
+)
+# Prefixes whose remainder is the tag's name (OpenLLMetry's association properties).
+TAG_RENAMED_PREFIXES: Final = ("traceloop.association.properties.",)

@@ -1,19 +1,24 @@
-"""OTLP spans -> LlmCall records, by the table in mapping.py.
+"""OTLP spans -> LlmCall records, by the convention tables in mapping.py.
 
-A span is an LLM call when its GenAI operation is a model call (chat, embeddings, ...); spans
-of the deprecated conventions without an operation count when they name a provider and a
-model. Every other span is counted and skipped. Spans without valid ids or start time are
-rejected, which the receivers report as OTLP partial success.
+A span is an LLM call when its GenAI operation (or its convention's span kind) is a model
+call, whatever the span's kind; spans without an operation count when they name a provider
+and a model. Agent, chain, tool and HTTP spans are counted and skipped, and so is an LLM span
+directly inside another one (the same call traced twice, by two instrumentations). A call
+without an agent, session or user takes them from its ancestors in the same request. Spans
+without valid ids or start time are rejected, which the receivers report as OTLP partial
+success.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -23,20 +28,34 @@ from spantally.store.records import LlmCall
 
 from .mapping import (
     AGENT_OPERATIONS,
-    ATTRIBUTE_FIELDS,
+    ALL_CONVENTIONS,
+    COMMON,
+    CONVENTIONS,
+    FIRST_CHUNK_EVENTS,
+    GENAI_FIELDS,
     LLM_OPERATIONS,
     PROVIDER_ALIASES,
+    TAG_EXCLUDED_KEYS,
     TAG_EXCLUDED_PREFIXES,
+    TAG_RENAMED_PREFIXES,
+    Convention,
+    detect_convention,
 )
 
 __all__ = [
+    "REJECT_REASONS",
+    "SKIP_REASONS",
     "NormalizeLimits",
     "Normalized",
     "PriceFunction",
     "count_spans",
+    "normalize_error_type",
     "normalize_request",
     "usd_to_nano",
 ]
+
+SKIP_REASONS: Final = ("agent_or_tool", "nested_duplicate", "not_llm")
+REJECT_REASONS: Final = ("expired", "invalid_span_id", "invalid_trace_id", "no_start_time")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ZERO_TRACE_ID = bytes(16)
@@ -58,12 +77,20 @@ class NormalizeLimits:
 class Normalized:
     calls: list[LlmCall] = field(default_factory=list)
     spans: int = 0
-    skipped: int = 0
-    """Spans that are not LLM calls (agents, tools, HTTP, ...): accepted, not stored."""
-    rejected: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    """Spans accepted but not stored, by reason: `not_llm` (HTTP, custom, ... spans),
+    `agent_or_tool` (agent, chain, workflow, tool spans), `nested_duplicate` (an LLM span
+    directly inside another: the same call traced twice)."""
+    rejected: Counter[str] = field(default_factory=Counter)
+    """Spans refused as invalid, by reason (reported as OTLP partial success)."""
     truncated: int = 0
     """Attribute values cut to NormalizeLimits.max_value_chars."""
     errors: list[str] = field(default_factory=list)
+
+    def reject(self, reason: str, message: str, count: int = 1) -> None:
+        self.rejected[reason] += count
+        if len(self.errors) < 5:
+            self.errors.append(message)
 
 
 def usd_to_nano(value: float | str | Decimal) -> int | None:
@@ -156,24 +183,62 @@ def _read_bool(value: AnyValue) -> bool | None:
     return _coerce("bool", _scalar(value))
 
 
+def _read_json(value: AnyValue) -> dict[str, Any] | None:
+    text = value.string_value
+    if not text or len(text) > 65_536 or text[0] != "{":
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
 _READERS: dict[str, Callable[[AnyValue], Any]] = {
     "str": _read_str, "int": _read_int, "float": _read_float, "bool": _read_bool,
-}
-
-# attribute key -> (field, rank, reader); a lower rank wins.
-_BY_KEY: dict[str, tuple[str, int, Callable[[AnyValue], Any]]] = {
-    key: (name, rank, _READERS[kind])
-    for name, (kind, keys) in ATTRIBUTE_FIELDS.items()
-    for rank, key in enumerate(keys)
+    "json": _read_json,
 }
 _UNRANKED = 1 << 30
+_KIND_FIELD = "kind:"
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """One convention's attribute table, compiled: key -> (field, rank, reader), where a
+    lower rank wins; span-kind attributes read into the field `kind:<attribute>`."""
+
+    convention: Convention
+    by_key: dict[str, tuple[str, int, Callable[[AnyValue], Any]]]
+
+
+def _compile(convention: Convention) -> _Table:
+    keys: dict[str, tuple[Any, list[str]]] = {
+        name: (kind, list(names)) for name, (kind, names) in GENAI_FIELDS.items()
+    }
+    for source in (convention, COMMON):
+        for name, (kind, names) in source.fields.items():
+            keys.setdefault(name, (kind, []))[1].extend(n for n in names if n not in keys[name][1])
+    by_key = {
+        key: (name, rank, _READERS[kind])
+        for name, (kind, names) in keys.items()
+        for rank, key in enumerate(names)
+    }
+    for attribute in convention.kinds:
+        by_key[attribute] = (_KIND_FIELD + attribute, 0, _read_str)
+    return _Table(convention, by_key)
+
+
+_TABLES: dict[str, _Table] = {c.name: _compile(c) for c in (*CONVENTIONS, ALL_CONVENTIONS)}
 
 
 def _add_tag(
     tags: dict[str, Any], key: str, value: AnyValue, limits: NormalizeLimits, out: Normalized
 ) -> None:
-    if len(tags) >= limits.max_tags or key.startswith(TAG_EXCLUDED_PREFIXES):
+    if (len(tags) >= limits.max_tags or key.startswith(TAG_EXCLUDED_PREFIXES)
+            or key in TAG_EXCLUDED_KEYS):
         return
+    if key.startswith(TAG_RENAMED_PREFIXES):
+        key = key.split(".", 3)[-1]
     raw = _scalar(value)
     if isinstance(raw, str) and len(raw) > limits.max_value_chars:
         raw = raw[: limits.max_value_chars]
@@ -184,6 +249,7 @@ def _add_tag(
 
 def _read(
     attributes: Any,
+    by_key: dict[str, tuple[str, int, Callable[[AnyValue], Any]]],
     fields: dict[str, Any],
     ranks: dict[str, int],
     tags: dict[str, Any] | None,
@@ -191,7 +257,6 @@ def _read(
     out: Normalized,
 ) -> None:
     """Fold `attributes` into `fields` (best-ranked key wins) and, if given, `tags`."""
-    by_key = _BY_KEY
     max_chars = limits.max_value_chars
     kv: KeyValue
     for kv in attributes:
@@ -213,6 +278,17 @@ def _read(
             ranks[name] = rank
 
 
+def normalize_error_type(value: str) -> str:
+    """A short, stable error type: `<class 'openai.RateLimitError'>` and
+    `openai.RateLimitError` become `RateLimitError`; `429` stays `429`."""
+    text = value.strip()
+    if text.startswith("<class '") and text.endswith("'>"):
+        text = text[8:-2]
+    if "." in text and " " not in text:
+        text = text.rsplit(".", 1)[-1]
+    return text[:64] or value[:64]
+
+
 def _error_type_from_events(span: Span) -> str | None:
     for event in span.events:
         if event.name == "exception":
@@ -222,14 +298,41 @@ def _error_type_from_events(span: Span) -> str | None:
     return None
 
 
-def _is_llm_call(fields: dict[str, Any]) -> bool:
+def _first_chunk_s(span: Span) -> float | None:
+    """Time to first chunk from an event some instrumentations add at the first chunk."""
+    for event in span.events:
+        if event.name in FIRST_CHUNK_EVENTS and event.time_unix_nano >= span.start_time_unix_nano:
+            return (event.time_unix_nano - span.start_time_unix_nano) / 1e9
+    return None
+
+
+# What a span is: a model call, a span that wraps calls (agent, chain, tool), or neither.
+_CALL, _WRAPPER, _OTHER = "call", "wrapper", "other"
+
+
+def _classify(fields: dict[str, Any], convention: Convention) -> str:
     operation = fields.get("operation")
-    if operation is None:
-        return "provider" in fields and ("request_model" in fields or "response_model" in fields)
-    operation = operation.lower()
-    if operation in AGENT_OPERATIONS:
-        return False
-    return operation in LLM_OPERATIONS or "request_model" in fields or "response_model" in fields
+    if operation is not None:
+        operation = operation.lower()
+        if operation in AGENT_OPERATIONS:
+            return _WRAPPER
+        if operation in LLM_OPERATIONS:
+            return _CALL
+    else:
+        for attribute, operations in convention.kinds.items():
+            kind = fields.get(_KIND_FIELD + attribute)
+            if kind is None:
+                continue
+            for spelling in (kind, kind.upper(), kind.lower()):
+                if spelling in operations:
+                    mapped = operations[spelling]
+                    if mapped is None:
+                        return _WRAPPER
+                    fields["operation"] = mapped
+                    return _CALL
+    if "request_model" in fields or "response_model" in fields:
+        return _CALL if operation is not None or "provider" in fields else _OTHER
+    return _OTHER
 
 
 class PriceFunction(Protocol):
@@ -237,6 +340,21 @@ class PriceFunction(Protocol):
         self, provider: str | None, model: str | None, at: datetime, input_tokens: int,
         output_tokens: int, cache_read_tokens: int = 0, cache_write_tokens: int = 0,
     ) -> int | None: ...
+
+
+@dataclass(slots=True)
+class _Candidate:
+    span: Span
+    fields: dict[str, Any]
+    tags: dict[str, Any]
+    convention: Convention
+    scope_name: str
+    scope_version: str
+
+
+# Inherited from ancestors in the same request when a call has none of its own.
+_INHERITED = ("agent_id", "agent_name", "session_id", "user_id")
+_MAX_ANCESTORS = 32
 
 
 def normalize_request(
@@ -250,71 +368,168 @@ def normalize_request(
     `price` is the pricing stage (see pricing.py): it prices each call that reported no cost
     of its own, while the record is built, so a record is never built twice."""
     out = Normalized()
+    candidates: dict[bytes, _Candidate] = {}
+    # span id -> (parent span id, what it passes on to the calls below it)
+    lineage: dict[bytes, tuple[bytes, dict[str, Any] | None]] = {}
+    all_table = _TABLES[ALL_CONVENTIONS.name]
     for resource_spans in request.resource_spans:
         base: dict[str, Any] = {}
         base_ranks: dict[str, int] = {}
-        _read(resource_spans.resource.attributes, base, base_ranks, None, limits, out)
+        _read(resource_spans.resource.attributes, all_table.by_key, base, base_ranks, None,
+              limits, out)
+        sdk_name = next((kv.value.string_value for kv in resource_spans.resource.attributes
+                         if kv.key == "telemetry.sdk.name"), None)
         for scope_spans in resource_spans.scope_spans:
+            scope = scope_spans.scope
+            table = _TABLES[detect_convention(scope.name, sdk_name).name]
+            convention, by_key = table.convention, table.by_key
             for span in scope_spans.spans:
                 out.spans += 1
                 fields = dict(base)
                 ranks = dict(base_ranks)
                 tags: dict[str, Any] = {}
-                _read(span.attributes, fields, ranks, tags, limits, out)
-                if not _is_llm_call(fields):
-                    out.skipped += 1
+                _read(span.attributes, by_key, fields, ranks, tags, limits, out)
+                kind = _classify(fields, convention)
+                if kind == _CALL:
+                    candidates[span.span_id] = _Candidate(span, fields, tags, convention,
+                                                          scope.name, scope.version)
                     continue
-                call = _to_call(span, fields, tags, project_id, price)
-                if isinstance(call, str):
-                    out.rejected += 1
-                    if len(out.errors) < 5:
-                        out.errors.append(call)
+                if kind == _WRAPPER:
+                    out.skipped["agent_or_tool"] += 1
+                    if fields.get("operation") == "invoke_agent" or fields.get(
+                            _KIND_FIELD + "openinference.span.kind") == "AGENT" or fields.get(
+                            _KIND_FIELD + "traceloop.span.kind") == "agent":
+                        fields.setdefault("agent_name", span.name.removeprefix("invoke_agent "))
                 else:
-                    out.calls.append(call)
+                    out.skipped["not_llm"] += 1
+                passed = {k: fields[k] for k in _INHERITED if k in fields and k not in base}
+                lineage[span.span_id] = (span.parent_span_id, passed or None)
+
+    _drop_nested_duplicates(candidates, out, lineage)
+    for candidate in candidates.values():
+        fields = candidate.fields
+        if any(k not in fields for k in _INHERITED):
+            _inherit(candidate.span.parent_span_id, fields, lineage, candidates)
+        call = _to_call(candidate, project_id, price)
+        if isinstance(call, LlmCall):
+            out.calls.append(call)
+        else:
+            out.reject(*call)
     return out
 
 
+def _has_usage(fields: dict[str, Any]) -> bool:
+    return bool(fields.get("input_tokens") or fields.get("output_tokens"))
+
+
+def _drop_nested_duplicates(candidates: dict[bytes, _Candidate], out: Normalized,
+                            lineage: dict[bytes, tuple[bytes, dict[str, Any] | None]]) -> None:
+    """An LLM span directly inside another is the same call traced twice (by two
+    instrumentations, or by hand around an instrumented client): keep the outermost one that
+    has usage, else the outermost one."""
+    child_of: dict[bytes, bytes] = {}
+    for span_id, candidate in candidates.items():
+        parent = candidate.span.parent_span_id
+        if parent in candidates:
+            child_of.setdefault(parent, span_id)
+    if not child_of:
+        return
+    roots = [p for p in child_of if candidates[p].span.parent_span_id not in candidates]
+    for root in roots:
+        group = [root]
+        while group[-1] in child_of and len(group) <= _MAX_ANCESTORS:
+            group.append(child_of[group[-1]])
+        keeper = next((s for s in group if _has_usage(candidates[s].fields)), root)
+        for span_id in group:
+            if span_id != keeper:
+                dropped = candidates.pop(span_id)
+                lineage[span_id] = (dropped.span.parent_span_id, dropped.fields)
+                out.skipped["nested_duplicate"] += 1
+
+
+def _inherit(parent: bytes, fields: dict[str, Any],
+             lineage: dict[bytes, tuple[bytes, dict[str, Any] | None]],
+             candidates: dict[bytes, _Candidate]) -> None:
+    for _ in range(_MAX_ANCESTORS):
+        if parent in lineage:
+            parent, passed = lineage[parent]
+        elif parent in candidates:
+            c = candidates[parent]
+            parent, passed = c.span.parent_span_id, c.fields
+        else:
+            return
+        if passed:
+            for key in _INHERITED:
+                if key not in fields and key in passed:
+                    fields[key] = passed[key]
+            if all(k in fields for k in _INHERITED):
+                return
+
+
+def _version(text: str) -> tuple[int, ...] | None:
+    try:
+        return tuple(int(part) for part in text.split(".")[:3])
+    except ValueError:
+        return None
+
+
 def _to_call(
-    span: Span, f: dict[str, Any], tags: dict[str, Any], project_id: int,
-    price: PriceFunction | None,
-) -> LlmCall | str:
-    """The call of an LLM span, or the reason it is rejected."""
+    candidate: _Candidate, project_id: int, price: PriceFunction | None
+) -> LlmCall | tuple[str, str]:
+    """The call of an LLM span, or (reason, message) why it is rejected."""
+    span, f, tags = candidate.span, candidate.fields, candidate.tags
     trace_id, span_id, start = span.trace_id, span.span_id, span.start_time_unix_nano
     if len(trace_id) != 16 or trace_id == _ZERO_TRACE_ID:
-        return "span with an invalid trace_id (must be 16 bytes, not all zero)"
+        return "invalid_trace_id", "span with an invalid trace_id (must be 16 bytes, not all zero)"
     if len(span_id) != 8 or span_id == _ZERO_SPAN_ID:
-        return "span with an invalid span_id (must be 8 bytes, not all zero)"
+        return "invalid_span_id", "span with an invalid span_id (must be 8 bytes, not all zero)"
     if start <= 0:
-        return "span without start_time_unix_nano"
+        return "no_start_time", "span without start_time_unix_nano"
     end = span.end_time_unix_nano
     latency_us = max(0, (end - start) // 1000) if end else 0
 
     failed = span.status.code == Status.STATUS_CODE_ERROR or "error_type" in f
     error_type = f.get("error_type") or (_error_type_from_events(span) if failed else None)
+    if error_type is not None:
+        error_type = normalize_error_type(error_type)
 
     provider = f.get("provider")
     if provider is not None:
         provider = provider.lower()
         provider = PROVIDER_ALIASES.get(provider, provider)
-    cost = usd_to_nano(f["cost_usd"]) if "cost_usd" in f else None
-    ttft = f.get("ttft_s")
+    get = f.get
+    parameters = get("invocation_parameters")
+    request_model = get("request_model")
+    streaming = get("streaming")
+    if parameters is not None:
+        if request_model is None and isinstance(parameters.get("model"), str):
+            request_model = parameters["model"].strip()[:256] or None
+        if streaming is None and isinstance(parameters.get("stream"), bool):
+            streaming = parameters["stream"]
+    response_model = get("response_model")
+    ttft = get("ttft_s")
+    if ttft is None and streaming:
+        ttft = _first_chunk_s(span)
     if ttft is not None and not 0 <= ttft < 86_400:
         ttft = None
-    response_model = f.get("response_model")
-    request_model = f.get("request_model")
-    get = f.get
-    time = _EPOCH + timedelta(microseconds=start // 1000)
+
     input_tokens = get("input_tokens", 0)
     output_tokens = get("output_tokens", 0)
     cache_read_tokens = get("cache_read_tokens", 0)
     cache_write_tokens = get("cache_write_tokens", 0)
+    if provider == "anthropic":
+        input_tokens, output_tokens = _anthropic_usage(candidate, streaming, input_tokens,
+                                                       output_tokens, cache_read_tokens,
+                                                       cache_write_tokens)
+    time = _EPOCH + timedelta(microseconds=start // 1000)
+    cost = usd_to_nano(f["cost_usd"]) if "cost_usd" in f else None
     source = None
     if cost is not None:
         source = "reported"
-    elif price is not None:
-        model = response_model or request_model
-        cost = price(provider, model, time, input_tokens, output_tokens, cache_read_tokens,
-                     cache_write_tokens)
+    elif price is not None and (failed or _has_usage(f)):
+        # A successful call that reports no usage at all is unpriced, not free.
+        cost = price(provider, response_model or request_model, time, input_tokens,
+                     output_tokens, cache_read_tokens, cache_write_tokens)
         source = "catalog" if cost is not None else None
     return LlmCall(
         time,
@@ -324,7 +539,7 @@ def _to_call(
         span.parent_span_id or None,
         get("service_name"),
         get("environment"),
-        get("agent_id"),
+        get("agent_id") or get("agent_name"),  # grouping by agent needs an id; a name will do
         get("agent_name"),
         get("session_id"),
         get("user_id"),
@@ -333,7 +548,7 @@ def _to_call(
         response_model,
         response_model or request_model,
         (get("operation") or "chat").lower(),
-        get("streaming"),
+        streaming,
         input_tokens,
         output_tokens,
         cache_read_tokens,
@@ -347,6 +562,23 @@ def _to_call(
         error_type,
         tags or None,
     )
+
+
+def _anthropic_usage(candidate: _Candidate, streaming: bool | None, input_tokens: int,
+                     output_tokens: int, cache_read: int, cache_write: int) -> tuple[int, int]:
+    """Anthropic usage in SpanTally's meaning, whichever library reported it."""
+    convention = candidate.convention
+    cached = cache_read + cache_write
+    # Anthropic's own `input_tokens` leaves cached tokens out; libraries that pass it on as
+    # is are known by name, and any span whose input is below its cached part is one too.
+    if cached and (convention.anthropic_input_excludes_cache or input_tokens < cached):
+        input_tokens += cached
+    newest_affected = convention.streamed_anthropic_output_extra.get(candidate.scope_name)
+    if streaming and output_tokens > 0 and newest_affected is not None:
+        version = _version(candidate.scope_version)
+        if version is not None and version <= _version(newest_affected):  # type: ignore[operator]
+            output_tokens -= 1
+    return input_tokens, output_tokens
 
 
 def count_spans(request: ExportTraceServiceRequest) -> int:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections import Counter
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .normalize import Normalized
 
 __all__ = ["CollectorStats"]
 
@@ -12,9 +17,10 @@ class CollectorStats:
     requests: int = 0
     requests_failed: int = 0
     spans_received: int = 0
-    spans_skipped: int = 0
-    """Spans that are not LLM calls (agent, tool, HTTP, ... spans): accepted, not stored."""
-    spans_rejected: int = 0
+    spans_skipped: Counter[str] = field(default_factory=Counter)
+    """Spans accepted but not stored, by reason (see `Normalized.skipped`)."""
+    spans_rejected: Counter[str] = field(default_factory=Counter)
+    """Spans refused as invalid, by reason."""
     calls_written: int = 0
     calls_duplicate: int = 0
     """Calls already stored (a retried request): accepted, counted once."""
@@ -22,6 +28,28 @@ class CollectorStats:
     requests_throttled: int = 0
     """Requests refused (retryably) because too many were in flight."""
     attributes_truncated: int = 0
+    log_records_ignored: int = 0
+    """OTLP log records accepted and dropped: usage they repeat is never added to calls."""
+    metric_points_ignored: int = 0
+    """OTLP metric data points accepted and dropped, likewise."""
 
-    def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    def count(self, normalized: Normalized) -> None:
+        self.spans_received += normalized.spans
+        self.spans_skipped.update(normalized.skipped)
+        self.spans_rejected.update(normalized.rejected)
+        self.attributes_truncated += normalized.truncated
+
+    def as_dict(self) -> dict[str, int | dict[str, int]]:
+        """Counters by name; a counter kept by reason is a dict reason -> count, with every
+        known reason present."""
+        from .normalize import REJECT_REASONS, SKIP_REASONS
+
+        known = {"spans_skipped": SKIP_REASONS, "spans_rejected": REJECT_REASONS}
+        out: dict[str, int | dict[str, int]] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Counter):
+                out[f.name] = {r: value[r] for r in sorted({*known[f.name], *value})}
+            else:
+                out[f.name] = value
+        return out

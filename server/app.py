@@ -113,7 +113,11 @@ async def _metrics(request: web.Request) -> web.Response:
     if services.collector_stats is not None:
         for name, value in services.collector_stats.as_dict().items():
             lines.append(f"# TYPE spantally_{name}_total counter")
-            lines.append(f"spantally_{name}_total {value}")
+            if isinstance(value, dict):
+                lines.extend(f'spantally_{name}_total{{reason="{reason}"}} {count}'
+                             for reason, count in value.items())
+            else:
+                lines.append(f"spantally_{name}_total {value}")
     if services.queued_calls is not None:
         lines.append("# TYPE spantally_queued_calls gauge")
         lines.append(f"spantally_queued_calls {services.queued_calls()}")

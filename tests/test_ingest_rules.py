@@ -64,11 +64,11 @@ def test_a_batch_overlapping_a_stored_one_adds_only_the_new_calls(
 
 
 def test_non_llm_spans_are_counted_not_stored(server: Server, project: Project) -> None:
-    before = server.runtime.collector.stats.spans_skipped
+    before = server.runtime.collector.stats.spans_skipped.total()
     spans = make_spans(SPECS[:2], extra_non_llm=4)
     assert export_grpc(spans, server.grpc_endpoint, project.key) is SpanExportResult.SUCCESS
     assert _calls(server, project.key) == 2
-    assert server.runtime.collector.stats.spans_skipped - before == 4
+    assert server.runtime.collector.stats.spans_skipped.total() - before == 4
 
 
 def test_invalid_spans_are_rejected_as_partial_success(server: Server, project: Project) -> None:

@@ -108,7 +108,7 @@ def test_invalid_ids_are_rejected_with_a_reason() -> None:
     request = _request({"gen_ai.operation.name": "chat", "gen_ai.request.model": "m"})
     request.resource_spans[0].scope_spans[0].spans[0].span_id = b"\x00" * 8
     result = normalize_request(request, 1)
-    assert (result.rejected, result.calls) == (1, [])
+    assert (result.rejected, result.calls) == ({"invalid_span_id": 1}, [])
     assert "span_id" in result.errors[0]
 
 
