@@ -7,6 +7,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from .auth import Authenticator
@@ -16,7 +20,15 @@ from .pipeline import Pipeline
 from .pricing import Pricer
 from .stats import CollectorStats
 
-__all__ = ["ExportOutcome", "IngestLimits", "TraceIngest"]
+__all__ = ["ExportOutcome", "IngestLimits", "TraceIngest", "count_log_records", "count_metrics"]
+
+
+def count_log_records(request: ExportLogsServiceRequest) -> int:
+    return sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
+
+
+def count_metrics(request: ExportMetricsServiceRequest) -> int:
+    return sum(len(sm.metrics) for rm in request.resource_metrics for sm in rm.scope_metrics)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +106,17 @@ class TraceIngest:
         rejected = normalized.rejected.total()
         if rejected:
             return ExportOutcome(rejected, "; ".join(normalized.errors))
+        return ExportOutcome()
+
+    async def ignore(self, signal: str, items: int, authorization: str | None) -> ExportOutcome:
+        """OTLP logs or metrics: authenticated and acknowledged, never added to any call.
+        Instrumentations send usage there too (events, token histograms): it repeats the
+        spans' usage, so counting it would count calls twice."""
+        await self._auth.project_for(authorization)
+        if signal == "logs":
+            self._stats.log_records_ignored += items
+        else:
+            self._stats.metrics_ignored += items
         return ExportOutcome()
 
     @staticmethod

@@ -38,6 +38,7 @@ GENAI_FIELDS: Final[Fields] = {
     "operation": ("str", ("gen_ai.operation.name",)),
     "request_model": ("str", ("gen_ai.request.model",)),
     "response_model": ("str", ("gen_ai.response.model",)),
+    "response_id": ("str", ("gen_ai.response.id",)),
     "streaming": ("bool", ("gen_ai.request.stream",)),
     "input_tokens": ("int", ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")),
     "output_tokens": ("int", ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")),

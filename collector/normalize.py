@@ -3,7 +3,7 @@
 A span is an LLM call when its GenAI operation (or its convention's span kind) is a model
 call, whatever the span's kind; spans without an operation count when they name a provider
 and a model. Agent, chain, tool and HTTP spans are counted and skipped, and so is an LLM span
-directly inside another one (the same call traced twice, by two instrumentations). A call
+directly inside another one or repeating its response id (the same call traced twice). A call
 without an agent, session or user takes them from its ancestors in the same request. Spans
 without valid ids or start time are rejected, which the receivers report as OTLP partial
 success.
@@ -54,7 +54,7 @@ __all__ = [
     "usd_to_nano",
 ]
 
-SKIP_REASONS: Final = ("agent_or_tool", "nested_duplicate", "not_llm")
+SKIP_REASONS: Final = ("agent_or_tool", "duplicate", "not_llm")
 REJECT_REASONS: Final = ("expired", "invalid_span_id", "invalid_trace_id", "no_start_time")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -79,8 +79,8 @@ class Normalized:
     spans: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     """Spans accepted but not stored, by reason: `not_llm` (HTTP, custom, ... spans),
-    `agent_or_tool` (agent, chain, workflow, tool spans), `nested_duplicate` (an LLM span
-    directly inside another: the same call traced twice)."""
+    `agent_or_tool` (agent, chain, workflow, tool spans), `duplicate` (the same call traced
+    twice: an LLM span directly inside another, or with another's response id)."""
     rejected: Counter[str] = field(default_factory=Counter)
     """Spans refused as invalid, by reason (reported as OTLP partial success)."""
     truncated: int = 0
@@ -368,6 +368,7 @@ def normalize_request(
     `price` is the pricing stage (see pricing.py): it prices each call that reported no cost
     of its own, while the record is built, so a record is never built twice."""
     out = Normalized()
+    # Keyed by trace id + span id: span ids are unique only within a trace.
     candidates: dict[bytes, _Candidate] = {}
     # span id -> (parent span id, what it passes on to the calls below it)
     lineage: dict[bytes, tuple[bytes, dict[str, Any] | None]] = {}
@@ -390,9 +391,12 @@ def normalize_request(
                 tags: dict[str, Any] = {}
                 _read(span.attributes, by_key, fields, ranks, tags, limits, out)
                 kind = _classify(fields, convention)
+                key = span.trace_id + span.span_id
                 if kind == _CALL:
-                    candidates[span.span_id] = _Candidate(span, fields, tags, convention,
-                                                          scope.name, scope.version)
+                    if len(key) != 24 or key in candidates:  # bad ids: rejected below, alone
+                        key = b"!%d" % out.spans
+                    candidates[key] = _Candidate(span, fields, tags, convention, scope.name,
+                                                 scope.version)
                     continue
                 if kind == _WRAPPER:
                     out.skipped["agent_or_tool"] += 1
@@ -403,13 +407,13 @@ def normalize_request(
                 else:
                     out.skipped["not_llm"] += 1
                 passed = {k: fields[k] for k in _INHERITED if k in fields and k not in base}
-                lineage[span.span_id] = (span.parent_span_id, passed or None)
+                lineage[key] = (span.trace_id + span.parent_span_id, passed or None)
 
-    _drop_nested_duplicates(candidates, out, lineage)
+    _drop_duplicates(candidates, out, lineage)
     for candidate in candidates.values():
         fields = candidate.fields
         if any(k not in fields for k in _INHERITED):
-            _inherit(candidate.span.parent_span_id, fields, lineage, candidates)
+            _inherit(_parent_key(candidate.span), fields, lineage, candidates)
         call = _to_call(candidate, project_id, price)
         if isinstance(call, LlmCall):
             out.calls.append(call)
@@ -418,33 +422,56 @@ def normalize_request(
     return out
 
 
+def _parent_key(span: Span) -> bytes:
+    return span.trace_id + span.parent_span_id
+
+
 def _has_usage(fields: dict[str, Any]) -> bool:
     return bool(fields.get("input_tokens") or fields.get("output_tokens"))
 
 
-def _drop_nested_duplicates(candidates: dict[bytes, _Candidate], out: Normalized,
-                            lineage: dict[bytes, tuple[bytes, dict[str, Any] | None]]) -> None:
-    """An LLM span directly inside another is the same call traced twice (by two
-    instrumentations, or by hand around an instrumented client): keep the outermost one that
-    has usage, else the outermost one."""
-    child_of: dict[bytes, bytes] = {}
+def _drop_duplicates(candidates: dict[bytes, _Candidate], out: Normalized,
+                     lineage: dict[bytes, tuple[bytes, dict[str, Any] | None]]) -> None:
+    """One call traced twice (by two instrumentations, or by hand around an instrumented
+    client) shows as LLM spans nested directly in one another, or as LLM spans of one trace
+    with the same provider response id. Of each such group keep the outermost span that has
+    usage, else the outermost."""
+    groups: dict[bytes, list[bytes]] = {}  # a group's first member -> its members
+    member_of: dict[bytes, bytes] = {}
+
+    def join(a: bytes, b: bytes) -> None:
+        ga, gb = member_of.get(a, a), member_of.get(b, b)
+        if ga == gb:
+            return
+        merged = groups.pop(ga, [ga]) + groups.pop(gb, [gb])
+        groups[ga] = merged
+        for member in merged:
+            member_of[member] = ga
+
+    by_response: dict[tuple[bytes, str, str], bytes] = {}
     for span_id, candidate in candidates.items():
-        parent = candidate.span.parent_span_id
+        parent = _parent_key(candidate.span)
         if parent in candidates:
-            child_of.setdefault(parent, span_id)
-    if not child_of:
-        return
-    roots = [p for p in child_of if candidates[p].span.parent_span_id not in candidates]
-    for root in roots:
-        group = [root]
-        while group[-1] in child_of and len(group) <= _MAX_ANCESTORS:
-            group.append(child_of[group[-1]])
-        keeper = next((s for s in group if _has_usage(candidates[s].fields)), root)
-        for span_id in group:
+            join(parent, span_id)
+        response_id = candidate.fields.get("response_id")
+        if response_id:
+            key = (candidate.span.trace_id, candidate.fields.get("provider") or "", response_id)
+            first = by_response.setdefault(key, span_id)
+            if first != span_id:
+                join(first, span_id)
+    for members in groups.values():
+        def rank(span_id: bytes) -> tuple[bool, int]:
+            depth, parent = 0, _parent_key(candidates[span_id].span)
+            while parent in candidates and depth < _MAX_ANCESTORS:
+                depth, parent = depth + 1, _parent_key(candidates[parent].span)
+            return (not _has_usage(candidates[span_id].fields), depth)
+
+        keeper = min(members, key=rank)  # stable: ties keep the first in the request
+        for span_id in members:
             if span_id != keeper:
                 dropped = candidates.pop(span_id)
-                lineage[span_id] = (dropped.span.parent_span_id, dropped.fields)
-                out.skipped["nested_duplicate"] += 1
+                lineage[span_id] = (_parent_key(dropped.span), dropped.fields)
+                out.skipped["duplicate"] += 1
 
 
 def _inherit(parent: bytes, fields: dict[str, Any],
@@ -455,7 +482,7 @@ def _inherit(parent: bytes, fields: dict[str, Any],
             parent, passed = lineage[parent]
         elif parent in candidates:
             c = candidates[parent]
-            parent, passed = c.span.parent_span_id, c.fields
+            parent, passed = _parent_key(c.span), c.fields
         else:
             return
         if passed:

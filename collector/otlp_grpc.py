@@ -1,58 +1,98 @@
-"""OTLP/gRPC receiver: opentelemetry.proto.collector.trace.v1.TraceService/Export."""
+"""OTLP/gRPC receiver: opentelemetry.proto.collector.trace.v1.TraceService/Export.
+
+LogsService/Export and MetricsService/Export are accepted too (authenticated, parsed,
+acknowledged) and dropped: what instrumentations send there beside their spans repeats the
+spans' usage (see otlp_http.py).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from .errors import InvalidArgument, classify
-from .ingest import TraceIngest
+from .ingest import ExportOutcome, TraceIngest, count_log_records, count_metrics
 
 __all__ = ["start_grpc_receiver"]
 
 log = logging.getLogger("spantally.collector")
 
 
-_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+_PACKAGE = "opentelemetry.proto.collector"
+
+Handle = Callable[[Any, str | None], Awaitable[ExportOutcome]]
 
 
-class _TraceService:
-    """TraceService/Export. The request arrives as bytes and is parsed here, so a malformed
+class _ExportService:
+    """One OTLP Export method. The request arrives as bytes and is parsed here, so a malformed
     message is answered INVALID_ARGUMENT (grpcio's own deserializer would answer INTERNAL)."""
 
-    def __init__(self, ingest: TraceIngest) -> None:
+    def __init__(self, ingest: TraceIngest, request_type: type[Message],
+                 response_type: type[Message], handle: Handle) -> None:
         self._ingest = ingest
+        self._request_type = request_type
+        self._response_type = response_type
+        self._handle = handle
 
-    async def export(
-        self, body: bytes, context: grpc.aio.ServicerContext
-    ) -> trace_service_pb2.ExportTraceServiceResponse:
+    async def export(self, body: bytes, context: grpc.aio.ServicerContext) -> Message:
         authorization = next(
             (value for key, value in context.invocation_metadata() or () if key == "authorization"),
             None,
         )
         try:
             async with self._ingest.admitted():
-                request = trace_service_pb2.ExportTraceServiceRequest()
+                request = self._request_type()
                 try:
                     request.ParseFromString(body)
                 except DecodeError as exc:
                     raise InvalidArgument(
-                        f"the message is not an OTLP ExportTraceServiceRequest: {exc}"
+                        f"the message is not an OTLP {self._request_type.__name__}: {exc}"
                     ) from None
-                outcome = await self._ingest.export(request, authorization)
+                outcome = await self._handle(request, authorization)
         except Exception as exc:  # noqa: BLE001 - every failure gets its status from classify()
             failure = classify(exc)
             if failure.grpc_code is grpc.StatusCode.INTERNAL:
                 log.exception("OTLP/gRPC export failed")
             await context.abort(failure.grpc_code, failure.message)
-        response = trace_service_pb2.ExportTraceServiceResponse()
+        response = self._response_type()
         if outcome.rejected_spans:
-            response.partial_success.rejected_spans = outcome.rejected_spans
-            response.partial_success.error_message = outcome.error_message
+            response.partial_success.rejected_spans = outcome.rejected_spans  # type: ignore[attr-defined]
+            response.partial_success.error_message = outcome.error_message  # type: ignore[attr-defined]
         return response
+
+    def handler(self) -> grpc.RpcMethodHandler:
+        return grpc.unary_unary_rpc_method_handler(
+            self.export,
+            request_deserializer=None,  # raw bytes: parsed in export()
+            response_serializer=self._response_type.SerializeToString,
+        )
+
+
+def _services(ingest: TraceIngest) -> dict[str, _ExportService]:
+    async def ignore_logs(request: Any, authorization: str | None) -> ExportOutcome:
+        return await ingest.ignore("logs", count_log_records(request), authorization)
+
+    async def ignore_metrics(request: Any, authorization: str | None) -> ExportOutcome:
+        return await ingest.ignore("metrics", count_metrics(request), authorization)
+
+    return {
+        f"{_PACKAGE}.trace.v1.TraceService": _ExportService(
+            ingest, trace_service_pb2.ExportTraceServiceRequest,
+            trace_service_pb2.ExportTraceServiceResponse, ingest.export),
+        f"{_PACKAGE}.logs.v1.LogsService": _ExportService(
+            ingest, logs_service_pb2.ExportLogsServiceRequest,
+            logs_service_pb2.ExportLogsServiceResponse, ignore_logs),
+        f"{_PACKAGE}.metrics.v1.MetricsService": _ExportService(
+            ingest, metrics_service_pb2.ExportMetricsServiceRequest,
+            metrics_service_pb2.ExportMetricsServiceResponse, ignore_metrics),
+    }
 
 
 async def start_grpc_receiver(
@@ -65,13 +105,10 @@ async def start_grpc_receiver(
             ("grpc.so_reuseport", 0),
         ]
     )
-    service = _TraceService(ingest)
-    handler = grpc.unary_unary_rpc_method_handler(
-        service.export,
-        request_deserializer=None,  # raw bytes: parsed in the handler
-        response_serializer=trace_service_pb2.ExportTraceServiceResponse.SerializeToString,
-    )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(_SERVICE, {"Export": handler}),))
+    server.add_generic_rpc_handlers(tuple(
+        grpc.method_handlers_generic_handler(name, {"Export": service.handler()})
+        for name, service in _services(ingest).items()
+    ))
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port}")

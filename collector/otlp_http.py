@@ -1,5 +1,9 @@
 """OTLP/HTTP receiver: POST /v1/traces, binary protobuf or JSON, gzip-encoded or not.
 
+`/v1/logs` and `/v1/metrics` are accepted too (authenticated, parsed, acknowledged) and
+dropped: what instrumentations send there beside their spans (usage events, token metrics)
+repeats the spans, and adding it would count calls twice.
+
 Answers follow the OTLP/HTTP specification: the response has the request's content type,
 errors carry a google.rpc.Status body, and retryable errors (503) carry Retry-After.
 """
@@ -15,15 +19,23 @@ from typing import Any
 
 from aiohttp import web
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from google.rpc import status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
 from .errors import Failure, InvalidArgument, PayloadTooLarge, UnsupportedMediaType, classify
-from .ingest import TraceIngest
+from .ingest import ExportOutcome, TraceIngest, count_log_records, count_metrics
 
 __all__ = ["create_otlp_http_app"]
 
@@ -42,10 +54,41 @@ def create_otlp_http_app(ingest: TraceIngest, max_request_bytes: int) -> web.App
     app[INGEST_KEY] = ingest
     app[MAX_BYTES_KEY] = max_request_bytes
     app.router.add_post("/v1/traces", _export_traces)
+    app.router.add_post("/v1/logs", _export_logs)
+    app.router.add_post("/v1/metrics", _export_metrics)
     return app
 
 
 async def _export_traces(request: web.Request) -> web.StreamResponse:
+    async def handle(message: Any, authorization: str | None) -> ExportOutcome:
+        return await request.app[INGEST_KEY].export(message, authorization)
+
+    return await _export(request, ExportTraceServiceRequest, ExportTraceServiceResponse, handle)
+
+
+async def _export_logs(request: web.Request) -> web.StreamResponse:
+    async def handle(message: Any, authorization: str | None) -> ExportOutcome:
+        return await request.app[INGEST_KEY].ignore("logs", count_log_records(message),
+                                                    authorization)
+
+    return await _export(request, ExportLogsServiceRequest, ExportLogsServiceResponse, handle)
+
+
+async def _export_metrics(request: web.Request) -> web.StreamResponse:
+    async def handle(message: Any, authorization: str | None) -> ExportOutcome:
+        return await request.app[INGEST_KEY].ignore("metrics", count_metrics(message),
+                                                    authorization)
+
+    return await _export(request, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+                         handle)
+
+
+async def _export(
+    request: web.Request,
+    request_type: type[Message],
+    response_type: type[Message],
+    handle: Any,
+) -> web.StreamResponse:
     content_type = request.content_type
     as_json = content_type == JSON
     try:
@@ -56,8 +99,9 @@ async def _export_traces(request: web.Request) -> web.StreamResponse:
         ingest = request.app[INGEST_KEY]
         async with ingest.admitted():
             body = await _read_body(request)
-            export = _parse_json(body) if as_json else _parse_protobuf(body)
-            outcome = await ingest.export(export, request.headers.get("Authorization"))
+            export = (_parse_json(body, request_type) if as_json
+                      else _parse_protobuf(body, request_type))
+            outcome = await handle(export, request.headers.get("Authorization"))
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[MAX_BYTES_KEY]
         return _error(PayloadTooLarge(f"the request body exceeds {limit} bytes"), as_json)
@@ -66,10 +110,10 @@ async def _export_traces(request: web.Request) -> web.StreamResponse:
         if failure.http_status >= 500 and not failure.retryable:
             log.exception("OTLP/HTTP export failed")
         return _error(failure, as_json)
-    response = ExportTraceServiceResponse()
+    response = response_type()
     if outcome.rejected_spans:
-        response.partial_success.rejected_spans = outcome.rejected_spans
-        response.partial_success.error_message = outcome.error_message
+        response.partial_success.rejected_spans = outcome.rejected_spans  # type: ignore[attr-defined]
+        response.partial_success.error_message = outcome.error_message  # type: ignore[attr-defined]
     return _message(response, 200, as_json)
 
 
@@ -92,12 +136,13 @@ async def _read_body(request: web.Request) -> bytes:
     return data
 
 
-def _parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
-    message = ExportTraceServiceRequest()
+def _parse_protobuf(body: bytes, message_type: type[Message]) -> Any:
+    message = message_type()
     try:
         message.ParseFromString(body)
     except DecodeError as exc:
-        raise InvalidArgument(f"the body is not an OTLP ExportTraceServiceRequest: {exc}") from None
+        raise InvalidArgument(
+            f"the body is not an OTLP {message_type.__name__}: {exc}") from None
     return message
 
 
@@ -120,19 +165,20 @@ def _hex_ids_to_base64(obj: Any) -> None:
             _hex_ids_to_base64(item)
 
 
-def _parse_json(body: bytes) -> ExportTraceServiceRequest:
+def _parse_json(body: bytes, message_type: type[Message]) -> Any:
+    name = message_type.__name__
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidArgument(f"the body is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
-        raise InvalidArgument("the body must be a JSON object (ExportTraceServiceRequest)")
+        raise InvalidArgument(f"the body must be a JSON object ({name})")
     _hex_ids_to_base64(document)
-    message = ExportTraceServiceRequest()
+    message = message_type()
     try:
         json_format.ParseDict(document, message, ignore_unknown_fields=True)
     except (json_format.ParseError, binascii.Error, ValueError, TypeError) as exc:
-        raise InvalidArgument(f"the body is not an OTLP ExportTraceServiceRequest: {exc}") from None
+        raise InvalidArgument(f"the body is not an OTLP {name}: {exc}") from None
     return message
 
 

@@ -30,8 +30,8 @@ class CollectorStats:
     attributes_truncated: int = 0
     log_records_ignored: int = 0
     """OTLP log records accepted and dropped: usage they repeat is never added to calls."""
-    metric_points_ignored: int = 0
-    """OTLP metric data points accepted and dropped, likewise."""
+    metrics_ignored: int = 0
+    """OTLP metrics accepted and dropped, likewise."""
 
     def count(self, normalized: Normalized) -> None:
         self.spans_received += normalized.spans

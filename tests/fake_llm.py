@@ -50,6 +50,7 @@ class FakeLLMServer:
     script: Script = field(default_factory=Script)
     _server: ThreadingHTTPServer | None = None
     _seen: int = 0
+    _total: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -62,10 +63,12 @@ class FakeLLMServer:
         with self._lock:
             self._seen = 0
 
-    def _next(self) -> tuple[Script, bool]:
+    def _next(self) -> tuple[Script, bool, int]:
+        """The script, whether to answer 429, and a number for this request's response id."""
         with self._lock:
             self._seen += 1
-            return self.script, self._seen <= self.script.fail_first
+            self._total += 1
+            return self.script, self._seen <= self.script.fail_first, self._total
 
     def close(self) -> None:
         if self._server is not None:
@@ -82,6 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # each SSE event leaves at once, as from the real APIs
     fake: FakeLLMServer
+    rid = 0  # this request's number: response ids are unique, as the real APIs' are
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -120,7 +124,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length) or b"{}")
         self.fake.requests.append({"path": self.path, "body": body,
                                    "headers": dict(self.headers.items())})
-        script, rate_limited = self.fake._next()
+        script, rate_limited, self.rid = self.fake._next()
         anthropic = self.path.startswith("/v1/messages")
         status = 429 if rate_limited else script.status
         if status != 200:
@@ -162,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
         created = int(time.time())
         if not body.get("stream"):
             self._send_json(200, {
-                "id": "chatcmpl-fake", "object": "chat.completion", "created": created,
+                "id": f"chatcmpl-fake-{self.rid}", "object": "chat.completion", "created": created,
                 "model": model,
                 "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
                              "message": {"role": "assistant", "content": script.text}}],
@@ -173,7 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
             out: dict[str, Any] = {
-                "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created,
+                "id": f"chatcmpl-fake-{self.rid}", "object": "chat.completion.chunk", "created": created,
                 "model": model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
             }
@@ -202,7 +206,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._event(piece(word))
         self._event(last)
         if include_usage:
-            self._event({"id": "chatcmpl-fake", "object": object_name, "created": created,
+            self._event({"id": f"chatcmpl-fake-{self.rid}", "object": object_name, "created": created,
                          "model": model, "choices": [], "usage": self._openai_usage(script)})
         self._event("[DONE]")
         self._end_stream()
@@ -213,7 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
         usage = {k: v for k, v in self._openai_usage(script).items()}
         if not body.get("stream"):
             self._send_json(200, {
-                "id": "cmpl-fake", "object": "text_completion", "created": created, "model": model,
+                "id": f"cmpl-fake-{self.rid}", "object": "text_completion", "created": created, "model": model,
                 "choices": [{"index": 0, "text": script.text, "finish_reason": "stop",
                              "logprobs": None}],
                 "usage": usage,
@@ -222,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
         def chunk(text: str, finish: str | None) -> dict[str, Any]:
-            return {"id": "cmpl-fake", "object": "text_completion", "created": created,
+            return {"id": f"cmpl-fake-{self.rid}", "object": "text_completion", "created": created,
                     "model": model, "choices": [{"index": 0, "text": text,
                                                  "finish_reason": finish, "logprobs": None}]}
 
@@ -255,7 +259,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _messages(self, body: dict[str, Any], script: Script) -> None:
         model = script.response_model or body.get("model", "unknown")
-        message = {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+        message = {"id": f"msg_fake_{self.rid}", "type": "message", "role": "assistant", "model": model,
                    "stop_reason": None, "stop_sequence": None}
         if not body.get("stream"):
             self._send_json(200, {**message, "stop_reason": "end_turn",

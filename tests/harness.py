@@ -90,6 +90,10 @@ class Server:
     def api(self, path: str, key: str | None) -> tuple[int, Any]:
         return http_get(self.api_url + path, key)
 
+    def metrics(self) -> str:
+        with urllib.request.urlopen(self.api_url + "/metrics", timeout=10) as response:
+            return response.read().decode()
+
     def stop(self) -> None:
         if not self._stopped:
             self._stopped = True

@@ -1,0 +1,105 @@
+"""Run a fixed set of OpenAI and Anthropic calls under a third-party instrumentation library,
+exporting its spans over OTLP/gRPC: the golden tests' traffic, in a process of its own
+(instrumentation libraries patch the clients for good).
+
+    python -m tests.instrumented_clients LIBRARY OTLP_ENDPOINT API_KEY
+
+LIBRARY: openllmetry | openinference. The calls go to the local fake API (tests/fake_llm.py);
+what they are, and what each should count as, is `SCENARIO`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import anthropic
+import openai
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from tests.fake_llm import FakeLLMServer, fake_llm_server
+
+MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
+OPENAI_USAGE = dict(input_tokens=1200, output_tokens=300, cached_tokens=1024,
+                    reasoning_tokens=120, response_model="gpt-4o-2024-08-06")
+ANTHROPIC_USAGE = dict(input_tokens=1000, output_tokens=400, cached_tokens=2048,
+                       cache_write_tokens=512)
+
+
+def instrument(library: str, provider: TracerProvider) -> None:
+    if library == "openllmetry":
+        from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
+        from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+    elif library == "openinference":
+        from openinference.instrumentation.anthropic import AnthropicInstrumentor
+        from openinference.instrumentation.openai import OpenAIInstrumentor
+    else:
+        raise SystemExit(f"unknown library {library!r}")
+    OpenAIInstrumentor().instrument(tracer_provider=provider)
+    AnthropicInstrumentor().instrument(tracer_provider=provider)
+
+
+def session_scope(library: str, session_id: str, user_id: str) -> AbstractContextManager[Any]:
+    if library == "openinference":
+        from openinference.instrumentation import using_attributes
+
+        return using_attributes(session_id=session_id, user_id=user_id)
+    return nullcontext()
+
+
+def run(library: str, fake: FakeLLMServer, tracer: trace.Tracer) -> None:
+    oai = openai.OpenAI(base_url=fake.openai_url, api_key="k", max_retries=0)
+    # A client that traces itself too: its span lands inside the library's span.
+    claude = anthropic.Anthropic(base_url=fake.url, api_key="k", max_retries=0)
+    with tracer.start_as_current_span(
+        "invoke_agent planner",
+        attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"},
+    ), session_scope(library, "golden-session", "golden-user"):
+        fake.set(**OPENAI_USAGE)
+        oai.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        list(oai.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+        fake.set(input_tokens=42, response_model="text-embedding-3-small")
+        oai.embeddings.create(model="text-embedding-3-small", input=["golden"])
+    with tracer.start_as_current_span(
+        "invoke_agent writer",
+        attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "writer"},
+    ):
+        fake.set(**ANTHROPIC_USAGE)
+        claude.messages.create(model="claude-sonnet-4-6", max_tokens=1024, messages=MESSAGES)
+        list(claude.messages.create(model="claude-sonnet-4-6", max_tokens=1024,
+                                    messages=MESSAGES, stream=True))
+
+        async def async_call() -> None:
+            async with anthropic.AsyncAnthropic(base_url=fake.url, api_key="k", max_retries=0,
+                                                open_telemetry=False) as client:
+                await client.messages.create(model="claude-sonnet-4-6", max_tokens=1024,
+                                             messages=MESSAGES)
+
+        asyncio.run(async_call())
+        fake.set(status=429)
+        try:
+            oai.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        except openai.RateLimitError:
+            pass
+
+
+def main() -> None:
+    library, endpoint, key = sys.argv[1:4]
+    provider = TracerProvider(resource=Resource.create({"service.name": f"golden-{library}"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(
+        endpoint=endpoint, insecure=True, headers={"authorization": f"Bearer {key}"})))
+    trace.set_tracer_provider(provider)
+    instrument(library, provider)
+    with fake_llm_server() as fake:
+        run(library, fake, provider.get_tracer("golden"))
+    provider.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Spans from really installed third-party instrumentation libraries (pinned in the `dev`
+extra), calling the real `openai` and `anthropic` clients against the local fake API, sent over
+OTLP to the collector: stored calls and `/api/analytics/llm` totals must be exact."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .harness import Project, Server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# agent, provider, model, operation, streaming, input, output, cache read, cache write,
+# reasoning, status, error type, session, user, priced
+COMMON_ROWS = [
+    ("planner", "openai", "gpt-4o-2024-08-06", "chat", None, 1200, 300, 1024, 0, 120, "ok", None),
+    # The libraries do not ask OpenAI for usage on streams: no usage, so unpriced.
+    ("planner", "openai", "gpt-4o-2024-08-06", "chat", True, 0, 0, 0, 0, 0, "ok", None),
+    ("planner", "openai", "text-embedding-3-small", "embeddings", None, 42, 0, 0, 0, 0, "ok", None),
+    ("writer", "anthropic", "claude-sonnet-4-6", "chat", None, 3560, 400, 2048, 512, 0, "ok", None),
+    ("writer", "anthropic", "claude-sonnet-4-6", "chat", True, 3560, 400, 2048, 512, 0, "ok", None),
+    ("writer", "anthropic", "claude-sonnet-4-6", "chat", None, 3560, 400, 2048, 512, 0, "ok", None),
+    ("writer", "openai", "gpt-4o", "chat", None, 0, 0, 0, 0, 0, "error", "RateLimitError"),
+]
+
+
+def send(library: str, server: Server, project: Project) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.instrumented_clients", library, server.grpc_endpoint,
+         project.key], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("library", ["openllmetry", "openinference"])
+def test_golden_calls(library: str, server: Server, project: Project) -> None:
+    send(library, server, project)
+    rows = server.sql(
+        "SELECT agent_id, provider, model, operation, streaming, input_tokens, output_tokens,"
+        " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
+        " session_id, user_id, cost_nano_usd IS NOT NULL, service_name, ttft_us IS NOT NULL"
+        " FROM llm_calls WHERE project_id = %s ORDER BY time", (project.id,))
+    # Libraries that say `stream: false` store False, the others NULL: both mean not streamed.
+    assert [(*r[:4], bool(r[4]), *r[5:12]) for r in rows] == [
+        (*e[:4], bool(e[4]), *e[5:]) for e in COMMON_ROWS]
+    assert {r[15] for r in rows} == {f"golden-{library}"}
+    priced = [r[14] for r in rows]
+    assert priced == [True, False, True, True, True, True, True]
+    assert rows[1][16], "time to first chunk, from the library's first-chunk event"
+    if library == "openinference":  # its session and user context reached the planner's calls
+        assert [(r[12], r[13]) for r in rows[:3]] == [("golden-session", "golden-user")] * 3
+
+    status, body = server.api("/api/analytics/llm", project.key)
+    assert status == 200
+    summary = body["summary"]
+    assert (summary["totalCalls"], summary["totalInputTokens"], summary["totalOutputTokens"],
+            summary["unpricedCalls"]) == (7, 1200 + 42 + 3 * 3560, 300 + 3 * 400, 1)
+    metrics = server.metrics()
+    assert 'spantally_spans_skipped_total{reason="duplicate"}' in metrics
