@@ -74,7 +74,9 @@ class Convention:
     """Resource `telemetry.sdk.name` values that identify it."""
     anthropic_input_excludes_cache: bool = False
     """Its Anthropic spans report `input_tokens` without cache reads and writes."""
-    streamed_anthropic_output_extra: dict[str, int] = field(default_factory=dict)
+    reported_zero_cost_is_unknown: bool = False
+    """Its cost attribute says 0 when it has no price for the model: then the catalog prices."""
+    streamed_anthropic_output_extra: dict[str, str] = field(default_factory=dict)
     """scope name -> newest affected version (as `major.minor.patch`) of instrumentations
     whose streamed Anthropic output counts `message_start`'s `output_tokens` (1) twice."""
 
@@ -133,11 +135,11 @@ OPENLIT: Final = Convention(
         "cost_usd": ("float", ("gen_ai.usage.total_cost",)),
         "reasoning_tokens": ("int", ("gen_ai.usage.reasoning_tokens",)),
         "streaming": ("bool", ("gen_ai.request.is_stream",)),
-        "environment": ("str", ("deployment.environment",)),
     },
     scopes=("openlit",),
     sdk_names=("openlit",),
     anthropic_input_excludes_cache=True,
+    reported_zero_cost_is_unknown=True,
 )
 
 LOGFIRE: Final = Convention(
@@ -245,6 +247,9 @@ TAG_EXCLUDED_PREFIXES: Final = (
     "traceloop.span.",
     "traceloop.workflow.",
     "logfire.",
+    "openlit.",
+    "openai.",
+    "anthropic.",
 )
 TAG_EXCLUDED_KEYS: Final = frozenset(
     {"events", "all_messages_events", "final_result", "model_request_parameters"}

@@ -537,8 +537,8 @@ def _to_call(
     ttft = get("ttft_s")
     if ttft is None and streaming:
         ttft = _first_chunk_s(span)
-    if ttft is not None and not 0 <= ttft < 86_400:
-        ttft = None
+    if ttft is not None and (streaming is False or not 0 <= ttft < 86_400):
+        ttft = None  # some libraries put the whole latency there for calls that do not stream
 
     input_tokens = get("input_tokens", 0)
     output_tokens = get("output_tokens", 0)
@@ -550,6 +550,8 @@ def _to_call(
                                                        cache_write_tokens)
     time = _EPOCH + timedelta(microseconds=start // 1000)
     cost = usd_to_nano(f["cost_usd"]) if "cost_usd" in f else None
+    if cost == 0 and candidate.convention.reported_zero_cost_is_unknown and _has_usage(f):
+        cost = None
     source = None
     if cost is not None:
         source = "reported"
