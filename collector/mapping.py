@@ -153,12 +153,13 @@ LOGFIRE: Final = Convention(
     sdk_names=("logfire",),
 )
 
-# Other names in wide use outside one family (Langfuse's own attributes, say).
+# Other names in wide use outside one family: Langfuse's own attributes, and the plain keys
+# that baggage carries when a BaggageSpanProcessor copies it onto spans.
 COMMON: Final = Convention(
     name="common",
     fields={
-        "session_id": ("str", ("langfuse.session.id",)),
-        "user_id": ("str", ("langfuse.user.id",)),
+        "session_id": ("str", ("langfuse.session.id", "session_id")),
+        "user_id": ("str", ("langfuse.user.id", "user_id")),
     },
 )
 

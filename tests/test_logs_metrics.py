@@ -3,9 +3,8 @@ sent by the real OTLP log and metric exporters over gRPC and HTTP."""
 
 from __future__ import annotations
 
-import logging
-
 import pytest
+from opentelemetry._logs import LogRecord
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogs
@@ -13,7 +12,7 @@ from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
     OTLPMetricExporter as HttpMetrics,
 )
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult
@@ -36,15 +35,13 @@ def test_usage_log_events_are_acknowledged_not_counted(server: Server, project: 
                             headers=headers)
     provider = LoggerProvider()
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
-    logger = logging.getLogger(f"spantally.test.genai.{protocol}")
-    logger.propagate = False
-    logger.addHandler(LoggingHandler(logger_provider=provider))
+    logger = provider.get_logger("genai")
     stats = server.runtime.collector.stats
     before = stats.log_records_ignored
-    for _ in range(3):  # what GenAI instrumentations log beside their spans
-        logger.warning("gen_ai.choice", extra={"gen_ai.usage.input_tokens": 1200,
-                                               "gen_ai.usage.output_tokens": 300,
-                                               "gen_ai.request.model": "gpt-4o"})
+    for _ in range(3):  # what GenAI instrumentations emit beside their spans
+        logger.emit(LogRecord(event_name="gen_ai.choice", body="gen_ai.choice", attributes={
+            "gen_ai.usage.input_tokens": 1200, "gen_ai.usage.output_tokens": 300,
+            "gen_ai.request.model": "gpt-4o"}))
     provider.shutdown()
     assert stats.log_records_ignored - before == 3
     assert _calls(server, project) == 0

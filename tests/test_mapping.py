@@ -267,6 +267,13 @@ def test_one_call_traced_twice_counts_once() -> None:
     assert out.skipped == {"duplicate": 2}
 
 
+def test_baggage_copied_onto_spans_names_session_and_user() -> None:
+    span = S({"gen_ai.operation.name": "chat", "gen_ai.request.model": "m",
+              "session_id": "from-baggage", "user_id": "u-b"})
+    (call,) = calls([span], scope="opentelemetry.instrumentation.openai_v2").calls
+    assert (call.session_id, call.user_id, call.tags) == ("from-baggage", "u-b", None)
+
+
 def test_unknown_attributes_never_drop_a_span() -> None:
     span = S({"gen_ai.operation.name": "chat", "gen_ai.request.model": "m",
               "vendor.weird": [1, 2], "x.y.z": True, "": "empty key"})
