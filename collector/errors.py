@@ -11,8 +11,10 @@ import grpc
 
 from spantally.store.database import is_transient
 from spantally.store.errors import StoreError
+from spantally.store.prices import PriceOverlap
 
 __all__ = [
+    "AlreadyExists",
     "Failure",
     "Internal",
     "InvalidArgument",
@@ -32,6 +34,7 @@ _HTTP_FOR_GRPC: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.UNAUTHENTICATED: 401,
     grpc.StatusCode.PERMISSION_DENIED: 403,
     grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
     grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
     grpc.StatusCode.UNIMPLEMENTED: 501,
     grpc.StatusCode.UNAVAILABLE: 503,
@@ -95,6 +98,12 @@ class NotFound(Failure):
     grpc_code = grpc.StatusCode.NOT_FOUND
 
 
+class AlreadyExists(Failure):
+    """The request conflicts with what is stored (an overlapping price window)."""
+
+    grpc_code = grpc.StatusCode.ALREADY_EXISTS
+
+
 class Unavailable(Failure):
     """Try again later: the database is down or the pipeline is full. Nothing was stored."""
 
@@ -113,6 +122,8 @@ def classify(exc: BaseException) -> Failure:
     """The Failure an exception amounts to; unknown exceptions are internal errors."""
     if isinstance(exc, Failure):
         return exc
+    if isinstance(exc, PriceOverlap):
+        return AlreadyExists(str(exc))
     if is_transient(exc):  # StoreUnavailable, pool timeouts, lost connections
         return Unavailable("the database is unavailable; retry later")
     if isinstance(exc, StoreError):

@@ -17,7 +17,7 @@ from .auth import Authenticator
 from .errors import PayloadTooLarge, Unavailable
 from .normalize import Normalized, NormalizeLimits, count_spans, normalize_request
 from .pipeline import Pipeline
-from .pricing import Pricer
+from .pricing import PriceBook
 from .stats import CollectorStats
 
 __all__ = ["ExportOutcome", "IngestLimits", "TraceIngest", "count_log_records", "count_metrics"]
@@ -56,13 +56,13 @@ class TraceIngest:
         self,
         authenticator: Authenticator,
         pipeline: Pipeline,
-        pricer: Pricer,
+        prices: PriceBook,
         stats: CollectorStats,
         limits: IngestLimits = IngestLimits(),
     ) -> None:
         self._auth = authenticator
         self._pipeline = pipeline
-        self._pricer = pricer
+        self._prices = prices
         self._stats = stats
         self._limits = limits
         self._in_flight = 0
@@ -92,9 +92,8 @@ class TraceIngest:
                     f"the request has {spans} spans; at most "
                     f"{self._limits.max_spans_per_request} are accepted: export smaller batches"
                 )
-            normalized = normalize_request(
-                request, project_id, self._pricer.price, self._limits.attributes
-            )
+            price = await self._prices.for_project(project_id)
+            normalized = normalize_request(request, project_id, price, self._limits.attributes)
             if self._limits.max_call_age_days is not None:
                 self._drop_expired(normalized, self._limits.max_call_age_days)
             if normalized.calls:

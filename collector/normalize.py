@@ -336,10 +336,12 @@ def _classify(fields: dict[str, Any], convention: Convention) -> str:
 
 
 class PriceFunction(Protocol):
+    """The call's cost in nano-USD and its source (`custom`, `catalog`), or None."""
+
     def __call__(
         self, provider: str | None, model: str | None, at: datetime, input_tokens: int,
         output_tokens: int, cache_read_tokens: int = 0, cache_write_tokens: int = 0,
-    ) -> int | None: ...
+    ) -> tuple[int, str] | None: ...
 
 
 @dataclass(slots=True)
@@ -557,9 +559,10 @@ def _to_call(
         source = "reported"
     elif price is not None and (failed or _has_usage(f)):
         # A successful call that reports no usage at all is unpriced, not free.
-        cost = price(provider, response_model or request_model, time, input_tokens,
-                     output_tokens, cache_read_tokens, cache_write_tokens)
-        source = "catalog" if cost is not None else None
+        priced = price(provider, response_model or request_model, time, input_tokens,
+                       output_tokens, cache_read_tokens, cache_write_tokens)
+        if priced is not None:
+            cost, source = priced
     return LlmCall(
         time,
         project_id,

@@ -9,11 +9,16 @@ second. Most prices are linear in each token kind, so for each price set the pri
 per-token coefficients from genai-prices once (pricing unit usages), checks them against a full
 calculation, and then prices calls with a few Decimal multiplications. Tiered or otherwise
 non-linear prices always take the full calculation.
+
+A project's custom prices (`model_prices`) win over the catalog for calls in their window:
+`PriceBook` keeps them per project and `ProjectPrices` applies them.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -21,7 +26,9 @@ from typing import Any
 
 from genai_prices import Usage, data_snapshot
 
-__all__ = ["CATALOG_PROVIDER_IDS", "Pricer"]
+from spantally.store.prices import ModelPrice
+
+__all__ = ["CATALOG_PROVIDER_IDS", "PriceBook", "Pricer", "ProjectPrices", "catalog_prices"]
 
 log = logging.getLogger("spantally.collector")
 
@@ -175,3 +182,69 @@ class Pricer:
         except Exception:  # noqa: BLE001 - tiered or unusual prices take the full calculation
             return None
         return linear if Decimal(got) == expected * _ATTO else None
+
+
+class ProjectPrices:
+    """One project's price function: its custom prices for the call's provider, model and
+    time when one applies (source `custom`), else the catalog (`catalog`), else None."""
+
+    def __init__(self, custom: list[ModelPrice], pricer: Pricer) -> None:
+        # Most specific first, so the first that applies wins.
+        self._custom = sorted(custom, key=lambda p: p.specificity, reverse=True)
+        self._pricer = pricer
+
+    def custom_for(self, provider: str | None, model: str | None, at: datetime
+                   ) -> ModelPrice | None:
+        if not model:
+            return None
+        return next((p for p in self._custom if p.applies(provider, model, at)), None)
+
+    def __call__(
+        self,
+        provider: str | None,
+        model: str | None,
+        at: datetime,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> tuple[int, str] | None:
+        custom = self.custom_for(provider, model, at) if self._custom else None
+        if custom is not None:
+            return custom.cost_nano_usd(input_tokens, output_tokens, cache_read_tokens,
+                                        cache_write_tokens), "custom"
+        cost = self._pricer.price(provider, model, at, input_tokens, output_tokens,
+                                  cache_read_tokens, cache_write_tokens)
+        return None if cost is None else (cost, "catalog")
+
+
+LoadPrices = Callable[[int], Awaitable[list[ModelPrice]]]
+
+
+class PriceBook:
+    """Each project's prices, custom ones loaded from the store and kept for `ttl_s` (or until
+    `invalidate()`, which the API calls when it changes them)."""
+
+    def __init__(self, load: LoadPrices, pricer: Pricer | None = None, ttl_s: float = 30.0
+                 ) -> None:
+        self._load = load
+        self.pricer = pricer or Pricer()
+        self._ttl_s = ttl_s
+        self._cache: dict[int, tuple[float, ProjectPrices]] = {}
+
+    async def for_project(self, project_id: int) -> ProjectPrices:
+        now = time.monotonic()
+        cached = self._cache.get(project_id)
+        if cached is not None and now - cached[0] < self._ttl_s:
+            return cached[1]
+        prices = ProjectPrices(await self._load(project_id), self.pricer)
+        self._cache[project_id] = (now, prices)
+        return prices
+
+    def invalidate(self, project_id: int) -> None:
+        self._cache.pop(project_id, None)
+
+
+def catalog_prices(pricer: Pricer | None = None) -> ProjectPrices:
+    """Prices from the catalog alone (no custom prices)."""
+    return ProjectPrices([], pricer or Pricer())

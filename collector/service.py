@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 
 import grpc
 from aiohttp import web
 
 from spantally.store import CallWriter, Database
+from spantally.store.prices import ModelPrice, list_prices
 
 from .auth import Authenticator
 from .ingest import IngestLimits, TraceIngest
 from .otlp_grpc import start_grpc_receiver
 from .otlp_http import create_otlp_http_app
 from .pipeline import Pipeline, PipelineConfig
-from .pricing import Pricer
+from .pricing import PriceBook
 from .stats import CollectorStats
 
 __all__ = ["Collector", "CollectorConfig", "bound_port"]
@@ -37,12 +39,19 @@ class CollectorConfig:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
 
+async def _load_prices(database: Database, project_id: int) -> list[ModelPrice]:
+    async with database.pool.connection() as conn:
+        return await list_prices(conn, project_id)
+
+
 class Collector:
     def __init__(self, config: CollectorConfig, database: Database, authenticator: Authenticator) -> None:
         self.config = config
         self.stats = CollectorStats()
         self.pipeline = Pipeline(CallWriter(database), database, config.pipeline, self.stats)
-        self.ingest = TraceIngest(authenticator, self.pipeline, Pricer(), self.stats, config.limits)
+        self.prices = PriceBook(partial(_load_prices, database))
+        self.ingest = TraceIngest(authenticator, self.pipeline, self.prices, self.stats,
+                                  config.limits)
         self.grpc_port = config.grpc_port
         self.http_port = config.http_port
         self._grpc: grpc.aio.Server | None = None

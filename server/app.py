@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from aiohttp import web
 
 from spantally import __version__
-from spantally.collector import Authenticator, CollectorStats, Failure, classify
-from spantally.store import Database, llm_analytics
+from spantally.collector import Failure, classify
+from spantally.collector.errors import InvalidArgument
+from spantally.store import find_rate, llm_analytics
 
 from .config import ApiConfig
 from .params import parse_llm_query
+from .prices_api import add_price_routes
+from .services import CONFIG_KEY, SERVICES_KEY, ApiServices, project_of
 from .shape import llm_analytics_json
 
 __all__ = ["ApiServices", "create_app", "error_response"]
@@ -21,18 +23,6 @@ __all__ = ["ApiServices", "create_app", "error_response"]
 log = logging.getLogger("spantally.server")
 
 
-@dataclass(frozen=True, slots=True)
-class ApiServices:
-    database: Database
-    authenticator: Authenticator
-    read_database: Database | None = None
-    """Analytics read from here when set (a replica); everything else uses `database`."""
-    collector_stats: CollectorStats | None = None
-    queued_calls: Callable[[], int] | None = None
-
-
-CONFIG_KEY = web.AppKey("config", ApiConfig)
-SERVICES_KEY = web.AppKey("services", ApiServices)
 
 _HTTP_ERROR_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
 
@@ -45,6 +35,7 @@ def create_app(config: ApiConfig, services: ApiServices) -> web.Application:
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/api/analytics/llm", _llm_analytics)
+    add_price_routes(app)
     return app
 
 
@@ -75,22 +66,25 @@ async def _json_errors(
         )
 
 
-async def _project(request: web.Request) -> int:
-    return await request.app[SERVICES_KEY].authenticator.project_for(
-        request.headers.get("Authorization")
-    )
-
-
 async def _llm_analytics(request: web.Request) -> web.Response:
-    project_id = await _project(request)
+    project_id = await project_of(request)
     query = parse_llm_query(request.query, request.app[CONFIG_KEY].max_range_days)
     services = request.app[SERVICES_KEY]
     database = services.read_database or services.database
+    rate = None
+    if query.currency not in (None, "USD"):
+        async with services.database.pool.connection() as conn:
+            rate = await find_rate(conn, project_id, query.currency)
+        if rate is None:
+            raise InvalidArgument(
+                f"currency: no exchange rate for {query.currency} in this project; set one with "
+                f"PUT /api/currencies/{query.currency} or `spantally prices rate {query.currency}"
+                " <units per USD>`")
     async with database.pool.connection() as conn:
         result = await llm_analytics(
             conn, project_id, query.start, query.end, query.granularity, query.filters
         )
-    return web.json_response(llm_analytics_json(result))
+    return web.json_response(llm_analytics_json(result, query.currency, rate))
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -131,7 +125,8 @@ async def _index(request: web.Request) -> web.Response:
         {
             "name": "spantally",
             "version": __version__,
-            "endpoints": ["/api/analytics/llm", "/healthz", "/metrics"],
+            "endpoints": ["/api/analytics/llm", "/api/prices", "/api/currencies", "/healthz",
+                          "/metrics"],
         }
     )
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import click
 
 from spantally import __version__
 from spantally.collector import CollectorConfig, IngestLimits, NormalizeLimits, PipelineConfig
+from spantally.collector.errors import Failure
 
+from .cli_costs import database_url_for, prices, reprice
 from .config import ApiConfig, Settings
+from .params import parse_time
 
 __all__ = ["main"]
 
@@ -140,22 +144,53 @@ def up(
 def migrate(database_url: str | None, home: Path | None, embedded_port: int, db_user: str,
             storage_mode: str) -> None:
     """Apply pending database migrations and print the storage mode."""
-    from spantally.store import ClusterConfig, ManagedCluster, default_home
     from spantally.store import migrate as apply_migrations
 
-    cluster = None
-    started = False
-    if database_url is None:
-        cluster = ManagedCluster(ClusterConfig(home=home or default_home(), port=embedded_port,
-                                               run_as=db_user))
-        started = cluster.ensure_started()
-        database_url = cluster.url
-    try:
-        mode = _run(apply_migrations(database_url, storage_mode))
+    with database_url_for(database_url, home, embedded_port, db_user) as url:
+        mode = _run(apply_migrations(url, storage_mode))
         click.echo(f"schema up to date; storage mode: {mode.value}")
-    finally:
-        if cluster is not None and started:
-            cluster.stop()
+
+
+main.add_command(prices)
+
+
+@main.command("reprice")
+@_database_options
+@click.option("--from", "from_", required=True,
+              help="Start: ISO 8601, or a time ago such as 7d, 24h, 90m.")
+@click.option("--to", default=None, help="End (exclusive), same forms; default: now.")
+@click.option("--project", default=None, help="Project name or id (default: every project).")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+def reprice_command(database_url: str | None, home: Path | None, embedded_port: int,
+                    db_user: str, storage_mode: str, from_: str, to: str | None,
+                    project: str | None, dry_run: bool) -> None:
+    """Recompute the cost of stored calls (not those with a reported cost) after a price
+    change, and update the aggregates. Safe to interrupt and run again."""
+    now = datetime.now(timezone.utc)
+    start = parse_moment("--from", from_, now)
+    end = parse_moment("--to", to, now) if to else now
+    if start >= end:
+        raise click.UsageError("--from must be before --to")
+    with database_url_for(database_url, home, embedded_port, db_user) as url:
+        try:
+            reprice(url, start, end, project, dry_run)
+        except LookupError as exc:
+            raise click.ClickException(str(exc.args[0])) from None
+
+
+_AGO = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_moment(name: str, text: str, now: datetime) -> datetime:
+    """ISO 8601 (UTC unless it says otherwise), or an amount of time ago: 90m, 24h, 7d, 2w."""
+    value = text.strip()
+    if len(value) >= 2 and value[:-1].isdigit() and value[-1] in _AGO:
+        return now - timedelta(**{_AGO[value[-1]]: int(value[:-1])})
+    try:
+        return parse_time(name, value)
+    except Failure as exc:
+        raise click.BadParameter(f"{exc.message}, or a time ago such as 24h or 7d",
+                                 param_hint=name) from None
 
 
 def _run(coro):  # type: ignore[no-untyped-def]

@@ -5,11 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
 from spantally.collector.errors import InvalidArgument
-from spantally.store import Granularity, LlmFilters
+from spantally.store import Granularity, LlmFilters, NewPrice
 
-__all__ = ["LlmQuery", "parse_llm_query", "parse_time"]
+__all__ = [
+    "LlmQuery",
+    "parse_currency",
+    "parse_decimal",
+    "parse_llm_query",
+    "parse_new_price",
+    "parse_rate",
+    "parse_time",
+]
 
 _DEFAULT_RANGE = timedelta(hours=24)
 _MAX_FILTER_CHARS = 512
@@ -21,6 +30,8 @@ class LlmQuery:
     end: datetime
     granularity: Granularity
     filters: LlmFilters
+    currency: str | None = None
+    """Costs also in this currency (besides USD), at the project's rate."""
 
 
 def parse_time(name: str, value: str) -> datetime:
@@ -72,4 +83,102 @@ def parse_llm_query(
         model=_filter(query, "model"),
         provider=_filter(query, "provider"),
     )
-    return LlmQuery(start=start, end=end, granularity=granularity, filters=filters)
+    currency = parse_currency("currency", query["currency"]) if "currency" in query else None
+    return LlmQuery(start=start, end=end, granularity=granularity, filters=filters,
+                    currency=currency)
+
+
+# -- prices and currencies -----------------------------------------------------------------
+
+_MAX_PRICE = Decimal(1_000_000)  # USD per million tokens (or per call): beyond any real price
+_PRICE_FIELDS = {
+    "provider", "model", "inputPerMTok", "outputPerMTok", "cacheReadPerMTok",
+    "cacheWritePerMTok", "perCall", "currency", "effectiveFrom", "effectiveTo",
+}
+_ALWAYS = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def parse_decimal(name: str, value: object, *, positive: bool = False,
+                  maximum: Decimal = _MAX_PRICE) -> Decimal:
+    """A finite, non-negative (or positive) number with at most 12 decimal places, given as a
+    JSON number or a numeric string."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InvalidArgument(f"{name} must be a number")
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise InvalidArgument(f"{name}: {value!r} is not a number") from None
+    if not number.is_finite():
+        raise InvalidArgument(f"{name} must be a finite number, not {value!r}")
+    if number < 0 or (positive and number == 0):
+        raise InvalidArgument(f"{name} must be {'positive' if positive else 'zero or more'}")
+    if number > maximum:
+        raise InvalidArgument(f"{name} must be at most {maximum}")
+    if number != number.quantize(Decimal("1e-12"), rounding=ROUND_DOWN):
+        raise InvalidArgument(f"{name} has more than 12 decimal places")
+    return number
+
+
+def _optional_text(body: Mapping[str, object], name: str, limit: int) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise InvalidArgument(f"{name} must be a non-empty string of at most {limit} characters")
+    return value.strip()
+
+
+def parse_new_price(body: object) -> NewPrice:
+    """The body of POST /api/prices."""
+    if not isinstance(body, dict):
+        raise InvalidArgument("the body must be a JSON object")
+    unknown = sorted(set(body) - _PRICE_FIELDS)
+    if unknown:
+        raise InvalidArgument(f"unknown fields {unknown}: expected some of {sorted(_PRICE_FIELDS)}")
+    model = _optional_text(body, "model", 256)
+    if model is None:
+        raise InvalidArgument("model is required (a model id, or a pattern with *)")
+    for required in ("inputPerMTok", "outputPerMTok"):
+        if body.get(required) is None:
+            raise InvalidArgument(f"{required} is required (USD per million tokens)")
+    currency = body.get("currency", "USD")
+    if currency != "USD":
+        raise InvalidArgument(
+            f"currency: prices are kept in USD, not {currency!r}; "
+            "costs are shown in other currencies with the currency parameter")
+
+    def price(name: str) -> Decimal | None:
+        value = body.get(name)
+        return None if value is None else parse_decimal(name, value)
+
+    effective_from = (parse_time("effectiveFrom", str(body["effectiveFrom"]))
+                      if body.get("effectiveFrom") is not None else _ALWAYS)
+    effective_to = (parse_time("effectiveTo", str(body["effectiveTo"]))
+                    if body.get("effectiveTo") is not None else None)
+    if effective_to is not None and effective_to <= effective_from:
+        raise InvalidArgument("effectiveTo must be after effectiveFrom")
+    return NewPrice(
+        provider=_optional_text(body, "provider", 100),
+        model=model,
+        input_per_mtok=price("inputPerMTok"),  # type: ignore[arg-type]
+        output_per_mtok=price("outputPerMTok"),  # type: ignore[arg-type]
+        cache_read_per_mtok=price("cacheReadPerMTok"),
+        cache_write_per_mtok=price("cacheWritePerMTok"),
+        per_call=price("perCall") or Decimal(0),
+        effective_from=effective_from,
+        effective_to=effective_to,
+    )
+
+
+def parse_currency(name: str, value: str) -> str:
+    code = value.strip().upper()
+    if len(code) != 3 or not code.isalpha() or not code.isascii():
+        raise InvalidArgument(f"{name}: {value!r} is not an ISO 4217 currency code (e.g. EUR)")
+    return code
+
+
+def parse_rate(body: object) -> Decimal:
+    """The body of PUT /api/currencies/{code}: {"perUsd": 0.92}."""
+    if not isinstance(body, dict) or set(body) != {"perUsd"}:
+        raise InvalidArgument('the body must be {"perUsd": <units of the currency per USD>}')
+    return parse_decimal("perUsd", body["perUsd"], positive=True, maximum=Decimal(10) ** 9)

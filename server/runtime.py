@@ -25,8 +25,9 @@ from spantally.store import (
     ensure_project,
 )
 
-from .app import ApiServices, create_app
+from .app import create_app
 from .config import Settings
+from .services import ApiServices
 
 __all__ = ["Runtime", "StartupInfo", "serve"]
 
@@ -102,6 +103,7 @@ class Runtime:
             authenticator=authenticator,
             collector_stats=self.collector.stats,
             queued_calls=lambda: self.collector.pipeline.queued_calls if self.collector else 0,
+            prices=self.collector.prices,
         )
         self._api = web.AppRunner(create_app(settings.api, services), access_log=None)
         await self._api.setup()

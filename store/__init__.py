@@ -6,12 +6,36 @@ from .database import Database, StorageMode, StoreConfig
 from .errors import StoreError, StoreUnavailable
 from .keys import create_api_key, ensure_project, parse_api_key, resolve_api_key
 from .migrate import migrate
+from .prices import (
+    CurrencyRate,
+    ModelPrice,
+    NewPrice,
+    PriceOverlap,
+    create_price,
+    delete_price,
+    delete_rate,
+    find_rate,
+    list_prices,
+    list_rates,
+    set_rate,
+)
 from .records import LlmCall
 from .retention import RetentionConfig, apply_retention, configure_retention
 from .writer import CallWriter, WriteResult
 
 __all__ = [
     "CallWriter",
+    "CurrencyRate",
+    "ModelPrice",
+    "NewPrice",
+    "PriceOverlap",
+    "create_price",
+    "delete_price",
+    "delete_rate",
+    "find_rate",
+    "list_prices",
+    "list_rates",
+    "set_rate",
     "ClusterConfig",
     "ClusterError",
     "Database",

@@ -10,25 +10,43 @@ __all__ = [
     "ADD_RETENTION_POLICY",
     "ANALYTICS_FILTER_COLUMNS",
     "APPLIED_MIGRATIONS",
+    "COPY_REPRICE",
     "COPY_STAGING",
+    "COST_TOTALS",
     "CREATE_API_KEY",
     "CREATE_MIGRATION_TABLES",
+    "CREATE_PRICE",
     "CREATE_PROJECT",
+    "CREATE_REPRICE_TABLE",
     "CREATE_STAGING_TABLE",
     "DELETE_AGGREGATE_ROWS",
+    "DELETE_PRICE",
+    "DELETE_RATE",
     "DELETE_RAW_CALLS",
     "DROP_RAW_CHUNKS",
     "FIND_API_KEY",
     "FIND_PROJECT",
+    "FIND_PROJECT_BY_ID_OR_NAME",
+    "FIND_RATE",
     "INGEST_STAGED",
+    "LIST_PRICES",
+    "LIST_PROJECT_IDS",
+    "LIST_RATES",
     "MIGRATION_LOCK",
     "MIGRATION_UNLOCK",
     "RECORDED_STORAGE_MODE",
     "RECORD_MIGRATION",
     "RECORD_STORAGE_MODE",
     "REFRESH_DAILY",
+    "REFRESH_DAILY_WINDOW",
     "REFRESH_HOURLY",
+    "REFRESH_HOURLY_WINDOW",
     "REMOVE_RETENTION_POLICY",
+    "REPRICE_ROLLUP_DAILY",
+    "REPRICE_ROLLUP_HOURLY",
+    "REPRICE_SELECT",
+    "REPRICE_UPDATE_CALLS",
+    "SET_RATE",
     "TOUCH_API_KEY",
     "TRY_RETENTION_LOCK",
     "llm_analytics",
@@ -75,6 +93,93 @@ INGEST_STAGED = "SELECT spantally_ingest_staged()"
 # watermark past older buckets that were never materialized, hiding their calls.
 REFRESH_HOURLY = "CALL refresh_continuous_aggregate('llm_calls_1h', NULL, %s)"
 REFRESH_DAILY = "CALL refresh_continuous_aggregate('llm_calls_1d', NULL, %s)"
+
+# -- prices and currencies ----------------------------------------------------------------------
+
+_PRICE_COLUMNS = """id, provider, model, input_per_mtok, output_per_mtok, cache_read_per_mtok,
+    cache_write_per_mtok, per_call, currency, effective_from, effective_to, created_at"""
+LIST_PRICES = f"""
+SELECT {_PRICE_COLUMNS} FROM model_prices WHERE project_id = %s
+ORDER BY provider NULLS LAST, model, effective_from
+"""
+CREATE_PRICE = f"""
+INSERT INTO model_prices (project_id, provider, model, input_per_mtok, output_per_mtok,
+    cache_read_per_mtok, cache_write_per_mtok, per_call, effective_from, effective_to)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+RETURNING {_PRICE_COLUMNS}
+"""
+DELETE_PRICE = "DELETE FROM model_prices WHERE project_id = %s AND id = %s RETURNING id"
+LIST_RATES = """
+SELECT currency, per_usd, updated_at FROM currency_rates WHERE project_id = %s ORDER BY currency
+"""
+FIND_RATE = "SELECT per_usd FROM currency_rates WHERE project_id = %s AND currency = %s"
+SET_RATE = """
+INSERT INTO currency_rates (project_id, currency, per_usd) VALUES (%s, %s, %s)
+ON CONFLICT (project_id, currency) DO UPDATE SET per_usd = excluded.per_usd, updated_at = now()
+RETURNING currency, per_usd, updated_at
+"""
+DELETE_RATE = "DELETE FROM currency_rates WHERE project_id = %s AND currency = %s RETURNING currency"
+
+# -- re-pricing ---------------------------------------------------------------------------------
+
+LIST_PROJECT_IDS = "SELECT id, name FROM projects ORDER BY id"
+FIND_PROJECT_BY_ID_OR_NAME = "SELECT id, name FROM projects WHERE id::text = %s OR name = %s"
+# One window of one project's calls whose cost SpanTally computed (never a reported cost);
+# locked, so that two re-pricings of one window take turns.
+REPRICE_SELECT = """
+SELECT time, trace_id, span_id, provider, model, agent_id, service_name, operation, status,
+       input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_nano_usd,
+       cost_source
+FROM llm_calls
+WHERE project_id = %s AND time >= %s AND time < %s AND cost_source IS DISTINCT FROM 'reported'
+FOR UPDATE
+"""
+CREATE_REPRICE_TABLE = """
+CREATE TEMP TABLE IF NOT EXISTS reprice_changes (
+    time timestamptz, trace_id bytea, span_id bytea, provider text, model text, agent_id text,
+    service_name text, operation text, status text, old_cost bigint, new_cost bigint,
+    new_source text
+) ON COMMIT DELETE ROWS
+"""
+COPY_REPRICE = """
+COPY pg_temp.reprice_changes (time, trace_id, span_id, provider, model, agent_id, service_name,
+    operation, status, old_cost, new_cost, new_source) FROM STDIN
+"""
+REPRICE_UPDATE_CALLS = """
+UPDATE llm_calls c SET cost_nano_usd = n.new_cost, cost_source = n.new_source
+FROM pg_temp.reprice_changes n
+WHERE c.project_id = %s AND c.trace_id = n.trace_id AND c.span_id = n.span_id AND c.time = n.time
+"""
+# Modes `apache` and `postgres`: move each changed call's cost from its old value to its new
+# one in the hourly and daily rows it is counted in.
+_REPRICE_ROLLUP = """
+WITH delta AS (
+    SELECT date_trunc('{unit}', time, 'UTC') AS bucket, provider, model, agent_id, service_name,
+           operation, status,
+           sum(coalesce(new_cost, 0) - coalesce(old_cost, 0))::bigint AS cost,
+           sum((new_cost IS NULL)::int - (old_cost IS NULL)::int)::bigint AS unpriced
+    FROM pg_temp.reprice_changes
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+)
+UPDATE {table} r SET cost_nano_usd = r.cost_nano_usd + d.cost,
+                     unpriced_calls = r.unpriced_calls + d.unpriced
+FROM delta d
+WHERE r.project_id = %s AND r.bucket = d.bucket
+  AND r.provider IS NOT DISTINCT FROM d.provider AND r.model IS NOT DISTINCT FROM d.model
+  AND r.agent_id IS NOT DISTINCT FROM d.agent_id
+  AND r.service_name IS NOT DISTINCT FROM d.service_name
+  AND r.operation IS NOT DISTINCT FROM d.operation AND r.status IS NOT DISTINCT FROM d.status
+"""
+REPRICE_ROLLUP_HOURLY = _REPRICE_ROLLUP.format(unit="hour", table="llm_calls_1h")
+REPRICE_ROLLUP_DAILY = _REPRICE_ROLLUP.format(unit="day", table="llm_calls_1d")
+# Mode `timescale`: recompute the continuous aggregates over the re-priced window.
+REFRESH_HOURLY_WINDOW = "CALL refresh_continuous_aggregate('llm_calls_1h', %s, %s)"
+REFRESH_DAILY_WINDOW = "CALL refresh_continuous_aggregate('llm_calls_1d', %s, %s)"
+COST_TOTALS = """
+SELECT coalesce(sum(cost_nano_usd), 0)::bigint, count(*) FILTER (WHERE cost_nano_usd IS NULL),
+       count(*)
+FROM llm_calls WHERE project_id = %s AND time >= %s AND time < %s
+"""
 
 # -- retention ----------------------------------------------------------------------------------
 

@@ -90,6 +90,22 @@ class Server:
     def api(self, path: str, key: str | None) -> tuple[int, Any]:
         return http_get(self.api_url + path, key)
 
+    def call(self, method: str, path: str, key: str | None, body: Any = None
+             ) -> tuple[int, Any]:
+        """A JSON request to the API; the decoded answer (None when empty)."""
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.api_url + path, data=data, headers=headers,
+                                         method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                raw, status = response.read(), response.status
+        except urllib.error.HTTPError as exc:
+            raw, status = exc.read(), exc.code
+        return status, json.loads(raw) if raw else None
+
     def metrics(self) -> str:
         with urllib.request.urlopen(self.api_url + "/metrics", timeout=10) as response:
             return response.read().decode()

@@ -13,9 +13,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-from spantally.collector import Pricer, normalize_request
+from spantally.collector import normalize_request
 from spantally.collector.mapping import ALL_CONVENTIONS, CONVENTIONS, GENAI_FIELDS
 from spantally.collector.normalize import normalize_error_type
+from spantally.collector.pricing import catalog_prices
 
 START = 1_780_000_000 * 10**9
 TRACE = b"\x07" * 16
@@ -74,11 +75,11 @@ def request(spans: list[S], scope: str = "", version: str = "",
     return message
 
 
-PRICER = Pricer()
+PRICES = catalog_prices()
 
 
 def calls(spans: list[S], **kwargs: Any):  # noqa: ANN201
-    return normalize_request(request(spans, **kwargs), project_id=1, price=PRICER.price)
+    return normalize_request(request(spans, **kwargs), project_id=1, price=PRICES)
 
 
 # -- OpenInference ---------------------------------------------------------------------------

@@ -1,0 +1,209 @@
+"""`spantally prices ...` (through the HTTP API) and `spantally reprice` (on the database)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+__all__ = ["database_url_for", "prices", "reprice"]
+
+# Piped output is read by scripts and grep: no truncation to the 80 columns of a non-terminal.
+console = Console() if sys.stdout.isatty() else Console(width=200)
+
+
+class ApiError(click.ClickException):
+    """An error answer of the API, or no answer: one clear line, exit code 1."""
+
+
+def _api_options(f):  # type: ignore[no-untyped-def]
+    f = click.option("--api-key", envvar="SPANTALLY_API_KEY", default=None,
+                     help="Project API key [env: SPANTALLY_API_KEY].")(f)
+    return click.option("--url", envvar="SPANTALLY_URL", default="http://127.0.0.1:3400",
+                        show_default=True, help="SpanTally API [env: SPANTALLY_URL].")(f)
+
+
+def _call(url: str, api_key: str | None, method: str, path: str, body: Any = None) -> Any:
+    if not api_key:
+        raise ApiError("no API key: pass --api-key or set SPANTALLY_API_KEY "
+                       "(`spantally up` prints the default project's key)")
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url.rstrip("/") + path, data=data, method=method,
+        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+    except urllib.error.HTTPError as exc:
+        try:
+            error = json.loads(exc.read())["error"]
+            raise ApiError(f"{error['code']}: {error['message']}") from None
+        except (ValueError, KeyError, TypeError):
+            raise ApiError(f"HTTP {exc.code} from {url}") from None
+    except urllib.error.URLError as exc:
+        raise ApiError(f"cannot reach SpanTally at {url}: {exc.reason}") from None
+    return json.loads(raw) if raw else None
+
+
+def _money(value: float | None) -> str:
+    return "—" if value is None else f"{Decimal(str(value)).normalize():f}"
+
+
+@click.group()
+def prices() -> None:
+    """Custom model prices (per project) and currency rates."""
+
+
+@prices.command("list")
+@_api_options
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
+def list_prices(url: str, api_key: str | None, as_json: bool) -> None:
+    """The project's custom prices (USD per million tokens)."""
+    body = _call(url, api_key, "GET", "/api/prices")
+    if as_json:
+        click.echo(json.dumps(body, indent=2))
+        return
+    table = Table("id", "provider", "model", "input", "cache read", "cache write", "output",
+                  "per call", "from", "to", title="custom prices, USD per million tokens")
+    for p in body["prices"]:
+        table.add_row(str(p["id"]), p["provider"] or "any", p["model"],
+                      _money(p["inputPerMTok"]), _money(p["cacheReadPerMTok"]),
+                      _money(p["cacheWritePerMTok"]), _money(p["outputPerMTok"]),
+                      _money(p["perCall"]), p["effectiveFrom"], p["effectiveTo"] or "—")
+    if not body["prices"]:
+        console.print("no custom prices: every call is priced from the catalog")
+    else:
+        console.print(table)
+
+
+@prices.command("set")
+@_api_options
+@click.argument("model")
+@click.option("--provider", default=None, help="Only for this provider (default: any).")
+@click.option("--input", "input_", required=True, help="USD per million input tokens.")
+@click.option("--output", required=True, help="USD per million output tokens.")
+@click.option("--cache-read", default=None, help="USD per million cache-read tokens (default: input).")
+@click.option("--cache-write", default=None, help="USD per million cache-write tokens (default: input).")
+@click.option("--per-call", default=None, help="USD per call.")
+@click.option("--from", "from_", default=None, help="Applies to calls from (ISO 8601; default: always).")
+@click.option("--to", default=None, help="Applies to calls before (ISO 8601; default: open).")
+def set_price(url: str, api_key: str | None, model: str, provider: str | None, input_: str,
+              output: str, cache_read: str | None, cache_write: str | None,
+              per_call: str | None, from_: str | None, to: str | None) -> None:
+    """Add a price for MODEL (an id, or a pattern with *, e.g. 'ft:gpt-4o-mini:acme:*')."""
+    body = {"model": model, "provider": provider, "inputPerMTok": input_,
+            "outputPerMTok": output, "cacheReadPerMTok": cache_read,
+            "cacheWritePerMTok": cache_write, "perCall": per_call, "effectiveFrom": from_,
+            "effectiveTo": to}
+    created = _call(url, api_key, "POST", "/api/prices",
+                    {k: v for k, v in body.items() if v is not None})
+    console.print(f"price {created['id']} added for {created['provider'] or 'any provider'} / "
+                  f"{created['model']}; new calls use it now, stored ones after "
+                  "`spantally reprice`")
+
+
+@prices.command("delete")
+@_api_options
+@click.argument("price_id", type=int)
+def delete_price(url: str, api_key: str | None, price_id: int) -> None:
+    """Delete the custom price PRICE_ID."""
+    _call(url, api_key, "DELETE", f"/api/prices/{price_id}")
+    console.print(f"price {price_id} deleted")
+
+
+@prices.command("rate")
+@_api_options
+@click.argument("currency", required=False)
+@click.argument("per_usd", required=False)
+@click.option("--delete", is_flag=True, help="Remove the rate of CURRENCY.")
+def rate(url: str, api_key: str | None, currency: str | None, per_usd: str | None,
+         delete: bool) -> None:
+    """Currency rates (units per USD): list them, set CURRENCY's, or --delete it."""
+    if currency is None:
+        body = _call(url, api_key, "GET", "/api/currencies")
+        for entry in body["rates"]:
+            console.print(f"{entry['currency']}  {entry['perUsd']} per USD  "
+                          f"(set {entry['updatedAt']})")
+        if not body["rates"]:
+            console.print("no rates: costs are shown in USD only")
+    elif delete:
+        _call(url, api_key, "DELETE", f"/api/currencies/{currency}")
+        console.print(f"rate for {currency.upper()} deleted")
+    elif per_usd is None:
+        raise click.UsageError("give the rate too: spantally prices rate EUR 0.92")
+    else:
+        entry = _call(url, api_key, "PUT", f"/api/currencies/{currency}", {"perUsd": per_usd})
+        console.print(f"1 USD = {entry['perUsd']} {entry['currency']}")
+
+
+@contextmanager
+def database_url_for(database_url: str | None, home: Path | None, embedded_port: int,
+                     db_user: str):  # type: ignore[no-untyped-def]
+    """The database to work on: the given URL, or the embedded default cluster (started for
+    the command and stopped after it if it was not running)."""
+    if database_url is not None:
+        yield database_url
+        return
+    from spantally.store import ClusterConfig, ManagedCluster, default_home
+
+    cluster = ManagedCluster(ClusterConfig(home=home or default_home(), port=embedded_port,
+                                           run_as=db_user))
+    started = cluster.ensure_started()
+    try:
+        yield cluster.url
+    finally:
+        if started:
+            cluster.stop()
+
+
+def _usd(nano: int) -> str:
+    return f"${Decimal(nano) / Decimal(1_000_000_000):,.9f}"
+
+
+def reprice(database_url: str, start: datetime, end: datetime, project: str | None,
+            dry_run: bool) -> None:
+    """Run a re-pricing with a progress bar and print the totals (used by the CLI command)."""
+    import asyncio
+
+    from spantally.collector.reprice import reprice as run_reprice
+    from spantally.store import Database, StoreConfig
+
+    async def go() -> list[Any]:
+        database = Database(StoreConfig(database_url=database_url))
+        await database.open()
+        try:
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeRemainingColumn(), console=console, transient=True) as bar:
+                task = bar.add_task("re-pricing (project × hour)", total=None)
+
+                def progress(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                return await run_reprice(database, start, end, project, dry_run, progress)
+        finally:
+            await database.close()
+
+    results = asyncio.run(go())
+    verb = "would change" if dry_run else "changed"
+    table = Table("project", "calls", "re-priceable", verb, "cost before", "cost after",
+                  "unpriced before", "unpriced after",
+                  title=f"{'dry run: ' if dry_run else ''}{start.isoformat()} .. {end.isoformat()}")
+    for r in results:
+        table.add_row(r.project, str(r.calls), str(r.examined), str(r.changed),
+                      _usd(r.old_cost_nano_usd), _usd(r.new_cost_nano_usd),
+                      str(r.old_unpriced), str(r.new_unpriced))
+    console.print(table)
+    for r in results:  # one plain line per project, for scripts and narrow terminals
+        click.echo(f"{r.project}: {r.changed} calls {verb}; cost {_usd(r.old_cost_nano_usd)} -> "
+                   f"{_usd(r.new_cost_nano_usd)}; unpriced {r.old_unpriced} -> {r.new_unpriced}")

@@ -1,0 +1,93 @@
+"""Custom prices and currency rates: /api/prices and /api/currencies."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from spantally.collector.errors import InvalidArgument, NotFound
+from spantally.store import (
+    create_price,
+    delete_price,
+    delete_rate,
+    list_prices,
+    list_rates,
+    set_rate,
+)
+
+from .params import parse_currency, parse_new_price, parse_rate
+from .services import SERVICES_KEY, json_body, project_of
+from .shape import price_json, rate_json
+
+__all__ = ["add_price_routes"]
+
+
+def add_price_routes(app: web.Application) -> None:
+    app.router.add_get("/api/prices", _list_prices)
+    app.router.add_post("/api/prices", _create_price)
+    app.router.add_delete("/api/prices/{id}", _delete_price)
+    app.router.add_get("/api/currencies", _list_rates)
+    app.router.add_put("/api/currencies/{code}", _set_rate)
+    app.router.add_delete("/api/currencies/{code}", _delete_rate)
+
+
+def _prices_changed(request: web.Request, project_id: int) -> None:
+    prices = request.app[SERVICES_KEY].prices
+    if prices is not None:
+        prices.invalidate(project_id)  # new calls price with the change at once
+
+
+async def _list_prices(request: web.Request) -> web.Response:
+    project_id = await project_of(request)
+    async with request.app[SERVICES_KEY].database.pool.connection() as conn:
+        prices = await list_prices(conn, project_id)
+    return web.json_response({"prices": [price_json(p) for p in prices]})
+
+
+async def _create_price(request: web.Request) -> web.Response:
+    project_id = await project_of(request)
+    new = parse_new_price(await json_body(request))
+    async with request.app[SERVICES_KEY].database.pool.connection() as conn:
+        created = await create_price(conn, project_id, new)
+    _prices_changed(request, project_id)
+    return web.json_response(price_json(created), status=201)
+
+
+async def _delete_price(request: web.Request) -> web.Response:
+    project_id = await project_of(request)
+    text = request.match_info["id"]
+    if not text.isdigit() or len(text) > 18:
+        raise InvalidArgument(f"id: {text!r} is not a price id")
+    async with request.app[SERVICES_KEY].database.pool.connection() as conn:
+        deleted = await delete_price(conn, project_id, int(text))
+    if not deleted:
+        raise NotFound(f"no price {text} in this project")
+    _prices_changed(request, project_id)
+    return web.Response(status=204)
+
+
+async def _list_rates(request: web.Request) -> web.Response:
+    project_id = await project_of(request)
+    async with request.app[SERVICES_KEY].database.pool.connection() as conn:
+        rates = await list_rates(conn, project_id)
+    return web.json_response({"base": "USD", "rates": [rate_json(r) for r in rates]})
+
+
+async def _set_rate(request: web.Request) -> web.Response:
+    project_id = await project_of(request)
+    currency = parse_currency("code", request.match_info["code"])
+    if currency == "USD":
+        raise InvalidArgument("code: USD is the base currency; its rate is always 1")
+    per_usd = parse_rate(await json_body(request))
+    async with request.app[SERVICES_KEY].database.pool.connection() as conn:
+        rate = await set_rate(conn, project_id, currency, per_usd)
+    return web.json_response(rate_json(rate))
+
+
+async def _delete_rate(request: web.Request) -> web.Response:
+    project_id = await project_of(request)
+    currency = parse_currency("code", request.match_info["code"])
+    async with request.app[SERVICES_KEY].database.pool.connection() as conn:
+        deleted = await delete_rate(conn, project_id, currency)
+    if not deleted:
+        raise NotFound(f"no rate for {currency} in this project")
+    return web.Response(status=204)

@@ -1,0 +1,49 @@
+"""What the API's handlers share: the services they call and the app keys that hold them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from spantally.collector import Authenticator, CollectorStats
+from spantally.collector.errors import InvalidArgument
+from spantally.collector.pricing import PriceBook
+from spantally.store import Database
+
+from .config import ApiConfig
+
+__all__ = ["CONFIG_KEY", "SERVICES_KEY", "ApiServices", "json_body", "project_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiServices:
+    database: Database
+    authenticator: Authenticator
+    read_database: Database | None = None
+    """Analytics read from here when set (a replica); everything else uses `database`."""
+    collector_stats: CollectorStats | None = None
+    queued_calls: Callable[[], int] | None = None
+    prices: PriceBook | None = None
+    """The collector's price book, told when a project's custom prices change."""
+
+
+CONFIG_KEY = web.AppKey("config", ApiConfig)
+SERVICES_KEY = web.AppKey("services", ApiServices)
+
+
+async def project_of(request: web.Request) -> int:
+    """The project of the request's API key (401/403 otherwise)."""
+    return await request.app[SERVICES_KEY].authenticator.project_for(
+        request.headers.get("Authorization")
+    )
+
+
+async def json_body(request: web.Request) -> Any:
+    try:
+        return await request.json(loads=json.loads)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(f"the body is not valid JSON: {exc}") from None
