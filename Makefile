@@ -6,21 +6,25 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: up test test-fast install-database venv install-server install-dev bench clean
+.PHONY: up test test-fast install-database install-browser venv install-server install-dev bench clean
 
 up: install-database install-server
 	$(BIN)/spantally up
 
-test: install-database install-dev
+test: install-database install-browser install-dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Everything but the tests marked slow (fault injection): for quick local iterations.
-test-fast: install-database install-dev
+test-fast: install-database install-browser install-dev
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 install-database:
 	bash scripts/install-database.sh
+
+# Debian's Chromium, for the dashboard tests (Playwright drives it).
+install-browser:
+	bash scripts/install-browser.sh
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { bash scripts/install-python-venv.sh && $(PYTHON) -m venv $(VENV); }

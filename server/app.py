@@ -1,26 +1,31 @@
-"""The HTTP API: analytics, health and metrics. Handlers parse, call the store, and shape."""
+"""The HTTP API: analytics, recent calls, prices, health and metrics, and the dashboard at `/`.
+Handlers parse, call the store, and shape."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from aiohttp import web
 
 from spantally import __version__
 from spantally.collector import Failure, classify
 from spantally.collector.errors import InvalidArgument
-from spantally.store import find_rate, llm_analytics
+from spantally.store import find_rate, llm_analytics, recent_calls
 
 from .config import ApiConfig
-from .params import parse_llm_query
+from .params import parse_limit, parse_llm_query
 from .prices_api import add_price_routes
 from .services import CONFIG_KEY, SERVICES_KEY, ApiServices, project_of
-from .shape import llm_analytics_json
+from .shape import llm_analytics_json, recent_calls_json
 
 __all__ = ["ApiServices", "create_app", "error_response"]
 
 log = logging.getLogger("spantally.server")
+
+# The dashboard: static files, no build step; the page calls the same public API.
+DASHBOARD = Path(__file__).resolve().parent / "dashboard"
 
 
 
@@ -31,10 +36,13 @@ def create_app(config: ApiConfig, services: ApiServices) -> web.Application:
     app = web.Application(middlewares=[_json_errors])
     app[CONFIG_KEY] = config
     app[SERVICES_KEY] = services
-    app.router.add_get("/", _index)
+    app.router.add_get("/", _dashboard)
+    app.router.add_static("/dashboard", DASHBOARD)
+    app.router.add_get("/api", _index)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/api/analytics/llm", _llm_analytics)
+    app.router.add_get("/api/calls", _recent_calls)
     add_price_routes(app)
     return app
 
@@ -87,6 +95,18 @@ async def _llm_analytics(request: web.Request) -> web.Response:
     return web.json_response(llm_analytics_json(result, query.currency, rate))
 
 
+async def _recent_calls(request: web.Request) -> web.Response:
+    """The newest calls in the range (default: the last 24 hours), with the analytics filters."""
+    project_id = await project_of(request)
+    query = parse_llm_query(request.query, request.app[CONFIG_KEY].max_range_days)
+    limit = parse_limit(request.query)
+    services = request.app[SERVICES_KEY]
+    database = services.read_database or services.database
+    async with database.pool.connection() as conn:
+        calls = await recent_calls(conn, project_id, query.start, query.end, query.filters, limit)
+    return web.json_response(recent_calls_json(calls))
+
+
 async def _healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES_KEY]
     reachable = await services.database.ping()
@@ -120,13 +140,17 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
+async def _dashboard(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(DASHBOARD / "index.html")
+
+
 async def _index(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "name": "spantally",
             "version": __version__,
-            "endpoints": ["/api/analytics/llm", "/api/prices", "/api/currencies", "/healthz",
-                          "/metrics"],
+            "endpoints": ["/api/analytics/llm", "/api/calls", "/api/prices", "/api/currencies",
+                          "/healthz", "/metrics"],
         }
     )
 

@@ -1,4 +1,8 @@
-"""The `spantally` command."""
+"""The `spantally` command.
+
+Exit codes: 0 success; 1 an error the command reports in one line (server unreachable, bad
+key, an API error, a database error); 2 a usage error (unknown option, bad argument).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from spantally import __version__
 from spantally.collector import CollectorConfig, IngestLimits, NormalizeLimits, PipelineConfig
 from spantally.collector.errors import Failure
 
+from .cli_admin import db, demo, keys, llm, projects
+from .cli_common import database_options
 from .cli_costs import database_url_for, prices, reprice
 from .config import ApiConfig, Settings
 from .params import parse_time
@@ -22,22 +28,10 @@ __all__ = ["main"]
 
 
 def _database_options(f):  # type: ignore[no-untyped-def]
-    options = [
-        click.option("--database-url", envvar="SPANTALLY_DATABASE_URL", default=None,
-                     help="PostgreSQL/TimescaleDB URL; without it SpanTally runs its own cluster."),
-        click.option("--home", envvar="SPANTALLY_HOME", type=click.Path(path_type=Path),
-                     default=None, help="Data directory of the embedded cluster."),
-        click.option("--embedded-port", envvar="SPANTALLY_EMBEDDED_PORT", type=int,
-                     default=54329, show_default=True, help="Port of the embedded cluster."),
-        click.option("--db-user", envvar="SPANTALLY_DB_USER", default="postgres",
-                     show_default=True, help="User that runs the embedded cluster when root."),
-        click.option("--storage-mode", envvar="SPANTALLY_STORAGE_MODE", default="auto",
+    f = click.option("--storage-mode", envvar="SPANTALLY_STORAGE_MODE", default="auto",
                      type=click.Choice(["auto", "postgres"]), show_default=True,
-                     help="auto: detect TimescaleDB and its edition."),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+                     help="auto: detect TimescaleDB and its edition.")(f)
+    return database_options(f)
 
 
 @click.group()
@@ -152,6 +146,8 @@ def migrate(database_url: str | None, home: Path | None, embedded_port: int, db_
 
 
 main.add_command(prices)
+for command in (db, projects, keys, llm, demo):
+    main.add_command(command)
 
 
 @main.command("reprice")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
@@ -13,25 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from .cli_common import api_connection_options, console
+
 __all__ = ["database_url_for", "prices", "reprice"]
 
-# Piped output is read by scripts and grep: no truncation to the 80 columns of a non-terminal.
-console = Console() if sys.stdout.isatty() else Console(width=200)
 
 
 class ApiError(click.ClickException):
     """An error answer of the API, or no answer: one clear line, exit code 1."""
-
-
-def _api_options(f):  # type: ignore[no-untyped-def]
-    f = click.option("--api-key", envvar="SPANTALLY_API_KEY", default=None,
-                     help="Project API key [env: SPANTALLY_API_KEY].")(f)
-    return click.option("--url", envvar="SPANTALLY_URL", default="http://127.0.0.1:3400",
-                        show_default=True, help="SpanTally API [env: SPANTALLY_URL].")(f)
 
 
 def _call(url: str, api_key: str | None, method: str, path: str, body: Any = None) -> Any:
@@ -66,7 +57,7 @@ def prices() -> None:
 
 
 @prices.command("list")
-@_api_options
+@api_connection_options
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
 def list_prices(url: str, api_key: str | None, as_json: bool) -> None:
     """The project's custom prices (USD per million tokens)."""
@@ -88,7 +79,7 @@ def list_prices(url: str, api_key: str | None, as_json: bool) -> None:
 
 
 @prices.command("set")
-@_api_options
+@api_connection_options
 @click.argument("model")
 @click.option("--provider", default=None, help="Only for this provider (default: any).")
 @click.option("--input", "input_", required=True, help="USD per million input tokens.")
@@ -114,7 +105,7 @@ def set_price(url: str, api_key: str | None, model: str, provider: str | None, i
 
 
 @prices.command("delete")
-@_api_options
+@api_connection_options
 @click.argument("price_id", type=int)
 def delete_price(url: str, api_key: str | None, price_id: int) -> None:
     """Delete the custom price PRICE_ID."""
@@ -123,7 +114,7 @@ def delete_price(url: str, api_key: str | None, price_id: int) -> None:
 
 
 @prices.command("rate")
-@_api_options
+@api_connection_options
 @click.argument("currency", required=False)
 @click.argument("per_usd", required=False)
 @click.option("--delete", is_flag=True, help="Remove the rate of CURRENCY.")

@@ -14,6 +14,7 @@ __all__ = [
     "LlmQuery",
     "parse_currency",
     "parse_decimal",
+    "parse_limit",
     "parse_llm_query",
     "parse_new_price",
     "parse_rate",
@@ -182,3 +183,12 @@ def parse_rate(body: object) -> Decimal:
     if not isinstance(body, dict) or set(body) != {"perUsd"}:
         raise InvalidArgument('the body must be {"perUsd": <units of the currency per USD>}')
     return parse_decimal("perUsd", body["perUsd"], positive=True, maximum=Decimal(10) ** 9)
+
+
+def parse_limit(query: Mapping[str, str], default: int = 50, maximum: int = 1000) -> int:
+    text = query.get("limit")
+    if text is None:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= maximum:
+        raise InvalidArgument(f"limit must be a whole number from 1 to {maximum}, not {text!r}")
+    return int(text)

@@ -10,9 +10,17 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from spantally.store import CurrencyRate, LlmAnalytics, ModelPrice, Totals
+from spantally.store import CurrencyRate, LlmAnalytics, ModelPrice, RecentCall, Totals
 
-__all__ = ["converted", "iso_utc", "llm_analytics_json", "price_json", "rate_json", "usd"]
+__all__ = [
+    "converted",
+    "iso_utc",
+    "llm_analytics_json",
+    "price_json",
+    "rate_json",
+    "recent_calls_json",
+    "usd",
+]
 
 _NANO = Decimal(1_000_000_000)
 _NINE_PLACES = Decimal("1e-9")
@@ -82,6 +90,8 @@ def _llm_analytics_usd(result: LlmAnalytics) -> dict[str, Any]:
             # Addition to the reference: calls whose model has no known price, and which the
             # cost figures therefore leave out.
             "unpricedCalls": summary.unpriced_calls,
+            # Addition to the reference: failed calls (status ERROR), for the error rate.
+            "errorCalls": summary.errors,
         },
         "byModel": [
             {"provider": m.provider, "model": m.model, **_measures(m.totals)}
@@ -115,3 +125,27 @@ def price_json(price: ModelPrice) -> dict[str, Any]:
 def rate_json(rate: CurrencyRate) -> dict[str, Any]:
     return {"currency": rate.currency, "perUsd": float(rate.per_usd),
             "updatedAt": iso_utc(rate.updated_at)}
+
+
+def recent_calls_json(calls: list[RecentCall]) -> dict[str, Any]:
+    return {"calls": [
+        {
+            "time": c.time.astimezone(timezone.utc).isoformat(timespec="microseconds")
+                    .replace("+00:00", "Z"),
+            "provider": c.provider,
+            "model": c.model,
+            "agentId": c.agent_id,
+            "sessionId": c.session_id,
+            "userId": c.user_id,
+            "operation": c.operation,
+            "streaming": c.streaming,
+            "inputTokens": c.input_tokens,
+            "outputTokens": c.output_tokens,
+            "costUsd": None if c.cost_nano_usd is None else usd(c.cost_nano_usd),
+            "latencyMs": c.latency_us / 1000,
+            "timeToFirstChunkMs": None if c.ttft_us is None else c.ttft_us / 1000,
+            "status": c.status,
+            "errorType": c.error_type,
+        }
+        for c in calls
+    ]}

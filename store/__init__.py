@@ -1,10 +1,29 @@
 """SpanTally's store: TimescaleDB (or PostgreSQL) schema, writer, and analytics queries."""
 
-from .analytics import Granularity, LlmAnalytics, LlmFilters, Totals, llm_analytics, plan_range
+from .analytics import (
+    Granularity,
+    LlmAnalytics,
+    LlmFilters,
+    RecentCall,
+    Totals,
+    llm_analytics,
+    plan_range,
+    recent_calls,
+)
 from .cluster import ClusterConfig, ClusterError, ManagedCluster, default_home, temporary_cluster
 from .database import Database, StorageMode, StoreConfig
 from .errors import StoreError, StoreUnavailable
-from .keys import create_api_key, ensure_project, parse_api_key, resolve_api_key
+from .keys import (
+    ApiKeyInfo,
+    ProjectInfo,
+    create_api_key,
+    ensure_project,
+    list_api_keys,
+    list_projects,
+    parse_api_key,
+    resolve_api_key,
+    revoke_api_key,
+)
 from .migrate import migrate
 from .prices import (
     CurrencyRate,
@@ -24,6 +43,13 @@ from .retention import RetentionConfig, apply_retention, configure_retention
 from .writer import CallWriter, WriteResult
 
 __all__ = [
+    "ApiKeyInfo",
+    "ProjectInfo",
+    "RecentCall",
+    "list_api_keys",
+    "list_projects",
+    "recent_calls",
+    "revoke_api_key",
     "CallWriter",
     "CurrencyRate",
     "ModelPrice",

@@ -7,8 +7,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import psycopg
+from psycopg.rows import class_row
 
 from . import queries
 
@@ -18,10 +20,12 @@ __all__ = [
     "LlmFilters",
     "ModelTotals",
     "RangePlan",
+    "RecentCall",
     "TimeTotals",
     "Totals",
     "llm_analytics",
     "plan_range",
+    "recent_calls",
 ]
 
 _HOUR = timedelta(hours=1)
@@ -57,6 +61,7 @@ class Totals:
     output_tokens: int = 0
     latency_us_sum: int = 0
     latency_count: int = 0
+    errors: int = 0
 
     def add(self, other: Totals) -> None:
         self.calls += other.calls
@@ -66,6 +71,7 @@ class Totals:
         self.output_tokens += other.output_tokens
         self.latency_us_sum += other.latency_us_sum
         self.latency_count += other.latency_count
+        self.errors += other.errors
 
 
 @dataclass(slots=True)
@@ -164,3 +170,34 @@ async def llm_analytics(
     )
     times = sorted(by_time.values(), key=lambda t: t.bucket)
     return LlmAnalytics(summary=summary, by_model=models, by_time=times)
+
+
+@dataclass(frozen=True, slots=True)
+class RecentCall:
+    time: datetime
+    provider: str | None
+    model: str | None
+    agent_id: str | None
+    session_id: str | None
+    user_id: str | None
+    operation: str
+    streaming: bool | None
+    input_tokens: int
+    output_tokens: int
+    cost_nano_usd: int | None
+    latency_us: int
+    ttft_us: int | None
+    status: str
+    error_type: str | None
+
+
+async def recent_calls(
+    conn: psycopg.AsyncConnection, project_id: int, start: datetime, end: datetime,
+    filters: LlmFilters, limit: int,
+) -> list[RecentCall]:
+    """The newest calls in [start, end), newest first."""
+    params: dict[str, Any] = {"project_id": project_id, "start": start, "end": end,
+                              "limit": limit, **filters.as_params()}
+    async with conn.cursor(row_factory=class_row(RecentCall)) as cur:
+        await cur.execute(queries.recent_calls(list(filters.as_params())), params)
+        return await cur.fetchall()

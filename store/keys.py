@@ -6,12 +6,26 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
 
 import psycopg
+from psycopg.rows import class_row
 
 from . import queries
 
-__all__ = ["KEY_PREFIX", "create_api_key", "ensure_project", "parse_api_key", "resolve_api_key"]
+__all__ = [
+    "KEY_PREFIX",
+    "ApiKeyInfo",
+    "ProjectInfo",
+    "create_api_key",
+    "ensure_project",
+    "list_api_keys",
+    "list_projects",
+    "parse_api_key",
+    "resolve_api_key",
+    "revoke_api_key",
+]
 
 KEY_PREFIX = "st"
 
@@ -57,3 +71,38 @@ async def resolve_api_key(conn: psycopg.AsyncConnection, key: str) -> int | None
         return None
     await conn.execute(queries.TOUCH_API_KEY, (key_id,))
     return int(row[0])
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectInfo:
+    id: int
+    name: str
+    created_at: datetime
+    active_keys: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    key_id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+async def list_projects(conn: psycopg.AsyncConnection) -> list[ProjectInfo]:
+    async with conn.cursor(row_factory=class_row(ProjectInfo)) as cur:
+        await cur.execute(queries.LIST_PROJECTS)
+        return await cur.fetchall()
+
+
+async def list_api_keys(conn: psycopg.AsyncConnection, project_id: int) -> list[ApiKeyInfo]:
+    async with conn.cursor(row_factory=class_row(ApiKeyInfo)) as cur:
+        await cur.execute(queries.LIST_API_KEYS, (project_id,))
+        return await cur.fetchall()
+
+
+async def revoke_api_key(conn: psycopg.AsyncConnection, key_id: str) -> bool:
+    """Revoke a key by its id (the part after `st_`); False if no active key has it."""
+    row = await (await conn.execute(queries.REVOKE_API_KEY, (key_id,))).fetchone()
+    return row is not None

@@ -29,11 +29,14 @@ __all__ = [
     "FIND_PROJECT_BY_ID_OR_NAME",
     "FIND_RATE",
     "INGEST_STAGED",
+    "LIST_API_KEYS",
     "LIST_PRICES",
+    "LIST_PROJECTS",
     "LIST_PROJECT_IDS",
     "LIST_RATES",
     "MIGRATION_LOCK",
     "MIGRATION_UNLOCK",
+    "RECENT_CALLS",
     "RECORDED_STORAGE_MODE",
     "RECORD_MIGRATION",
     "RECORD_STORAGE_MODE",
@@ -46,10 +49,12 @@ __all__ = [
     "REPRICE_ROLLUP_HOURLY",
     "REPRICE_SELECT",
     "REPRICE_UPDATE_CALLS",
+    "REVOKE_API_KEY",
     "SET_RATE",
     "TOUCH_API_KEY",
     "TRY_RETENTION_LOCK",
     "llm_analytics",
+    "recent_calls",
 ]
 
 # -- migrations --------------------------------------------------------------------------------
@@ -93,6 +98,18 @@ INGEST_STAGED = "SELECT spantally_ingest_staged()"
 # watermark past older buckets that were never materialized, hiding their calls.
 REFRESH_HOURLY = "CALL refresh_continuous_aggregate('llm_calls_1h', NULL, %s)"
 REFRESH_DAILY = "CALL refresh_continuous_aggregate('llm_calls_1d', NULL, %s)"
+
+# -- recent calls -------------------------------------------------------------------------------
+
+# The newest calls first; the filters are the analytics filters (`{filters}` is their AND).
+RECENT_CALLS = sql.SQL("""
+SELECT time, provider, model, agent_id, session_id, user_id, operation, streaming,
+       input_tokens, output_tokens, cost_nano_usd, latency_us, ttft_us, status, error_type
+FROM llm_calls
+WHERE project_id = %(project_id)s AND time >= %(start)s AND time < %(end)s {filters}
+ORDER BY time DESC
+LIMIT %(limit)s
+""")
 
 # -- prices and currencies ----------------------------------------------------------------------
 
@@ -201,6 +218,19 @@ CREATE_API_KEY = (
 FIND_API_KEY = """
 SELECT project_id, secret_sha256 FROM api_keys WHERE key_id = %s AND revoked_at IS NULL
 """
+LIST_PROJECTS = """
+SELECT p.id, p.name, p.created_at,
+       (SELECT count(*) FROM api_keys k WHERE k.project_id = p.id AND k.revoked_at IS NULL)
+           AS active_keys
+FROM projects p ORDER BY p.id
+"""
+LIST_API_KEYS = """
+SELECT key_id, name, created_at, last_used_at, revoked_at FROM api_keys
+WHERE project_id = %s ORDER BY created_at
+"""
+REVOKE_API_KEY = """
+UPDATE api_keys SET revoked_at = now() WHERE key_id = %s AND revoked_at IS NULL RETURNING project_id
+"""
 TOUCH_API_KEY = """
 UPDATE api_keys SET last_used_at = now()
 WHERE key_id = %s AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
@@ -216,18 +246,19 @@ ANALYTICS_FILTER_COLUMNS: dict[str, str] = {
 }
 
 _AGGREGATE_MEASURES = sql.SQL(
-    "calls, cost_nano_usd, unpriced_calls, input_tokens, output_tokens, latency_us_sum, latency_count"
+    "calls, cost_nano_usd, unpriced_calls, input_tokens, output_tokens, latency_us_sum, "
+    "latency_count, errors"
 )
 _RAW_MEASURES = sql.SQL(
     "1, coalesce(cost_nano_usd, 0), (cost_nano_usd IS NULL)::int, input_tokens, output_tokens, "
-    "latency_us, 1"
+    "latency_us, 1, (status = 'error')::int"
 )
 
 _LLM_ANALYTICS = sql.SQL("""
 SELECT date_trunc({unit}, t, 'UTC') AS bucket, provider, model,
        sum(calls)::bigint, sum(cost_nano_usd)::bigint, sum(unpriced_calls)::bigint,
        sum(input_tokens)::bigint, sum(output_tokens)::bigint,
-       sum(latency_us_sum)::bigint, sum(latency_count)::bigint
+       sum(latency_us_sum)::bigint, sum(latency_count)::bigint, sum(errors)::bigint
 FROM (
     SELECT bucket AS t, provider, model, {aggregate_measures}
     FROM llm_calls_1d
@@ -245,21 +276,30 @@ FROM (
       AND (time >= %(raw_lo_1)s AND time < %(raw_hi_1)s
            OR time >= %(raw_lo_2)s AND time < %(raw_hi_2)s)
 ) AS parts (t, provider, model, calls, cost_nano_usd, unpriced_calls, input_tokens,
-            output_tokens, latency_us_sum, latency_count)
+            output_tokens, latency_us_sum, latency_count, errors)
 GROUP BY 1, 2, 3
 """)
+
+
+def _filter_conditions(filters: list[str]) -> sql.Composed:
+    return sql.SQL("").join(
+        sql.SQL(" AND {} = %({})s").format(
+            sql.Identifier(ANALYTICS_FILTER_COLUMNS[name]), sql.SQL(name)
+        )
+        for name in filters
+    )
+
+
+def recent_calls(filters: list[str]) -> sql.Composed:
+    """RECENT_CALLS with one parameter per filter."""
+    return RECENT_CALLS.format(filters=_filter_conditions(filters))
 
 
 def llm_analytics(unit: str, filters: list[str]) -> sql.Composed:
     """Calls, cost, tokens and latency per (bucket of `unit`, provider, model), reading whole
     days from llm_calls_1d, whole hours from llm_calls_1h and the partial edges from llm_calls.
     The caller supplies the ranges (empty ones as lo = hi) and one parameter per filter."""
-    conditions = sql.SQL("").join(
-        sql.SQL(" AND {} = %({})s").format(
-            sql.Identifier(ANALYTICS_FILTER_COLUMNS[name]), sql.SQL(name)
-        )
-        for name in filters
-    )
+    conditions = _filter_conditions(filters)
     return _LLM_ANALYTICS.format(
         unit=sql.Literal(unit),
         aggregate_measures=_AGGREGATE_MEASURES,

@@ -45,15 +45,18 @@ def _sql_truth(server: Server, project: Project, start: datetime, end: datetime,
     rows = server.sql(
         f"""SELECT date_trunc(%(unit)s, time, 'UTC'), provider, model, count(*),
                    coalesce(sum(cost_nano_usd), 0), count(*) FILTER (WHERE cost_nano_usd IS NULL),
-                   sum(input_tokens), sum(output_tokens), sum(latency_us)
+                   sum(input_tokens), sum(output_tokens), sum(latency_us),
+                   count(*) FILTER (WHERE status = 'error')
             FROM llm_calls WHERE project_id = %(p)s AND time >= %(s)s AND time < %(e)s {agent_clause}
             GROUP BY 1, 2, 3""",
         {"unit": unit, "p": project.id, "s": start, "e": end, "agent": agent},
     )
-    summary = [0] * 6
+    summary = [0] * 7
     by_model: dict = {}
     by_time: dict = {}
     for bucket, provider, model, *measures in rows:
+        errors = int(measures.pop())
+        summary[6] += errors
         for target in (summary, by_model.setdefault((provider, model), [0] * 6),
                        by_time.setdefault(bucket.strftime("%Y-%m-%dT%H:%M:%SZ"), [0] * 6)):
             for i, m in enumerate(measures):
@@ -89,8 +92,9 @@ def test_random_windows_equal_direct_sql(server: Server, dataset: Project) -> No
         summary, by_model, by_time = _sql_truth(
             server, dataset, a.replace(tzinfo=timezone.utc), b.replace(tzinfo=timezone.utc), unit,
             agent)
-        calls, cost, unpriced, inp, out, lat = summary
+        calls, cost, unpriced, inp, out, lat, errors = summary
         assert body["summary"]["totalCalls"] == calls, query
+        assert body["summary"]["errorCalls"] == errors, query
         assert body["summary"]["totalCostUsd"] == cost / 1e9, query
         assert body["summary"]["unpricedCalls"] == unpriced, query
         assert body["summary"]["totalInputTokens"] == inp, query

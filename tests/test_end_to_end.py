@@ -68,6 +68,7 @@ def _expected(specs: Sequence[CallSpec], bucket_of: Callable[[CallSpec], str]) -
             target["input"] += spec.input_tokens
             target["output"] += spec.output_tokens
             target["latency_us"] += spec.latency_us
+            target["errors"] += int(spec.error)
     return {"summary": summary, "by_model": by_model, "by_time": by_time}
 
 
@@ -85,6 +86,7 @@ def _assert_matches(body: dict[str, Any], expected: dict[str, Any]) -> None:
         "avgLatencyMs": _avg_ms(summary),
         "avgCostPerCall": round(summary["cost"] / 1e9 / summary["calls"], 9),
         "unpricedCalls": 0,
+        "errorCalls": summary["errors"],
     }
     got_models = {(m["provider"], m["model"]): m for m in body["byModel"]}
     assert set(got_models) == set(expected["by_model"])

@@ -1,0 +1,277 @@
+"""`spantally.client`: the SpanTally API from Python, sync (`Client`) and async (`AsyncClient`).
+
+    from spantally.client import Client
+    client = Client("http://127.0.0.1:3400", api_key="st_...")
+    analytics = client.get_llm_analytics(from_="7d", granularity="day", agent_id="planner")
+    print(analytics.summary.total_cost_usd, [m.model for m in analytics.by_model])
+
+Standard library only (the SDK depends on OpenTelemetry alone). Errors are `SpanTallyError`
+subclasses carrying the server's error code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "ConnectionFailed",
+    "InvalidArgument",
+    "LlmAnalytics",
+    "ModelRow",
+    "NotFound",
+    "PermissionDenied",
+    "RecentCall",
+    "SpanTallyError",
+    "Summary",
+    "TimeRow",
+    "Unauthenticated",
+    "Unavailable",
+    "parse_moment",
+]
+
+
+class SpanTallyError(Exception):
+    """An error answer of the API: `code` is its stable error code, `status` the HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+class InvalidArgument(SpanTallyError):
+    """400: a parameter is wrong (the message names it)."""
+
+
+class Unauthenticated(SpanTallyError):
+    """401: no API key."""
+
+
+class PermissionDenied(SpanTallyError):
+    """403: the API key is unknown or revoked."""
+
+
+class NotFound(SpanTallyError):
+    """404."""
+
+
+class Unavailable(SpanTallyError):
+    """503: the server's database is unreachable; retry after `retry_after_s`."""
+
+    retry_after_s: int | None = None
+
+
+class ConnectionFailed(SpanTallyError):
+    """No answer: the server is not running or not reachable at that URL."""
+
+
+_BY_STATUS: dict[int, type[SpanTallyError]] = {
+    400: InvalidArgument, 401: Unauthenticated, 403: PermissionDenied, 404: NotFound,
+    503: Unavailable,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    total_calls: int
+    total_cost_usd: float
+    total_input_tokens: int
+    total_output_tokens: int
+    avg_latency_ms: float
+    avg_cost_per_call: float
+    unpriced_calls: int
+    error_calls: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRow:
+    provider: str | None
+    model: str | None
+    calls: int
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    avg_latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRow:
+    bucket: datetime
+    calls: int
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    avg_latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class LlmAnalytics:
+    summary: Summary
+    by_model: list[ModelRow]
+    by_time: list[TimeRow]
+
+
+@dataclass(frozen=True, slots=True)
+class RecentCall:
+    time: datetime
+    provider: str | None
+    model: str | None
+    agent_id: str | None
+    session_id: str | None
+    user_id: str | None
+    operation: str
+    streaming: bool | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    latency_ms: float
+    time_to_first_chunk_ms: float | None
+    status: str
+    error_type: str | None
+
+
+_AGO = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_moment(value: datetime | str, now: datetime | None = None) -> datetime:
+    """A datetime, an ISO 8601 string, or a time ago: `90m`, `24h`, `7d`, `2w`."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    text = value.strip()
+    if len(text) >= 2 and text[:-1].isdigit() and text[-1] in _AGO:
+        return (now or datetime.now(timezone.utc)) - timedelta(**{_AGO[text[-1]]: int(text[:-1])})
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidArgument("INVALID_ARGUMENT", f"{value!r} is not ISO 8601 or a time ago "
+                              "such as 24h or 7d") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class Client:
+    """The API over HTTP. `api_key` defaults to `SPANTALLY_API_KEY`, `url` to `SPANTALLY_URL`
+    or http://127.0.0.1:3400."""
+
+    def __init__(self, url: str | None = None, api_key: str | None = None,
+                 timeout_s: float = 30.0) -> None:
+        self.url = (url or os.environ.get("SPANTALLY_URL") or "http://127.0.0.1:3400").rstrip("/")
+        self.api_key = api_key or os.environ.get("SPANTALLY_API_KEY")
+        self.timeout_s = timeout_s
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        url = self.url + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
+        headers = {"Accept": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(url, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as exc:
+            raise _error(exc) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ConnectionFailed("UNREACHABLE",
+                                   f"cannot reach SpanTally at {self.url}: {reason}") from None
+
+    def _range(self, from_: datetime | str | None, to: datetime | str | None) -> dict[str, str]:
+        now = datetime.now(timezone.utc)
+        out = {}
+        if from_ is not None:
+            out["from"] = _iso(parse_moment(from_, now))
+        if to is not None:
+            out["to"] = _iso(parse_moment(to, now))
+        return out
+
+    def get_llm_analytics(
+        self, from_: datetime | str | None = None, to: datetime | str | None = None,
+        granularity: str = "hour", agent_id: str | None = None, model: str | None = None,
+        provider: str | None = None, currency: str | None = None,
+    ) -> LlmAnalytics:
+        """GET /api/analytics/llm (default range: the last 24 hours)."""
+        body = self._get("/api/analytics/llm", {
+            **self._range(from_, to), "granularity": granularity, "agentId": agent_id,
+            "model": model, "provider": provider, "currency": currency})
+        s = body["summary"]
+        return LlmAnalytics(
+            summary=Summary(s["totalCalls"], s["totalCostUsd"], s["totalInputTokens"],
+                            s["totalOutputTokens"], s["avgLatencyMs"], s["avgCostPerCall"],
+                            s.get("unpricedCalls", 0), s.get("errorCalls", 0)),
+            by_model=[ModelRow(m["provider"], m["model"], m["calls"], m["costUsd"],
+                               m["inputTokens"], m["outputTokens"], m["avgLatencyMs"])
+                      for m in body["byModel"]],
+            by_time=[TimeRow(_time(t["bucket"]), t["calls"], t["costUsd"], t["inputTokens"],
+                             t["outputTokens"], t["avgLatencyMs"]) for t in body["byTime"]],
+        )
+
+    def get_recent_calls(
+        self, from_: datetime | str | None = None, to: datetime | str | None = None,
+        agent_id: str | None = None, model: str | None = None, provider: str | None = None,
+        limit: int = 50,
+    ) -> list[RecentCall]:
+        """GET /api/calls: the newest calls first."""
+        body = self._get("/api/calls", {**self._range(from_, to), "agentId": agent_id,
+                                        "model": model, "provider": provider, "limit": limit})
+        return [RecentCall(_time(c["time"]), c["provider"], c["model"], c["agentId"],
+                           c["sessionId"], c["userId"], c["operation"], c["streaming"],
+                           c["inputTokens"], c["outputTokens"], c["costUsd"], c["latencyMs"],
+                           c["timeToFirstChunkMs"], c["status"], c["errorType"])
+                for c in body["calls"]]
+
+    def health(self) -> dict[str, Any]:
+        """GET /healthz (a 503 answer is returned, not raised: it describes the outage)."""
+        try:
+            return self._get("/healthz")  # type: ignore[no-any-return]
+        except Unavailable as exc:
+            return {"status": "unavailable", "error": exc.message}
+
+
+def _error(exc: urllib.error.HTTPError) -> SpanTallyError:
+    try:
+        error = json.loads(exc.read())["error"]
+        code, message = str(error["code"]), str(error["message"])
+    except (ValueError, KeyError, TypeError):
+        code, message = "HTTP_ERROR", f"HTTP {exc.code}"
+    failure = _BY_STATUS.get(exc.code, SpanTallyError)(code, message, exc.code)
+    if isinstance(failure, Unavailable):
+        retry_after = exc.headers.get("Retry-After")
+        failure.retry_after_s = int(retry_after) if retry_after and retry_after.isdigit() else None
+    return failure
+
+
+class AsyncClient:
+    """`Client` for asyncio code: the same methods, as coroutines (each request runs in a
+    worker thread, so the event loop never blocks)."""
+
+    def __init__(self, url: str | None = None, api_key: str | None = None,
+                 timeout_s: float = 30.0) -> None:
+        self._client = Client(url, api_key, timeout_s)
+
+    async def get_llm_analytics(self, **kwargs: Any) -> LlmAnalytics:
+        return await asyncio.to_thread(self._client.get_llm_analytics, **kwargs)
+
+    async def get_recent_calls(self, **kwargs: Any) -> list[RecentCall]:
+        return await asyncio.to_thread(self._client.get_recent_calls, **kwargs)
+
+    async def health(self) -> dict[str, Any]:
+        return await asyncio.to_thread(self._client.health)

@@ -1,0 +1,48 @@
+"""What the `spantally` subcommands share: option sets and the console."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+__all__ = ["api_connection_options", "console", "database_options"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Piped output is read by scripts and grep: no truncation to the 80 columns of a non-terminal.
+console = Console() if sys.stdout.isatty() else Console(width=200)
+
+
+def _apply(f: F, options: list[Callable[[F], F]]) -> F:
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def database_options(f: F) -> F:
+    """Where the database is: a URL, or the embedded cluster (home, port, OS user)."""
+    return _apply(f, [
+        click.option("--database-url", envvar="SPANTALLY_DATABASE_URL", default=None,
+                     help="PostgreSQL/TimescaleDB URL; without it SpanTally runs its own cluster."),
+        click.option("--home", envvar="SPANTALLY_HOME", type=click.Path(path_type=Path),
+                     default=None, help="Data directory of the embedded cluster."),
+        click.option("--embedded-port", envvar="SPANTALLY_EMBEDDED_PORT", type=int,
+                     default=54329, show_default=True, help="Port of the embedded cluster."),
+        click.option("--db-user", envvar="SPANTALLY_DB_USER", default="postgres",
+                     show_default=True, help="User that runs the embedded cluster when root."),
+    ])
+
+
+def api_connection_options(f: F) -> F:
+    """Which API, with which key."""
+    return _apply(f, [
+        click.option("--url", envvar="SPANTALLY_URL", default="http://127.0.0.1:3400",
+                     show_default=True, help="SpanTally API [env: SPANTALLY_URL]."),
+        click.option("--api-key", envvar="SPANTALLY_API_KEY", default=None,
+                     help="Project API key [env: SPANTALLY_API_KEY]."),
+    ])

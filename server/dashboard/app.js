@@ -1,0 +1,192 @@
+// SpanTally dashboard: plain JavaScript over the public API (/api/analytics/llm, /api/calls).
+"use strict";
+
+const KEY_STORAGE = "spantally.apiKey";
+const $ = (id) => document.getElementById(id);
+const state = { models: new Set(), providers: new Set(), agents: new Set() };
+
+function apiKey() { return sessionStorage.getItem(KEY_STORAGE); }
+
+function showKeyForm(message) {
+  $("dashboard").hidden = true;
+  $("change-key").hidden = true;
+  $("key-form").hidden = false;
+  if (message) { setStatus(message, "error", $("key-form")); }
+}
+
+function setStatus(message, kind, where) {
+  const target = where ? (where.querySelector(".status") || where.appendChild(Object.assign(
+    document.createElement("div"), { className: "status" }))) : $("status");
+  target.textContent = message || "";
+  target.className = "status" + (kind ? " " + kind : "");
+}
+
+async function api(path, params) {
+  const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v));
+  let response;
+  try {
+    response = await fetch(`${path}?${query}`, { headers: { Authorization: `Bearer ${apiKey()}` } });
+  } catch (error) {
+    throw Object.assign(new Error("Cannot reach the SpanTally API: is `spantally up` running?"), { code: "UNREACHABLE" });
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = body.error || { code: `HTTP_${response.status}`, message: response.statusText };
+    throw Object.assign(new Error(error.message), { code: error.code, status: response.status });
+  }
+  return body;
+}
+
+function range() {
+  const choice = $("range").value;
+  const now = new Date();
+  if (choice === "custom") {
+    const from = $("from").value, to = $("to").value;
+    return { from: from ? new Date(from + "Z").toISOString() : null, to: to ? new Date(to + "Z").toISOString() : null };
+  }
+  const hours = { "24h": 24, "7d": 24 * 7, "30d": 24 * 30 }[choice];
+  return { from: new Date(now - hours * 3600e3).toISOString(), to: now.toISOString() };
+}
+
+const fmtInt = (n) => n.toLocaleString("en-US");
+const fmtUsd = (n) => (n === null || n === undefined) ? "—" : "$" + n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 6 });
+const fmtMs = (n) => n.toLocaleString("en-US", { maximumFractionDigits: 1 }) + " ms";
+
+function fillSelect(select, values) {
+  const current = select.value;
+  for (const value of [...values].sort()) {
+    if (![...select.options].some((o) => o.value === value)) {
+      select.append(new Option(value, value));
+    }
+  }
+  select.value = current;
+}
+
+function renderCards(summary) {
+  $("card-calls").textContent = fmtInt(summary.totalCalls);
+  $("card-cost").textContent = fmtUsd(summary.totalCostUsd);
+  $("card-input").textContent = fmtInt(summary.totalInputTokens);
+  $("card-output").textContent = fmtInt(summary.totalOutputTokens);
+  $("card-latency").textContent = fmtMs(summary.avgLatencyMs);
+  const rate = summary.totalCalls ? (100 * summary.errorCalls / summary.totalCalls) : 0;
+  $("card-errors").textContent = rate.toFixed(1) + "%";
+}
+
+const BUCKET_MS = { hour: 3600e3, day: 86400e3, week: 7 * 86400e3 };
+
+// Bars and points sit at their bucket's place in time, so hours without calls show as gaps.
+function renderChart(rows, from, to, granularity) {
+  const width = 1000, height = 260, pad = { l: 50, r: 60, t: 10, b: 30 };
+  const svg = ['<svg viewBox="0 0 ' + width + " " + height + '" preserveAspectRatio="none" role="img">'];
+  const maxCalls = Math.max(1, ...rows.map((r) => r.calls));
+  const maxCost = Math.max(1e-9, ...rows.map((r) => r.costUsd));
+  const plotW = width - pad.l - pad.r, plotH = height - pad.t - pad.b;
+  const bucketMs = BUCKET_MS[granularity];
+  const first = rows.length ? Date.parse(rows[0].bucket) : Date.parse(from);
+  const start = Math.min(first, Date.parse(from));
+  const end = Math.max(Date.parse(to), rows.length ? Date.parse(rows[rows.length - 1].bucket) + bucketMs : 0);
+  const span = Math.max(bucketMs, end - start);
+  const barW = Math.max(1, plotW * bucketMs / span * 0.8);
+  const points = [];
+  for (const row of rows) {
+    const x = pad.l + plotW * (Date.parse(row.bucket) - start) / span;
+    const h = plotH * row.calls / maxCalls;
+    svg.push(`<rect class="bar" data-bucket="${row.bucket}" data-calls="${row.calls}" x="${x}" y="${pad.t + plotH - h}" width="${barW}" height="${h}"><title>${row.bucket}: ${row.calls} calls, ${fmtUsd(row.costUsd)}</title></rect>`);
+    points.push([x + barW / 2, pad.t + plotH - plotH * row.costUsd / maxCost]);
+  }
+  if (points.length) {
+    svg.push(`<polyline class="line" points="${points.map((p) => p.join(",")).join(" ")}"/>`);
+    points.forEach(([x, y]) => svg.push(`<circle class="dot" cx="${x}" cy="${y}" r="3"/>`));
+  }
+  svg.push(`<text x="${pad.l - 6}" y="${pad.t + 10}" text-anchor="end">${fmtInt(maxCalls)}</text>`);
+  svg.push(`<text x="${width - pad.r + 6}" y="${pad.t + 10}">${fmtUsd(maxCost)}</text>`);
+  const label = (ms) => new Date(ms).toISOString().slice(0, 16).replace("T", " ");
+  svg.push(`<text x="${pad.l}" y="${height - 8}">${label(start)} UTC</text>`);
+  svg.push(`<text x="${width - pad.r}" y="${height - 8}" text-anchor="end">${label(end)} UTC</text>`);
+  svg.push("</svg>");
+  $("chart").innerHTML = svg.join("");
+}
+
+function renderTable(id, rows, cells) {
+  const body = $(id).querySelector("tbody");
+  body.replaceChildren(...rows.map((row) => {
+    const tr = document.createElement("tr");
+    for (const [text, cls] of cells(row)) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (cls) { td.className = cls; }
+      tr.append(td);
+    }
+    return tr;
+  }));
+}
+
+async function refresh() {
+  const { from, to } = range();
+  const filters = { agentId: $("agent").value.trim(), model: $("model").value, provider: $("provider").value };
+  setStatus("Loading…");
+  try {
+    const [analytics, recent] = await Promise.all([
+      api("/api/analytics/llm", { from, to, granularity: $("granularity").value, ...filters }),
+      api("/api/calls", { from, to, limit: 20, ...filters }),
+    ]);
+    for (const m of analytics.byModel) { state.models.add(m.model); state.providers.add(m.provider); }
+    for (const c of recent.calls) { if (c.agentId) { state.agents.add(c.agentId); } }
+    fillSelect($("model"), state.models);
+    fillSelect($("provider"), state.providers);
+    $("agents").replaceChildren(...[...state.agents].sort().map((a) => new Option(a, a)));
+    renderCards(analytics.summary);
+    renderChart(analytics.byTime, from || new Date(Date.now() - 86400e3).toISOString(),
+      to || new Date().toISOString(), $("granularity").value);
+    renderTable("models", analytics.byModel, (m) => [
+      [m.provider ?? "—"], [m.model ?? "—"], [fmtInt(m.calls), "num"], [fmtUsd(m.costUsd), "num"],
+      [fmtInt(m.inputTokens), "num"], [fmtInt(m.outputTokens), "num"], [m.avgLatencyMs.toFixed(1), "num"]]);
+    renderTable("recent", recent.calls, (c) => [
+      [c.time.slice(0, 19).replace("T", " ")], [c.model ?? "—"], [c.agentId ?? "—"],
+      [fmtInt(c.inputTokens), "num"], [fmtInt(c.outputTokens), "num"], [fmtUsd(c.costUsd), "num"],
+      [c.latencyMs.toFixed(1), "num"], [c.errorType ? `error: ${c.errorType}` : c.status, c.errorType ? "error" : ""]]);
+    if (analytics.summary.totalCalls === 0) {
+      setStatus("No calls in this range. Widen the range, clear the filters, or send some: " +
+        "`spantally demo` makes a week of sample traffic, and the README shows how to instrument your code.", "empty");
+    } else {
+      setStatus("");
+    }
+  } catch (error) {
+    if (error.status === 401 || error.status === 403) {
+      sessionStorage.removeItem(KEY_STORAGE);
+      showKeyForm("That API key was refused (" + error.code + "): enter a valid key.");
+    } else {
+      setStatus(error.message + (error.code ? ` (${error.code})` : ""), "error");
+    }
+  }
+}
+
+function start() {
+  $("key-entry").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(KEY_STORAGE, $("api-key").value.trim());
+    $("api-key").value = "";
+    $("key-form").hidden = true;
+    $("dashboard").hidden = false;
+    $("change-key").hidden = false;
+    refresh();
+  });
+  $("change-key").addEventListener("click", () => { sessionStorage.removeItem(KEY_STORAGE); showKeyForm(); });
+  $("range").addEventListener("change", () => {
+    $("custom-range").hidden = $("range").value !== "custom";
+    if ($("range").value !== "custom") { refresh(); }
+  });
+  for (const id of ["from", "to", "granularity", "model", "provider", "agent"]) {
+    $(id).addEventListener("change", refresh);
+  }
+  $("controls").addEventListener("submit", (event) => { event.preventDefault(); refresh(); });
+  if (apiKey()) {
+    $("dashboard").hidden = false;
+    $("change-key").hidden = false;
+    refresh();
+  } else {
+    showKeyForm();
+  }
+}
+
+start();

@@ -1,0 +1,154 @@
+"""The dashboard in a real browser: Playwright driving Debian's Chromium against a live server
+with known data. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from .harness import CallSpec, Project, Server, export_grpc, make_spans
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+# Without the background-networking flags Chromium keeps trying Google's hosts, which this
+# closed network refuses.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium is not installed at {CHROMIUM}: `make test` installs it "
+                    "(scripts/install-browser.sh)")
+    with playwright_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: object, server: Server) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1280, "height": 1400})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def _known_data(server: Server, project: Project) -> None:
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    specs = []
+    for day in range(1, 6):
+        for hour, (provider, model, agent) in enumerate([
+            ("openai", "gpt-4o", "planner"), ("openai", "gpt-4o", "researcher"),
+            ("anthropic", "claude-sonnet-4-6", "writer"),
+        ]):
+            specs.append(CallSpec(now - timedelta(days=day, hours=hour), 800 + 100 * hour,
+                                  provider, model, 1_000 * (hour + 1), 200 + day, agent_id=agent,
+                                  error=(day == 3 and hour == 1)))
+    assert export_grpc(make_spans(specs), server.grpc_endpoint, project.key)
+
+
+def _enter_key(page: object, server: Server, key: str) -> None:
+    page.goto(server.api_url + "/")  # type: ignore[attr-defined]
+    page.fill("#api-key", key)  # type: ignore[attr-defined]
+    page.click("#key-entry button")  # type: ignore[attr-defined]
+
+
+def _cards(page: object) -> dict[str, str]:
+    return {name: page.inner_text(f"#card-{name}")  # type: ignore[attr-defined]
+            for name in ("calls", "cost", "input", "output", "latency", "errors")}
+
+
+def _expected_cards(summary: dict) -> dict[str, str]:
+    cost = f"${summary['totalCostUsd']:,.6f}".rstrip("0")
+    if cost.endswith("."):
+        cost += "00"
+    elif len(cost.split(".")[1]) < 2:
+        cost += "0"
+    rate = 100 * summary["errorCalls"] / summary["totalCalls"] if summary["totalCalls"] else 0
+    return {"calls": f"{summary['totalCalls']:,}", "cost": cost,
+            "input": f"{summary['totalInputTokens']:,}", "output": f"{summary['totalOutputTokens']:,}",
+            "latency": f"{summary['avgLatencyMs']:,.1f}".rstrip("0").rstrip(".") + " ms",
+            "errors": f"{rate:.1f}%"}
+
+
+def test_dashboard_shows_the_apis_figures_and_follows_filters(page: object, server: Server,
+                                                               project: Project) -> None:
+    _known_data(server, project)
+    _enter_key(page, server, project.key)
+    page.wait_for_selector("#models tbody tr")  # type: ignore[attr-defined]
+    status, body = server.api("/api/analytics/llm?from=" + (
+        datetime.now(timezone.utc) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        + "&granularity=day", project.key)
+    assert status == 200 and body["summary"]["totalCalls"] == 15
+    assert _cards(page) == _expected_cards(body["summary"])
+    assert page.locator("#models tbody tr").count() == 2  # type: ignore[attr-defined]
+    assert page.locator("#chart rect.bar").count() == len(body["byTime"])  # type: ignore[attr-defined]
+    assert page.locator("#recent tbody tr").count() == 15  # type: ignore[attr-defined]
+    assert page.locator("#recent td.error").count() == 1  # type: ignore[attr-defined]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)  # type: ignore[attr-defined]
+    bars_before = page.locator("#chart rect.bar").evaluate_all(  # type: ignore[attr-defined]
+        "bars => bars.map(b => b.getAttribute('data-calls'))")
+
+    page.select_option("#model", "claude-sonnet-4-6")  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "document.querySelectorAll('#models tbody tr').length === 1")
+    filtered = server.api("/api/analytics/llm?from=" + (
+        datetime.now(timezone.utc) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        + "&granularity=day&model=claude-sonnet-4-6", project.key)[1]
+    assert _cards(page) == _expected_cards(filtered["summary"])
+    assert page.inner_text("#models tbody tr td:nth-child(2)") == "claude-sonnet-4-6"  # type: ignore[attr-defined]
+    bars_after = page.locator("#chart rect.bar").evaluate_all(  # type: ignore[attr-defined]
+        "bars => bars.map(b => b.getAttribute('data-calls'))")
+    assert bars_after != bars_before and all(b == "1" for b in bars_after)
+    assert {page.inner_text(f"#recent tbody tr:nth-child({i}) td:nth-child(2)")  # type: ignore[attr-defined]
+            for i in range(1, 6)} == {"claude-sonnet-4-6"}
+    page.screenshot(path=str(ARTIFACTS / "dashboard-filtered.png"), full_page=True)  # type: ignore[attr-defined]
+
+    page.select_option("#granularity", "hour")  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "document.querySelectorAll('#chart rect.bar').length === 5")
+
+    # a custom range (UTC) holding two of the five days
+    now = datetime.now(timezone.utc)
+    start, end = now - timedelta(days=3, hours=12), now - timedelta(days=1, hours=12)
+    page.select_option("#model", "")  # type: ignore[attr-defined]
+    page.select_option("#range", "custom")  # type: ignore[attr-defined]
+    page.fill("#from", start.strftime("%Y-%m-%dT%H:%M"))  # type: ignore[attr-defined]
+    page.fill("#to", end.strftime("%Y-%m-%dT%H:%M"))  # type: ignore[attr-defined]
+    page.dispatch_event("#to", "change")  # type: ignore[attr-defined]
+    custom = server.api("/api/analytics/llm?from=" + start.strftime("%Y-%m-%dT%H:%M:00Z")
+                        + "&to=" + end.strftime("%Y-%m-%dT%H:%M:00Z"), project.key)[1]
+    assert custom["summary"]["totalCalls"] == 6
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "document.getElementById('card-calls').textContent === '6'")
+    assert _cards(page) == _expected_cards(custom["summary"])
+
+
+def test_dashboard_empty_and_error_states(page: object, server: Server, project: Project) -> None:
+    _enter_key(page, server, project.key)  # a project without calls
+    page.wait_for_selector(".status.empty")  # type: ignore[attr-defined]
+    assert "spantally demo" in page.inner_text("#status")  # type: ignore[attr-defined]
+    assert page.inner_text("#card-calls") == "0"  # type: ignore[attr-defined]
+    # the key lives in this tab's session storage, and a reload keeps showing the data
+    assert page.evaluate("sessionStorage.getItem('spantally.apiKey')") == project.key  # type: ignore[attr-defined]
+    page.reload()  # type: ignore[attr-defined]
+    page.wait_for_selector(".status.empty")  # type: ignore[attr-defined]
+
+    page.click("#change-key")  # type: ignore[attr-defined]
+    page.fill("#api-key", "st_000000000000_not-a-real-secret")  # type: ignore[attr-defined]
+    page.click("#key-entry button")  # type: ignore[attr-defined]
+    page.wait_for_selector("#key-form:not([hidden]) .status.error")  # type: ignore[attr-defined]
+    assert "refused" in page.inner_text("#key-form .status")  # type: ignore[attr-defined]
+    assert page.evaluate("sessionStorage.getItem('spantally.apiKey')") is None  # type: ignore[attr-defined]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-bad-key.png"))  # type: ignore[attr-defined]
