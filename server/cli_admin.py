@@ -289,6 +289,7 @@ def llm_stats(url: str, api_key: str | None, from_: str, to: str | None, granula
                          ("output tokens", f"{s.total_output_tokens:,}"),
                          ("avg latency", f"{s.avg_latency_ms:,.1f} ms"),
                          ("avg cost per call", _usd(s.avg_cost_per_call)),
+                         ("failed calls", f"{s.error_calls:,}"),
                          ("unpriced calls", f"{s.unpriced_calls:,}")):
         table.add_row(label, value)
     console.print(table)

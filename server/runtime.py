@@ -194,6 +194,7 @@ def _announce(info: StartupInfo) -> None:
         f"  OTLP gRPC     {info.grpc_endpoint}\n"
         f"  OTLP HTTP     {info.http_endpoint}\n"
         f"  API           {info.api_url}/api/analytics/llm\n"
+        f"  dashboard     {info.api_url}/\n"
         f"  health        {info.api_url}/healthz\n"
         f"  project       {info.project}\n"
         f"  API key       {key}\n"
