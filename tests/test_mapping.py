@@ -187,6 +187,14 @@ def test_openlit_anthropic_input_without_cache_and_zero_cost() -> None:
     assert call.tags is None
 
 
+def test_openlit_input_is_corrected_even_when_larger_than_its_cache() -> None:
+    # Only the library's known behaviour can tell: 5000 could be a total or an uncached count.
+    span = S({**OPENLIT_ANTHROPIC, "gen_ai.usage.input_tokens": 5_000})
+    (openlit,) = calls([span], scope="openlit.instrumentation.anthropic").calls
+    (unknown,) = calls([span], scope="someone.else").calls
+    assert (openlit.input_tokens, unknown.input_tokens) == (5_000 + 2_048 + 512, 5_000)
+
+
 def test_openlit_detected_by_resource_sdk_name_alone() -> None:
     (call,) = calls([S(OPENLIT_ANTHROPIC)], scope="some.wrapper",
                     resource={"telemetry.sdk.name": "openlit"}).calls

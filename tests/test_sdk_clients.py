@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 import spantally
-from spantally import _openai
+from spantally import _instrument, _openai
 from spantally.collector.normalize import normalize_request
 from spantally.store import LlmCall
 
@@ -411,6 +411,7 @@ def test_a_failing_instrumentation_never_breaks_the_call(
 
     monkeypatch.setattr(_openai._OpenAICall, "response", broken)
     monkeypatch.setattr(_openai._OpenAICall, "item", broken)
+    monkeypatch.setattr(_instrument, "_reported", set())  # what earlier tests logged
     logger = logging.getLogger("spantally")
     records = Records()
     logger.addHandler(records)
