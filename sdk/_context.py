@@ -12,6 +12,7 @@ import functools
 import inspect
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
 from typing import Any, ParamSpec, TypeVar
@@ -34,6 +35,7 @@ __all__ = [
     "agent",
     "current_attributes",
     "propagate",
+    "run_inside",
     "session",
     "tags",
     "user",
@@ -100,21 +102,27 @@ class Scope:
 
     def __call__(self, function: Callable[P, R]) -> Callable[P, R]:
         # A fresh scope per call: one decorated function may run in many tasks at once.
-        if inspect.iscoroutinefunction(function):
+        return run_inside(self._fresh, function)
 
-            @functools.wraps(function)
-            async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
-                with self._fresh():
-                    return await function(*args, **kwargs)
 
-            return run_async  # type: ignore[return-value]
+def run_inside(enter: Callable[[], AbstractContextManager[Any]],
+               function: Callable[P, R]) -> Callable[P, R]:
+    """`function`, sync or async, run inside a context manager that `enter()` makes per call."""
+    if inspect.iscoroutinefunction(function):
 
         @functools.wraps(function)
-        def run(*args: P.args, **kwargs: P.kwargs) -> R:
-            with self._fresh():
-                return function(*args, **kwargs)
+        async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+            with enter():
+                return await function(*args, **kwargs)
 
-        return run
+        return run_async  # type: ignore[return-value]
+
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with enter():
+            return function(*args, **kwargs)
+
+    return run
 
 
 class AgentScope(Scope):

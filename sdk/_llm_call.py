@@ -3,8 +3,6 @@ and the span object that client instrumentations fill in as a response arrives."
 
 from __future__ import annotations
 
-import functools
-import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
@@ -17,7 +15,7 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from . import semconv
-from ._context import current_attributes, sdk_tracer
+from ._context import current_attributes, run_inside, sdk_tracer
 
 __all__ = ["LlmCallSpan", "current_call", "error_type", "llm", "llm_call"]
 
@@ -262,20 +260,6 @@ def llm(
     name = f"{operation} {model}"
 
     def decorate(function: Callable[P, R]) -> Callable[P, R]:
-        if inspect.iscoroutinefunction(function):
-
-            @functools.wraps(function)
-            async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
-                async with LlmCallSpan(name, merged):
-                    return await function(*args, **kwargs)
-
-            return run_async  # type: ignore[return-value]
-
-        @functools.wraps(function)
-        def run(*args: P.args, **kwargs: P.kwargs) -> R:
-            with LlmCallSpan(name, merged):
-                return function(*args, **kwargs)
-
-        return run
+        return run_inside(lambda: LlmCallSpan(name, merged), function)
 
     return decorate
