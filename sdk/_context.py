@@ -29,6 +29,7 @@ from . import semconv
 from ._version import __version__
 
 __all__ = [
+    "AlsoAsync",
     "ContextSpanProcessor",
     "ContextThreadPoolExecutor",
     "Scope",
@@ -61,7 +62,24 @@ def sdk_tracer() -> trace.Tracer:
     return trace.get_tracer(TRACER_NAME, __version__)
 
 
-class Scope:
+class AlsoAsync:
+    """`async with` does what `with` does (entering and leaving never wait on anything)."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> Any:
+        return self.__enter__()  # type: ignore[attr-defined]
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)  # type: ignore[attr-defined]
+
+
+class Scope(AlsoAsync):
     """A `with` / `async with` block, or a decorator of sync and async functions, inside which
     every LLM span carries `attributes`. Nested scopes add to (and override) outer ones."""
 
@@ -88,17 +106,6 @@ class Scope:
         tb: TracebackType | None,
     ) -> None:
         _ATTRIBUTES.reset(self._tokens.pop())
-
-    async def __aenter__(self) -> Scope:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
 
     def __call__(self, function: Callable[P, R]) -> Callable[P, R]:
         # A fresh scope per call: one decorated function may run in many tasks at once.

@@ -15,7 +15,7 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from . import semconv
-from ._context import current_attributes, run_inside, sdk_tracer
+from ._context import AlsoAsync, current_attributes, run_inside, sdk_tracer
 
 __all__ = ["LlmCallSpan", "current_call", "error_type", "llm", "llm_call"]
 
@@ -35,7 +35,7 @@ def current_call() -> LlmCallSpan | None:
     return _CURRENT.get()
 
 
-class LlmCallSpan:
+class LlmCallSpan(AlsoAsync):
     """The span of one LLM call; a sync and async context manager.
 
     On an exception the span records it, gets status ERROR and `error.type` (the exception's
@@ -183,17 +183,6 @@ class LlmCallSpan:
         _CURRENT.reset(current)
         otel_context.detach(token)  # type: ignore[arg-type]
         self.end()
-
-    async def __aenter__(self) -> LlmCallSpan:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
 
 
 def _call_attributes(
