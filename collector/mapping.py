@@ -146,6 +146,7 @@ LOGFIRE: Final = Convention(
     name="logfire",
     fields={
         "cost_usd": ("float", ("operation.cost",)),
+        "reasoning_tokens": ("int", ("gen_ai.usage.details.reasoning_tokens",)),
         "agent_name": ("str", ("agent_name",)),
         "request_model": ("str", ("model_name",)),
     },
@@ -248,6 +249,7 @@ TAG_EXCLUDED_PREFIXES: Final = (
     "traceloop.span.",
     "traceloop.workflow.",
     "logfire.",
+    "pydantic_ai.",
     "openlit.",
     "openai.",
     "anthropic.",

@@ -4,8 +4,8 @@ exporting its spans over OTLP/gRPC: the golden tests' traffic, in a process of i
 
     python -m tests.instrumented_clients LIBRARY OTLP_ENDPOINT API_KEY
 
-LIBRARY: openllmetry | openinference. The calls go to the local fake API (tests/fake_llm.py);
-what they are, and what each should count as, is `SCENARIO`.
+LIBRARY: openllmetry | openinference | pydantic-ai. The calls go to the local fake API
+(tests/fake_llm.py); what each should count as is in tests/test_conventions.py.
 """
 
 from __future__ import annotations
@@ -39,6 +39,12 @@ def instrument(library: str, provider: TracerProvider) -> None:
     elif library == "openinference":
         from openinference.instrumentation.anthropic import AnthropicInstrumentor
         from openinference.instrumentation.openai import OpenAIInstrumentor
+    elif library == "pydantic-ai":
+        from pydantic_ai import Agent, InstrumentationSettings
+
+        Agent.instrument_all(InstrumentationSettings(tracer_provider=provider,
+                                                     include_content=False))
+        return
     else:
         raise SystemExit(f"unknown library {library!r}")
     OpenAIInstrumentor().instrument(tracer_provider=provider)
@@ -89,6 +95,26 @@ def run(library: str, fake: FakeLLMServer, tracer: trace.Tracer) -> None:
             pass
 
 
+def run_agents(fake: FakeLLMServer) -> None:
+    """pydantic-ai agents (Logfire's conventions): one OpenAI and one Anthropic model."""
+    from pydantic_ai import Agent
+    from pydantic_ai.models.anthropic import AnthropicModel
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.anthropic import AnthropicProvider
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    fake.set(**OPENAI_USAGE)
+    planner = Agent(OpenAIChatModel("gpt-4o", provider=OpenAIProvider(
+        base_url=fake.openai_url, api_key="k")), name="planner")
+    planner.run_sync("What is the capital of France?")
+    fake.set(**ANTHROPIC_USAGE)
+    # The anthropic client traces itself as well: its span lands inside pydantic-ai's.
+    writer = Agent(AnthropicModel("claude-sonnet-4-6", provider=AnthropicProvider(
+        anthropic_client=anthropic.AsyncAnthropic(base_url=fake.url, api_key="k",
+                                                  max_retries=0))), name="writer")
+    writer.run_sync("Write it down.")
+
+
 def main() -> None:
     library, endpoint, key = sys.argv[1:4]
     provider = TracerProvider(resource=Resource.create({"service.name": f"golden-{library}"}))
@@ -97,7 +123,10 @@ def main() -> None:
     trace.set_tracer_provider(provider)
     instrument(library, provider)
     with fake_llm_server() as fake:
-        run(library, fake, provider.get_tracer("golden"))
+        if library == "pydantic-ai":
+            run_agents(fake)
+        else:
+            run(library, fake, provider.get_tracer("golden"))
     provider.shutdown()
 
 

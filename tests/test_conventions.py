@@ -60,3 +60,21 @@ def test_golden_calls(library: str, server: Server, project: Project) -> None:
             summary["unpricedCalls"]) == (7, 1200 + 42 + 3 * 3560, 300 + 3 * 400, 1)
     metrics = server.metrics()
     assert 'spantally_spans_skipped_total{reason="duplicate"}' in metrics
+
+
+def test_golden_pydantic_ai_agents(server: Server, project: Project) -> None:
+    send("pydantic-ai", server, project)
+    rows = server.sql(
+        "SELECT agent_id, provider, model, input_tokens, output_tokens, cache_read_tokens,"
+        " cache_write_tokens, reasoning_tokens, cost_nano_usd, cost_source,"
+        " session_id IS NOT NULL FROM llm_calls WHERE project_id = %s ORDER BY time",
+        (project.id,))
+    assert rows == [
+        # its own cost (operation.cost) is reported; reasoning comes under usage.details
+        ("planner", "openai", "gpt-4o-2024-08-06", 1200, 300, 1024, 0, 120, 4_720_000,
+         "reported", True),
+        ("writer", "anthropic", "claude-sonnet-4-6", 3560, 400, 2048, 512, 0, 11_534_400,
+         "reported", True),
+    ]
+    metrics = server.metrics()
+    assert 'spantally_spans_skipped_total{reason="agent_or_tool"}' in metrics

@@ -204,21 +204,26 @@ def test_openlit_detected_by_resource_sdk_name_alone() -> None:
 # -- Logfire / pydantic-ai -------------------------------------------------------------------
 
 def test_logfire_reported_cost_and_agent_run_spans() -> None:
+    # recorded: pydantic-ai 2.68.0 with openai 3.54.0
     chat = S({"gen_ai.operation.name": "chat", "gen_ai.system": "openai",
-              "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 500,
-              "gen_ai.usage.output_tokens": 50, "operation.cost": 0.00175,
-              "logfire.msg": "chat gpt-4o", "events": "[secret messages]",
-              "model_request_parameters": "{}"}, id=2, parent=1, name="chat gpt-4o")
-    # The agent run repeats the run's usage totals; without a GenAI operation or provider it
-    # is not a call, and its agent name reaches the call inside it.
-    run = S({"agent_name": "support", "model_name": "gpt-4o",
-             "gen_ai.usage.input_tokens": 500, "gen_ai.usage.output_tokens": 50,
-             "logfire.msg": "support run"}, id=1, name="agent run")
-    out = calls([chat, run], scope="pydantic-ai")
+              "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
+              "gen_ai.response.model": "gpt-4o-2024-08-06", "gen_ai.agent.name": "support",
+              "gen_ai.conversation.id": "01a201fc-5413", "gen_ai.usage.input_tokens": 1200,
+              "gen_ai.usage.output_tokens": 300, "gen_ai.usage.cache_read.input_tokens": 1024,
+              "gen_ai.usage.details.reasoning_tokens": 120, "operation.cost": 0.00472,
+              "pydantic_ai.cache.hit_ratio": 0.85, "model_request_parameters": "{}",
+              "logfire.json_schema": "{}"}, id=2, parent=1, name="chat gpt-4o")
+    # The agent run repeats the run's usage (as aggregated usage) and is not a call.
+    run = S({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "support",
+             "agent_name": "support", "model_name": "gpt-4o",
+             "gen_ai.aggregated_usage.input_tokens": 1200, "logfire.msg": "support run"},
+            id=1, name="invoke_agent support")
+    out = calls([chat, run], scope="pydantic-ai", version="2.68.0")
     (call,) = out.calls
-    assert (call.cost_nano_usd, call.cost_source) == (1_750_000, "reported")
-    assert (call.agent_id, call.agent_name, call.tags) == ("support", "support", None)
-    assert out.skipped == {"not_llm": 1}
+    assert (call.cost_nano_usd, call.cost_source, call.reasoning_tokens) == (
+        4_720_000, "reported", 120)
+    assert (call.agent_id, call.session_id, call.tags) == ("support", "01a201fc-5413", None)
+    assert out.skipped == {"agent_or_tool": 1}
 
 
 # -- rules for every convention --------------------------------------------------------------
