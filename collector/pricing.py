@@ -51,6 +51,15 @@ _PROBE = 1_000_000
 _MAX_CACHED = 10_000
 
 
+# genai-prices' per-token prices -> the names the API uses.
+_CATALOG_FIELDS = (
+    ("inputPerMTok", "input_mtok"), ("cacheReadPerMTok", "cache_read_mtok"),
+    ("cacheWritePerMTok", "cache_write_mtok"), ("outputPerMTok", "output_mtok"),
+    ("inputAudioPerMTok", "input_audio_mtok"), ("outputAudioPerMTok", "output_audio_mtok"),
+    ("perThousandRequests", "requests_kcount"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class _Linear:
     """USD per call and per token of each kind, as integers of atto-USD (1e-18): catalog
@@ -116,6 +125,23 @@ class Pricer:
             + output_tokens * linear.output
         )
         return _round_half_even(atto, _ATTO_PER_NANO)
+
+    def describe(self, provider: str | None, model: str, at: datetime) -> dict[str, Any] | None:
+        """The catalog's entry for the model at `at`: which model it resolved to, and its prices
+        (USD per million tokens; a tiered price as text). None when the catalog lacks it."""
+        found = self._find(provider, model)
+        if found is None:
+            return None
+        catalog_provider, info = found
+        model_price = info.get_prices(at)
+        prices: dict[str, Any] = {}
+        for name, attribute in _CATALOG_FIELDS:
+            value = getattr(model_price, attribute, None)
+            if value is not None:
+                prices[name] = float(value) if isinstance(value, (int, float, Decimal)) \
+                    else str(value)
+        return {"provider": catalog_provider.id, "model": info.id, "name": info.name,
+                "prices": prices}
 
     # -- internals -----------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 from datetime import datetime
@@ -102,6 +103,34 @@ def set_price(url: str, api_key: str | None, model: str, provider: str | None, i
     console.print(f"price {created['id']} added for {created['provider'] or 'any provider'} / "
                   f"{created['model']}; new calls use it now, stored ones after "
                   "`spantally reprice`")
+
+
+@prices.command("explain")
+@api_connection_options
+@click.argument("model")
+@click.option("--provider", default=None, help="The call's provider (OTel GenAI name).")
+@click.option("--at", default=None, help="The call's time (ISO 8601; default: now).")
+def explain_price(url: str, api_key: str | None, model: str, provider: str | None,
+                  at: str | None) -> None:
+    """Which price a call of MODEL gets (custom, catalog, or none), and what it is."""
+    params = {"model": model, "provider": provider, "at": at}
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v})
+    body = _call(url, api_key, "GET", f"/api/prices/resolve?{query}")
+    if body["source"] == "custom":
+        p = body["custom"]
+        console.print(f"custom price {p['id']} ({p['provider'] or 'any provider'} / {p['model']},"
+                      f" from {p['effectiveFrom']}): input {_money(p['inputPerMTok'])}, "
+                      f"cache read {_money(p['cacheReadPerMTok'] or p['inputPerMTok'])}, "
+                      f"cache write {_money(p['cacheWritePerMTok'] or p['inputPerMTok'])}, "
+                      f"output {_money(p['outputPerMTok'])} USD per million tokens")
+    if body["catalog"] is not None:
+        c = body["catalog"]
+        prices = ", ".join(f"{k} {v}" for k, v in c["prices"].items())
+        prefix = "catalog (overridden)" if body["source"] == "custom" else "catalog"
+        console.print(f"{prefix}: {c['provider']} / {c['model']}: {prices}")
+    if body["source"] is None:
+        console.print(f"no price for {model}: its calls are unpriced; add one with "
+                      f"`spantally prices set {model} --input ... --output ...`")
 
 
 @prices.command("delete")

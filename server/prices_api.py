@@ -1,11 +1,17 @@
-"""Custom prices and currency rates: /api/prices and /api/currencies."""
+"""Custom prices and currency rates: /api/prices (and /api/prices/resolve, which price a
+call gets and why) and /api/currencies."""
 
 from __future__ import annotations
+
+from datetime import datetime, timezone
+from functools import partial
 
 from aiohttp import web
 
 from spantally.collector.errors import InvalidArgument, NotFound
+from spantally.collector.pricing import PriceBook
 from spantally.store import (
+    ModelPrice,
     create_price,
     delete_price,
     delete_rate,
@@ -14,15 +20,16 @@ from spantally.store import (
     set_rate,
 )
 
-from .params import parse_currency, parse_new_price, parse_rate
-from .services import SERVICES_KEY, json_body, project_of
-from .shape import price_json, rate_json
+from .params import parse_currency, parse_new_price, parse_rate, parse_time
+from .services import SERVICES_KEY, ApiServices, json_body, project_of
+from .shape import iso_utc, price_json, rate_json
 
 __all__ = ["add_price_routes"]
 
 
 def add_price_routes(app: web.Application) -> None:
     app.router.add_get("/api/prices", _list_prices)
+    app.router.add_get("/api/prices/resolve", _resolve_price)
     app.router.add_post("/api/prices", _create_price)
     app.router.add_delete("/api/prices/{id}", _delete_price)
     app.router.add_get("/api/currencies", _list_rates)
@@ -50,6 +57,33 @@ async def _create_price(request: web.Request) -> web.Response:
         created = await create_price(conn, project_id, new)
     _prices_changed(request, project_id)
     return web.json_response(price_json(created), status=201)
+
+
+async def _resolve_price(request: web.Request) -> web.Response:
+    """Which price a call of this provider and model at `at` (default now) gets, and why."""
+    project_id = await project_of(request)
+    model = request.query.get("model", "").strip()
+    if not model:
+        raise InvalidArgument("model is required")
+    provider = request.query.get("provider", "").strip() or None
+    at = parse_time("at", request.query["at"]) if "at" in request.query \
+        else datetime.now(timezone.utc)
+    services = request.app[SERVICES_KEY]
+    book = services.prices or PriceBook(partial(_load, services))
+    project_prices = await book.for_project(project_id)
+    custom = project_prices.custom_for(provider, model, at)
+    catalog = book.pricer.describe(provider, model, at)
+    source = "custom" if custom is not None else "catalog" if catalog is not None else None
+    return web.json_response({
+        "provider": provider, "model": model, "at": iso_utc(at), "source": source,
+        "custom": price_json(custom) if custom is not None else None,
+        "catalog": catalog,
+    })
+
+
+async def _load(services: ApiServices, project_id: int) -> list[ModelPrice]:
+    async with services.database.pool.connection() as conn:
+        return await list_prices(conn, project_id)
 
 
 async def _delete_price(request: web.Request) -> web.Response:

@@ -242,3 +242,25 @@ def test_prices_cli(server: Server, project: Project) -> None:
     unreachable = subprocess.run([*base, "list", "--url", "http://127.0.0.1:9", "--api-key", "k"],
                                  capture_output=True, text=True, timeout=60)
     assert unreachable.returncode == 1 and "cannot reach SpanTally" in unreachable.stderr
+
+
+def test_which_price_applies_is_explained(server: Server, project: Project) -> None:
+    body = {"model": "gpt-4o", "provider": "openai", "inputPerMTok": 4, "outputPerMTok": 16,
+            "effectiveFrom": "2026-10-04"}
+    assert server.call("POST", "/api/prices", project.key, body)[0] == 201
+    status, before = server.call("GET", "/api/prices/resolve?model=gpt-4o-2024-08-06"
+                                 "&provider=openai&at=2026-10-01", project.key)
+    assert status == 200 and before["source"] == "catalog" and before["custom"] is None
+    assert before["catalog"]["model"] == "gpt-4o"  # the dated id resolves to its family
+    assert before["catalog"]["prices"]["inputPerMTok"] == 2.5
+    after = server.call("GET", "/api/prices/resolve?model=gpt-4o&provider=openai"
+                        "&at=2026-10-05", project.key)[1]
+    assert after["source"] == "custom" and after["custom"]["inputPerMTok"] == 4
+    unknown = server.call("GET", "/api/prices/resolve?model=acme-llm", project.key)[1]
+    assert (unknown["source"], unknown["catalog"]) == (None, None)
+    assert server.call("GET", "/api/prices/resolve", project.key)[0] == 400
+    explained = subprocess.run(
+        [sys.executable, "-m", "spantally.server.cli", "prices", "explain", "gpt-4o",
+         "--provider", "openai", "--at", "2026-10-05", "--url", server.api_url,
+         "--api-key", project.key], capture_output=True, text=True, timeout=60)
+    assert "custom price" in explained.stdout and "catalog (overridden)" in explained.stdout
