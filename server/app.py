@@ -15,6 +15,7 @@ from spantally.collector.errors import InvalidArgument
 from spantally.store import find_rate, llm_analytics, recent_calls
 
 from .config import ApiConfig
+from .openapi import openapi_document
 from .params import parse_limit, parse_llm_query
 from .prices_api import add_price_routes
 from .services import CONFIG_KEY, SERVICES_KEY, ApiServices, project_of
@@ -39,6 +40,7 @@ def create_app(config: ApiConfig, services: ApiServices) -> web.Application:
     app.router.add_get("/", _dashboard)
     app.router.add_static("/dashboard", DASHBOARD)
     app.router.add_get("/api", _index)
+    app.router.add_get("/api/openapi.json", _openapi)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/api/analytics/llm", _llm_analytics)
@@ -64,7 +66,10 @@ async def _json_errors(
         if exc.status < 400:
             raise
         code = _HTTP_ERROR_CODES.get(exc.status, "INVALID_ARGUMENT" if exc.status < 500 else "INTERNAL")
-        return error_response(exc.status, code, exc.reason)
+        response = error_response(exc.status, code, exc.reason)
+        if isinstance(exc, web.HTTPMethodNotAllowed):  # RFC 9110: say which methods there are
+            response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+        return response
     except Exception as exc:  # noqa: BLE001 - every failure gets its status from classify()
         failure: Failure = classify(exc)
         if failure.http_status >= 500 and not failure.retryable:
@@ -144,13 +149,17 @@ async def _dashboard(request: web.Request) -> web.FileResponse:
     return web.FileResponse(DASHBOARD / "index.html")
 
 
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
 async def _index(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "name": "spantally",
             "version": __version__,
             "endpoints": ["/api/analytics/llm", "/api/calls", "/api/prices", "/api/currencies",
-                          "/healthz", "/metrics"],
+                          "/api/openapi.json", "/healthz", "/metrics"],
         }
     )
 

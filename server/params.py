@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from spantally.collector.errors import InvalidArgument
 from spantally.store import Granularity, LlmFilters, NewPrice
@@ -14,6 +14,7 @@ __all__ = [
     "LlmQuery",
     "parse_currency",
     "parse_decimal",
+    "no_nul",
     "parse_limit",
     "parse_llm_query",
     "parse_new_price",
@@ -59,6 +60,13 @@ def _filter(query: Mapping[str, str], name: str) -> str | None:
         return None
     if not value or len(value) > _MAX_FILTER_CHARS:
         raise InvalidArgument(f"{name} must be 1 to {_MAX_FILTER_CHARS} characters")
+    return no_nul(name, value)
+
+
+def no_nul(name: str, value: str) -> str:
+    """`value`, refused if it holds a NUL character (no PostgreSQL text can)."""
+    if "\x00" in value:
+        raise InvalidArgument(f"{name} must not contain a NUL character")
     return value
 
 
@@ -101,8 +109,8 @@ _ALWAYS = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 def parse_decimal(name: str, value: object, *, positive: bool = False,
                   maximum: Decimal = _MAX_PRICE) -> Decimal:
-    """A finite, non-negative (or positive) number with at most 12 decimal places, given as a
-    JSON number or a numeric string."""
+    """A finite, non-negative (or positive) number, given as a JSON number or a numeric string,
+    kept to 12 decimal places."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise InvalidArgument(f"{name} must be a number")
     try:
@@ -115,8 +123,11 @@ def parse_decimal(name: str, value: object, *, positive: bool = False,
         raise InvalidArgument(f"{name} must be {'positive' if positive else 'zero or more'}")
     if number > maximum:
         raise InvalidArgument(f"{name} must be at most {maximum}")
-    if number != number.quantize(Decimal("1e-12"), rounding=ROUND_DOWN):
-        raise InvalidArgument(f"{name} has more than 12 decimal places")
+    # Kept to 12 decimal places (what the database holds): JSON numbers carry binary noise
+    # (0.30000000000000004), and a millionth of a millionth of a dollar is no price.
+    number = number.quantize(Decimal("1e-12"), rounding=ROUND_HALF_EVEN)
+    if positive and number == 0:
+        raise InvalidArgument(f"{name} must be positive")
     return number
 
 
@@ -126,7 +137,7 @@ def _optional_text(body: Mapping[str, object], name: str, limit: int) -> str | N
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
         raise InvalidArgument(f"{name} must be a non-empty string of at most {limit} characters")
-    return value.strip()
+    return no_nul(name, value.strip())
 
 
 def parse_new_price(body: object) -> NewPrice:

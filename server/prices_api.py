@@ -20,7 +20,7 @@ from spantally.store import (
     set_rate,
 )
 
-from .params import parse_currency, parse_new_price, parse_rate, parse_time
+from .params import no_nul, parse_currency, parse_new_price, parse_rate, parse_time
 from .services import SERVICES_KEY, ApiServices, json_body, project_of
 from .shape import iso_utc, price_json, rate_json
 
@@ -31,7 +31,7 @@ def add_price_routes(app: web.Application) -> None:
     app.router.add_get("/api/prices", _list_prices)
     app.router.add_get("/api/prices/resolve", _resolve_price)
     app.router.add_post("/api/prices", _create_price)
-    app.router.add_delete("/api/prices/{id}", _delete_price)
+    app.router.add_delete(r"/api/prices/{id:\d{1,18}}", _delete_price)
     app.router.add_get("/api/currencies", _list_rates)
     app.router.add_put("/api/currencies/{code}", _set_rate)
     app.router.add_delete("/api/currencies/{code}", _delete_rate)
@@ -62,10 +62,11 @@ async def _create_price(request: web.Request) -> web.Response:
 async def _resolve_price(request: web.Request) -> web.Response:
     """Which price a call of this provider and model at `at` (default now) gets, and why."""
     project_id = await project_of(request)
-    model = request.query.get("model", "").strip()
-    if not model:
-        raise InvalidArgument("model is required")
-    provider = request.query.get("provider", "").strip() or None
+    raw_model = request.query.get("model", "")
+    model = no_nul("model", raw_model.strip())
+    if not model or len(raw_model) > 256:
+        raise InvalidArgument("model is required, at most 256 characters")
+    provider = no_nul("provider", request.query.get("provider", "").strip()) or None
     at = parse_time("at", request.query["at"]) if "at" in request.query \
         else datetime.now(timezone.utc)
     services = request.app[SERVICES_KEY]
@@ -88,9 +89,7 @@ async def _load(services: ApiServices, project_id: int) -> list[ModelPrice]:
 
 async def _delete_price(request: web.Request) -> web.Response:
     project_id = await project_of(request)
-    text = request.match_info["id"]
-    if not text.isdigit() or len(text) > 18:
-        raise InvalidArgument(f"id: {text!r} is not a price id")
+    text = request.match_info["id"]  # digits only: the route says so
     async with request.app[SERVICES_KEY].database.pool.connection() as conn:
         deleted = await delete_price(conn, project_id, int(text))
     if not deleted:

@@ -87,7 +87,7 @@ def test_custom_prices_apply_by_call_time(server: Server, project: Project) -> N
     ({"model": "m", "inputPerMTok": "NaN", "outputPerMTok": 1}, "finite"),
     ({"model": "m", "inputPerMTok": "abc", "outputPerMTok": 1}, "not a number"),
     ({"model": "m", "inputPerMTok": True, "outputPerMTok": 1}, "must be a number"),
-    ({"model": "m", "inputPerMTok": "0.0000000000001", "outputPerMTok": 1}, "12 decimal"),
+    ({"model": "m", "inputPerMTok": "1e400", "outputPerMTok": 1}, "at most 1000000"),
     ({"model": "m", "inputPerMTok": 1}, "outputPerMTok is required"),
     ({"inputPerMTok": 1, "outputPerMTok": 1}, "model is required"),
     ({"model": "m", "inputPerMTok": 1, "outputPerMTok": 1, "inputPerMtok": 1}, "unknown fields"),
@@ -124,7 +124,7 @@ def test_overlapping_windows_conflict(server: Server, project: Project) -> None:
     status, answer = server.call("DELETE", f"/api/prices/{prices[0]['id']}", project.key)
     assert (status, answer["error"]["code"]) == (404, "NOT_FOUND")
     status, answer = server.call("DELETE", "/api/prices/abc", project.key)
-    assert status == 400
+    assert (status, answer["error"]["code"]) == (404, "NOT_FOUND")
 
 
 def test_reprice_changes_totals_exactly_as_the_dry_run_said(server: Server,

@@ -1,0 +1,262 @@
+"""The API's OpenAPI 3.1 document, served at /api/openapi.json (and checked by schemathesis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spantally import __version__
+
+__all__ = ["openapi_document"]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERRORS = {
+    "400": {"$ref": "#/components/responses/InvalidArgument"},
+    "401": {"$ref": "#/components/responses/Unauthenticated"},
+    "403": {"$ref": "#/components/responses/PermissionDenied"},
+    "503": {"$ref": "#/components/responses/Unavailable"},
+}
+
+_TIME = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}],
+         "description": "ISO 8601 date or date-time; UTC unless it has an offset. A date is its "
+         "midnight UTC.", "examples": ["2026-02-01", "2026-02-01T10:00:00Z"]}
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^\\x00]*$"}
+# A name SpanTally trims: something besides blanks.
+_NAME = {**_TEXT, "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"}
+_RANGE_AND_FILTERS = [
+    {"name": "from", "in": "query", "schema": _TIME,
+     "description": "Start (inclusive); default: `to` minus 24 hours."},
+    {"name": "to", "in": "query", "schema": _TIME, "description": "End (exclusive); default: now."},
+    {"name": "agentId", "in": "query", "schema": _TEXT},
+    {"name": "model", "in": "query", "schema": _TEXT},
+    {"name": "provider", "in": "query", "schema": _TEXT},
+]
+_MEASURES = {
+    "calls": {"type": "integer", "minimum": 0},
+    "costUsd": {"type": "number", "minimum": 0},
+    "inputTokens": {"type": "integer", "minimum": 0},
+    "outputTokens": {"type": "integer", "minimum": 0},
+    "avgLatencyMs": {"type": "number", "minimum": 0},
+    "cost": {"type": "number", "minimum": 0, "description": "In `currency` (when asked)."},
+}
+_DECIMAL = r"^0*[0-9]{1,6}(\.[0-9]+)?$"  # under 1,000,000
+# A rate: positive after rounding to 12 places, under 1,000,000,000.
+_POSITIVE_DECIMAL = r"^(0*[1-9][0-9]{0,8}(\.[0-9]+)?|0*\.[0-9]{0,11}[1-9][0-9]*)$"
+_NUMBER_TEXT = {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1_000_000},
+                          {"type": "string", "pattern": _DECIMAL}],
+                "description": "A number, or a decimal string (exact): zero or more, at most "
+                "1,000,000; kept to 12 decimal places."}
+_CODE = {"name": "code", "in": "path", "required": True,
+         "schema": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
+         "description": "ISO 4217 currency code (not USD)."}
+
+
+def openapi_document() -> dict[str, Any]:
+    price = {
+        "type": "object",
+        "required": ["id", "model", "inputPerMTok", "outputPerMTok", "currency",
+                     "effectiveFrom", "createdAt"],
+        "properties": {
+            "id": {"type": "integer"},
+            "provider": {"type": ["string", "null"]},
+            "model": {"type": "string"},
+            "inputPerMTok": {"type": "number"},
+            "outputPerMTok": {"type": "number"},
+            "cacheReadPerMTok": {"type": ["number", "null"]},
+            "cacheWritePerMTok": {"type": ["number", "null"]},
+            "perCall": {"type": "number"},
+            "currency": {"const": "USD"},
+            "effectiveFrom": {"type": "string"},
+            "effectiveTo": {"type": ["string", "null"]},
+            "createdAt": {"type": "string"},
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "SpanTally API", "version": __version__,
+                 "description": "LLM call analytics, recent calls, prices and currencies. "
+                                "Every error is JSON {\"error\": {\"code\", \"message\"}}."},
+        "security": [{"bearerAuth": []}],
+        "paths": {
+            "/api/analytics/llm": {"get": {
+                "summary": "Summary, per model and per time bucket",
+                "parameters": [
+                    *_RANGE_AND_FILTERS,
+                    {"name": "granularity", "in": "query",
+                     "schema": {"enum": ["hour", "day", "week"], "default": "hour"}},
+                    {"name": "currency", "in": "query",
+                     "schema": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
+                     "description": "Also show costs in this currency (a rate must be set)."},
+                ],
+                "responses": {"200": _json(_ref("LlmAnalytics"), "The analytics"), **_ERRORS},
+            }},
+            "/api/calls": {"get": {
+                "summary": "The newest calls first",
+                "parameters": [
+                    *_RANGE_AND_FILTERS,
+                    {"name": "limit", "in": "query",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000,
+                                "default": 50}},
+                ],
+                "responses": {"200": _json(_ref("RecentCalls"), "Calls"), **_ERRORS},
+            }},
+            "/api/prices": {
+                "get": {"summary": "The project's custom prices",
+                        "responses": {"200": _json({"type": "object", "required": ["prices"],
+                                                    "properties": {"prices": {
+                                                        "type": "array",
+                                                        "items": _ref("Price")}}}, "Prices"),
+                                      **_ERRORS}},
+                "post": {"summary": "Add a custom price",
+                         "requestBody": {"required": True, "content": {
+                             "application/json": {"schema": _ref("NewPrice")}}},
+                         "responses": {"201": _json(_ref("Price"), "The price"),
+                                       "409": {"$ref": "#/components/responses/Conflict"},
+                                       **_ERRORS}},
+            },
+            "/api/prices/resolve": {"get": {
+                "summary": "Which price a call gets, and why",
+                "parameters": [
+                    {"name": "model", "in": "query", "required": True,
+                     "schema": {**_NAME, "maxLength": 256}},
+                    {"name": "provider", "in": "query",
+                     "schema": {"type": "string", "pattern": "^[^\\x00]*$"}},
+                    {"name": "at", "in": "query", "schema": _TIME},
+                ],
+                "responses": {"200": _json(_ref("PriceResolution"), "The applicable price"),
+                              **_ERRORS},
+            }},
+            "/api/prices/{id}": {"delete": {
+                "summary": "Delete a custom price",
+                "parameters": [{"name": "id", "in": "path", "required": True,
+                                "schema": {"type": "integer", "minimum": 1,
+                                           "maximum": 999_999_999_999_999_999}}],
+                "responses": {"204": {"description": "Deleted"},
+                              "404": {"$ref": "#/components/responses/NotFound"}, **_ERRORS},
+            }},
+            "/api/currencies": {"get": {
+                "summary": "The project's currency rates",
+                "responses": {"200": _json(_ref("Rates"), "Rates"), **_ERRORS},
+            }},
+            "/api/currencies/{code}": {
+                "put": {"summary": "Set a currency's rate (units per USD)",
+                        "parameters": [_CODE],
+                        "requestBody": {"required": True, "content": {"application/json": {
+                            "schema": {"type": "object", "required": ["perUsd"],
+                                       "additionalProperties": False,
+                                       "properties": {"perUsd": {"anyOf": [
+                                           {"type": "number", "minimum": 1e-12,
+                                            "maximum": 1_000_000_000},
+                                           {"type": "string",
+                                            "pattern": _POSITIVE_DECIMAL}]}}}}}},
+                        "responses": {"200": _json(_ref("Rate"), "The rate"), **_ERRORS}},
+                "delete": {"summary": "Remove a currency's rate", "parameters": [_CODE],
+                           "responses": {"204": {"description": "Removed"},
+                                         "404": {"$ref": "#/components/responses/NotFound"},
+                                         **_ERRORS}},
+            },
+            "/healthz": {"get": {
+                "summary": "Database reachability and storage mode", "security": [],
+                "responses": {"200": _json({"type": "object"}, "Healthy"),
+                              "503": _json({"type": "object"}, "The database is unreachable")},
+            }},
+        },
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
+                                               "description": "A project API key, st_..."}},
+            "responses": {
+                name: _json(_ref("Error"), text) for name, text in (
+                    ("InvalidArgument", "A parameter or the body is invalid (400)"),
+                    ("Unauthenticated", "No API key (401)"),
+                    ("PermissionDenied", "Unknown or revoked API key (403)"),
+                    ("NotFound", "No such thing in this project (404)"),
+                    ("Conflict", "Overlaps what is stored (409)"),
+                    ("Unavailable", "The database is unreachable; see Retry-After (503)"),
+                )
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {
+                    "error": {"type": "object", "required": ["code", "message"],
+                              "properties": {"code": {"type": "string"},
+                                             "message": {"type": "string"}}}}},
+                "LlmAnalytics": {"type": "object", "required": ["summary", "byModel", "byTime"],
+                                 "properties": {
+                    "summary": {"type": "object", "required": [
+                        "totalCalls", "totalCostUsd", "totalInputTokens", "totalOutputTokens",
+                        "avgLatencyMs", "avgCostPerCall"], "properties": {
+                        "totalCalls": {"type": "integer", "minimum": 0},
+                        "totalCostUsd": {"type": "number", "minimum": 0},
+                        "totalInputTokens": {"type": "integer", "minimum": 0},
+                        "totalOutputTokens": {"type": "integer", "minimum": 0},
+                        "avgLatencyMs": {"type": "number", "minimum": 0},
+                        "avgCostPerCall": {"type": "number", "minimum": 0},
+                        "unpricedCalls": {"type": "integer", "minimum": 0},
+                        "errorCalls": {"type": "integer", "minimum": 0},
+                        "currency": {"type": "string"},
+                        "exchangeRate": {"type": "number"},
+                        "totalCost": {"type": "number"}}},
+                    "byModel": {"type": "array", "items": {"type": "object", "required": [
+                        "provider", "model", "calls", "costUsd"], "properties": {
+                        "provider": {"type": ["string", "null"]},
+                        "model": {"type": ["string", "null"]}, **_MEASURES}}},
+                    "byTime": {"type": "array", "items": {"type": "object", "required": [
+                        "bucket", "calls", "costUsd"], "properties": {
+                        "bucket": {"type": "string"}, **_MEASURES}}},
+                }},
+                "RecentCalls": {"type": "object", "required": ["calls"], "properties": {
+                    "calls": {"type": "array", "items": {"type": "object", "required": [
+                        "time", "operation", "inputTokens", "outputTokens", "latencyMs",
+                        "status"], "properties": {
+                        "time": {"type": "string"},
+                        "provider": {"type": ["string", "null"]},
+                        "model": {"type": ["string", "null"]},
+                        "agentId": {"type": ["string", "null"]},
+                        "sessionId": {"type": ["string", "null"]},
+                        "userId": {"type": ["string", "null"]},
+                        "operation": {"type": "string"},
+                        "streaming": {"type": ["boolean", "null"]},
+                        "inputTokens": {"type": "integer"},
+                        "outputTokens": {"type": "integer"},
+                        "costUsd": {"type": ["number", "null"]},
+                        "latencyMs": {"type": "number"},
+                        "timeToFirstChunkMs": {"type": ["number", "null"]},
+                        "status": {"enum": ["ok", "error"]},
+                        "errorType": {"type": ["string", "null"]}}}}}},
+                "Price": price,
+                "NewPrice": {"type": "object", "required": ["model", "inputPerMTok",
+                                                            "outputPerMTok"],
+                             "additionalProperties": False, "properties": {
+                    "provider": {"anyOf": [{**_NAME, "maxLength": 100}, {"type": "null"}]},
+                    "model": {**_NAME, "maxLength": 256,
+                              "description": "A model id, or a pattern with *"},
+                    "inputPerMTok": _NUMBER_TEXT, "outputPerMTok": _NUMBER_TEXT,
+                    "cacheReadPerMTok": {"anyOf": [_NUMBER_TEXT, {"type": "null"}]},
+                    "cacheWritePerMTok": {"anyOf": [_NUMBER_TEXT, {"type": "null"}]},
+                    "perCall": {"anyOf": [_NUMBER_TEXT, {"type": "null"}]},
+                    "currency": {"const": "USD"},
+                    "effectiveFrom": {"anyOf": [_TIME, {"type": "null"}]},
+                    "effectiveTo": {"anyOf": [_TIME, {"type": "null"}]}}},
+                "PriceResolution": {"type": "object", "required": ["model", "source"],
+                                    "properties": {
+                    "provider": {"type": ["string", "null"]}, "model": {"type": "string"},
+                    "at": {"type": "string"},
+                    "source": {"enum": ["custom", "catalog", None]},
+                    "custom": {"oneOf": [price, {"type": "null"}]},
+                    "catalog": {"type": ["object", "null"]}}},
+                "Rate": {"type": "object", "required": ["currency", "perUsd"], "properties": {
+                    "currency": {"type": "string"}, "perUsd": {"type": "number"},
+                    "updatedAt": {"type": "string"}}},
+                "Rates": {"type": "object", "required": ["base", "rates"], "properties": {
+                    "base": {"const": "USD"},
+                    "rates": {"type": "array", "items": _ref("Rate")}}},
+            },
+        },
+    }
+
