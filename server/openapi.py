@@ -25,8 +25,10 @@ _ERRORS = {
 }
 
 _TIME = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}],
+         # years 1901 to 8998: any offset keeps them within what the API accepts (1900 to 8999)
+         "pattern": "^(190[1-9]|19[1-9][0-9]|[2-7][0-9]{3}|8[0-8][0-9]{2}|89[0-8][0-9]|899[0-8])-",
          "description": "ISO 8601 date or date-time; UTC unless it has an offset. A date is its "
-         "midnight UTC.", "examples": ["2026-02-01", "2026-02-01T10:00:00Z"]}
+         "midnight UTC. Years 1900 to 8999.", "examples": ["2026-02-01", "2026-02-01T10:00:00Z"]}
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^\\x00]*$"}
 # A name SpanTally trims: something besides blanks.
 _NAME = {**_TEXT, "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"}

@@ -23,6 +23,9 @@ __all__ = [
 ]
 
 _DEFAULT_RANGE = timedelta(hours=24)
+# Far from datetime's limits, so that bucket arithmetic around a range never overflows.
+_EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
+_LATEST = datetime(8999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
 _MAX_FILTER_CHARS = 512
 
 
@@ -51,7 +54,13 @@ def parse_time(name: str, value: str) -> datetime:
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    try:
+        moment = parsed.astimezone(timezone.utc)
+    except OverflowError:
+        moment = None
+    if moment is None or not _EARLIEST <= moment <= _LATEST:
+        raise InvalidArgument(f"{name}: {value!r} is outside the years 1900 to 8999")
+    return moment
 
 
 def _filter(query: Mapping[str, str], name: str) -> str | None:
