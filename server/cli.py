@@ -9,20 +9,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
 from spantally import __version__
+from spantally.client import SpanTallyError
+from spantally.client import parse_moment as client_moment
 from spantally.collector import CollectorConfig, IngestLimits, NormalizeLimits, PipelineConfig
-from spantally.collector.errors import Failure
 
 from .cli_admin import db, demo, keys, llm, projects
 from .cli_common import database_options
 from .cli_costs import database_url_for, prices, reprice
 from .config import ApiConfig, Settings
-from .params import parse_time
 
 __all__ = ["main"]
 
@@ -174,19 +174,12 @@ def reprice_command(database_url: str | None, home: Path | None, embedded_port: 
             raise click.ClickException(str(exc.args[0])) from None
 
 
-_AGO = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
 def parse_moment(name: str, text: str, now: datetime) -> datetime:
     """ISO 8601 (UTC unless it says otherwise), or an amount of time ago: 90m, 24h, 7d, 2w."""
-    value = text.strip()
-    if len(value) >= 2 and value[:-1].isdigit() and value[-1] in _AGO:
-        return now - timedelta(**{_AGO[value[-1]]: int(value[:-1])})
     try:
-        return parse_time(name, value)
-    except Failure as exc:
-        raise click.BadParameter(f"{exc.message}, or a time ago such as 24h or 7d",
-                                 param_hint=name) from None
+        return client_moment(text, now)
+    except SpanTallyError as exc:
+        raise click.BadParameter(exc.message, param_hint=name) from None
 
 
 def _run(coro):  # type: ignore[no-untyped-def]
