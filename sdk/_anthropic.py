@@ -18,9 +18,9 @@ from opentelemetry.trace import Tracer
 
 from . import semconv
 from ._instrument import (
+    ClientInstrumentation,
     InstrumentedCall,
     InstrumentOptions,
-    Patches,
     begin_call,
     finish_call,
     given,
@@ -147,12 +147,8 @@ class _MessagesCall(InstrumentedCall):
                   "finish_reason": self.stop_reason}]))
 
 
-class AnthropicInstrumentation:
-    """Patches `anthropic` resource classes; `uninstrument()` puts the originals back."""
-
-    def __init__(self, options: InstrumentOptions) -> None:
-        self.options = options
-        self._patches = Patches()
+class AnthropicInstrumentation(ClientInstrumentation):
+    """Patches `anthropic` resource classes."""
 
     def instrument(self) -> bool:
         try:
@@ -234,6 +230,3 @@ class AnthropicInstrumentation:
 
         instrumented.__spantally_original__ = original  # type: ignore[attr-defined]
         return instrumented
-
-    def uninstrument(self) -> None:
-        self._patches.undo()

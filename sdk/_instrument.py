@@ -24,6 +24,7 @@ from ._context import ContextSpanProcessor
 from ._llm_call import LlmCallSpan
 
 __all__ = [
+    "ClientInstrumentation",
     "InstrumentOptions",
     "InstrumentedCall",
     "Patches",
@@ -298,6 +299,21 @@ class Patches:
 
     def __bool__(self) -> bool:
         return bool(self._applied)
+
+
+class ClientInstrumentation:
+    """The patches of one client library: `instrument()` applies them (False when the library
+    is not installed), `uninstrument()` puts the originals back."""
+
+    def __init__(self, options: InstrumentOptions) -> None:
+        self.options = options
+        self._patches = Patches()
+
+    def instrument(self) -> bool:
+        raise NotImplementedError
+
+    def uninstrument(self) -> None:
+        self._patches.undo()
 
 
 def ensure_context_processor(provider: trace.TracerProvider | None = None) -> None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import threading
-from typing import Protocol
 
 from opentelemetry import trace
 
 from ._anthropic import AnthropicInstrumentation
-from ._instrument import InstrumentOptions, ensure_context_processor
+from ._instrument import ClientInstrumentation, InstrumentOptions, ensure_context_processor
 from ._openai import OpenAIInstrumentation
 
 __all__ = [
@@ -21,14 +20,9 @@ __all__ = [
 ]
 
 
-class _Instrumentation(Protocol):
-    def instrument(self) -> bool: ...
-    def uninstrument(self) -> None: ...
-
-
 _FACTORIES = {"openai": OpenAIInstrumentation, "anthropic": AnthropicInstrumentation}
 # Monkey-patching is process-wide by nature; this records what this process patched.
-_active: dict[str, _Instrumentation] = {}
+_active: dict[str, ClientInstrumentation] = {}
 _lock = threading.Lock()
 
 

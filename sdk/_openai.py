@@ -9,9 +9,9 @@ from opentelemetry.trace import Tracer
 
 from . import semconv
 from ._instrument import (
+    ClientInstrumentation,
     InstrumentedCall,
     InstrumentOptions,
-    Patches,
     given,
     to_json,
     wrap_async,
@@ -179,12 +179,8 @@ class _EmbeddingsCall(_OpenAICall):
             self.span.set_usage(input_tokens=getattr(usage, "prompt_tokens", None))
 
 
-class OpenAIInstrumentation:
-    """Patches `openai` resource classes; `uninstrument()` puts the originals back."""
-
-    def __init__(self, options: InstrumentOptions) -> None:
-        self.options = options
-        self._patches = Patches()
+class OpenAIInstrumentation(ClientInstrumentation):
+    """Patches `openai` resource classes."""
 
     def instrument(self) -> bool:
         try:
@@ -215,6 +211,3 @@ class OpenAIInstrumentation:
             self._patches.replace(owner, name,
                                   lambda f, k=kind: wrap_async(f, begin(k, AsyncStream), k.site))
         return bool(self._patches)
-
-    def uninstrument(self) -> None:
-        self._patches.undo()
