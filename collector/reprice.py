@@ -55,7 +55,7 @@ def _windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
 
 def _new_price(prices: ProjectPrices, row: tuple[Any, ...]) -> tuple[int | None, str | None]:
     (at, _, _, provider, model, _, _, _, status, input_tokens, output_tokens, cache_read,
-     cache_write, _, _) = row
+     cache_write, _, _) = row[:15]
     if status != "error" and not (input_tokens or output_tokens):
         return None, None  # a successful call that reported no usage is unpriced, not free
     priced = prices(provider, model, at, input_tokens, output_tokens, cache_read, cache_write)
@@ -123,7 +123,7 @@ async def _reprice_window(conn: psycopg.AsyncConnection, mode: StorageMode | Non
             old_cost, old_source = row[13], row[14]
             new_cost, new_source = _new_price(prices, row)
             if (new_cost, new_source) != (old_cost, old_source):
-                changes.append((*row[:9], old_cost, new_cost, new_source))
+                changes.append((*row[:9], *row[15:17], old_cost, new_cost, new_source))
                 totals.new_cost_nano_usd += (new_cost or 0) - (old_cost or 0)
                 totals.new_unpriced += (new_cost is None) - (old_cost is None)
         totals.examined += len(rows)

@@ -10,6 +10,8 @@ from .analytics import (
     plan_range,
     recent_calls,
 )
+from .anomalies import ANOMALY_KINDS, Anomaly, AnomalyRules, detect_anomalies
+from .buckets import Segment, bucket_label, local_bucket, segments
 from .cluster import ClusterConfig, ClusterError, ManagedCluster, default_home, temporary_cluster
 from .database import Database, StorageMode, StoreConfig
 from .errors import StoreError, StoreUnavailable
@@ -24,6 +26,7 @@ from .keys import (
     resolve_api_key,
     revoke_api_key,
 )
+from .measures import BIN_RATIO, Measures, bin_of, percentile_ms
 from .migrate import migrate
 from .prices import (
     CurrencyRate,
@@ -40,9 +43,35 @@ from .prices import (
 )
 from .records import LlmCall
 from .retention import RetentionConfig, apply_retention, configure_retention
+from .sessions import SESSION_ORDERS, Session, SessionsSummary, list_sessions, sessions_summary
+from .totals import DIMENSIONS, Dimension, Filters, Grouped, dimension_of, grouped_totals, raw_only
 from .writer import CallWriter, WriteResult
 
 __all__ = [
+    "ANOMALY_KINDS",
+    "Anomaly",
+    "AnomalyRules",
+    "BIN_RATIO",
+    "DIMENSIONS",
+    "Dimension",
+    "Filters",
+    "Grouped",
+    "Measures",
+    "SESSION_ORDERS",
+    "Segment",
+    "Session",
+    "SessionsSummary",
+    "bin_of",
+    "bucket_label",
+    "detect_anomalies",
+    "dimension_of",
+    "grouped_totals",
+    "list_sessions",
+    "local_bucket",
+    "percentile_ms",
+    "raw_only",
+    "segments",
+    "sessions_summary",
     "ApiKeyInfo",
     "ProjectInfo",
     "RecentCall",

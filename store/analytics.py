@@ -4,7 +4,6 @@ partial hours at the edges of the range from the raw `llm_calls`."""
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -13,6 +12,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from . import queries
+from .buckets import Granularity
 
 __all__ = [
     "Granularity",
@@ -31,12 +31,6 @@ __all__ = [
 _HOUR = timedelta(hours=1)
 _DAY = timedelta(days=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-class Granularity(str, enum.Enum):
-    HOUR = "hour"
-    DAY = "day"
-    WEEK = "week"  # ISO weeks, starting on Monday, in UTC
 
 
 @dataclass(frozen=True, slots=True)

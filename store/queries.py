@@ -146,7 +146,7 @@ FIND_PROJECT_BY_ID_OR_NAME = "SELECT id, name FROM projects WHERE id::text = %s 
 REPRICE_SELECT = """
 SELECT time, trace_id, span_id, provider, model, agent_id, service_name, operation, status,
        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_nano_usd,
-       cost_source
+       cost_source, environment, error_type
 FROM llm_calls
 WHERE project_id = %s AND time >= %s AND time < %s AND cost_source IS DISTINCT FROM 'reported'
 FOR UPDATE
@@ -154,13 +154,13 @@ FOR UPDATE
 CREATE_REPRICE_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS reprice_changes (
     time timestamptz, trace_id bytea, span_id bytea, provider text, model text, agent_id text,
-    service_name text, operation text, status text, old_cost bigint, new_cost bigint,
-    new_source text
+    service_name text, operation text, status text, environment text, error_type text,
+    old_cost bigint, new_cost bigint, new_source text
 ) ON COMMIT DELETE ROWS
 """
 COPY_REPRICE = """
 COPY pg_temp.reprice_changes (time, trace_id, span_id, provider, model, agent_id, service_name,
-    operation, status, old_cost, new_cost, new_source) FROM STDIN
+    operation, status, environment, error_type, old_cost, new_cost, new_source) FROM STDIN
 """
 REPRICE_UPDATE_CALLS = """
 UPDATE llm_calls c SET cost_nano_usd = n.new_cost, cost_source = n.new_source
@@ -172,11 +172,11 @@ WHERE c.project_id = %s AND c.trace_id = n.trace_id AND c.span_id = n.span_id AN
 _REPRICE_ROLLUP = """
 WITH delta AS (
     SELECT date_trunc('{unit}', time, 'UTC') AS bucket, provider, model, agent_id, service_name,
-           operation, status,
+           operation, status, environment, error_type,
            sum(coalesce(new_cost, 0) - coalesce(old_cost, 0))::bigint AS cost,
            sum((new_cost IS NULL)::int - (old_cost IS NULL)::int)::bigint AS unpriced
     FROM pg_temp.reprice_changes
-    GROUP BY 1, 2, 3, 4, 5, 6, 7
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
 )
 UPDATE {table} r SET cost_nano_usd = r.cost_nano_usd + d.cost,
                      unpriced_calls = r.unpriced_calls + d.unpriced
@@ -186,6 +186,8 @@ WHERE r.project_id = %s AND r.bucket = d.bucket
   AND r.agent_id IS NOT DISTINCT FROM d.agent_id
   AND r.service_name IS NOT DISTINCT FROM d.service_name
   AND r.operation IS NOT DISTINCT FROM d.operation AND r.status IS NOT DISTINCT FROM d.status
+  AND r.environment IS NOT DISTINCT FROM d.environment
+  AND r.error_type IS NOT DISTINCT FROM d.error_type
 """
 REPRICE_ROLLUP_HOURLY = _REPRICE_ROLLUP.format(unit="hour", table="llm_calls_1h")
 REPRICE_ROLLUP_DAILY = _REPRICE_ROLLUP.format(unit="day", table="llm_calls_1d")
@@ -306,3 +308,116 @@ def llm_analytics(unit: str, filters: list[str]) -> sql.Composed:
         raw_measures=_RAW_MEASURES,
         filters=conditions,
     )
+
+# -- grouped totals (summary, time series, breakdowns, anomalies) ------------------------------
+
+# Every measure of store.measures.Measures, in field order, from an aggregate and from llm_calls.
+_AGGREGATE_SUMS = sql.SQL(",\n       ").join(
+    [sql.SQL("sum({0})::bigint").format(sql.Identifier(name)) for name in (
+        "calls", "errors", "input_tokens", "output_tokens", "cache_read_tokens",
+        "cache_write_tokens", "reasoning_tokens", "cost_nano_usd", "unpriced_calls",
+        "latency_us_sum", "latency_count", "ttft_us_sum", "ttft_count")]
+    + [sql.SQL("ARRAY[{}]").format(sql.SQL(", ").join(
+        sql.SQL("sum({}[{}])::bigint").format(sql.Identifier(hist), sql.Literal(i))
+        for i in range(1, 33))) for hist in ("latency_hist", "ttft_hist")]
+)
+_RAW_SUMS = sql.SQL(",\n       ").join([
+    sql.SQL("count(*)"),
+    sql.SQL("count(*) FILTER (WHERE status = 'error')"),
+    *(sql.SQL("coalesce(sum({}), 0)::bigint").format(sql.Identifier(name)) for name in (
+        "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+        "reasoning_tokens", "cost_nano_usd")),
+    sql.SQL("count(*) FILTER (WHERE cost_nano_usd IS NULL)"),
+    sql.SQL("coalesce(sum(latency_us), 0)::bigint"),
+    sql.SQL("count(latency_us)"),
+    sql.SQL("coalesce(sum(ttft_us), 0)::bigint"),
+    sql.SQL("count(ttft_us)"),
+    sql.SQL("ARRAY[{}]").format(sql.SQL(", ").join(
+        sql.SQL("count(*) FILTER (WHERE latency_bin = {})").format(sql.Literal(i))
+        for i in range(32))),
+    sql.SQL("ARRAY[{}]").format(sql.SQL(", ").join(
+        sql.SQL("count(*) FILTER (WHERE b.ttft_bin = {})").format(sql.Literal(i))
+        for i in range(32))),
+])
+
+_GROUPED_AGGREGATE = sql.SQL("""
+SELECT a.bucket, {key} AS key,
+       {sums}
+FROM {table} a
+JOIN unnest(%(lo)s::timestamptz[], %(hi)s::timestamptz[]) AS r (lo, hi)
+  ON a.bucket >= r.lo AND a.bucket < r.hi
+WHERE a.project_id = %(project_id)s {filters}
+GROUP BY 1, 2
+""")
+
+# Raw rows are grouped by the range they fall in (`i`), since a range can be shorter than an hour.
+_GROUPED_RAW = sql.SQL("""
+SELECT r.i, {key} AS key,
+       {sums}
+FROM llm_calls c
+JOIN unnest(%(lo)s::timestamptz[], %(hi)s::timestamptz[]) WITH ORDINALITY AS r (lo, hi, i)
+  ON c.time >= r.lo AND c.time < r.hi
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN c.ttft_us IS NOT NULL THEN width_bucket(
+        ln(greatest(c.ttft_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) END
+) AS b (ttft_bin)
+WHERE c.project_id = %(project_id)s {filters}
+GROUP BY 1, 2
+""")
+
+
+def grouped_aggregate(table: str, key: sql.Composable, filters: sql.Composable) -> sql.Composed:
+    """Measures per (bucket of `table`, key) over the ranges %(lo)s..%(hi)s."""
+    return _GROUPED_AGGREGATE.format(key=key, sums=_AGGREGATE_SUMS, table=sql.Identifier(table),
+                                     filters=filters)
+
+
+def grouped_raw(key: sql.Composable, filters: sql.Composable) -> sql.Composed:
+    """Measures per (range number, key) of llm_calls over the ranges %(lo)s..%(hi)s."""
+    return _GROUPED_RAW.format(key=key, sums=_RAW_SUMS, filters=filters)
+
+
+# -- sessions ----------------------------------------------------------------------------------
+
+_SESSION_COLUMNS = sql.SQL("""
+    session_id,
+    min(time) AS started_at,
+    max(time + latency_us * INTERVAL '1 microsecond') AS ended_at,
+    count(*) AS calls,
+    count(*) FILTER (WHERE status = 'error') AS errors,
+    sum(input_tokens)::bigint AS input_tokens,
+    sum(output_tokens)::bigint AS output_tokens,
+    coalesce(sum(cost_nano_usd), 0)::bigint AS cost_nano_usd,
+    count(*) FILTER (WHERE cost_nano_usd IS NULL) AS unpriced_calls,
+    CASE WHEN count(DISTINCT user_id) = 1 THEN min(user_id) END AS user_id,
+    CASE WHEN count(DISTINCT agent_id) = 1 THEN min(agent_id) END AS agent_id
+""")
+_SESSIONS_WHERE = sql.SQL("""
+WHERE project_id = %(project_id)s AND time >= %(start)s AND time < %(end)s
+  AND session_id IS NOT NULL {filters}
+""")
+SESSION_ORDER: dict[str, str] = {
+    "startedAt": "started_at DESC",
+    "cost": "cost_nano_usd DESC",
+    "calls": "calls DESC",
+    "tokens": "input_tokens + output_tokens DESC",
+}
+
+
+def sessions(filters: sql.Composable, order: str) -> sql.Composed:
+    """One row per session with calls in [start, end), in `order` (a SESSION_ORDER key)."""
+    return sql.SQL("SELECT {columns} FROM llm_calls c {where} GROUP BY session_id "
+                   "ORDER BY {order}, session_id LIMIT %(limit)s OFFSET %(offset)s").format(
+        columns=_SESSION_COLUMNS, where=_SESSIONS_WHERE.format(filters=filters),
+        order=sql.SQL(SESSION_ORDER[order]))
+
+
+def sessions_summary(filters: sql.Composable) -> sql.Composed:
+    """Sessions, calls, tokens and cost of all sessions with calls in [start, end), and the sum of
+    their durations in microseconds."""
+    return sql.SQL("""
+SELECT count(*), coalesce(sum(calls), 0)::bigint, coalesce(sum(input_tokens + output_tokens), 0)::bigint,
+       coalesce(sum(cost_nano_usd), 0)::bigint,
+       coalesce(sum(extract(epoch FROM ended_at - started_at) * 1000000), 0)::bigint
+FROM (SELECT {columns} FROM llm_calls c {where} GROUP BY session_id) AS s
+""").format(columns=_SESSION_COLUMNS, where=_SESSIONS_WHERE.format(filters=filters))

@@ -1,0 +1,256 @@
+"""Measures of the calls in a range, grouped by calendar bucket (in any time zone) and by one
+dimension, with any filters: the engine under every analytics endpoint.
+
+Where the filters and the dimension are columns of the aggregates, whole days come from
+`llm_calls_1d`, whole hours from `llm_calls_1h`, and only partial hours from `llm_calls`; the
+other dimensions (user, session, tags) are answered from `llm_calls` alone.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from . import queries
+from .buckets import Granularity, Segment, segments
+from .measures import Measures
+
+__all__ = [
+    "DIMENSIONS",
+    "Dimension",
+    "Filters",
+    "Grouped",
+    "TAG_PREFIX",
+    "dimension_of",
+    "grouped_totals",
+    "raw_only",
+]
+
+_UTC = timezone.utc
+_HOUR = timedelta(hours=1)
+_DAY = timedelta(days=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Dimension:
+    name: str
+    column: str
+    """Its column in llm_calls."""
+    in_aggregates: bool
+
+
+DIMENSIONS: dict[str, Dimension] = {d.name: d for d in (
+    Dimension("provider", "provider", True),
+    Dimension("model", "model", True),
+    Dimension("agent", "agent_id", True),
+    Dimension("service", "service_name", True),
+    Dimension("operation", "operation", True),
+    Dimension("status", "status", True),
+    Dimension("environment", "environment", True),
+    Dimension("error_type", "error_type", True),
+    Dimension("user", "user_id", False),
+    Dimension("session", "session_id", False),
+)}
+TAG_PREFIX = "tags."
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Equality filters, ANDed; `tags` pairs match the tag's value as text."""
+
+    agent_id: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    service: str | None = None
+    environment: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    status: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+
+    _COLUMNS = {"agent_id": ("agent_id", True), "model": ("model", True),
+                "provider": ("provider", True), "service": ("service_name", True),
+                "environment": ("environment", True), "user_id": ("user_id", False),
+                "session_id": ("session_id", False), "status": ("status", True)}
+
+    def _set(self) -> Iterable[tuple[str, str, bool, str]]:
+        for name, (column, in_aggregates) in self._COLUMNS.items():
+            value = getattr(self, name)
+            if value is not None:
+                yield name, column, in_aggregates, value
+
+    @property
+    def in_aggregates(self) -> bool:
+        return not self.tags and all(in_agg for _, _, in_agg, _ in self._set())
+
+    @property
+    def indexed(self) -> bool:
+        """A filter an index of llm_calls narrows to few rows over any range."""
+        return self.user_id is not None or self.session_id is not None
+
+    def sql(self) -> tuple[sql.Composed, dict[str, Any]]:
+        """` AND column = %(f_name)s ...` and its parameters."""
+        parts: list[sql.Composable] = []
+        params: dict[str, Any] = {}
+        for name, column, _, value in self._set():
+            parts.append(sql.SQL(" AND {} = {}").format(sql.Identifier(column),
+                                                       sql.Placeholder(f"f_{name}")))
+            params[f"f_{name}"] = value
+        for i, (key, value) in enumerate(self.tags):
+            parts.append(sql.SQL(" AND tags ->> {} = {}").format(
+                sql.Placeholder(f"tag_k{i}"), sql.Placeholder(f"tag_v{i}")))
+            params[f"tag_k{i}"], params[f"tag_v{i}"] = key, value
+        return sql.Composed(parts), params
+
+
+def dimension_of(name: str) -> Dimension | None:
+    """A dimension by its API name: one of DIMENSIONS, or `tags.<key>`."""
+    if name.startswith(TAG_PREFIX) and len(name) > len(TAG_PREFIX):
+        return Dimension(name, name[len(TAG_PREFIX):], False)
+    return DIMENSIONS.get(name)
+
+
+def raw_only(filters: Filters, dimension: Dimension | None = None) -> bool:
+    """Whether the answer must come from llm_calls alone."""
+    return not filters.in_aggregates or (dimension is not None and not dimension.in_aggregates)
+
+
+@dataclass(slots=True)
+class Grouped:
+    """Measures per (bucket, key). The bucket is the naive local start of a calendar bucket, or
+    None without a granularity; the key is the dimension's value (None: calls without one, or
+    no dimension)."""
+
+    cells: dict[tuple[datetime | None, str | None], Measures]
+
+    def by_key(self) -> dict[str | None, Measures]:
+        out: dict[str | None, Measures] = {}
+        for (_, key), measures in self.cells.items():
+            out.setdefault(key, Measures()).add(measures)
+        return out
+
+    def by_bucket(self) -> dict[datetime | None, Measures]:
+        out: dict[datetime | None, Measures] = {}
+        for (bucket, _), measures in self.cells.items():
+            out.setdefault(bucket, Measures()).add(measures)
+        return out
+
+    def total(self) -> Measures:
+        total = Measures()
+        for measures in self.cells.values():
+            total.add(measures)
+        return total
+
+
+def _floor(t: datetime, step: timedelta) -> datetime:
+    return _EPOCH + ((t - _EPOCH) // step) * step
+
+
+def _ceil(t: datetime, step: timedelta) -> datetime:
+    floored = _floor(t, step)
+    return floored if floored == t else floored + step
+
+
+@dataclass(slots=True)
+class _Plan:
+    days: list[tuple[datetime, datetime]]
+    hours: list[tuple[datetime, datetime]]
+    raw: list[tuple[datetime, datetime]]
+    raw_buckets: list[datetime | None]
+
+
+def _append(ranges: list[tuple[datetime, datetime]], lo: datetime, hi: datetime) -> None:
+    if lo >= hi:
+        return
+    if ranges and ranges[-1][1] == lo:  # adjacent: one range, fewer index scans
+        ranges[-1] = (ranges[-1][0], hi)
+    else:
+        ranges.append((lo, hi))
+
+
+def _plan(parts: list[Segment], use_aggregates: bool) -> _Plan:
+    plan = _Plan([], [], [], [])
+
+    def raw(lo: datetime, hi: datetime, bucket: datetime | None) -> None:
+        if lo < hi:
+            plan.raw.append((lo, hi))
+            plan.raw_buckets.append(bucket)
+
+    for part in parts:
+        hour_lo, hour_hi = _ceil(part.start, _HOUR), _floor(part.end, _HOUR)
+        if not use_aggregates or hour_lo >= hour_hi:
+            raw(part.start, part.end, part.bucket)
+            continue
+        raw(part.start, hour_lo, part.bucket)
+        raw(hour_hi, part.end, part.bucket)
+        day_lo, day_hi = _ceil(hour_lo, _DAY), _floor(hour_hi, _DAY)
+        if day_lo < day_hi:
+            _append(plan.hours, hour_lo, day_lo)
+            _append(plan.days, day_lo, day_hi)
+            _append(plan.hours, day_hi, hour_hi)
+        else:
+            _append(plan.hours, hour_lo, hour_hi)
+    return plan
+
+
+async def grouped_totals(
+    conn: psycopg.AsyncConnection,
+    project_id: int,
+    start: datetime,
+    end: datetime,
+    filters: Filters = Filters(),
+    dimension: Dimension | None = None,
+    granularity: Granularity | None = None,
+    zone: tzinfo = _UTC,
+) -> Grouped:
+    """Measures of the calls in [start, end) per (calendar bucket in `zone`, dimension value)."""
+    if granularity is None:
+        parts = [Segment(start, end, None)] if start < end else []  # type: ignore[arg-type]
+    else:
+        parts = segments(start, end, granularity, zone)
+    plan = _plan(parts, not raw_only(filters, dimension))
+    conditions, params = filters.sql()
+    if dimension is None:
+        key: sql.Composable = sql.SQL("NULL::text")
+    elif dimension.name.startswith(TAG_PREFIX):
+        key = sql.SQL("c.tags ->> {}").format(sql.Literal(dimension.column))
+    else:
+        key = sql.Identifier(dimension.column)
+    params["project_id"] = project_id
+    starts = [part.start for part in parts]
+
+    def bucket_at(moment: datetime) -> datetime | None:
+        return parts[bisect.bisect_right(starts, moment) - 1].bucket
+
+    cells: dict[tuple[datetime | None, str | None], Measures] = {}
+
+    def add(bucket: datetime | None, key_value: str | None, values: list[Any]) -> None:
+        measures = Measures.from_row(values)
+        cell = cells.get((bucket, key_value))
+        if cell is None:
+            cells[(bucket, key_value)] = measures
+        else:
+            cell.add(measures)
+
+    for table, ranges in (("llm_calls_1d", plan.days), ("llm_calls_1h", plan.hours)):
+        if not ranges:
+            continue
+        query = queries.grouped_aggregate(table, key, conditions)
+        cur = await conn.execute(query, {**params, "lo": [r[0] for r in ranges],
+                                         "hi": [r[1] for r in ranges]})
+        for moment, key_value, *values in await cur.fetchall():
+            add(bucket_at(moment), key_value, values)
+    if plan.raw:
+        query = queries.grouped_raw(key, conditions)
+        cur = await conn.execute(query, {**params, "lo": [r[0] for r in plan.raw],
+                                         "hi": [r[1] for r in plan.raw]})
+        for number, key_value, *values in await cur.fetchall():
+            add(plan.raw_buckets[number - 1], key_value, values)
+    return Grouped(cells)
