@@ -14,6 +14,7 @@ from spantally.collector import Failure, classify
 from spantally.collector.errors import InvalidArgument
 from spantally.store import find_rate, llm_analytics, recent_calls
 
+from .analytics_api import add_analytics_routes
 from .config import ApiConfig
 from .openapi import openapi_document
 from .params import parse_limit, parse_llm_query
@@ -45,6 +46,7 @@ def create_app(config: ApiConfig, services: ApiServices) -> web.Application:
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/api/analytics/llm", _llm_analytics)
     app.router.add_get("/api/calls", _recent_calls)
+    add_analytics_routes(app)
     add_price_routes(app)
     return app
 
@@ -158,7 +160,10 @@ async def _index(request: web.Request) -> web.Response:
         {
             "name": "spantally",
             "version": __version__,
-            "endpoints": ["/api/analytics/llm", "/api/calls", "/api/prices", "/api/currencies",
+            "endpoints": ["/api/analytics/llm", "/api/analytics/summary",
+                          "/api/analytics/timeseries", "/api/analytics/breakdown/{dimension}",
+                          "/api/analytics/compare", "/api/analytics/sessions",
+                          "/api/analytics/anomalies", "/api/calls", "/api/prices", "/api/currencies",
                           "/api/openapi.json", "/healthz", "/metrics"],
         }
     )

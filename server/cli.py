@@ -80,6 +80,10 @@ def main(log_level: str) -> None:
 @click.option("--aggregate-retention-days", envvar="SPANTALLY_AGGREGATE_RETENTION_DAYS",
               type=int, default=None,
               help="Keep hourly/daily aggregates this many days (at least --retention-days).")
+@click.option("--max-raw-range-days", envvar="SPANTALLY_MAX_RAW_RANGE_DAYS", type=float,
+              default=7.0, show_default=True,
+              help="Longest span of raw calls one analytics query may read (breakdowns by user, "
+                   "session or tag; filters on them, except one userId or sessionId).")
 @click.option("--project", "default_project", envvar="SPANTALLY_DEFAULT_PROJECT",
               default="default", show_default=True, help="Project created on first start.")
 def up(
@@ -89,7 +93,7 @@ def up(
     batch_linger_ms: float,
     writers: int, max_spans_per_request: int, max_requests_in_flight: int,
     max_attribute_chars: int, shutdown_timeout: float, retention_days: int | None,
-    aggregate_retention_days: int | None, default_project: str,
+    aggregate_retention_days: int | None, max_raw_range_days: float, default_project: str,
 ) -> None:
     """Run the collector (OTLP gRPC and HTTP) and the API."""
     from spantally.store import RetentionConfig, StoreError
@@ -128,7 +132,7 @@ def up(
                 writers=writers,
             ),
         ),
-        api=ApiConfig(host=host, port=api_port),
+        api=ApiConfig(host=host, port=api_port, max_raw_range_days=max_raw_range_days),
     )
     _run(serve(settings))
 

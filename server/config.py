@@ -18,6 +18,9 @@ class ApiConfig:
     port: int = 3400
     max_range_days: int = 400
     """Longest `from`..`to` range a query may span."""
+    max_raw_range_days: float = 7.0
+    """Longest span of raw calls (rather than aggregates) one analytics query may read, unless
+    it filters on one user or session (an index finds those over any range)."""
 
 
 @dataclass(frozen=True, slots=True)

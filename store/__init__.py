@@ -44,7 +44,16 @@ from .prices import (
 from .records import LlmCall
 from .retention import RetentionConfig, apply_retention, configure_retention
 from .sessions import SESSION_ORDERS, Session, SessionsSummary, list_sessions, sessions_summary
-from .totals import DIMENSIONS, Dimension, Filters, Grouped, dimension_of, grouped_totals, raw_only
+from .totals import (
+    DIMENSIONS,
+    Dimension,
+    Filters,
+    Grouped,
+    dimension_of,
+    grouped_totals,
+    raw_only,
+    raw_span,
+)
 from .writer import CallWriter, WriteResult
 
 __all__ = [
@@ -70,6 +79,7 @@ __all__ = [
     "local_bucket",
     "percentile_ms",
     "raw_only",
+    "raw_span",
     "segments",
     "sessions_summary",
     "ApiKeyInfo",

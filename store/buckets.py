@@ -27,8 +27,8 @@ class Granularity(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """The part [start, end) of a range that lies in the bucket named `bucket` (local wall time
-    of the bucket's start, naive)."""
+    """The part [start, end) of a range that lies in the bucket named `bucket`: the local start
+    of the bucket, aware (see bucket_label)."""
 
     start: datetime
     end: datetime
@@ -47,8 +47,13 @@ def local_bucket(local: datetime, granularity: Granularity) -> datetime:
     return day.replace(day=1)
 
 
-def bucket_label(bucket: datetime, zone: tzinfo) -> datetime:
-    """A bucket's name as an aware datetime: its local start with the zone's offset then."""
+def bucket_label(bucket: datetime, granularity: Granularity, zone: tzinfo,
+                 offset: timedelta) -> datetime:
+    """A bucket's name: its naive local start `bucket` made aware. An hour carries the offset in
+    force (`offset`), so that the hour repeated when clocks go back is a bucket of its own; a
+    longer bucket carries the zone."""
+    if granularity is Granularity.HOUR:
+        return bucket.replace(tzinfo=timezone(offset))
     return bucket.replace(tzinfo=zone)
 
 
@@ -99,6 +104,7 @@ def segments(start: datetime, end: datetime, granularity: Granularity, zone: tzi
             bucket = local_bucket(local, granularity)
             boundary = (_next_bucket(bucket, granularity) - offset).replace(tzinfo=_UTC)
             segment_end = min(boundary, span_end)
-            out.append(Segment(cursor, segment_end, bucket))
+            out.append(Segment(cursor, segment_end,
+                               bucket_label(bucket, granularity, zone, offset)))
             cursor = segment_end
     return out

@@ -30,9 +30,9 @@ class Session:
     cost_nano_usd: int
     unpriced_calls: int
     user_id: str | None
-    """Its user when all its calls have the same one."""
+    """Its user when its calls name exactly one."""
     agent_id: str | None
-    """Its agent when all its calls have the same one."""
+    """Its agent when its calls name exactly one."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ __all__ = [
     "dimension_of",
     "grouped_totals",
     "raw_only",
+    "raw_span",
 ]
 
 _UTC = timezone.utc
@@ -200,6 +201,22 @@ def _plan(parts: list[Segment], use_aggregates: bool) -> _Plan:
     return plan
 
 
+def _parts(start: datetime, end: datetime, granularity: Granularity | None,
+           zone: tzinfo) -> list[Segment]:
+    if granularity is None:
+        return [Segment(start, end, None)] if start < end else []  # type: ignore[arg-type]
+    return segments(start, end, granularity, zone)
+
+
+def raw_span(start: datetime, end: datetime, filters: Filters = Filters(),
+             dimension: Dimension | None = None, granularity: Granularity | None = None,
+             zone: tzinfo = _UTC) -> timedelta:
+    """How much time of llm_calls grouped_totals() reads for these arguments (the rest comes
+    from the aggregates)."""
+    plan = _plan(_parts(start, end, granularity, zone), not raw_only(filters, dimension))
+    return sum((hi - lo for lo, hi in plan.raw), timedelta())
+
+
 async def grouped_totals(
     conn: psycopg.AsyncConnection,
     project_id: int,
@@ -211,10 +228,7 @@ async def grouped_totals(
     zone: tzinfo = _UTC,
 ) -> Grouped:
     """Measures of the calls in [start, end) per (calendar bucket in `zone`, dimension value)."""
-    if granularity is None:
-        parts = [Segment(start, end, None)] if start < end else []  # type: ignore[arg-type]
-    else:
-        parts = segments(start, end, granularity, zone)
+    parts = _parts(start, end, granularity, zone)
     plan = _plan(parts, not raw_only(filters, dimension))
     conditions, params = filters.sql()
     if dimension is None:

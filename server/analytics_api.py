@@ -1,0 +1,269 @@
+"""/api/analytics/{summary, timeseries, breakdown/{dimension}, compare, sessions, anomalies}:
+parse, call the store, shape. Every endpoint takes the same filters; the list-shaped ones also
+answer as CSV or NDJSON (`format`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import psycopg
+from aiohttp import web
+
+from spantally.store import (
+    DIMENSIONS,
+    AnomalyRules,
+    Filters,
+    Granularity,
+    Measures,
+    detect_anomalies,
+    grouped_totals,
+    list_sessions,
+    segments,
+    sessions_summary,
+)
+
+from .analytics_params import (
+    Period,
+    check_raw_span,
+    parse_breakdown_sort,
+    parse_choice,
+    parse_compare,
+    parse_dimension,
+    parse_filters,
+    parse_format,
+    parse_granularity,
+    parse_int,
+    parse_period,
+    parse_session_order,
+    parse_zone,
+)
+from .analytics_shape import (
+    anomaly_row,
+    breakdown_rows,
+    changes,
+    iso_local,
+    measures_row,
+    session_row,
+    sessions_summary_json,
+)
+from .export import flatten, respond
+from .services import CONFIG_KEY, SERVICES_KEY, project_of
+from .shape import iso_utc
+
+__all__ = ["add_analytics_routes", "breakdown_columns", "timeseries_columns"]
+
+_MEASURE_COLUMNS = tuple(measures_row(Measures()))
+_ANOMALY_RULES = AnomalyRules()
+_ANOMALY_SCOPES = {"project": None, "agent": DIMENSIONS["agent"], "model": DIMENSIONS["model"]}
+_HOUR = timedelta(hours=1)
+
+
+def add_analytics_routes(app: web.Application) -> None:
+    app.router.add_get("/api/analytics/summary", _summary)
+    app.router.add_get("/api/analytics/timeseries", _timeseries)
+    app.router.add_get("/api/analytics/breakdown/{dimension}", _breakdown)
+    app.router.add_get("/api/analytics/compare", _compare)
+    app.router.add_get("/api/analytics/sessions", _sessions)
+    app.router.add_get("/api/analytics/anomalies", _anomalies)
+
+
+@asynccontextmanager
+async def _reading(request: web.Request) -> AsyncIterator[psycopg.AsyncConnection]:
+    services = request.app[SERVICES_KEY]
+    database = services.read_database or services.database
+    async with database.pool.connection() as conn:
+        yield conn
+
+
+def _period_json(period: Period) -> dict[str, str]:
+    return {"from": iso_utc(period.start), "to": iso_utc(period.end)}
+
+
+async def _total(conn: psycopg.AsyncConnection, project_id: int, period: Period,
+                 filters: Filters) -> Measures:
+    return (await grouped_totals(conn, project_id, period.start, period.end, filters)).total()
+
+
+async def _summary(request: web.Request) -> web.StreamResponse:
+    project_id = await project_of(request)
+    config = request.app[CONFIG_KEY]
+    period = parse_period(request.query, config.max_range_days)
+    filters = parse_filters(request.query)
+    fmt = parse_format(request.query)
+    previous = parse_compare(request.query, period, config.max_range_days)
+    for checked in (period, previous) if previous else (period,):
+        check_raw_span(checked, filters, config.max_raw_range_days, "this summary")
+    async with _reading(request) as conn:
+        current = await _total(conn, project_id, period, filters)
+        before = await _total(conn, project_id, previous, filters) if previous else None
+    body: dict[str, Any] = {**_period_json(period), **measures_row(current)}
+    if previous is not None and before is not None:
+        body["previous"] = {**_period_json(previous), **measures_row(before)}
+        body["changes"] = changes(current, before)
+    return await respond(request, fmt, body, rows=[body], columns=tuple(flatten(body)),
+                         name="summary")
+
+
+def timeseries_columns() -> tuple[str, ...]:
+    return ("bucket", *_MEASURE_COLUMNS)
+
+
+async def _timeseries(request: web.Request) -> web.StreamResponse:
+    project_id = await project_of(request)
+    config = request.app[CONFIG_KEY]
+    query = request.query
+    period = parse_period(query, config.max_range_days)
+    filters = parse_filters(query)
+    granularity = parse_granularity(query)
+    zone_name, zone = parse_zone(query)
+    fill = parse_choice(query, "fill", ("none", "zero"), "none")
+    fmt = parse_format(query)
+    check_raw_span(period, filters, config.max_raw_range_days, "this time series",
+                   granularity=granularity, zone=zone)
+    async with _reading(request) as conn:
+        grouped = await grouped_totals(conn, project_id, period.start, period.end, filters,
+                                       granularity=granularity, zone=zone)
+    by_bucket = grouped.by_bucket()
+    if fill == "zero":
+        buckets = list(dict.fromkeys(s.bucket for s in segments(period.start, period.end,
+                                                                  granularity, zone)))
+    else:
+        buckets = sorted(by_bucket)  # type: ignore[arg-type]
+    rows = [{"bucket": iso_local(b), **measures_row(by_bucket.get(b) or Measures())}  # type: ignore[arg-type]
+            for b in buckets]
+    body = {**_period_json(period), "granularity": granularity.value, "timeZone": zone_name,
+            "data": rows}
+    return await respond(request, fmt, body, rows=rows, columns=timeseries_columns(),
+                         name="timeseries")
+
+
+def breakdown_columns(compared: bool) -> tuple[str, ...]:
+    template = breakdown_rows({None: Measures()}, "cost", 1,
+                              {None: Measures()} if compared else None)[0]
+    return tuple(flatten(template))
+
+
+async def _breakdown(request: web.Request) -> web.StreamResponse:
+    project_id = await project_of(request)
+    config = request.app[CONFIG_KEY]
+    query = request.query
+    dimension = parse_dimension(request.match_info["dimension"])
+    period = parse_period(query, config.max_range_days)
+    filters = parse_filters(query)
+    sort = parse_breakdown_sort(query)
+    limit = parse_int(query, "limit", 10, 1, 1000)
+    fmt = parse_format(query)
+    previous = parse_compare(query, period, config.max_range_days)
+    for checked in (period, previous) if previous else (period,):
+        check_raw_span(checked, filters, config.max_raw_range_days,
+                       f"a breakdown by {dimension.name}", dimension=dimension)
+    async with _reading(request) as conn:
+        current = await grouped_totals(conn, project_id, period.start, period.end, filters,
+                                       dimension)
+        before = (await grouped_totals(conn, project_id, previous.start, previous.end, filters,
+                                       dimension)) if previous else None
+    rows = breakdown_rows(current.by_key(), sort, limit, before.by_key() if before else None)
+    body: dict[str, Any] = {**_period_json(period), "dimension": dimension.name, "sort": sort,
+                            "data": rows, "total": measures_row(current.total())}
+    if previous is not None and before is not None:
+        body["previous"] = {**_period_json(previous), "total": measures_row(before.total())}
+    return await respond(request, fmt, body, rows=rows,
+                         columns=breakdown_columns(previous is not None),
+                         name=f"breakdown-{dimension.name}")
+
+
+async def _compare(request: web.Request) -> web.Response:
+    """Two periods: from..to against compareFrom..compareTo, or against the period of the same
+    length just before (the default)."""
+    project_id = await project_of(request)
+    config = request.app[CONFIG_KEY]
+    query = request.query
+    period = parse_period(query, config.max_range_days)
+    filters = parse_filters(query)
+    parse_format(query, ("json",))
+    previous = parse_compare(query, period, config.max_range_days) or period.previous()
+    for checked in (period, previous):
+        check_raw_span(checked, filters, config.max_raw_range_days, "this comparison")
+    async with _reading(request) as conn:
+        current = await _total(conn, project_id, period, filters)
+        before = await _total(conn, project_id, previous, filters)
+    return web.json_response({
+        "current": {**_period_json(period), **measures_row(current)},
+        "previous": {**_period_json(previous), **measures_row(before)},
+        "changes": changes(current, before),
+    })
+
+
+_SESSION_COLUMNS = ("sessionId", "startedAt", "endedAt", "durationMs", "calls", "errorCalls",
+                    "inputTokens", "outputTokens", "totalTokens", "costUsd", "costNanoUsd",
+                    "unpricedCalls", "userId", "agentId")
+
+
+async def _sessions(request: web.Request) -> web.StreamResponse:
+    project_id = await project_of(request)
+    config = request.app[CONFIG_KEY]
+    query = request.query
+    period = parse_period(query, config.max_range_days)
+    filters = parse_filters(query)
+    order = parse_session_order(query)
+    fmt = parse_format(query)
+    limit = parse_int(query, "limit", 50, 1, 10_000)
+    offset = parse_int(query, "offset", 0, 0, 10_000_000)
+    check_raw_span(period, filters, config.max_raw_range_days, "a list of sessions",
+                   dimension=DIMENSIONS["session"])
+    async with _reading(request) as conn:
+        found = await list_sessions(conn, project_id, period.start, period.end, filters, order,
+                                    limit, offset)
+        summary = await sessions_summary(conn, project_id, period.start, period.end, filters)
+    rows = [session_row(s) for s in found]
+    body = {**_period_json(period), "sort": order, "limit": limit, "offset": offset,
+            "data": rows, "summary": sessions_summary_json(summary)}
+    return await respond(request, fmt, body, rows=rows, columns=_SESSION_COLUMNS,
+                         name="sessions")
+
+
+_ANOMALY_COLUMNS = ("id", "hour", "detectedAt", "type", "scope", "scopeKey", "severity",
+                    "expectedValue", "actualValue", "unit", "baselineDays", "zScore",
+                    "description")
+
+
+def _whole_hours(period: Period) -> list[datetime]:
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    first = epoch + -((epoch - period.start) // _HOUR) * _HOUR
+    count = max(0, (period.end - first) // _HOUR)
+    return [first + i * _HOUR for i in range(count)]
+
+
+async def _anomalies(request: web.Request) -> web.StreamResponse:
+    """Spikes in the whole UTC hours of from..to (default: the last 24 hours)."""
+    project_id = await project_of(request)
+    config = request.app[CONFIG_KEY]
+    query = request.query
+    period = parse_period(query, config.max_range_days)
+    filters = parse_filters(query)
+    fmt = parse_format(query)
+    hours = _whole_hours(period)
+    rules = _ANOMALY_RULES
+    read = Period(hours[0] - timedelta(days=rules.baseline_days), hours[-1] + _HOUR) if hours \
+        else None
+    hourly: dict[str, dict[str | None, dict[datetime, Measures]]] = {}
+    if read is not None:
+        check_raw_span(read, filters, config.max_raw_range_days,
+                       f"anomaly detection (with its {rules.baseline_days}-day baseline)")
+        async with _reading(request) as conn:
+            for scope, dimension in _ANOMALY_SCOPES.items():
+                grouped = await grouped_totals(conn, project_id, read.start, read.end, filters,
+                                               dimension, Granularity.HOUR)
+                series = hourly.setdefault(scope, {})
+                for (bucket, key), measures in grouped.cells.items():
+                    if scope != "project" and key is None:
+                        continue  # calls without an agent (model) are in the project's figures
+                    assert bucket is not None
+                    series.setdefault(key, {})[bucket.astimezone(timezone.utc)] = measures
+    rows = [anomaly_row(a) for a in detect_anomalies(hourly, hours, rules)]
+    body = {**_period_json(period), "baselineDays": rules.baseline_days, "data": rows}
+    return await respond(request, fmt, body, rows=rows, columns=_ANOMALY_COLUMNS,
+                         name="anomalies")

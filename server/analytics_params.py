@@ -1,0 +1,198 @@
+"""Query parameters of the /api/analytics/* endpoints, validated into typed values. Every
+refusal names the parameter at fault."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from spantally.collector.errors import InvalidArgument
+from spantally.store import (
+    DIMENSIONS,
+    SESSION_ORDERS,
+    Dimension,
+    Filters,
+    Granularity,
+    dimension_of,
+    raw_span,
+)
+
+from .params import no_nul, parse_time
+
+__all__ = [
+    "BREAKDOWN_SORTS",
+    "FORMATS",
+    "Period",
+    "check_raw_span",
+    "parse_breakdown_sort",
+    "parse_choice",
+    "parse_compare",
+    "parse_dimension",
+    "parse_filters",
+    "parse_format",
+    "parse_granularity",
+    "parse_int",
+    "parse_period",
+    "parse_session_order",
+    "parse_zone",
+]
+
+FORMATS = ("json", "csv", "ndjson")
+BREAKDOWN_SORTS = ("cost", "calls", "tokens", "errors")
+_DEFAULT_RANGE = timedelta(hours=24)
+_MAX_FILTER_CHARS = 512
+_MAX_TAGS = 16
+_FILTERS = {"agentId": "agent_id", "model": "model", "provider": "provider",
+            "service": "service", "environment": "environment", "userId": "user_id",
+            "sessionId": "session_id"}
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    start: datetime
+    end: datetime
+
+    @property
+    def length(self) -> timedelta:
+        return self.end - self.start
+
+    def previous(self) -> Period:
+        """The period of the same length just before this one."""
+        return Period(self.start - self.length, self.start)
+
+
+def parse_period(query: Mapping[str, str], max_range_days: int, *, from_name: str = "from",
+                 to_name: str = "to", default: timedelta = _DEFAULT_RANGE,
+                 now: datetime | None = None) -> Period:
+    end = parse_time(to_name, query[to_name]) if to_name in query else (
+        now or datetime.now(timezone.utc))
+    start = parse_time(from_name, query[from_name]) if from_name in query else end - default
+    if start > end:
+        raise InvalidArgument(f"{from_name}: {start.isoformat()} is after {to_name} "
+                              f"({end.isoformat()})")
+    if end - start > timedelta(days=max_range_days):
+        raise InvalidArgument(f"{from_name}..{to_name}: the range is longer than "
+                              f"{max_range_days} days")
+    return Period(start, end)
+
+
+def _text(query: Mapping[str, str], name: str) -> str | None:
+    value = query.get(name)
+    if value is None:
+        return None
+    if not value or len(value) > _MAX_FILTER_CHARS:
+        raise InvalidArgument(f"{name} must be 1 to {_MAX_FILTER_CHARS} characters")
+    return no_nul(name, value)
+
+
+def parse_filters(query: Mapping[str, str]) -> Filters:
+    values: dict[str, object] = {field: _text(query, name) for name, field in _FILTERS.items()}
+    status = _text(query, "status")
+    if status is not None and status not in ("ok", "error"):
+        raise InvalidArgument(f"status: {status!r} is not ok or error")
+    tags: list[tuple[str, str]] = []
+    text = _text(query, "tags")
+    if text is not None:
+        for pair in text.split(","):
+            key, sep, value = pair.partition(":")
+            if not sep or not key.strip() or not value.strip():
+                raise InvalidArgument(
+                    f"tags: {pair!r} is not key:value (tags=key:value,key:value)")
+            tags.append((key.strip(), value.strip()))
+        if len(tags) > _MAX_TAGS:
+            raise InvalidArgument(f"tags: at most {_MAX_TAGS} key:value pairs")
+    return Filters(**values, status=status, tags=tuple(tags))  # type: ignore[arg-type]
+
+
+def parse_choice(query: Mapping[str, str], name: str, choices: tuple[str, ...],
+                 default: str) -> str:
+    value = query.get(name, default)
+    if value not in choices:
+        raise InvalidArgument(f"{name}: {value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def parse_format(query: Mapping[str, str], choices: tuple[str, ...] = FORMATS) -> str:
+    return parse_choice(query, "format", choices, "json")
+
+
+def parse_granularity(query: Mapping[str, str], default: Granularity = Granularity.DAY) -> Granularity:
+    value = parse_choice(query, "granularity", tuple(g.value for g in Granularity), default.value)
+    return Granularity(value)
+
+
+def parse_zone(query: Mapping[str, str]) -> tuple[str, ZoneInfo]:
+    name = query.get("tz", "UTC")
+    no_nul("tz", name)
+    try:
+        if not name or name.startswith(("/", ".")) or ".." in name:
+            raise ValueError(name)
+        return name, ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidArgument(
+            f"tz: {name!r} is not an IANA time zone (e.g. UTC, Europe/Paris, America/New_York)"
+        ) from None
+
+
+def parse_int(query: Mapping[str, str], name: str, default: int, lowest: int,
+              highest: int) -> int:
+    text = query.get(name)
+    if text is None:
+        return default
+    if not text.isascii() or not text.isdigit() or not lowest <= int(text) <= highest:
+        raise InvalidArgument(f"{name} must be a whole number from {lowest} to {highest}, "
+                              f"not {text!r}")
+    return int(text)
+
+
+def parse_dimension(name: str) -> Dimension:
+    dimension = dimension_of(name)
+    if dimension is None:
+        raise InvalidArgument(
+            f"dimension: {name!r} is not one of {', '.join(DIMENSIONS)} or tags.<key>")
+    no_nul("dimension", name)
+    return dimension
+
+
+def parse_breakdown_sort(query: Mapping[str, str]) -> str:
+    return parse_choice(query, "sort", BREAKDOWN_SORTS, "cost")
+
+
+def parse_session_order(query: Mapping[str, str]) -> str:
+    return parse_choice(query, "sort", SESSION_ORDERS, "startedAt")
+
+
+def parse_compare(query: Mapping[str, str], current: Period, max_range_days: int) -> Period | None:
+    """The period to compare with: `compareFrom`..`compareTo`, or `compare=previous_period`."""
+    mode = query.get("compare")
+    explicit = "compareFrom" in query or "compareTo" in query
+    if mode is not None and mode != "previous_period":
+        raise InvalidArgument(f"compare: {mode!r} is not previous_period")
+    if explicit:
+        if mode is not None:
+            raise InvalidArgument("compare: give compare=previous_period or compareFrom and "
+                                  "compareTo, not both")
+        if "compareFrom" not in query or "compareTo" not in query:
+            raise InvalidArgument("compareFrom and compareTo go together")
+        return parse_period(query, max_range_days, from_name="compareFrom",
+                            to_name="compareTo")
+    return current.previous() if mode == "previous_period" else None
+
+
+def check_raw_span(period: Period, filters: Filters, max_raw_days: float, what: str, *,
+                   dimension: Dimension | None = None, granularity: Granularity | None = None,
+                   zone: timezone | ZoneInfo = timezone.utc) -> None:
+    """Refuse a query that would read more raw calls than allowed, with what to do instead."""
+    if filters.indexed:
+        return
+    span = raw_span(period.start, period.end, filters, dimension, granularity, zone)
+    if span <= timedelta(days=max_raw_days):
+        return
+    raise InvalidArgument(
+        f"from..to: {what} reads raw calls for {span / timedelta(days=1):.1f} days, more than "
+        f"the {max_raw_days:g} days allowed; narrow the range, filter on one userId or "
+        "sessionId, or raise --max-raw-range-days (SPANTALLY_MAX_RAW_RANGE_DAYS)"
+        + (" (in this time zone, hour buckets do not line up with the hourly aggregates: "
+           "use tz=UTC or a coarser granularity)" if granularity is Granularity.HOUR else ""))

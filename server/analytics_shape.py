@@ -1,0 +1,234 @@
+"""Bodies of the /api/analytics/* endpoints. Rows are flat where they may become CSV lines;
+money is exact in `costNanoUsd` (an integer) and rounded only in `costUsd`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from spantally.store import Anomaly, Measures, Session, SessionsSummary, percentile_ms
+
+from .shape import iso_utc, usd
+
+__all__ = [
+    "CHANGE_MEASURES",
+    "anomaly_row",
+    "breakdown_rows",
+    "changes",
+    "iso_local",
+    "iso_micro",
+    "measures_row",
+    "session_row",
+    "sessions_summary_json",
+]
+
+# Measures compared between two periods, with whether a rise is the good direction.
+CHANGE_MEASURES = ("calls", "errorCalls", "successRate", "costUsd", "totalTokens",
+                   "avgLatencyMs", "p95LatencyMs", "avgTtftMs")
+_FLAT_WITHIN = 0.01  # a change of at most 1% of the earlier value is "flat"
+
+
+def _avg_ms(total_us: int, count: int) -> float | None:
+    return round(total_us / count / 1000, 3) if count else None
+
+
+def measures_row(m: Measures) -> dict[str, Any]:
+    return {
+        "calls": m.calls,
+        "successCalls": m.successes,
+        "errorCalls": m.errors,
+        "successRate": round(m.successes / m.calls, 6) if m.calls else None,
+        "inputTokens": m.input_tokens,
+        "outputTokens": m.output_tokens,
+        "cacheReadTokens": m.cache_read_tokens,
+        "cacheWriteTokens": m.cache_write_tokens,
+        "reasoningTokens": m.reasoning_tokens,
+        "totalTokens": m.total_tokens,
+        "costUsd": usd(m.cost_nano_usd),
+        "costNanoUsd": m.cost_nano_usd,
+        "unpricedCalls": m.unpriced_calls,
+        "avgLatencyMs": _avg_ms(m.latency_us_sum, m.latency_count),
+        "p50LatencyMs": percentile_ms(m.latency_hist, 50),
+        "p95LatencyMs": percentile_ms(m.latency_hist, 95),
+        "p99LatencyMs": percentile_ms(m.latency_hist, 99),
+        "avgTtftMs": _avg_ms(m.ttft_us_sum, m.ttft_count),
+        "p95TtftMs": percentile_ms(m.ttft_hist, 95),
+    }
+
+
+def iso_micro(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def iso_local(bucket: datetime) -> str:
+    """A bucket's local start with its offset (Z in UTC)."""
+    text = bucket.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _change(current: float | None, previous: float | None) -> dict[str, Any]:
+    if current is None or previous is None:
+        return {"current": current, "previous": previous, "change": None,
+                "changePercent": None, "trend": None}
+    change = current - previous
+    percent = round(change / abs(previous) * 100, 2) if previous else (0.0 if not change else None)
+    flat = abs(change) <= _FLAT_WITHIN * abs(previous) if previous else change == 0
+    return {
+        "current": current,
+        "previous": previous,
+        "change": round(change, 9),
+        "changePercent": percent,
+        "trend": "flat" if flat else "up" if change > 0 else "down",
+    }
+
+
+def changes(current: Measures, previous: Measures) -> dict[str, Any]:
+    """Per measure: both values, the change, the change in percent of the earlier value (None
+    from 0), and the trend: up, down, or flat within 1%."""
+    now, before = measures_row(current), measures_row(previous)
+    out = {name: _change(now[name], before[name]) for name in CHANGE_MEASURES}
+    # costUsd's change from the exact integers, not from two rounded floats.
+    out["costUsd"]["change"] = usd(current.cost_nano_usd - previous.cost_nano_usd)
+    return out
+
+
+def _shares(values: list[int]) -> list[float]:
+    """Percentages to 2 places that add up to exactly 100 (largest remainder); all 0 when the
+    total is 0."""
+    total = sum(values)
+    if total <= 0:
+        return [0.0] * len(values)
+    exact = [v * 10_000 for v in values]
+    floors = [e // total for e in exact]
+    left = 10_000 - sum(floors)
+    by_remainder = sorted(range(len(values)), key=lambda i: (-(exact[i] % total), i))
+    for i in by_remainder[:left]:
+        floors[i] += 1
+    return [f / 100 for f in floors]
+
+
+def _sort_value(m: Measures, sort: str) -> int:
+    return {"cost": m.cost_nano_usd, "calls": m.calls, "tokens": m.total_tokens,
+            "errors": m.errors}[sort]
+
+
+def breakdown_rows(by_key: dict[str | None, Measures], sort: str, limit: int,
+                   previous: dict[str | None, Measures] | None = None) -> list[dict[str, Any]]:
+    """The top `limit` keys by `sort` (then calls, then key), and one `other` row holding the
+    rest, so that `percentageOfTotal` (of the sort measure) adds up to 100."""
+    ordered = sorted(by_key.items(), key=lambda kv: (-_sort_value(kv[1], sort), -kv[1].calls,
+                                                     kv[0] is None, kv[0] or ""))
+    top, rest = ordered[:limit], ordered[limit:]
+    rows: list[tuple[str | None, bool, Measures, Measures | None]] = [
+        (key, False, m, None if previous is None else previous.get(key, Measures()))
+        for key, m in top]
+    if rest:
+        other = Measures()
+        for _, m in rest:
+            other.add(m)
+        other_previous = None
+        if previous is not None:
+            other_previous = Measures()
+            shown = {key for key, _ in top}
+            for key, m in previous.items():
+                if key not in shown:
+                    other_previous.add(m)
+        rows.append((None, True, other, other_previous))
+    shares = _shares([_sort_value(m, sort) for _, _, m, _ in rows])
+    out = []
+    for (key, is_other, m, before), share in zip(rows, shares, strict=True):
+        row = {"key": key, "other": is_other, **measures_row(m), "percentageOfTotal": share}
+        if before is not None:
+            row["previous"] = measures_row(before)
+            row["changes"] = changes(m, before)
+        out.append(row)
+    return out
+
+
+def session_row(s: Session) -> dict[str, Any]:
+    return {
+        "sessionId": s.session_id,
+        "startedAt": iso_micro(s.started_at),
+        "endedAt": iso_micro(s.ended_at),
+        "durationMs": (s.ended_at - s.started_at) / timedelta(milliseconds=1),
+        "calls": s.calls,
+        "errorCalls": s.errors,
+        "inputTokens": s.input_tokens,
+        "outputTokens": s.output_tokens,
+        "totalTokens": s.input_tokens + s.output_tokens,
+        "costUsd": usd(s.cost_nano_usd),
+        "costNanoUsd": s.cost_nano_usd,
+        "unpricedCalls": s.unpriced_calls,
+        "userId": s.user_id,
+        "agentId": s.agent_id,
+    }
+
+
+def sessions_summary_json(s: SessionsSummary) -> dict[str, Any]:
+    def per_session(value: float) -> float | None:
+        return round(value / s.sessions, 6) if s.sessions else None
+
+    return {
+        "totalSessions": s.sessions,
+        "totalCalls": s.calls,
+        "totalTokens": s.tokens,
+        "totalCostUsd": usd(s.cost_nano_usd),
+        "totalCostNanoUsd": s.cost_nano_usd,
+        "avgCallsPerSession": per_session(s.calls),
+        "avgTokensPerSession": per_session(s.tokens),
+        "avgCostPerSessionUsd": per_session(usd(s.cost_nano_usd)),
+        "avgDurationMs": per_session(s.duration_us / 1000),
+    }
+
+
+_UNITS = {"cost_spike": "usd", "volume_spike": "calls", "error_rate_spike": "ratio",
+          "latency_spike": "ms"}
+_LABELS = {"cost_spike": "Cost", "volume_spike": "Calls", "error_rate_spike": "Error rate",
+           "latency_spike": "Average latency"}
+
+
+def _value(kind: str, value: float) -> float:
+    if kind == "cost_spike":
+        return round(value / 1_000_000_000, 9)
+    return round(value, 6)
+
+
+def _shown(kind: str, value: float) -> str:
+    if kind == "cost_spike":
+        return f"${value / 1_000_000_000:,.4f}"
+    if kind == "error_rate_spike":
+        return f"{value:.1%}"
+    if kind == "latency_spike":
+        return f"{value:,.0f} ms"
+    return f"{value:,.1f}"
+
+
+def anomaly_row(a: Anomaly) -> dict[str, Any]:
+    where = "the project" if a.scope == "project" else f"{a.scope} {a.key!r}"
+    if a.kind == "error_rate_spike":
+        description = (f"{_LABELS[a.kind]} of {where} was {_shown(a.kind, a.actual)} against "
+                       f"{_shown(a.kind, a.expected)} on average at this hour over the previous "
+                       f"{a.baseline_days} days")
+    else:
+        rise = (a.actual - a.expected) / a.expected * 100
+        description = (f"{_LABELS[a.kind]} of {where} {rise:.0f}% above the average of the same "
+                       f"hour over the previous {a.baseline_days} days "
+                       f"({_shown(a.kind, a.expected)} expected, {_shown(a.kind, a.actual)} "
+                       "actual)")
+    return {
+        "id": f"{a.kind}:{a.scope}:{a.key or ''}:{iso_utc(a.hour)}",
+        "hour": iso_utc(a.hour),
+        "detectedAt": iso_utc(a.hour + timedelta(hours=1)),
+        "type": a.kind,
+        "scope": a.scope,
+        "scopeKey": a.key,
+        "severity": a.severity,
+        "expectedValue": _value(a.kind, a.expected),
+        "actualValue": _value(a.kind, a.actual),
+        "unit": _UNITS[a.kind],
+        "baselineDays": a.baseline_days,
+        "zScore": a.z_score,
+        "description": description,
+    }
+
+
