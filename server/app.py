@@ -15,12 +15,14 @@ from spantally.collector.errors import InvalidArgument
 from spantally.store import find_rate, llm_analytics, recent_calls
 
 from .analytics_api import add_analytics_routes
+from .analytics_params import parse_format
 from .config import ApiConfig
+from .export import respond
 from .openapi import openapi_document
 from .params import parse_limit, parse_llm_query
 from .prices_api import add_price_routes
 from .services import CONFIG_KEY, SERVICES_KEY, ApiServices, project_of
-from .shape import llm_analytics_json, recent_calls_json
+from .shape import RECENT_CALL_COLUMNS, llm_analytics_json, recent_calls_json
 
 __all__ = ["ApiServices", "create_app", "error_response"]
 
@@ -102,16 +104,19 @@ async def _llm_analytics(request: web.Request) -> web.Response:
     return web.json_response(llm_analytics_json(result, query.currency, rate))
 
 
-async def _recent_calls(request: web.Request) -> web.Response:
+async def _recent_calls(request: web.Request) -> web.StreamResponse:
     """The newest calls in the range (default: the last 24 hours), with the analytics filters."""
     project_id = await project_of(request)
     query = parse_llm_query(request.query, request.app[CONFIG_KEY].max_range_days)
     limit = parse_limit(request.query)
+    fmt = parse_format(request.query)
     services = request.app[SERVICES_KEY]
     database = services.read_database or services.database
     async with database.pool.connection() as conn:
         calls = await recent_calls(conn, project_id, query.start, query.end, query.filters, limit)
-    return web.json_response(recent_calls_json(calls))
+    body = recent_calls_json(calls)
+    return await respond(request, fmt, body, rows=body["calls"], columns=RECENT_CALL_COLUMNS,
+                         name="calls")
 
 
 async def _healthz(request: web.Request) -> web.Response:

@@ -48,6 +48,74 @@ _MEASURES = {
     "avgLatencyMs": {"type": "number", "minimum": 0},
     "cost": {"type": "number", "minimum": 0, "description": "In `currency` (when asked)."},
 }
+_FILTERS = [
+    *_RANGE_AND_FILTERS,
+    {"name": "service", "in": "query", "schema": _TEXT},
+    {"name": "environment", "in": "query", "schema": _TEXT},
+    {"name": "userId", "in": "query", "schema": _TEXT},
+    {"name": "sessionId", "in": "query", "schema": _TEXT},
+    {"name": "status", "in": "query", "schema": {"enum": ["ok", "error"]}},
+    {"name": "tags", "in": "query",
+     "schema": {"type": "string", "maxLength": 512,
+                "pattern": "^[^:,\\x00]*[^:,\\s\\x00][^:,\\x00]*:[^,\\x00]*[^,\\s\\x00][^,\\x00]*"
+                           "(,[^:,\\x00]*[^:,\\s\\x00][^:,\\x00]*:[^,\\x00]*[^,\\s\\x00][^,\\x00]*)*$"},
+     "description": "key:value pairs, comma-separated, all of which a call's tags must have."},
+]
+_FORMAT = {"name": "format", "in": "query", "schema": {"enum": ["json", "csv", "ndjson"],
+                                                       "default": "json"},
+           "description": "json, or the list as CSV (columns: the row's fields, nested ones "
+                          "dotted) or NDJSON (one row a line), streamed."}
+_COMPARE = [
+    {"name": "compare", "in": "query", "schema": {"const": "previous_period"},
+     "description": "Also the period of the same length just before from..to."},
+    {"name": "compareFrom", "in": "query", "schema": _TIME},
+    {"name": "compareTo", "in": "query", "schema": _TIME},
+]
+_NULLABLE_MS = {"type": ["number", "null"], "minimum": 0}
+_ANALYTICS_MEASURES = {
+    "calls": {"type": "integer", "minimum": 0},
+    "successCalls": {"type": "integer", "minimum": 0},
+    "errorCalls": {"type": "integer", "minimum": 0},
+    "successRate": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+    "inputTokens": {"type": "integer", "minimum": 0},
+    "outputTokens": {"type": "integer", "minimum": 0},
+    "cacheReadTokens": {"type": "integer", "minimum": 0},
+    "cacheWriteTokens": {"type": "integer", "minimum": 0},
+    "reasoningTokens": {"type": "integer", "minimum": 0},
+    "totalTokens": {"type": "integer", "minimum": 0},
+    "costUsd": {"type": "number", "minimum": 0},
+    "costNanoUsd": {"type": "integer", "minimum": 0, "description": "Exact cost in 1e-9 USD."},
+    "unpricedCalls": {"type": "integer", "minimum": 0},
+    "avgLatencyMs": _NULLABLE_MS,
+    "p50LatencyMs": {**_NULLABLE_MS, "description": "From a log-scale histogram: within "
+                     "±20.6% of the exact value between 8 ms and 10 min."},
+    "p95LatencyMs": _NULLABLE_MS,
+    "p99LatencyMs": _NULLABLE_MS,
+    "avgTtftMs": _NULLABLE_MS,
+    "p95TtftMs": _NULLABLE_MS,
+}
+
+
+def _measures(*extra: str, **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": [*extra, *_ANALYTICS_MEASURES],
+            "properties": {**properties, **_ANALYTICS_MEASURES}}
+
+
+def _listing(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {
+        "application/json": {"schema": schema},
+        "text/csv": {"schema": {"type": "string"}},
+        "application/x-ndjson": {"schema": {"type": "string"}},
+    }}
+
+
+_PERIOD = {"from": {"type": "string"}, "to": {"type": "string"}}
+_CHANGE = {"type": "object", "required": ["current", "previous", "change", "changePercent",
+                                          "trend"], "properties": {
+    "current": {"type": ["number", "null"]}, "previous": {"type": ["number", "null"]},
+    "change": {"type": ["number", "null"]}, "changePercent": {"type": ["number", "null"]},
+    "trend": {"enum": ["up", "down", "flat", None]}}}
+_CHANGES = {"type": "object", "additionalProperties": _CHANGE}
 _DECIMAL = r"^0*[0-9]{1,6}(\.[0-9]+)?$"  # under 1,000,000
 # A rate: positive after rounding to 12 places, under 1,000,000,000.
 _POSITIVE_DECIMAL = r"^(0*[1-9][0-9]{0,8}(\.[0-9]+)?|0*\.[0-9]{0,11}[1-9][0-9]*)$"
@@ -99,15 +167,115 @@ def openapi_document() -> dict[str, Any]:
                 ],
                 "responses": {"200": _json(_ref("LlmAnalytics"), "The analytics"), **_ERRORS},
             }},
+            "/api/analytics/summary": {"get": {
+                "summary": "Calls, outcomes, tokens, cost, latency and time to first token",
+                "parameters": [*_FILTERS, *_COMPARE, _FORMAT],
+                "responses": {"200": _listing(_measures("from", "to", **_PERIOD, previous={
+                    "type": "object"}, changes=_CHANGES), "The summary"), **_ERRORS},
+            }},
+            "/api/analytics/timeseries": {"get": {
+                "summary": "The summary's measures per calendar bucket in a time zone",
+                "parameters": [
+                    *_FILTERS, _FORMAT,
+                    {"name": "granularity", "in": "query",
+                     "schema": {"enum": ["hour", "day", "week", "month"], "default": "day"}},
+                    {"name": "tz", "in": "query",
+                     "schema": {"type": "string", "default": "UTC", "maxLength": 64},
+                     "description": "IANA time zone (Area/City) the buckets follow."},
+                    {"name": "fill", "in": "query",
+                     "schema": {"enum": ["none", "zero"], "default": "none"},
+                     "description": "zero: also the buckets without calls."},
+                ],
+                "responses": {"200": _listing({"type": "object", "required": [
+                    "from", "to", "granularity", "timeZone", "data"], "properties": {
+                    **_PERIOD, "granularity": {"type": "string"}, "timeZone": {"type": "string"},
+                    "data": {"type": "array", "items": _measures(
+                        "bucket", bucket={"type": "string"})}}}, "Buckets, oldest first"),
+                    **_ERRORS},
+            }},
+            "/api/analytics/breakdown/{dimension}": {"get": {
+                "summary": "The measures per value of a dimension, largest first",
+                "parameters": [
+                    {"name": "dimension", "in": "path", "required": True,
+                     "schema": {"anyOf": [
+                         {"enum": ["provider", "model", "agent", "service", "operation",
+                                   "status", "environment", "error_type", "user", "session"]},
+                         {"type": "string", "pattern": "^tags\\.[^\x00/]+$",
+                          "maxLength": 200}]}},
+                    *_FILTERS, *_COMPARE, _FORMAT,
+                    {"name": "sort", "in": "query",
+                     "schema": {"enum": ["cost", "calls", "tokens", "errors"],
+                                "default": "cost"}},
+                    {"name": "limit", "in": "query",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000,
+                                "default": 10},
+                     "description": "Rows before the `other` row that holds the rest."},
+                ],
+                "responses": {"200": _listing({"type": "object", "required": [
+                    "from", "to", "dimension", "sort", "data", "total"], "properties": {
+                    **_PERIOD, "dimension": {"type": "string"}, "sort": {"type": "string"},
+                    "total": _measures(), "previous": {"type": "object"},
+                    "data": {"type": "array", "items": _measures(
+                        "key", "other", "percentageOfTotal", key={"type": ["string", "null"]},
+                        other={"type": "boolean"},
+                        percentageOfTotal={"type": "number", "minimum": 0, "maximum": 100},
+                        previous=_measures(), changes=_CHANGES)}}}, "Rows"), **_ERRORS},
+            }},
+            "/api/analytics/compare": {"get": {
+                "summary": "Two periods side by side, with changes and trends",
+                "parameters": [*_FILTERS, *_COMPARE,
+                               {"name": "format", "in": "query", "schema": {"const": "json"}}],
+                "responses": {"200": _json({"type": "object", "required": [
+                    "current", "previous", "changes"], "properties": {
+                    "current": _measures("from", "to", **_PERIOD),
+                    "previous": _measures("from", "to", **_PERIOD),
+                    "changes": _CHANGES}}, "The comparison"), **_ERRORS},
+            }},
+            "/api/analytics/sessions": {"get": {
+                "summary": "Sessions with calls in the range, and their summary",
+                "parameters": [
+                    *_FILTERS, _FORMAT,
+                    {"name": "sort", "in": "query",
+                     "schema": {"enum": ["startedAt", "cost", "calls", "tokens"],
+                                "default": "startedAt"}},
+                    {"name": "limit", "in": "query",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 10000,
+                                "default": 50}},
+                    {"name": "offset", "in": "query",
+                     "schema": {"type": "integer", "minimum": 0, "maximum": 10000000,
+                                "default": 0}},
+                ],
+                "responses": {"200": _listing({"type": "object", "required": [
+                    "from", "to", "data", "summary"], "properties": {
+                    **_PERIOD, "summary": {"type": "object"},
+                    "data": {"type": "array", "items": {"type": "object", "required": [
+                        "sessionId", "startedAt", "endedAt", "calls", "costUsd"]}}}},
+                    "Sessions"), **_ERRORS},
+            }},
+            "/api/analytics/anomalies": {"get": {
+                "summary": "Cost, volume, error-rate and latency spikes per hour",
+                "parameters": [*_FILTERS, _FORMAT],
+                "responses": {"200": _listing({"type": "object", "required": [
+                    "from", "to", "baselineDays", "data"], "properties": {
+                    **_PERIOD, "baselineDays": {"type": "integer"},
+                    "data": {"type": "array", "items": {"type": "object", "required": [
+                        "id", "hour", "type", "scope", "severity", "expectedValue",
+                        "actualValue", "description"], "properties": {
+                        "type": {"enum": ["cost_spike", "volume_spike", "error_rate_spike",
+                                          "latency_spike"]},
+                        "scope": {"enum": ["project", "agent", "model"]},
+                        "severity": {"enum": ["low", "medium", "high"]}}}}}},
+                    "Anomalies, newest first"), **_ERRORS},
+            }},
             "/api/calls": {"get": {
                 "summary": "The newest calls first",
                 "parameters": [
-                    *_RANGE_AND_FILTERS,
+                    *_RANGE_AND_FILTERS, _FORMAT,
                     {"name": "limit", "in": "query",
                      "schema": {"type": "integer", "minimum": 1, "maximum": 1000,
                                 "default": 50}},
                 ],
-                "responses": {"200": _json(_ref("RecentCalls"), "Calls"), **_ERRORS},
+                "responses": {"200": _listing(_ref("RecentCalls"), "Calls"), **_ERRORS},
             }},
             "/api/prices": {
                 "get": {"summary": "The project's custom prices",

@@ -13,6 +13,7 @@ from typing import Any
 from spantally.store import CurrencyRate, LlmAnalytics, ModelPrice, RecentCall, Totals
 
 __all__ = [
+    "RECENT_CALL_COLUMNS",
     "converted",
     "iso_utc",
     "llm_analytics_json",
@@ -125,6 +126,11 @@ def price_json(price: ModelPrice) -> dict[str, Any]:
 def rate_json(rate: CurrencyRate) -> dict[str, Any]:
     return {"currency": rate.currency, "perUsd": float(rate.per_usd),
             "updatedAt": iso_utc(rate.updated_at)}
+
+
+RECENT_CALL_COLUMNS = ("time", "provider", "model", "agentId", "sessionId", "userId", "operation",
+                       "streaming", "inputTokens", "outputTokens", "costUsd", "latencyMs",
+                       "timeToFirstChunkMs", "status", "errorType")
 
 
 def recent_calls_json(calls: list[RecentCall]) -> dict[str, Any]:

@@ -400,7 +400,7 @@ SESSION_ORDER: dict[str, str] = {
     "startedAt": "started_at DESC",
     "cost": "cost_nano_usd DESC",
     "calls": "calls DESC",
-    "tokens": "input_tokens + output_tokens DESC",
+    "tokens": "sum(input_tokens) + sum(output_tokens) DESC",
 }
 
 

@@ -136,8 +136,13 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
-def sessions(calls: list[LlmCall]) -> list[dict[str, Any]]:
-    """Every session, newest start first."""
+SESSION_SORTS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "startedAt": lambda s: s["_started"], "cost": lambda s: s["costNanoUsd"],
+    "calls": lambda s: s["calls"], "tokens": lambda s: s["totalTokens"]}
+
+
+def sessions(calls: list[LlmCall], order: str = "startedAt") -> list[dict[str, Any]]:
+    """Every session, largest `order` first, then by id."""
     groups: dict[str, list[LlmCall]] = {}
     for c in calls:
         if c.session_id is not None:
@@ -161,7 +166,7 @@ def sessions(calls: list[LlmCall]) -> list[dict[str, Any]]:
             "_started": started,
         })
     out.sort(key=lambda s: s["sessionId"])
-    out.sort(key=lambda s: s["_started"], reverse=True)
+    out.sort(key=SESSION_SORTS[order], reverse=True)
     for s in out:
         del s["_started"]
     return out

@@ -233,13 +233,14 @@ def test_every_endpoint_equals_the_reference(server: Server, data: st.DataObject
             assert round(sum(r["percentageOfTotal"] for r in body["data"]), 2) in (0, 100)
 
     # sessions
+    order = data.draw(st.sampled_from(["startedAt", "cost", "calls", "tokens"]))
     status, body, _ = _get(server, "/api/analytics/sessions", project.key,
-                           {**params, "limit": 1000})
+                           {**params, "limit": 1000, "sort": order})
     if _refused_for_raw(filters, start, end, dimension=dimension_of("session")):
         _assert_refused(status, body)
     else:
         assert status == 200, body
-        expected_sessions = ref.sessions(chosen)
+        expected_sessions = ref.sessions(chosen, order)
         assert body["data"] == expected_sessions
         assert body["summary"]["totalSessions"] == len(expected_sessions)
         assert body["summary"]["totalCalls"] == sum(s["calls"] for s in expected_sessions)
