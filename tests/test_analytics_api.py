@@ -17,11 +17,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spantally.server.export import flatten
-from spantally.store import CallWriter, Granularity, LlmCall, raw_span
+from spantally.store import BIN_RATIO, CallWriter, Granularity, LlmCall, raw_span
 from spantally.store.totals import Filters, dimension_of
 
 from . import analytics_reference as ref
@@ -303,3 +304,173 @@ def test_csv_and_ndjson_hold_the_json_rows(server: Server, data: st.DataObject) 
     status, text, kind = _get(server, path, project.key, {**params, **extra, "format": "ndjson"})
     assert status == 200 and kind.startswith("application/x-ndjson")
     assert [json.loads(line) for line in text.splitlines()] == rows
+
+
+# -- fixed cases ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("path", "params", "named"), [
+    ("/api/analytics/breakdown/colour", {}, "dimension"),
+    ("/api/analytics/timeseries", {"tz": "Mars/Olympus_Mons"}, "tz"),
+    ("/api/analytics/timeseries", {"tz": "../../etc/passwd"}, "tz"),
+    ("/api/analytics/timeseries", {"granularity": "fortnight"}, "granularity"),
+    ("/api/analytics/timeseries", {"fill": "previous"}, "fill"),
+    ("/api/analytics/breakdown/model", {"limit": "0"}, "limit"),
+    ("/api/analytics/breakdown/model", {"limit": "1001"}, "limit"),
+    ("/api/analytics/breakdown/model", {"sort": "vibes"}, "sort"),
+    ("/api/analytics/summary", {"format": "xml"}, "format"),
+    ("/api/analytics/compare", {"format": "csv"}, "format"),
+    ("/api/analytics/sessions", {"limit": "-1"}, "limit"),
+    ("/api/analytics/summary", {"status": "maybe"}, "status"),
+    ("/api/analytics/summary", {"tags": "feature"}, "tags"),
+    ("/api/analytics/summary", {"from": "yesterday"}, "from"),
+    ("/api/analytics/summary", {"from": "2026-03-02", "to": "2026-03-01"}, "from"),
+    ("/api/analytics/summary", {"compare": "last_year"}, "compare"),
+    ("/api/analytics/summary", {"compareFrom": "2026-03-01"}, "compareFrom"),
+    ("/api/calls", {"format": "parquet"}, "format"),
+])
+def test_invalid_parameters_are_named(server: Server, project: Project, path: str,
+                                      params: dict[str, str], named: str) -> None:
+    status, body, _ = _get(server, path, project.key, params)
+    assert status == 400, body
+    assert body["error"]["code"] == "INVALID_ARGUMENT"
+    assert body["error"]["message"].startswith(named), body
+
+
+def test_raw_only_ranges_are_refused_with_a_hint(server: Server, project: Project) -> None:
+    month = {"from": "2026-03-01", "to": "2026-03-31"}
+    for path, params in [("/api/analytics/breakdown/user", month),
+                         ("/api/analytics/breakdown/tags.feature", month),
+                         ("/api/analytics/sessions", month),
+                         ("/api/analytics/summary", {**month, "tags": "feature:chat"}),
+                         ("/api/analytics/timeseries", {**month, "granularity": "hour",
+                                                        "tz": "Asia/Kolkata"})]:
+        status, body, _ = _get(server, path, project.key, params)
+        assert status == 400, (path, body)
+        message = body["error"]["message"]
+        assert message.startswith("from..to") and "--max-raw-range-days" in message, message
+    # The same month answers from the aggregates, or through an index for one user.
+    for path, params in [("/api/analytics/breakdown/model", month),
+                         ("/api/analytics/breakdown/environment", month),
+                         ("/api/analytics/summary", {**month, "userId": "u1"}),
+                         ("/api/analytics/timeseries", {**month, "granularity": "hour",
+                                                        "tz": "Europe/Paris"})]:
+        status, body, _ = _get(server, path, project.key, params)
+        assert status == 200, (path, body)
+
+
+def test_fill_zero_gives_every_local_bucket(server: Server, project: Project) -> None:
+    """New York's spring-forward day lasts 23 hours: the buckets are local midnights, and
+    fill=zero lists each day once whether it had calls or not."""
+    spec = {"time": datetime(2026, 3, 8, 12, tzinfo=timezone.utc), "provider": "openai",
+            "model": "gpt-4o", "agent_id": None, "service_name": "api", "environment": None,
+            "user_id": None, "session_id": None, "operation": "chat", "input_tokens": 10,
+            "output_tokens": 5, "cache_read_tokens": 0, "reasoning_tokens": 0, "cost": 7,
+            "latency_us": 1_500_000, "ttft_us": None, "error": False, "feature": None}
+    _store(server, [_llm_call(project.id, spec)])
+    status, body, _ = _get(server, "/api/analytics/timeseries", project.key, {
+        "from": "2026-03-07T05:00:00Z", "to": "2026-03-10T04:00:00Z", "granularity": "day",
+        "tz": "America/New_York", "fill": "zero"})
+    assert status == 200, body
+    assert [(r["bucket"], r["calls"]) for r in body["data"]] == [
+        ("2026-03-07T00:00:00-05:00", 0), ("2026-03-08T00:00:00-05:00", 1),
+        ("2026-03-09T00:00:00-04:00", 0)]
+    assert body["data"][0]["avgLatencyMs"] is None and body["data"][1]["costNanoUsd"] == 7
+
+
+def test_percentiles_are_within_the_documented_bound(server: Server, project: Project) -> None:
+    rng = random.Random(3)
+    latencies = [int(math.exp(rng.uniform(math.log(8_000), math.log(600_000_000))))
+                 for _ in range(2000)]
+    base = {"provider": "openai", "model": "gpt-4o", "agent_id": None, "service_name": "api",
+            "environment": None, "user_id": None, "session_id": None, "operation": "chat",
+            "input_tokens": 1, "output_tokens": 1, "cache_read_tokens": 0,
+            "reasoning_tokens": 0, "cost": 1, "ttft_us": None, "error": False, "feature": None}
+    start = datetime(2026, 5, 1, tzinfo=timezone.utc)
+    _store(server, [_llm_call(project.id, {**base, "time": start + timedelta(seconds=i),
+                                           "latency_us": us})
+                    for i, us in enumerate(latencies)])
+    status, body, _ = _get(server, "/api/analytics/summary", project.key,
+                           {"from": "2026-05-01", "to": "2026-05-02"})
+    assert status == 200
+    ordered = sorted(latencies)
+    bound = math.sqrt(BIN_RATIO)
+    for percent in (50, 95, 99):
+        exact_ms = ordered[math.ceil(percent / 100 * len(ordered)) - 1] / 1000
+        reported = body[f"p{percent}LatencyMs"]
+        assert exact_ms / bound <= reported <= exact_ms * bound, (percent, exact_ms, reported)
+
+
+def _spec(moment: datetime, **changes: Any) -> dict[str, Any]:
+    return {"time": moment, "provider": "openai", "model": "gpt-4o", "agent_id": "planner",
+            "service_name": "api", "environment": None, "user_id": None, "session_id": None,
+            "operation": "chat", "input_tokens": 100, "output_tokens": 10,
+            "cache_read_tokens": 0, "reasoning_tokens": 0, "cost": 1_000_000,
+            "latency_us": 800_000, "ttft_us": None, "error": False, "feature": None,
+            **changes}
+
+
+def test_anomalies_find_spikes_against_the_same_hour_of_previous_days(
+        server: Server, project: Project) -> None:
+    """Seven quiet days of 10 calls at 14:00 (and at 15:00), then on day 8 at 14:00 the writer
+    agent's model gpt-4o-mini costs 8 times more than usual, and at 15:00 half the calls fail."""
+    day0 = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    specs = []
+    for day in range(8):
+        for hour in (14, 15):
+            for i in range(10):
+                moment = day0 + timedelta(days=day, hours=hour, minutes=i)
+                spike_cost = day == 7 and hour == 14
+                failing = day == 7 and hour == 15 and i < 5
+                specs.append(_spec(moment, cost=8_000_000 if spike_cost else 1_000_000,
+                                   error=failing,
+                                   latency_us=800_000 + 10_000 * (day % 3) + 1000 * i))
+    _store(server, [_llm_call(project.id, s) for s in specs])
+    status, body, _ = _get(server, "/api/analytics/anomalies", project.key,
+                           {"from": "2026-06-08T00:00:00Z", "to": "2026-06-09T00:00:00Z"})
+    assert status == 200, body
+    found = {(a["type"], a["scope"], a["scopeKey"], a["hour"]): a for a in body["data"]}
+    assert set(found) == {
+        (kind, scope, key, hour)
+        for kind, hour in (("cost_spike", "2026-06-08T14:00:00Z"),
+                           ("error_rate_spike", "2026-06-08T15:00:00Z"))
+        for scope, key in (("project", None), ("agent", "planner"), ("model", "gpt-4o"))}
+    cost = found[("cost_spike", "project", None, "2026-06-08T14:00:00Z")]
+    assert (cost["expectedValue"], cost["actualValue"], cost["severity"]) == (0.01, 0.08, "high")
+    assert cost["baselineDays"] == 7 and cost["unit"] == "usd"
+    assert "700% above the average of the same hour over the previous 7 days" in \
+        cost["description"]
+    errors = found[("error_rate_spike", "model", "gpt-4o", "2026-06-08T15:00:00Z")]
+    assert (errors["expectedValue"], errors["actualValue"], errors["severity"]) == \
+        (0.0, 0.5, "high")
+    # Newest first; with only three days of history nothing is judged.
+    assert [a["hour"] for a in body["data"]] == sorted((a["hour"] for a in body["data"]),
+                                                       reverse=True)
+    status, body, _ = _get(server, "/api/analytics/anomalies", project.key,
+                           {"from": "2026-06-03T00:00:00Z", "to": "2026-06-04T00:00:00Z"})
+    assert status == 200 and body["data"] == []
+    # A filter narrows what is judged: the anthropic calls had no baseline at all.
+    status, body, _ = _get(server, "/api/analytics/anomalies", project.key,
+                           {"from": "2026-06-08T00:00:00Z", "to": "2026-06-09T00:00:00Z",
+                            "provider": "anthropic"})
+    assert status == 200 and body["data"] == []
+
+
+def test_breakdown_compares_with_the_previous_period(server: Server, project: Project) -> None:
+    day = datetime(2026, 7, 10, tzinfo=timezone.utc)
+    specs = [_spec(day - timedelta(hours=12) + timedelta(minutes=i), model="gpt-4o")
+             for i in range(4)]
+    specs += [_spec(day + timedelta(hours=3, minutes=i), model=m)
+              for i, m in enumerate(["gpt-4o", "gpt-4o", "o3", "o4-mini", "gpt-4o"])]
+    _store(server, [_llm_call(project.id, s) for s in specs])
+    status, body, _ = _get(server, "/api/analytics/breakdown/model", project.key, {
+        "from": "2026-07-10", "to": "2026-07-11", "compare": "previous_period", "limit": "1",
+        "sort": "calls"})
+    assert status == 200, body
+    top, other = body["data"]
+    assert (top["key"], top["calls"], top["previous"]["calls"]) == ("gpt-4o", 3, 4)
+    assert top["changes"]["calls"] == {"current": 3, "previous": 4, "change": -1,
+                                       "changePercent": -25.0, "trend": "down"}
+    assert (other["other"], other["calls"], other["previous"]["calls"]) == (True, 2, 0)
+    assert other["changes"]["calls"]["changePercent"] is None  # from nothing
+    assert [top["percentageOfTotal"], other["percentageOfTotal"]] == [60.0, 40.0]
+    assert body["previous"]["from"] == "2026-07-09T00:00:00Z"

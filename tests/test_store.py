@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import random
 from datetime import datetime, timedelta, timezone
@@ -11,6 +12,7 @@ import psycopg
 import pytest
 
 from spantally.store import (
+    DIMENSIONS,
     CallWriter,
     Database,
     Granularity,
@@ -21,6 +23,7 @@ from spantally.store import (
     StoreError,
     apply_retention,
     configure_retention,
+    grouped_totals,
     llm_analytics,
     migrate,
 )
@@ -255,3 +258,62 @@ def test_analytics_read_from_the_read_database(cluster, fresh_database: str) -> 
                           (project.id,)) == [(3,)]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("cut_by_retention", [False, True])
+def test_aggregates_v2_migration_keeps_existing_calls(
+        fresh_database: str, monkeypatch: pytest.MonkeyPatch, cut_by_retention: bool) -> None:
+    """A database written before migration 0005 (environment, error type and time-to-first-token
+    histogram in the aggregates): after it, every answer equals llm_calls, new dimensions
+    included, and writing goes on. A day whose raw calls retention already cut keeps its totals
+    (with environment and error type unknown)."""
+    migrate_module = importlib.import_module("spantally.store.migrate")
+
+    def with_environments(calls: list[LlmCall], seed: int) -> list[LlmCall]:
+        rng = random.Random(seed)
+        return [c._replace(environment=rng.choice(["prod", "dev", None]),
+                           error_type="Timeout" if c.status == "error" else None,
+                           ttft_us=rng.choice([None, rng.randrange(1, 10**7)])) for c in calls]
+
+    before = with_environments(_calls(1500, 11), 1)
+    after = with_environments(_calls(500, 12), 2)
+    everything = available_migrations()
+
+    async def run() -> None:
+        monkeypatch.setattr(migrate_module, "available_migrations",
+                            lambda: [m for m in everything if m.version < 5])
+        db = Database(StoreConfig(fresh_database))
+        await db.open()
+        await CallWriter(db).write(before)
+        await db.close()
+        monkeypatch.undo()
+        cut = T0 + timedelta(minutes=30)
+        if cut_by_retention:
+            async with await psycopg.AsyncConnection.connect(fresh_database) as conn:
+                await conn.execute("DELETE FROM llm_calls WHERE time < %s", (cut,))
+        db = Database(StoreConfig(fresh_database))
+        await db.open()
+        try:
+            await CallWriter(db).write(after)
+            first = T0 + timedelta(days=1) if cut_by_retention else T0
+            async with db.pool.connection() as conn:
+                if cut_by_retention:
+                    kept = (await grouped_totals(conn, 1, T0, first)).total().calls
+                    assert kept == sum(T0 <= c.time < first for c in before + after)
+                for dimension in ("environment", "error_type", "model"):
+                    grouped = await grouped_totals(
+                        conn, 1, first, T0 + timedelta(days=4), dimension=DIMENSIONS[dimension],
+                        granularity=Granularity.DAY)
+                    truth = await (await conn.execute(
+                        f"SELECT date_trunc('day', time, 'UTC'), {DIMENSIONS[dimension].column},"
+                        " count(*), sum(input_tokens), count(ttft_us) FROM llm_calls"
+                        " WHERE time >= %s GROUP BY 1, 2", (first,))).fetchall()
+                    got = {(b.replace(tzinfo=timezone.utc), k): (m.calls, m.input_tokens,
+                                                                 sum(m.ttft_hist))
+                           for (b, k), m in grouped.cells.items()}
+                    assert got == {(b, k): (n, int(t), f) for b, k, n, t, f in truth}
+        finally:
+            await db.close()
+
+    asyncio.run(run())
+    assert [v for v, _ in _applied(fresh_database)][-1] == 5

@@ -2,8 +2,8 @@
 -- the key, so that both filter and break down from the aggregates, and a histogram of the time to
 -- first token joins the measures, so that its percentiles merge across buckets like latency's.
 --
--- Hours that llm_calls still holds completely (all but its oldest, which retention may have cut)
--- are recomputed from it; older rows keep their totals with environment and error type unknown.
+-- Buckets that llm_calls still holds in full are recomputed from it; the others (cut by retention)
+-- keep their totals, with environment and error type unknown.
 
 ALTER TABLE llm_calls_1h
     ADD COLUMN environment text,
@@ -19,12 +19,22 @@ CREATE UNIQUE INDEX llm_calls_1h_key ON llm_calls_1h (project_id, bucket, provid
 DROP INDEX llm_calls_1d_key;
 CREATE UNIQUE INDEX llm_calls_1d_key ON llm_calls_1d (project_id, bucket, provider, model, agent_id, service_name, operation, status, environment, error_type) NULLS NOT DISTINCT;
 
-CREATE TEMP TABLE aggregates_v2_since ON COMMIT DROP AS
-SELECT date_trunc('hour', min(time), 'UTC') + INTERVAL '1 hour' AS hour_since,
-       date_trunc('day', min(time), 'UTC') + INTERVAL '1 day' AS day_since
-FROM llm_calls;
+-- Buckets whose calls llm_calls still holds in full (its count equals the aggregate's).
+CREATE TEMP TABLE complete_hours ON COMMIT DROP AS
+SELECT a.project_id, a.bucket
+FROM (SELECT project_id, bucket, sum(calls) AS calls FROM llm_calls_1h GROUP BY 1, 2) AS a
+JOIN (SELECT project_id, date_trunc('hour', time, 'UTC') AS bucket, count(*) AS calls
+      FROM llm_calls GROUP BY 1, 2) AS r USING (project_id, bucket)
+WHERE a.calls = r.calls;
+CREATE TEMP TABLE complete_days ON COMMIT DROP AS
+SELECT a.project_id, a.bucket
+FROM (SELECT project_id, bucket, sum(calls) AS calls FROM llm_calls_1d GROUP BY 1, 2) AS a
+JOIN (SELECT project_id, date_trunc('day', time, 'UTC') AS bucket, count(*) AS calls
+      FROM llm_calls GROUP BY 1, 2) AS r USING (project_id, bucket)
+WHERE a.calls = r.calls;
 
-DELETE FROM llm_calls_1h WHERE bucket >= (SELECT hour_since FROM aggregates_v2_since);
+DELETE FROM llm_calls_1h h USING complete_hours c
+WHERE h.project_id = c.project_id AND h.bucket = c.bucket;
 INSERT INTO llm_calls_1h (bucket, project_id, provider, model, agent_id, service_name, operation, status, environment, error_type, calls, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nano_usd, unpriced_calls, latency_us_sum, latency_count, ttft_us_sum, ttft_count, latency_hist, ttft_hist)
 SELECT
     date_trunc('hour', time, 'UTC'), project_id, provider, model, agent_id, service_name, operation, status, environment, error_type,
@@ -110,10 +120,11 @@ SELECT
         count(ttft_us) FILTER (WHERE width_bucket(ln(greatest(ttft_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 31)
     ] AS ttft_hist
 FROM llm_calls
-WHERE time >= (SELECT hour_since FROM aggregates_v2_since)
+WHERE (project_id, date_trunc('hour', time, 'UTC')) IN (SELECT project_id, bucket FROM complete_hours)
 GROUP BY 1, project_id, provider, model, agent_id, service_name, operation, status, environment, error_type;
 
-DELETE FROM llm_calls_1d WHERE bucket >= (SELECT day_since FROM aggregates_v2_since);
+DELETE FROM llm_calls_1d d USING complete_days c
+WHERE d.project_id = c.project_id AND d.bucket = c.bucket;
 INSERT INTO llm_calls_1d (bucket, project_id, provider, model, agent_id, service_name, operation, status, environment, error_type, calls, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nano_usd, unpriced_calls, latency_us_sum, latency_count, ttft_us_sum, ttft_count, latency_hist, ttft_hist)
 SELECT
     date_trunc('day', bucket, 'UTC'), project_id, provider, model, agent_id, service_name, operation, status, environment, error_type,
@@ -199,7 +210,7 @@ SELECT
         sum(ttft_hist[32])::bigint
     ] AS ttft_hist
 FROM llm_calls_1h
-WHERE bucket >= (SELECT day_since FROM aggregates_v2_since)
+WHERE (project_id, date_trunc('day', bucket, 'UTC')) IN (SELECT project_id, bucket FROM complete_days)
 GROUP BY 1, project_id, provider, model, agent_id, service_name, operation, status, environment, error_type;
 
 CREATE OR REPLACE FUNCTION spantally_ingest_staged() RETURNS bigint LANGUAGE plpgsql AS $fn$
