@@ -22,6 +22,10 @@ from spantally.store import LlmCall
 MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-20250514"),
           ("anthropic", "claude-3-5-haiku-latest"), ("gcp.gemini", "gemini-2.5-flash")]
 AGENTS = ["planner", "researcher", "writer", "critic", None]
+SERVICES = ["api", "worker", "batch"]
+ENVIRONMENTS = ["production", "production", "production", "staging"]
+ERROR_TYPES = ["RateLimitError", "APITimeoutError", "InternalServerError"]
+FEATURES = ["chat", "search", "summarize", "extract"]
 
 
 def free_port() -> int:
@@ -86,18 +90,25 @@ def synthetic_calls(n: int, start: datetime, span: timedelta, project_id: int = 
             offset = min(seconds - 1, max(0, i * seconds // n + rng.randrange(-60, 60)))
         else:
             offset = rng.randrange(seconds)
+        failed = rng.random() < 0.05
+        streaming = rng.random() < 0.3
         yield LlmCall(
             time=start + timedelta(seconds=offset, microseconds=rng.randrange(10**6)),
             project_id=project_id, trace_id=os.urandom(16), span_id=os.urandom(8),
-            parent_span_id=None, service_name="bench", environment="prod",
-            agent_id=rng.choice(AGENTS), agent_name=None, session_id=f"s-{rng.randrange(10**5)}",
+            parent_span_id=None, service_name=rng.choice(SERVICES),
+            environment=rng.choice(ENVIRONMENTS), agent_id=rng.choice(AGENTS), agent_name=None,
+            # In time order a session is ~8 consecutive calls, as a conversation's turns are.
+            session_id=f"s-{i // 8}" if in_time_order else f"s-{rng.randrange(10**5)}",
             user_id=f"u-{rng.randrange(10**4)}", provider=provider, request_model=model,
-            response_model=model, model=model, operation="chat", streaming=False,
+            response_model=model, model=model, operation="chat", streaming=streaming,
             input_tokens=rng.randrange(50, 20_000), output_tokens=rng.randrange(10, 2_000),
             cache_read_tokens=0, cache_write_tokens=0, reasoning_tokens=0,
             cost_nano_usd=cost, cost_source="catalog" if cost is not None else None,
-            latency_us=rng.randrange(50_000, 30_000_000), ttft_us=None,
-            status="ok" if rng.random() > 0.05 else "error", error_type=None, tags=None,
+            latency_us=rng.randrange(50_000, 30_000_000),
+            ttft_us=rng.randrange(50_000, 3_000_000) if streaming else None,
+            status="error" if failed else "ok",
+            error_type=rng.choice(ERROR_TYPES) if failed else None,
+            tags={"feature": rng.choice(FEATURES)},
         )
 
 

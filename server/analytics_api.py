@@ -15,9 +15,11 @@ from aiohttp import web
 from spantally.store import (
     DIMENSIONS,
     AnomalyRules,
+    Breakdown,
     Filters,
     Granularity,
     Measures,
+    breakdown,
     detect_anomalies,
     grouped_totals,
     list_sessions,
@@ -57,7 +59,7 @@ __all__ = ["add_analytics_routes", "breakdown_columns", "timeseries_columns"]
 
 _MEASURE_COLUMNS = tuple(measures_row(Measures()))
 _ANOMALY_RULES = AnomalyRules()
-_ANOMALY_SCOPES = {"project": None, "agent": DIMENSIONS["agent"], "model": DIMENSIONS["model"]}
+_ANOMALY_SCOPES = {"agent": DIMENSIONS["agent"], "model": DIMENSIONS["model"]}
 _HOUR = timedelta(hours=1)
 
 
@@ -141,8 +143,8 @@ async def _timeseries(request: web.Request) -> web.StreamResponse:
 
 
 def breakdown_columns(compared: bool) -> tuple[str, ...]:
-    template = breakdown_rows({None: Measures()}, "cost", 1,
-                              {None: Measures()} if compared else None)[0]
+    empty = Breakdown([(None, Measures())], Measures(), False, Measures())
+    template = breakdown_rows(empty, "cost", empty if compared else None)[0]
     return tuple(flatten(template))
 
 
@@ -161,15 +163,16 @@ async def _breakdown(request: web.Request) -> web.StreamResponse:
         check_raw_span(checked, filters, config.max_raw_range_days,
                        f"a breakdown by {dimension.name}", dimension=dimension)
     async with _reading(request) as conn:
-        current = await grouped_totals(conn, project_id, period.start, period.end, filters,
-                                       dimension)
-        before = (await grouped_totals(conn, project_id, previous.start, previous.end, filters,
-                                       dimension)) if previous else None
-    rows = breakdown_rows(current.by_key(), sort, limit, before.by_key() if before else None)
+        current = await breakdown(conn, project_id, period.start, period.end, filters,
+                                  dimension, sort, limit)
+        before = await breakdown(conn, project_id, previous.start, previous.end, filters,
+                                 dimension, sort, limit, [key for key, _ in current.rows]
+                                 ) if previous else None
+    rows = breakdown_rows(current, sort, before)
     body: dict[str, Any] = {**_period_json(period), "dimension": dimension.name, "sort": sort,
-                            "data": rows, "total": measures_row(current.total())}
+                            "data": rows, "total": measures_row(current.total)}
     if previous is not None and before is not None:
-        body["previous"] = {**_period_json(previous), "total": measures_row(before.total())}
+        body["previous"] = {**_period_json(previous), "total": measures_row(before.total)}
     return await respond(request, fmt, body, rows=rows,
                          columns=breakdown_columns(previous is not None),
                          name=f"breakdown-{dimension.name}")
@@ -253,16 +256,20 @@ async def _anomalies(request: web.Request) -> web.StreamResponse:
     if read is not None:
         check_raw_span(read, filters, config.max_raw_range_days,
                        f"anomaly detection (with its {rules.baseline_days}-day baseline)")
+        project: dict[datetime, Measures] = {}
+        hourly["project"] = {None: project}
         async with _reading(request) as conn:
             for scope, dimension in _ANOMALY_SCOPES.items():
                 grouped = await grouped_totals(conn, project_id, read.start, read.end, filters,
                                                dimension, Granularity.HOUR)
                 series = hourly.setdefault(scope, {})
                 for (bucket, key), measures in grouped.cells.items():
-                    if scope != "project" and key is None:
-                        continue  # calls without an agent (model) are in the project's figures
                     assert bucket is not None
-                    series.setdefault(key, {})[bucket.astimezone(timezone.utc)] = measures
+                    hour = bucket.astimezone(timezone.utc)
+                    if scope == "agent":  # every call has one agent or none: the project's sum
+                        project.setdefault(hour, Measures()).add(measures)
+                    if key is not None:  # calls without an agent (model) count for the project
+                        series.setdefault(key, {})[hour] = measures
     rows = [anomaly_row(a) for a in detect_anomalies(hourly, hours, rules)]
     body = {**_period_json(period), "baselineDays": rules.baseline_days, "data": rows}
     return await respond(request, fmt, body, rows=rows, columns=_ANOMALY_COLUMNS,

@@ -6,7 +6,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from spantally.store import Anomaly, Measures, Session, SessionsSummary, percentile_ms
+from spantally.store import (
+    BREAKDOWN_SORTS,
+    Anomaly,
+    Breakdown,
+    Measures,
+    Session,
+    SessionsSummary,
+    percentile_ms,
+)
 
 from .shape import iso_utc, usd
 
@@ -107,34 +115,18 @@ def _shares(values: list[int]) -> list[float]:
     return [f / 100 for f in floors]
 
 
-def _sort_value(m: Measures, sort: str) -> int:
-    return {"cost": m.cost_nano_usd, "calls": m.calls, "tokens": m.total_tokens,
-            "errors": m.errors}[sort]
-
-
-def breakdown_rows(by_key: dict[str | None, Measures], sort: str, limit: int,
-                   previous: dict[str | None, Measures] | None = None) -> list[dict[str, Any]]:
-    """The top `limit` keys by `sort` (then calls, then key), and one `other` row holding the
-    rest, so that `percentageOfTotal` (of the sort measure) adds up to 100."""
-    ordered = sorted(by_key.items(), key=lambda kv: (-_sort_value(kv[1], sort), -kv[1].calls,
-                                                     kv[0] is None, kv[0] or ""))
-    top, rest = ordered[:limit], ordered[limit:]
+def breakdown_rows(current: Breakdown, sort: str,
+                   previous: Breakdown | None = None) -> list[dict[str, Any]]:
+    """The top values, then one `other` row holding the rest (when there is one), so that
+    `percentageOfTotal` (of the sort measure) adds up to 100. With `previous` (the same values
+    in the earlier period), each row also has its `previous` measures and `changes`."""
     rows: list[tuple[str | None, bool, Measures, Measures | None]] = [
-        (key, False, m, None if previous is None else previous.get(key, Measures()))
-        for key, m in top]
-    if rest:
-        other = Measures()
-        for _, m in rest:
-            other.add(m)
-        other_previous = None
-        if previous is not None:
-            other_previous = Measures()
-            shown = {key for key, _ in top}
-            for key, m in previous.items():
-                if key not in shown:
-                    other_previous.add(m)
-        rows.append((None, True, other, other_previous))
-    shares = _shares([_sort_value(m, sort) for _, _, m, _ in rows])
+        (key, False, m, previous.rows[i][1] if previous else None)
+        for i, (key, m) in enumerate(current.rows)]
+    if current.more:
+        rows.append((None, True, current.rest, previous.rest if previous else None))
+    measure = BREAKDOWN_SORTS[sort]
+    shares = _shares([measure(m) for _, _, m, _ in rows])
     out = []
     for (key, is_other, m, before), share in zip(rows, shares, strict=True):
         row = {"key": key, "other": is_other, **measures_row(m), "percentageOfTotal": share}

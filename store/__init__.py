@@ -11,6 +11,7 @@ from .analytics import (
     recent_calls,
 )
 from .anomalies import ANOMALY_KINDS, Anomaly, AnomalyRules, detect_anomalies
+from .breakdowns import BREAKDOWN_SORTS, Breakdown, breakdown
 from .buckets import Segment, bucket_label, local_bucket, segments
 from .cluster import ClusterConfig, ClusterError, ManagedCluster, default_home, temporary_cluster
 from .database import Database, StorageMode, StoreConfig
@@ -61,6 +62,9 @@ __all__ = [
     "Anomaly",
     "AnomalyRules",
     "BIN_RATIO",
+    "BREAKDOWN_SORTS",
+    "Breakdown",
+    "breakdown",
     "DIMENSIONS",
     "Dimension",
     "Filters",

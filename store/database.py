@@ -48,6 +48,10 @@ class StoreConfig:
     """How long an operation waits for a connection before the database counts as unavailable."""
     storage_mode: str = "auto"
     """`auto` detects from the database; `postgres` forces rollup tables without TimescaleDB."""
+    work_mem: str = "64MB"
+    """PostgreSQL work_mem of SpanTally's connections: an analytics answer groups ~80 sums
+    (two 32-bin histograms among them) per bucket and value, which at the default 4MB spills
+    to disk instead of hashing in memory (bench/analytics.py)."""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -117,7 +121,7 @@ class Database:
             kwargs={
                 "connect_timeout": max(1, int(config.connect_timeout_s)),
                 # Buckets are computed in UTC whatever the server's default time zone is.
-                "options": "-c TimeZone=UTC",
+                "options": f"-c TimeZone=UTC -c work_mem={config.work_mem}",
                 "application_name": "spantally",
             },
             open=False,

@@ -57,11 +57,21 @@ class Measures:
 
     @classmethod
     def from_row(cls, values: Sequence[object]) -> Measures:
-        """From the measure columns of a query, in field order."""
-        *sums, latency_hist, ttft_hist = values
-        return cls(*(int(v or 0) for v in sums),  # type: ignore[arg-type]
-                   latency_hist=[int(v or 0) for v in latency_hist],  # type: ignore[union-attr]
-                   ttft_hist=[int(v or 0) for v in ttft_hist])  # type: ignore[union-attr]
+        """From the measure columns of a query: the sums in field order, then (unless the query
+        left them out) the latency histogram's bins and the time-to-first-token histogram's."""
+        numbers = [int(v or 0) for v in values]  # type: ignore[call-overload]
+        sums = len(_SUM_FIELDS)
+        if len(numbers) == sums:
+            return cls(*numbers)
+        return cls(*numbers[:sums], latency_hist=numbers[sums:sums + BINS],
+                   ttft_hist=numbers[sums + BINS:sums + 2 * BINS])
+
+    def subtract(self, other: Measures) -> None:
+        for f in _SUM_FIELDS:
+            setattr(self, f, getattr(self, f) - getattr(other, f))
+        self.latency_hist = [a - b for a, b in zip(self.latency_hist, other.latency_hist,
+                                                   strict=True)]
+        self.ttft_hist = [a - b for a, b in zip(self.ttft_hist, other.ttft_hist, strict=True)]
 
     def add(self, other: Measures) -> None:
         for f in _SUM_FIELDS:

@@ -201,6 +201,16 @@ def _plan(parts: list[Segment], use_aggregates: bool) -> _Plan:
     return plan
 
 
+def _only_keys(conditions: sql.Composed, params: dict[str, Any], key: sql.Composable,
+               keys: list[str | None]) -> tuple[sql.Composed, dict[str, Any]]:
+    values = [k for k in keys if k is not None]
+    wanted = sql.SQL("{} = ANY(%(only_keys)s)").format(key)
+    if None in keys:
+        wanted = sql.SQL("({} OR {} IS NULL)").format(wanted, key)
+    return (sql.Composed([conditions, sql.SQL(" AND "), wanted]),
+            {**params, "only_keys": values})
+
+
 def _parts(start: datetime, end: datetime, granularity: Granularity | None,
            zone: tzinfo) -> list[Segment]:
     if granularity is None:
@@ -226,8 +236,13 @@ async def grouped_totals(
     dimension: Dimension | None = None,
     granularity: Granularity | None = None,
     zone: tzinfo = _UTC,
+    *,
+    histograms: bool = True,
+    keys: list[str | None] | None = None,
 ) -> Grouped:
-    """Measures of the calls in [start, end) per (calendar bucket in `zone`, dimension value)."""
+    """Measures of the calls in [start, end) per (calendar bucket in `zone`, dimension value);
+    without `histograms` (cheaper) the histograms stay empty; with `keys`, only those values of
+    the dimension."""
     parts = _parts(start, end, granularity, zone)
     plan = _plan(parts, not raw_only(filters, dimension))
     conditions, params = filters.sql()
@@ -238,6 +253,8 @@ async def grouped_totals(
     else:
         key = sql.Identifier(dimension.column)
     params["project_id"] = project_id
+    if keys is not None and dimension is not None:
+        conditions, params = _only_keys(conditions, params, key, keys)
     starts = [part.start for part in parts]
 
     def bucket_at(moment: datetime) -> datetime | None:
@@ -256,15 +273,18 @@ async def grouped_totals(
     for table, ranges in (("llm_calls_1d", plan.days), ("llm_calls_1h", plan.hours)):
         if not ranges:
             continue
-        query = queries.grouped_aggregate(table, key, conditions)
-        cur = await conn.execute(query, {**params, "lo": [r[0] for r in ranges],
-                                         "hi": [r[1] for r in ranges]})
+        cur = await conn.execute(
+            queries.grouped_aggregate(table, key, conditions, ranges, histograms), params)
         for moment, key_value, *values in await cur.fetchall():
             add(bucket_at(moment), key_value, values)
     if plan.raw:
-        query = queries.grouped_raw(key, conditions)
-        cur = await conn.execute(query, {**params, "lo": [r[0] for r in plan.raw],
-                                         "hi": [r[1] for r in plan.raw]})
+        merged: list[tuple[datetime, datetime]] = []
+        for lo, hi in plan.raw:
+            _append(merged, lo, hi)
+        raw_starts = [lo for lo, _ in plan.raw]
+        cur = await conn.execute(
+            queries.grouped_raw(key, conditions, merged, raw_starts, histograms),
+            {**params, "starts": raw_starts})
         for number, key_value, *values in await cur.fetchall():
             add(plan.raw_buckets[number - 1], key_value, values)
     return Grouped(cells)

@@ -1,0 +1,165 @@
+"""Every analytics endpoint over 30 days (7 for the raw-only ones) at a given number of calls.
+
+    python bench/analytics.py [--calls 1000000] [--runs 10]
+
+Calls are loaded through the store's write path in time order over the 30 days before now
+(bench/_common.py: 5 models, 5 agents, 3 services, 2 environments, 10,000 users, sessions of 8
+consecutive calls, a `feature` tag). Each endpoint is asked over HTTP with unaligned edges;
+the baseline, measured in the same run on the same data, is the naive GROUP BY over llm_calls
+that yields the same figures. Last, the choice for high-cardinality dimensions: a breakdown by
+user from llm_calls (what SpanTally does) against a dedicated per-day user aggregate built here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import urllib.parse
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import psycopg
+from query import load
+
+from _common import UpProcess, api_get, now_utc, percentile, spantally_up, stopwatch
+
+DAY = timedelta(days=1)
+
+_NAIVE_MEASURES = """count(*), count(*) FILTER (WHERE status = 'error'), sum(input_tokens),
+    sum(output_tokens), sum(cost_nano_usd), avg(latency_us),
+    percentile_disc(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY latency_us), avg(ttft_us)"""
+
+
+def _naive(group: str = "", where: str = "") -> str:
+    select = f"{group}, " if group else ""
+    grouping = f"GROUP BY {group}" if group else ""
+    return (f"SELECT {select}{_NAIVE_MEASURES} FROM llm_calls WHERE project_id = 1 "
+            f"AND time >= %(start)s AND time < %(end)s {where} {grouping}")
+
+
+# name, path, extra parameters, days, naive SQL giving the same figures
+CASES: list[tuple[str, str, dict[str, str], int, str]] = [
+    ("summary", "/api/analytics/summary", {}, 30, _naive()),
+    ("summary, environment=staging", "/api/analytics/summary", {"environment": "staging"}, 30,
+     _naive(where="AND environment = 'staging'")),
+    ("timeseries day UTC", "/api/analytics/timeseries", {"granularity": "day"}, 30,
+     _naive("date_trunc('day', time, 'UTC')")),
+    ("timeseries hour UTC", "/api/analytics/timeseries", {"granularity": "hour"}, 30,
+     _naive("date_trunc('hour', time, 'UTC')")),
+    ("timeseries day Europe/Paris", "/api/analytics/timeseries",
+     {"granularity": "day", "tz": "Europe/Paris"}, 30,
+     _naive("date_trunc('day', time, 'Europe/Paris')")),
+    ("timeseries week America/New_York", "/api/analytics/timeseries",
+     {"granularity": "week", "tz": "America/New_York"}, 30,
+     _naive("date_trunc('week', time, 'America/New_York')")),
+    ("breakdown model", "/api/analytics/breakdown/model", {}, 30, _naive("model")),
+    ("breakdown error_type", "/api/analytics/breakdown/error_type", {}, 30,
+     _naive("error_type")),
+    ("breakdown model, previous period", "/api/analytics/breakdown/model",
+     {"compare": "previous_period"}, 30, _naive("model")),
+    ("compare previous period", "/api/analytics/compare", {}, 30, _naive()),
+    ("anomalies, last 24 h", "/api/analytics/anomalies", {}, 1,
+     _naive("date_trunc('hour', time, 'UTC'), agent_id")),
+    ("breakdown user (raw)", "/api/analytics/breakdown/user", {}, 7, _naive("user_id")),
+    ("breakdown tags.feature (raw)", "/api/analytics/breakdown/tags.feature", {}, 7,
+     _naive("tags ->> 'feature'")),
+    ("sessions (raw)", "/api/analytics/sessions", {}, 7, _naive("session_id")),
+    ("summary, userId=u-42 (index)", "/api/analytics/summary", {"userId": "u-42"}, 30,
+     _naive(where="AND user_id = 'u-42'")),
+]
+
+
+def _time(fn: Callable[[], object], runs: int) -> list[float]:
+    fn()
+    fn()  # the first two warm the caches
+    times = []
+    for _ in range(runs):
+        t0 = stopwatch()
+        fn()
+        times.append((stopwatch() - t0) * 1000)
+    return times
+
+
+def _window(days: int) -> tuple[datetime, datetime]:
+    end = now_utc() - timedelta(minutes=3, seconds=7)
+    return end - days * DAY + timedelta(minutes=17), end
+
+
+def _ask(up: UpProcess, path: str, params: dict[str, str], days: int) -> dict:
+    start, end = _window(days)
+    query = urllib.parse.urlencode({"from": f"{start:%Y-%m-%dT%H:%M:%S.%fZ}",
+                                    "to": f"{end:%Y-%m-%dT%H:%M:%S.%fZ}", **params})
+    return api_get(up, f"{path}?{query}")
+
+
+_USER_AGGREGATE = """
+CREATE TABLE bench_users_1d AS
+SELECT date_trunc('day', time, 'UTC') AS bucket, project_id, user_id, count(*) AS calls,
+       sum(cost_nano_usd)::bigint AS cost_nano_usd, sum(input_tokens)::bigint AS input_tokens
+FROM llm_calls GROUP BY 1, 2, 3;
+CREATE INDEX ON bench_users_1d (project_id, bucket);
+ANALYZE bench_users_1d;
+"""
+_USERS_RAW = """SELECT user_id, count(*), sum(cost_nano_usd), sum(input_tokens) FROM llm_calls
+WHERE project_id = 1 AND time >= %(start)s AND time < %(end)s GROUP BY 1"""
+_USERS_AGGREGATE = """SELECT user_id, sum(calls), sum(cost_nano_usd), sum(input_tokens)
+FROM (SELECT user_id, calls, cost_nano_usd, input_tokens FROM bench_users_1d
+      WHERE project_id = 1 AND bucket >= %(day_lo)s AND bucket < %(day_hi)s
+      UNION ALL
+      SELECT user_id, 1, cost_nano_usd, input_tokens FROM llm_calls
+      WHERE project_id = 1 AND (time >= %(start)s AND time < %(day_lo)s
+                                OR time >= %(day_hi)s AND time < %(end)s)) AS parts
+GROUP BY 1"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    from spantally.store import temporary_cluster
+
+    rows = []
+    with temporary_cluster("spantally-bench-") as cluster:
+        with spantally_up(cluster.url, "--max-raw-range-days", "31") as up:
+            rate = asyncio.run(load(cluster.url, args.calls))
+            print(f"loaded {args.calls:,} calls over 30 days at {rate:,.0f} calls/s")
+            with psycopg.connect(cluster.url, autocommit=True) as conn:
+                conn.execute("VACUUM ANALYZE")
+            with psycopg.connect(cluster.url, options="-c TimeZone=UTC",
+                                 autocommit=True) as conn:
+                for name, path, params, days, naive in CASES:
+                    start, end = _window(days)
+                    api = _time(lambda p=path, q=params, d=days: _ask(up, p, q, d), args.runs)
+                    base = _time(lambda n=naive, s=start, e=end: conn.execute(
+                        n, {"start": s, "end": e}).fetchall(), max(3, args.runs // 3))
+                    rows.append((f"{name}, {days} d", statistics.median(api),
+                                 percentile(api, 0.95), statistics.median(base)))
+                print(f"{'endpoint (HTTP, end to end)':<46}{'median ms':>10}{'p95 ms':>9}"
+                      f"{'naive ms':>10}{'ratio':>8}")
+                for label, median, p95, base in rows:
+                    print(f"{label:<46}{median:>10.1f}{p95:>9.1f}{base:>10.1f}"
+                          f"{median / base:>8.3f}")
+
+                # High-cardinality dimensions: llm_calls alone, or a dedicated aggregate?
+                t0 = stopwatch()
+                conn.execute(_USER_AGGREGATE)
+                built = stopwatch() - t0
+                aggregate_rows = conn.execute("SELECT count(*) FROM bench_users_1d").fetchone()[0]
+                print(f"\nbreakdown by user, SQL only (dedicated per-day aggregate: "
+                      f"{aggregate_rows:,} rows, built in {built:.1f} s)")
+                for days in (7, 30):
+                    start, end = _window(days)
+                    day_lo = (start + DAY).replace(hour=0, minute=0, second=0, microsecond=0)
+                    day_hi = end.replace(hour=0, minute=0, second=0, microsecond=0)
+                    bind = {"start": start, "end": end, "day_lo": day_lo, "day_hi": day_hi}
+                    raw = _time(lambda b=bind: conn.execute(_USERS_RAW, b).fetchall(), 3)
+                    agg = _time(lambda b=bind: conn.execute(_USERS_AGGREGATE, b).fetchall(), 3)
+                    print(f"  {days:>2} days: llm_calls {statistics.median(raw):8.1f} ms, "
+                          f"aggregate + raw edges {statistics.median(agg):8.1f} ms "
+                          f"(ratio {statistics.median(agg) / statistics.median(raw):.3f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""A dimension's values ranked by a measure: the top ones with their full measures, and the
+rest together, so that the rows always add up to the total."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from .measures import Measures
+from .totals import Dimension, Filters, grouped_totals
+
+__all__ = ["BREAKDOWN_SORTS", "Breakdown", "breakdown"]
+
+BREAKDOWN_SORTS: dict[str, Callable[[Measures], int]] = {
+    "cost": lambda m: m.cost_nano_usd,
+    "calls": lambda m: m.calls,
+    "tokens": lambda m: m.total_tokens,
+    "errors": lambda m: m.errors,
+}
+
+
+@dataclass(slots=True)
+class Breakdown:
+    rows: list[tuple[str | None, Measures]]
+    """The top values (None: calls without one), largest first."""
+    rest: Measures
+    """Everything else."""
+    more: bool
+    """Whether values beyond the top exist (an `other` row is due)."""
+    total: Measures
+
+
+def _ranked(by_key: dict[str | None, Measures], sort: str) -> list[str | None]:
+    measure = BREAKDOWN_SORTS[sort]
+    return sorted(by_key, key=lambda k: (-measure(by_key[k]), -by_key[k].calls, k is None,
+                                         k or ""))
+
+
+async def breakdown(conn: psycopg.AsyncConnection, project_id: int, start: datetime,
+                    end: datetime, filters: Filters, dimension: Dimension, sort: str,
+                    limit: int, keys: list[str | None] | None = None) -> Breakdown:
+    """The top `limit` values of `dimension` by `sort` (then calls, then value), or the given
+    `keys` (to set a previous period beside a current one)."""
+    if dimension.in_aggregates:
+        # Few values: one pass with histograms.
+        grouped = await grouped_totals(conn, project_id, start, end, filters, dimension)
+        by_key, total = grouped.by_key(), grouped.total()
+        chosen = keys if keys is not None else _ranked(by_key, sort)[:limit]
+        more = len(by_key) > len(chosen)
+        detail = by_key
+    else:
+        # Maybe many values (users, sessions): rank on sums alone, then read the histograms of
+        # the top values only; the total comes from the aggregates when the filters allow.
+        if keys is None:
+            sums = (await grouped_totals(conn, project_id, start, end, filters, dimension,
+                                         histograms=False)).by_key()
+            chosen = _ranked(sums, sort)[:limit]
+            more = len(sums) > len(chosen)
+        else:
+            chosen, more = keys, True
+        detail = (await grouped_totals(conn, project_id, start, end, filters, dimension,
+                                       keys=chosen)).by_key() if chosen else {}
+        total = (await grouped_totals(conn, project_id, start, end, filters)).total()
+    rows = [(key, detail.get(key) or Measures()) for key in chosen]
+    rest = Measures()
+    rest.add(total)
+    for _, measures in rows:
+        rest.subtract(measures)
+    return Breakdown(rows, rest, more, total)
