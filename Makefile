@@ -44,6 +44,7 @@ bench: install-database venv
 	$(BIN)/python bench/sdk_overhead.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/query.py
+	$(BIN)/python bench/analytics.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -43,6 +43,7 @@ from .analytics_params import (
     parse_zone,
 )
 from .analytics_shape import (
+    Money,
     anomaly_row,
     breakdown_rows,
     changes,
@@ -52,12 +53,20 @@ from .analytics_shape import (
     sessions_summary_json,
 )
 from .export import flatten, respond
-from .services import CONFIG_KEY, SERVICES_KEY, project_of
+from .params import parse_currency
+from .services import CONFIG_KEY, SERVICES_KEY, exchange_rate, project_of
 from .shape import iso_utc
 
 __all__ = ["add_analytics_routes", "breakdown_columns", "timeseries_columns"]
 
-_MEASURE_COLUMNS = tuple(measures_row(Measures()))
+
+
+async def _money(request: web.Request, project_id: int) -> Money | None:
+    """`currency`: costs also in that currency (an exchange rate must be set)."""
+    if "currency" not in request.query:
+        return None
+    currency = parse_currency("currency", request.query["currency"])
+    return Money(currency, await exchange_rate(request, project_id, currency))
 _ANOMALY_RULES = AnomalyRules()
 _ANOMALY_SCOPES = {"agent": DIMENSIONS["agent"], "model": DIMENSIONS["model"]}
 _HOUR = timedelta(hours=1)
@@ -98,19 +107,20 @@ async def _summary(request: web.Request) -> web.StreamResponse:
     previous = parse_compare(request.query, period, config.max_range_days)
     for checked in (period, previous) if previous else (period,):
         check_raw_span(checked, filters, config.max_raw_range_days, "this summary")
+    money = await _money(request, project_id)
     async with _reading(request) as conn:
         current = await _total(conn, project_id, period, filters)
         before = await _total(conn, project_id, previous, filters) if previous else None
-    body: dict[str, Any] = {**_period_json(period), **measures_row(current)}
+    body: dict[str, Any] = {**_period_json(period), **measures_row(current, money)}
     if previous is not None and before is not None:
-        body["previous"] = {**_period_json(previous), **measures_row(before)}
+        body["previous"] = {**_period_json(previous), **measures_row(before, money)}
         body["changes"] = changes(current, before)
     return await respond(request, fmt, body, rows=[body], columns=tuple(flatten(body)),
                          name="summary")
 
 
-def timeseries_columns() -> tuple[str, ...]:
-    return ("bucket", *_MEASURE_COLUMNS)
+def timeseries_columns(money: Money | None = None) -> tuple[str, ...]:
+    return ("bucket", *measures_row(Measures(), money))
 
 
 async def _timeseries(request: web.Request) -> web.StreamResponse:
@@ -125,6 +135,7 @@ async def _timeseries(request: web.Request) -> web.StreamResponse:
     fmt = parse_format(query)
     check_raw_span(period, filters, config.max_raw_range_days, "this time series",
                    granularity=granularity, zone=zone)
+    money = await _money(request, project_id)
     async with _reading(request) as conn:
         grouped = await grouped_totals(conn, project_id, period.start, period.end, filters,
                                        granularity=granularity, zone=zone)
@@ -134,17 +145,17 @@ async def _timeseries(request: web.Request) -> web.StreamResponse:
                                                                   granularity, zone)))
     else:
         buckets = sorted(by_bucket)  # type: ignore[arg-type]
-    rows = [{"bucket": iso_local(b), **measures_row(by_bucket.get(b) or Measures())}  # type: ignore[arg-type]
-            for b in buckets]
+    rows = [{"bucket": iso_local(b),  # type: ignore[arg-type]
+             **measures_row(by_bucket.get(b) or Measures(), money)} for b in buckets]
     body = {**_period_json(period), "granularity": granularity.value, "timeZone": zone_name,
             "data": rows}
-    return await respond(request, fmt, body, rows=rows, columns=timeseries_columns(),
+    return await respond(request, fmt, body, rows=rows, columns=timeseries_columns(money),
                          name="timeseries")
 
 
-def breakdown_columns(compared: bool) -> tuple[str, ...]:
+def breakdown_columns(compared: bool, money: Money | None = None) -> tuple[str, ...]:
     empty = Breakdown([(None, Measures())], Measures(), False, Measures())
-    template = breakdown_rows(empty, "cost", empty if compared else None)[0]
+    template = breakdown_rows(empty, "cost", empty if compared else None, money)[0]
     return tuple(flatten(template))
 
 
@@ -162,19 +173,20 @@ async def _breakdown(request: web.Request) -> web.StreamResponse:
     for checked in (period, previous) if previous else (period,):
         check_raw_span(checked, filters, config.max_raw_range_days,
                        f"a breakdown by {dimension.name}", dimension=dimension)
+    money = await _money(request, project_id)
     async with _reading(request) as conn:
         current = await breakdown(conn, project_id, period.start, period.end, filters,
                                   dimension, sort, limit)
         before = await breakdown(conn, project_id, previous.start, previous.end, filters,
                                  dimension, sort, limit, [key for key, _ in current.rows]
                                  ) if previous else None
-    rows = breakdown_rows(current, sort, before)
+    rows = breakdown_rows(current, sort, before, money)
     body: dict[str, Any] = {**_period_json(period), "dimension": dimension.name, "sort": sort,
-                            "data": rows, "total": measures_row(current.total)}
+                            "data": rows, "total": measures_row(current.total, money)}
     if previous is not None and before is not None:
-        body["previous"] = {**_period_json(previous), "total": measures_row(before.total)}
+        body["previous"] = {**_period_json(previous), "total": measures_row(before.total, money)}
     return await respond(request, fmt, body, rows=rows,
-                         columns=breakdown_columns(previous is not None),
+                         columns=breakdown_columns(previous is not None, money),
                          name=f"breakdown-{dimension.name}")
 
 
@@ -190,12 +202,13 @@ async def _compare(request: web.Request) -> web.Response:
     previous = parse_compare(query, period, config.max_range_days) or period.previous()
     for checked in (period, previous):
         check_raw_span(checked, filters, config.max_raw_range_days, "this comparison")
+    money = await _money(request, project_id)
     async with _reading(request) as conn:
         current = await _total(conn, project_id, period, filters)
         before = await _total(conn, project_id, previous, filters)
     return web.json_response({
-        "current": {**_period_json(period), **measures_row(current)},
-        "previous": {**_period_json(previous), **measures_row(before)},
+        "current": {**_period_json(period), **measures_row(current, money)},
+        "previous": {**_period_json(previous), **measures_row(before, money)},
         "changes": changes(current, before),
     })
 

@@ -3,7 +3,9 @@ money is exact in `costNanoUsd` (an integer) and rounded only in `costUsd`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 from spantally.store import (
@@ -16,10 +18,11 @@ from spantally.store import (
     percentile_ms,
 )
 
-from .shape import iso_utc, usd
+from .shape import converted, iso_utc, usd
 
 __all__ = [
     "CHANGE_MEASURES",
+    "Money",
     "anomaly_row",
     "breakdown_rows",
     "changes",
@@ -40,8 +43,16 @@ def _avg_ms(total_us: int, count: int) -> float | None:
     return round(total_us / count / 1000, 3) if count else None
 
 
-def measures_row(m: Measures) -> dict[str, Any]:
-    return {
+@dataclass(frozen=True, slots=True)
+class Money:
+    """Costs also shown in another currency, at the project's rate."""
+
+    currency: str
+    per_usd: Decimal
+
+
+def measures_row(m: Measures, money: Money | None = None) -> dict[str, Any]:
+    row = {
         "calls": m.calls,
         "successCalls": m.successes,
         "errorCalls": m.errors,
@@ -62,6 +73,10 @@ def measures_row(m: Measures) -> dict[str, Any]:
         "avgTtftMs": _avg_ms(m.ttft_us_sum, m.ttft_count),
         "p95TtftMs": percentile_ms(m.ttft_hist, 95),
     }
+    if money is not None:
+        row["currency"] = money.currency
+        row["cost"] = converted(m.cost_nano_usd, money.per_usd)
+    return row
 
 
 def iso_micro(moment: datetime) -> str:
@@ -115,8 +130,8 @@ def _shares(values: list[int]) -> list[float]:
     return [f / 100 for f in floors]
 
 
-def breakdown_rows(current: Breakdown, sort: str,
-                   previous: Breakdown | None = None) -> list[dict[str, Any]]:
+def breakdown_rows(current: Breakdown, sort: str, previous: Breakdown | None = None,
+                   money: Money | None = None) -> list[dict[str, Any]]:
     """The top values, then one `other` row holding the rest (when there is one), so that
     `percentageOfTotal` (of the sort measure) adds up to 100. With `previous` (the same values
     in the earlier period), each row also has its `previous` measures and `changes`."""
@@ -129,9 +144,10 @@ def breakdown_rows(current: Breakdown, sort: str,
     shares = _shares([measure(m) for _, _, m, _ in rows])
     out = []
     for (key, is_other, m, before), share in zip(rows, shares, strict=True):
-        row = {"key": key, "other": is_other, **measures_row(m), "percentageOfTotal": share}
+        row = {"key": key, "other": is_other, **measures_row(m, money),
+               "percentageOfTotal": share}
         if before is not None:
-            row["previous"] = measures_row(before)
+            row["previous"] = measures_row(before, money)
             row["changes"] = changes(m, before)
         out.append(row)
     return out

@@ -11,8 +11,7 @@ from aiohttp import web
 
 from spantally import __version__
 from spantally.collector import Failure, classify
-from spantally.collector.errors import InvalidArgument
-from spantally.store import find_rate, llm_analytics, recent_calls
+from spantally.store import llm_analytics, recent_calls
 
 from .analytics_api import add_analytics_routes
 from .analytics_params import parse_format
@@ -21,7 +20,7 @@ from .export import respond
 from .openapi import openapi_document
 from .params import parse_limit, parse_llm_query
 from .prices_api import add_price_routes
-from .services import CONFIG_KEY, SERVICES_KEY, ApiServices, project_of
+from .services import CONFIG_KEY, SERVICES_KEY, ApiServices, exchange_rate, project_of
 from .shape import RECENT_CALL_COLUMNS, llm_analytics_json, recent_calls_json
 
 __all__ = ["ApiServices", "create_app", "error_response"]
@@ -90,13 +89,7 @@ async def _llm_analytics(request: web.Request) -> web.Response:
     database = services.read_database or services.database
     rate = None
     if query.currency not in (None, "USD"):
-        async with services.database.pool.connection() as conn:
-            rate = await find_rate(conn, project_id, query.currency)
-        if rate is None:
-            raise InvalidArgument(
-                f"currency: no exchange rate for {query.currency} in this project; set one with "
-                f"PUT /api/currencies/{query.currency} or `spantally prices rate {query.currency}"
-                " <units per USD>`")
+        rate = await exchange_rate(request, project_id, query.currency)
     async with database.pool.connection() as conn:
         result = await llm_analytics(
             conn, project_id, query.start, query.end, query.granularity, query.filters

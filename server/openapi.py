@@ -71,6 +71,9 @@ _COMPARE = [
     {"name": "compareFrom", "in": "query", "schema": _TIME},
     {"name": "compareTo", "in": "query", "schema": _TIME},
 ]
+_CURRENCY = {"name": "currency", "in": "query",
+             "schema": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
+             "description": "Also show costs (`cost`) in this currency (a rate must be set)."}
 _NULLABLE_MS = {"type": ["number", "null"], "minimum": 0}
 _ANALYTICS_MEASURES = {
     "calls": {"type": "integer", "minimum": 0},
@@ -98,7 +101,10 @@ _ANALYTICS_MEASURES = {
 
 def _measures(*extra: str, **properties: Any) -> dict[str, Any]:
     return {"type": "object", "required": [*extra, *_ANALYTICS_MEASURES],
-            "properties": {**properties, **_ANALYTICS_MEASURES}}
+            "properties": {**properties, **_ANALYTICS_MEASURES,
+                           "currency": {"type": "string"},
+                           "cost": {"type": "number", "minimum": 0,
+                                    "description": "In `currency` (when asked)."}}}
 
 
 def _listing(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -169,14 +175,14 @@ def openapi_document() -> dict[str, Any]:
             }},
             "/api/analytics/summary": {"get": {
                 "summary": "Calls, outcomes, tokens, cost, latency and time to first token",
-                "parameters": [*_FILTERS, *_COMPARE, _FORMAT],
+                "parameters": [*_FILTERS, *_COMPARE, _FORMAT, _CURRENCY],
                 "responses": {"200": _listing(_measures("from", "to", **_PERIOD, previous={
                     "type": "object"}, changes=_CHANGES), "The summary"), **_ERRORS},
             }},
             "/api/analytics/timeseries": {"get": {
                 "summary": "The summary's measures per calendar bucket in a time zone",
                 "parameters": [
-                    *_FILTERS, _FORMAT,
+                    *_FILTERS, _FORMAT, _CURRENCY,
                     {"name": "granularity", "in": "query",
                      "schema": {"enum": ["hour", "day", "week", "month"], "default": "day"}},
                     {"name": "tz", "in": "query",
@@ -202,7 +208,7 @@ def openapi_document() -> dict[str, Any]:
                                    "status", "environment", "error_type", "user", "session"]},
                          {"type": "string", "pattern": "^tags\\.[^\x00/]+$",
                           "maxLength": 200}]}},
-                    *_FILTERS, *_COMPARE, _FORMAT,
+                    *_FILTERS, *_COMPARE, _FORMAT, _CURRENCY,
                     {"name": "sort", "in": "query",
                      "schema": {"enum": ["cost", "calls", "tokens", "errors"],
                                 "default": "cost"}},
@@ -223,7 +229,7 @@ def openapi_document() -> dict[str, Any]:
             }},
             "/api/analytics/compare": {"get": {
                 "summary": "Two periods side by side, with changes and trends",
-                "parameters": [*_FILTERS, *_COMPARE,
+                "parameters": [*_FILTERS, *_COMPARE, _CURRENCY,
                                {"name": "format", "in": "query", "schema": {"const": "json"}}],
                 "responses": {"200": _json({"type": "object", "required": [
                     "current", "previous", "changes"], "properties": {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -12,11 +13,12 @@ from aiohttp import web
 from spantally.collector import Authenticator, CollectorStats
 from spantally.collector.errors import InvalidArgument
 from spantally.collector.pricing import PriceBook
-from spantally.store import Database
+from spantally.store import Database, find_rate
 
 from .config import ApiConfig
 
-__all__ = ["CONFIG_KEY", "SERVICES_KEY", "ApiServices", "json_body", "project_of"]
+__all__ = ["CONFIG_KEY", "SERVICES_KEY", "ApiServices", "exchange_rate", "json_body",
+           "project_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,3 +49,17 @@ async def json_body(request: web.Request) -> Any:
         return await request.json(loads=json.loads)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidArgument(f"the body is not valid JSON: {exc}") from None
+
+
+async def exchange_rate(request: web.Request, project_id: int, currency: str) -> Decimal:
+    """Units of `currency` per USD set for the project (1 for USD); 400 when none is set."""
+    if currency == "USD":
+        return Decimal(1)
+    async with request.app[SERVICES_KEY].database.pool.connection() as conn:
+        rate = await find_rate(conn, project_id, currency)
+    if rate is None:
+        raise InvalidArgument(
+            f"currency: no exchange rate for {currency} in this project; set one with "
+            f"PUT /api/currencies/{currency} or `spantally prices rate {currency}"
+            " <units per USD>`")
+    return rate

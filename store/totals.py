@@ -282,9 +282,9 @@ async def grouped_totals(
         for lo, hi in plan.raw:
             _append(merged, lo, hi)
         raw_starts = [lo for lo, _ in plan.raw]
+        raw_params = {**params, "starts": raw_starts}
         cur = await conn.execute(
-            queries.grouped_raw(key, conditions, merged, raw_starts, histograms),
-            {**params, "starts": raw_starts})
+            queries.grouped_raw(key, conditions, merged, raw_starts, histograms), raw_params)
         for number, key_value, *values in await cur.fetchall():
             add(plan.raw_buckets[number - 1], key_value, values)
     return Grouped(cells)

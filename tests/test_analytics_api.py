@@ -474,3 +474,23 @@ def test_breakdown_compares_with_the_previous_period(server: Server, project: Pr
     assert other["changes"]["calls"]["changePercent"] is None  # from nothing
     assert [top["percentageOfTotal"], other["percentageOfTotal"]] == [60.0, 40.0]
     assert body["previous"]["from"] == "2026-07-09T00:00:00Z"
+
+
+def test_costs_in_another_currency(server: Server, project: Project) -> None:
+    day = datetime(2026, 8, 3, tzinfo=timezone.utc)
+    _store(server, [_llm_call(project.id, _spec(day + timedelta(minutes=i), cost=123_456_789))
+                    for i in range(3)])
+    params = {"from": "2026-08-03", "to": "2026-08-04", "currency": "EUR"}
+    status, body, _ = _get(server, "/api/analytics/summary", project.key, params)
+    assert status == 400 and body["error"]["message"].startswith("currency: no exchange rate")
+    assert server.call("PUT", "/api/currencies/EUR", project.key, {"perUsd": "0.5"})[0] == 200
+    status, body, _ = _get(server, "/api/analytics/summary", project.key, params)
+    assert status == 200, body
+    assert (body["currency"], body["cost"], body["costNanoUsd"]) == ("EUR", 0.185185184,
+                                                                      370_370_367)
+    status, body, _ = _get(server, "/api/analytics/breakdown/model", project.key, params)
+    assert [(r["key"], r["cost"]) for r in body["data"]] == [("gpt-4o", 0.185185184)]
+    status, text, _ = _get(server, "/api/analytics/timeseries", project.key,
+                           {**params, "format": "csv"})
+    line = next(csv.DictReader(io.StringIO(text)))
+    assert (line["currency"], line["cost"]) == ("EUR", "0.185185184")
