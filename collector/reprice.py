@@ -135,8 +135,9 @@ async def _reprice_window(conn: psycopg.AsyncConnection, mode: StorageMode | Non
                 await copy.write_row(change)
         await conn.execute(queries.REPRICE_UPDATE_CALLS, (project_id,))
         if mode is not StorageMode.TIMESCALE:
-            await conn.execute(queries.REPRICE_ROLLUP_HOURLY, (project_id,))
-            await conn.execute(queries.REPRICE_ROLLUP_DAILY, (project_id,))
+            for statement in (queries.REPRICE_ROLLUP_HOURLY, queries.REPRICE_ROLLUP_DAILY,
+                              queries.REPRICE_TOTAL_HOURLY, queries.REPRICE_TOTAL_DAILY):
+                await conn.execute(statement, (project_id,))
 
 
 async def _refresh_aggregates(database: Database) -> None:
@@ -148,5 +149,7 @@ async def _refresh_aggregates(database: Database) -> None:
         try:
             await conn.execute(queries.REFRESH_HOURLY, (hourly_end,))
             await conn.execute(queries.REFRESH_DAILY, (daily_end,))
+            await conn.execute(queries.REFRESH_TOTAL_HOURLY, (hourly_end,))
+            await conn.execute(queries.REFRESH_TOTAL_DAILY, (daily_end,))
         finally:
             await conn.set_autocommit(False)

@@ -46,10 +46,14 @@ __all__ = [
     "REFRESH_DAILY_WINDOW",
     "REFRESH_HOURLY",
     "REFRESH_HOURLY_WINDOW",
+    "REFRESH_TOTAL_DAILY",
+    "REFRESH_TOTAL_HOURLY",
     "REMOVE_RETENTION_POLICY",
     "REPRICE_ROLLUP_DAILY",
     "REPRICE_ROLLUP_HOURLY",
     "REPRICE_SELECT",
+    "REPRICE_TOTAL_DAILY",
+    "REPRICE_TOTAL_HOURLY",
     "REPRICE_UPDATE_CALLS",
     "REVOKE_API_KEY",
     "SET_RATE",
@@ -100,6 +104,8 @@ INGEST_STAGED = "SELECT spantally_ingest_staged()"
 # watermark past older buckets that were never materialized, hiding their calls.
 REFRESH_HOURLY = "CALL refresh_continuous_aggregate('llm_calls_1h', NULL, %s)"
 REFRESH_DAILY = "CALL refresh_continuous_aggregate('llm_calls_1d', NULL, %s)"
+REFRESH_TOTAL_HOURLY = "CALL refresh_continuous_aggregate('llm_calls_total_1h', NULL, %s)"
+REFRESH_TOTAL_DAILY = "CALL refresh_continuous_aggregate('llm_calls_total_1d', NULL, %s)"
 
 # -- recent calls -------------------------------------------------------------------------------
 
@@ -193,6 +199,21 @@ WHERE r.project_id = %s AND r.bucket = d.bucket
 """
 REPRICE_ROLLUP_HOURLY = _REPRICE_ROLLUP.format(unit="hour", table="llm_calls_1h")
 REPRICE_ROLLUP_DAILY = _REPRICE_ROLLUP.format(unit="day", table="llm_calls_1d")
+_REPRICE_TOTALS = """
+WITH delta AS (
+    SELECT date_trunc('{unit}', time, 'UTC') AS bucket,
+           sum(coalesce(new_cost, 0) - coalesce(old_cost, 0))::bigint AS cost,
+           sum((new_cost IS NULL)::int - (old_cost IS NULL)::int)::bigint AS unpriced
+    FROM pg_temp.reprice_changes
+    GROUP BY 1
+)
+UPDATE {table} r SET cost_nano_usd = r.cost_nano_usd + d.cost,
+                     unpriced_calls = r.unpriced_calls + d.unpriced
+FROM delta d
+WHERE r.project_id = %s AND r.bucket = d.bucket
+"""
+REPRICE_TOTAL_HOURLY = _REPRICE_TOTALS.format(unit="hour", table="llm_calls_total_1h")
+REPRICE_TOTAL_DAILY = _REPRICE_TOTALS.format(unit="day", table="llm_calls_total_1d")
 # Mode `timescale`: recompute the continuous aggregates over the re-priced window.
 REFRESH_HOURLY_WINDOW = "CALL refresh_continuous_aggregate('llm_calls_1h', %s, %s)"
 REFRESH_DAILY_WINDOW = "CALL refresh_continuous_aggregate('llm_calls_1d', %s, %s)"

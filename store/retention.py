@@ -61,6 +61,8 @@ async def configure_retention(db: Database, config: RetentionConfig) -> None:
             ("llm_calls", config.raw_days),
             ("llm_calls_1h", config.aggregate_days),
             ("llm_calls_1d", config.aggregate_days),
+            ("llm_calls_total_1h", config.aggregate_days),
+            ("llm_calls_total_1d", config.aggregate_days),
         ):
             await conn.execute(queries.REMOVE_RETENTION_POLICY, (relation,))
             if days is not None:
@@ -83,7 +85,8 @@ async def apply_retention(db: Database, config: RetentionConfig) -> bool:
         else:
             await conn.execute(queries.DELETE_RAW_CALLS, (raw_cutoff,))
         if config.aggregate_days is not None:
-            for table in ("llm_calls_1h", "llm_calls_1d"):
+            for table in ("llm_calls_1h", "llm_calls_1d", "llm_calls_total_1h",
+                          "llm_calls_total_1d"):
                 await conn.execute(
                     sql.SQL(queries.DELETE_AGGREGATE_ROWS).format(sql.Identifier(table)),
                     (timedelta(days=config.aggregate_days),),

@@ -246,6 +246,8 @@ async def grouped_totals(
     parts = _parts(start, end, granularity, zone)
     plan = _plan(parts, not raw_only(filters, dimension))
     conditions, params = filters.sql()
+    # Without filters or a dimension, the per-project totals answer with one row per bucket.
+    totals_only = dimension is None and not params
     if dimension is None:
         key: sql.Composable = sql.SQL("NULL::text")
     elif dimension.name.startswith(TAG_PREFIX):
@@ -270,7 +272,9 @@ async def grouped_totals(
         else:
             cell.add(measures)
 
-    for table, ranges in (("llm_calls_1d", plan.days), ("llm_calls_1h", plan.hours)):
+    daily, hourly = (("llm_calls_total_1d", "llm_calls_total_1h") if totals_only
+                     else ("llm_calls_1d", "llm_calls_1h"))
+    for table, ranges in ((daily, plan.days), (hourly, plan.hours)):
         if not ranges:
             continue
         cur = await conn.execute(

@@ -121,6 +121,8 @@ class _AggregateRefresher:
             for statement, end in (
                 (queries.REFRESH_HOURLY, _hourly_refresh_end(now)),
                 (queries.REFRESH_DAILY, daily_end),
+                (queries.REFRESH_TOTAL_HOURLY, _hourly_refresh_end(now)),
+                (queries.REFRESH_TOTAL_DAILY, daily_end),
             ):
                 await self._refresh_one(statement, end)
         except Exception as exc:

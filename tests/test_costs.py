@@ -189,6 +189,13 @@ def test_reprice_changes_totals_exactly_as_the_dry_run_said(server: Server,
                            " AND time >= '2026-10-04T08:30:00Z' AND time < '2026-10-05T09:45:00Z'",
                            (project.id,))
     assert round(body["summary"]["totalCostUsd"] * 1e9) == direct[0]
+    # The per-project totals (what unfiltered summaries and time series read) moved too.
+    for granularity in ("hour", "day"):
+        status, series = server.api(f"/api/analytics/timeseries?from=2026-10-01&to=2026-10-31"
+                                    f"&granularity={granularity}", project.key)
+        assert status == 200
+        assert sum(b["costNanoUsd"] for b in series["data"]) == prediction.new_cost_nano_usd
+        assert sum(b["unpricedCalls"] for b in series["data"]) == prediction.new_unpriced
     costs = dict(server.sql("SELECT cost_source, count(*) FROM llm_calls WHERE project_id = %s"
                             " GROUP BY 1", (project.id,)))
     assert costs == {"custom": 15, "reported": 1, None: 3}
