@@ -7,7 +7,9 @@ Calls are loaded through the store's write path in time order over the 30 days b
 consecutive calls, a `feature` tag). Each endpoint is asked over HTTP with unaligned edges;
 the baseline, measured in the same run on the same data, is the naive GROUP BY over llm_calls
 that yields the same figures. Last, the choice for high-cardinality dimensions: a breakdown by
-user from llm_calls (what SpanTally does) against a dedicated per-day user aggregate built here.
+user from llm_calls (what SpanTally does) against a dedicated per-day user aggregate built here,
+and what keeping that aggregate at ingest would cost (the store's write path, with and without
+one more upsert per batch, each into a fresh database).
 """
 
 from __future__ import annotations
@@ -70,9 +72,9 @@ CASES: list[tuple[str, str, dict[str, str], int, str]] = [
 ]
 
 
-def _time(fn: Callable[[], object], runs: int) -> list[float]:
-    fn()
-    fn()  # the first two warm the caches
+def _time(fn: Callable[[], object], runs: int, warm: int = 2) -> list[float]:
+    for _ in range(warm):  # warm the caches
+        fn()
     times = []
     for _ in range(runs):
         t0 = stopwatch()
@@ -113,10 +115,66 @@ FROM (SELECT user_id, calls, cost_nano_usd, input_tokens FROM bench_users_1d
 GROUP BY 1"""
 
 
+# What the rollup modes would add to spantally_ingest_staged() to keep a per-day user aggregate.
+_USER_TABLE = """
+CREATE TABLE llm_calls_users_1d (
+    project_id bigint NOT NULL, bucket timestamptz NOT NULL, user_id text NOT NULL,
+    calls bigint NOT NULL, errors bigint NOT NULL, input_tokens bigint NOT NULL,
+    output_tokens bigint NOT NULL, cost_nano_usd bigint NOT NULL, unpriced_calls bigint NOT NULL,
+    latency_us_sum bigint NOT NULL,
+    PRIMARY KEY (project_id, user_id, bucket))
+"""
+_USER_CTE = """    ), user_daily_rows AS (
+        INSERT INTO llm_calls_users_1d AS agg
+        SELECT project_id, date_trunc('day', time, 'UTC'), user_id, count(*),
+               count(*) FILTER (WHERE status = 'error'), sum(input_tokens), sum(output_tokens),
+               coalesce(sum(cost_nano_usd), 0), count(*) FILTER (WHERE cost_nano_usd IS NULL),
+               sum(latency_us)
+        FROM inserted WHERE user_id IS NOT NULL
+        GROUP BY 1, 2, 3 ORDER BY 1, 3, 2
+        ON CONFLICT (project_id, user_id, bucket) DO UPDATE SET
+            calls = agg.calls + excluded.calls, errors = agg.errors + excluded.errors,
+            input_tokens = agg.input_tokens + excluded.input_tokens,
+            output_tokens = agg.output_tokens + excluded.output_tokens,
+            cost_nano_usd = agg.cost_nano_usd + excluded.cost_nano_usd,
+            unpriced_calls = agg.unpriced_calls + excluded.unpriced_calls,
+            latency_us_sum = agg.latency_us_sum + excluded.latency_us_sum
+        RETURNING 1
+    )
+    SELECT count(*) INTO inserted_count FROM inserted;"""
+
+
+def _ingest_rates(admin_url: str, n: int) -> tuple[float, float]:
+    """calls/s through the store's write path into two fresh databases: as SpanTally keeps
+    them, and with the per-day user aggregate kept too."""
+    rates = []
+    for variant in ("plain", "users"):
+        name = f"bench_ingest_{variant}"
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+            conn.execute(f"CREATE DATABASE {name}")
+        url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+        asyncio.run(load(url, 1))  # migrates
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("TRUNCATE llm_calls, llm_calls_1h, llm_calls_1d, llm_calls_total_1h,"
+                         " llm_calls_total_1d")
+            if variant == "users":
+                definition = conn.execute(
+                    "SELECT pg_get_functiondef('spantally_ingest_staged'::regproc)").fetchone()[0]
+                tail = "    )\n    SELECT count(*) INTO inserted_count FROM inserted;"
+                assert tail in definition, "the ingest function changed shape"
+                conn.execute(_USER_TABLE)
+                conn.execute(definition.replace(tail, _USER_CTE))
+        rates.append(asyncio.run(load(url, n)))
+    return rates[0], rates[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--baseline-runs", type=int, default=3)
+    parser.add_argument("--ingest-calls", type=int, default=1_000_000)
     args = parser.parse_args()
     from spantally.store import temporary_cluster
 
@@ -133,7 +191,7 @@ def main() -> None:
                     start, end = _window(days)
                     api = _time(lambda p=path, q=params, d=days: _ask(up, p, q, d), args.runs)
                     base = _time(lambda n=naive, s=start, e=end: conn.execute(
-                        n, {"start": s, "end": e}).fetchall(), max(3, args.runs // 3))
+                        n, {"start": s, "end": e}).fetchall(), args.baseline_runs, warm=1)
                     rows.append((f"{name}, {days} d", statistics.median(api),
                                  percentile(api, 0.95), statistics.median(base)))
                 print(f"{'endpoint (HTTP, end to end)':<46}{'median ms':>10}{'p95 ms':>9}"
@@ -159,6 +217,10 @@ def main() -> None:
                     print(f"  {days:>2} days: llm_calls {statistics.median(raw):8.1f} ms, "
                           f"aggregate + raw edges {statistics.median(agg):8.1f} ms "
                           f"(ratio {statistics.median(agg) / statistics.median(raw):.3f})")
+        n = min(args.calls, args.ingest_calls)
+        plain, users = _ingest_rates(cluster.url, n)
+        print(f"\nkeeping it at ingest ({n:,} calls, store write path): {plain:,.0f} calls/s "
+              f"as is, {users:,.0f} calls/s with the user aggregate (ratio {users / plain:.3f})")
 
 
 if __name__ == "__main__":

@@ -238,6 +238,21 @@ class Client:
                            c["timeToFirstChunkMs"], c["status"], c["errorType"])
                 for c in body["calls"]]
 
+    def analytics(self, endpoint: str, from_: datetime | str | None = None,
+                  to: datetime | str | None = None, tags: dict[str, str] | None = None,
+                  **params: Any) -> dict[str, Any]:
+        """GET /api/analytics/<endpoint> (`summary`, `timeseries`, `breakdown/model`,
+        `compare`, `sessions`, `anomalies`; docs/analytics.md), its JSON body as a dict.
+        Parameters by their API names or in snake case (`agent_id`, `compare_from`); `tags` as
+        a dict; `from_` and `to` also as "7d", "24h"."""
+        query: dict[str, Any] = {**self._range(from_, to)}
+        if tags:
+            query["tags"] = ",".join(f"{k}:{v}" for k, v in tags.items())
+        for name, value in params.items():
+            head, *rest = name.split("_")
+            query[head + "".join(part.title() for part in rest)] = value
+        return self._get(f"/api/analytics/{endpoint.strip('/')}", query)  # type: ignore[no-any-return]
+
     def health(self) -> dict[str, Any]:
         """GET /healthz (a 503 answer is returned, not raised: it describes the outage)."""
         try:
@@ -272,6 +287,9 @@ class AsyncClient:
 
     async def get_recent_calls(self, **kwargs: Any) -> list[RecentCall]:
         return await asyncio.to_thread(self._client.get_recent_calls, **kwargs)
+
+    async def analytics(self, endpoint: str, **kwargs: Any) -> dict[str, Any]:
+        return await asyncio.to_thread(self._client.analytics, endpoint, **kwargs)
 
     async def health(self) -> dict[str, Any]:
         return await asyncio.to_thread(self._client.health)

@@ -494,3 +494,26 @@ def test_costs_in_another_currency(server: Server, project: Project) -> None:
                            {**params, "format": "csv"})
     line = next(csv.DictReader(io.StringIO(text)))
     assert (line["currency"], line["cost"]) == ("EUR", "0.185185184")
+
+
+def test_the_client_reaches_every_endpoint(server: Server, project: Project) -> None:
+    from spantally.client import AsyncClient, Client, InvalidArgument
+
+    day = datetime(2026, 9, 1, tzinfo=timezone.utc)
+    _store(server, [_llm_call(project.id, _spec(day + timedelta(minutes=i), user_id="u9",
+                                                session_id="s9", feature="chat"))
+                    for i in range(4)])
+    client = Client(server.api_url, project.key)
+    window = {"from_": "2026-09-01", "to": "2026-09-02"}
+    assert client.analytics("summary", **window, user_id="u9")["calls"] == 4
+    assert client.analytics("breakdown/tags.feature", **window, tags={"feature": "chat"}
+                            )["data"][0]["key"] == "chat"
+    assert client.analytics("compare", **window, compare_from="2026-08-01",
+                            compare_to="2026-08-02")["changes"]["calls"]["trend"] == "up"
+    assert client.analytics("sessions", **window)["data"][0]["calls"] == 4
+    with pytest.raises(InvalidArgument, match="^granularity"):
+        client.analytics("timeseries", granularity="fortnight")
+    import asyncio
+    body = asyncio.run(AsyncClient(server.api_url, project.key).analytics(
+        "timeseries", **window, granularity="hour", tz="Asia/Kolkata"))
+    assert [row["bucket"] for row in body["data"]] == ["2026-09-01T05:30:00+05:30"]
