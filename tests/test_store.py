@@ -167,10 +167,11 @@ def test_continuous_aggregates_in_timescale_mode(cluster) -> None:  # noqa: ANN0
     with psycopg.connect(cluster.url) as conn:
         caggs = {r[0] for r in conn.execute(
             "SELECT view_name FROM timescaledb_information.continuous_aggregates").fetchall()}
-        assert caggs == {"llm_calls_1h", "llm_calls_1d"}
+        assert caggs == {"llm_calls_1h", "llm_calls_1d", "llm_calls_total_1h",
+                         "llm_calls_total_1d"}
         jobs = conn.execute("SELECT count(*) FROM timescaledb_information.jobs "
                             "WHERE proc_name = 'policy_refresh_continuous_aggregate'").fetchone()[0]
-        assert jobs == 2
+        assert jobs == 4
 
 
 @pytest.mark.parametrize("requested_mode", ["auto", "postgres"])
@@ -285,7 +286,9 @@ def test_aggregates_v2_migration_keeps_existing_calls(
                             lambda: [m for m in everything if m.version < 5])
         db = Database(StoreConfig(fresh_database))
         await db.open()
-        await CallWriter(db).write(before)
+        # The write itself, without the refresh that follows late writes in `timescale` mode:
+        # this code would refresh aggregates the old schema does not have yet.
+        await CallWriter(db)._write_once(before)
         await db.close()
         monkeypatch.undo()
         cut = T0 + timedelta(minutes=30)
@@ -300,7 +303,13 @@ def test_aggregates_v2_migration_keeps_existing_calls(
             async with db.pool.connection() as conn:
                 if cut_by_retention:
                     kept = (await grouped_totals(conn, 1, T0, first)).total().calls
-                    assert kept == sum(T0 <= c.time < first for c in before + after)
+                    if db.mode is StorageMode.TIMESCALE:
+                        # Continuous aggregates are recreated from llm_calls (documented in
+                        # docs/operations.md): what retention already dropped is gone.
+                        assert kept == (sum(cut <= c.time < first for c in before)
+                                        + sum(T0 <= c.time < first for c in after))
+                    else:
+                        assert kept == sum(T0 <= c.time < first for c in before + after)
                 for dimension in ("environment", "error_type", "model"):
                     grouped = await grouped_totals(
                         conn, 1, first, T0 + timedelta(days=4), dimension=DIMENSIONS[dimension],
