@@ -125,9 +125,9 @@ def raw_only(filters: Filters, dimension: Dimension | None = None) -> bool:
 
 @dataclass(slots=True)
 class Grouped:
-    """Measures per (bucket, key). The bucket is the naive local start of a calendar bucket, or
-    None without a granularity; the key is the dimension's value (None: calls without one, or
-    no dimension)."""
+    """Measures per (bucket, key). The bucket is a calendar bucket's name (see
+    buckets.bucket_label), or None without a granularity; the key is the dimension's value
+    (None: calls without one, or no dimension)."""
 
     cells: dict[tuple[datetime | None, str | None], Measures]
 
