@@ -162,9 +162,12 @@ def _ingest_rates(admin_url: str, n: int) -> tuple[float, float]:
                 definition = conn.execute(
                     "SELECT pg_get_functiondef('spantally_ingest_staged'::regproc)").fetchone()[0]
                 tail = "    )\n    SELECT count(*) INTO inserted_count FROM inserted;"
-                assert tail in definition, "the ingest function changed shape"
+                returning = "        RETURNING time, project_id,"
+                assert tail in definition and returning in definition, \
+                    "the ingest function changed shape"
                 conn.execute(_USER_TABLE)
-                conn.execute(definition.replace(tail, _USER_CTE))
+                conn.execute(definition.replace(tail, _USER_CTE)
+                             .replace(returning, returning + " user_id,", 1))
         rates.append(asyncio.run(load(url, n)))
     return rates[0], rates[1]
 

@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 from aiohttp import web
 
+from spantally.collector.errors import InvalidArgument
 from spantally.store import (
     DIMENSIONS,
     AnomalyRules,
@@ -59,14 +60,6 @@ from .shape import iso_utc
 
 __all__ = ["add_analytics_routes", "breakdown_columns", "timeseries_columns"]
 
-
-
-async def _money(request: web.Request, project_id: int) -> Money | None:
-    """`currency`: costs also in that currency (an exchange rate must be set)."""
-    if "currency" not in request.query:
-        return None
-    currency = parse_currency("currency", request.query["currency"])
-    return Money(currency, await exchange_rate(request, project_id, currency))
 _ANOMALY_RULES = AnomalyRules()
 _ANOMALY_SCOPES = {"agent": DIMENSIONS["agent"], "model": DIMENSIONS["model"]}
 _HOUR = timedelta(hours=1)
@@ -87,6 +80,14 @@ async def _reading(request: web.Request) -> AsyncIterator[psycopg.AsyncConnectio
     database = services.read_database or services.database
     async with database.pool.connection() as conn:
         yield conn
+
+
+async def _money(request: web.Request, project_id: int) -> Money | None:
+    """`currency`: costs also in that currency (an exchange rate must be set)."""
+    if "currency" not in request.query:
+        return None
+    currency = parse_currency("currency", request.query["currency"])
+    return Money(currency, await exchange_rate(request, project_id, currency))
 
 
 def _period_json(period: Period) -> dict[str, str]:
@@ -246,9 +247,12 @@ _ANOMALY_COLUMNS = ("id", "hour", "detectedAt", "type", "scope", "scopeKey", "se
                     "description")
 
 
+_MAX_ANOMALY_DAYS = 31
+
+
 def _whole_hours(period: Period) -> list[datetime]:
     epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
-    first = epoch + -((epoch - period.start) // _HOUR) * _HOUR
+    first = epoch - ((epoch - period.start) // _HOUR) * _HOUR  # the start, rounded up
     count = max(0, (period.end - first) // _HOUR)
     return [first + i * _HOUR for i in range(count)]
 
@@ -261,6 +265,9 @@ async def _anomalies(request: web.Request) -> web.StreamResponse:
     period = parse_period(query, config.max_range_days)
     filters = parse_filters(query)
     fmt = parse_format(query)
+    if period.length > timedelta(days=_MAX_ANOMALY_DAYS):
+        raise InvalidArgument(f"from..to: anomalies are judged over at most {_MAX_ANOMALY_DAYS}"
+                              " days at a time")
     hours = _whole_hours(period)
     rules = _ANOMALY_RULES
     read = Period(hours[0] - timedelta(days=rules.baseline_days), hours[-1] + _HOUR) if hours \

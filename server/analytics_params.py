@@ -19,7 +19,7 @@ from spantally.store import (
     raw_span,
 )
 
-from .params import no_nul, parse_time
+from .params import no_nul, parse_filters, parse_time
 
 __all__ = [
     "BREAKDOWN_SORTS",
@@ -42,11 +42,6 @@ __all__ = [
 FORMATS = ("json", "csv", "ndjson")
 BREAKDOWN_SORTS = ("cost", "calls", "tokens", "errors")
 _DEFAULT_RANGE = timedelta(hours=24)
-_MAX_FILTER_CHARS = 512
-_MAX_TAGS = 16
-_FILTERS = {"agentId": "agent_id", "model": "model", "provider": "provider",
-            "service": "service", "environment": "environment", "userId": "user_id",
-            "sessionId": "session_id"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,34 +71,6 @@ def parse_period(query: Mapping[str, str], max_range_days: int, *, from_name: st
         raise InvalidArgument(f"{from_name}..{to_name}: the range is longer than "
                               f"{max_range_days} days")
     return Period(start, end)
-
-
-def _text(query: Mapping[str, str], name: str) -> str | None:
-    value = query.get(name)
-    if value is None:
-        return None
-    if not value or len(value) > _MAX_FILTER_CHARS:
-        raise InvalidArgument(f"{name} must be 1 to {_MAX_FILTER_CHARS} characters")
-    return no_nul(name, value)
-
-
-def parse_filters(query: Mapping[str, str]) -> Filters:
-    values: dict[str, object] = {field: _text(query, name) for name, field in _FILTERS.items()}
-    status = _text(query, "status")
-    if status is not None and status not in ("ok", "error"):
-        raise InvalidArgument(f"status: {status!r} is not ok or error")
-    tags: list[tuple[str, str]] = []
-    text = _text(query, "tags")
-    if text is not None:
-        for pair in text.split(","):
-            key, sep, value = pair.partition(":")
-            if not sep or not key.strip() or not value.strip():
-                raise InvalidArgument(
-                    f"tags: {pair!r} is not key:value (tags=key:value,key:value)")
-            tags.append((key.strip(), value.strip()))
-        if len(tags) > _MAX_TAGS:
-            raise InvalidArgument(f"tags: at most {_MAX_TAGS} key:value pairs")
-    return Filters(**values, status=status, tags=tuple(tags))  # type: ignore[arg-type]
 
 
 def parse_choice(query: Mapping[str, str], name: str, choices: tuple[str, ...],

@@ -14,7 +14,7 @@ from spantally.collector import Failure, classify
 from spantally.store import llm_analytics, recent_calls
 
 from .analytics_api import add_analytics_routes
-from .analytics_params import parse_format
+from .analytics_params import Period, check_raw_span, parse_format
 from .config import ApiConfig
 from .export import respond
 from .openapi import openapi_document
@@ -84,7 +84,10 @@ async def _json_errors(
 
 async def _llm_analytics(request: web.Request) -> web.Response:
     project_id = await project_of(request)
-    query = parse_llm_query(request.query, request.app[CONFIG_KEY].max_range_days)
+    config = request.app[CONFIG_KEY]
+    query = parse_llm_query(request.query, config.max_range_days)
+    check_raw_span(Period(query.start, query.end), query.filters, config.max_raw_range_days,
+                   "this query")
     services = request.app[SERVICES_KEY]
     database = services.read_database or services.database
     rate = None

@@ -164,7 +164,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/analytics/llm": {"get": {
                 "summary": "Summary, per model and per time bucket",
                 "parameters": [
-                    *_RANGE_AND_FILTERS,
+                    *_FILTERS,
                     {"name": "granularity", "in": "query",
                      "schema": {"enum": ["hour", "day", "week"], "default": "hour"}},
                     {"name": "currency", "in": "query",
@@ -276,7 +276,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/calls": {"get": {
                 "summary": "The newest calls first",
                 "parameters": [
-                    *_RANGE_AND_FILTERS, _FORMAT,
+                    *_FILTERS, _FORMAT,
                     {"name": "limit", "in": "query",
                      "schema": {"type": "integer", "minimum": 1, "maximum": 1000,
                                 "default": 50}},

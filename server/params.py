@@ -8,12 +8,13 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from spantally.collector.errors import InvalidArgument
-from spantally.store import Granularity, LlmFilters, NewPrice
+from spantally.store import Filters, Granularity, NewPrice
 
 __all__ = [
     "LlmQuery",
     "parse_currency",
     "parse_decimal",
+    "parse_filters",
     "no_nul",
     "parse_limit",
     "parse_llm_query",
@@ -34,7 +35,7 @@ class LlmQuery:
     start: datetime
     end: datetime
     granularity: Granularity
-    filters: LlmFilters
+    filters: Filters
     currency: str | None = None
     """Costs also in this currency (besides USD), at the project's rate."""
 
@@ -79,6 +80,32 @@ def no_nul(name: str, value: str) -> str:
     return value
 
 
+_FILTERS = {"agentId": "agent_id", "model": "model", "provider": "provider",
+            "service": "service", "environment": "environment", "userId": "user_id",
+            "sessionId": "session_id"}
+_MAX_TAGS = 16
+
+
+def parse_filters(query: Mapping[str, str]) -> Filters:
+    """The analytics filters: equality on each given field, `status`, and `tags=k:v,k:v`."""
+    values: dict[str, object] = {field: _filter(query, name) for name, field in _FILTERS.items()}
+    status = _filter(query, "status")
+    if status is not None and status not in ("ok", "error"):
+        raise InvalidArgument(f"status: {status!r} is not ok or error")
+    tags: list[tuple[str, str]] = []
+    text = _filter(query, "tags")
+    if text is not None:
+        for pair in text.split(","):
+            key, sep, value = pair.partition(":")
+            if not sep or not key.strip() or not value.strip():
+                raise InvalidArgument(
+                    f"tags: {pair!r} is not key:value (tags=key:value,key:value)")
+            tags.append((key.strip(), value.strip()))
+        if len(tags) > _MAX_TAGS:
+            raise InvalidArgument(f"tags: at most {_MAX_TAGS} key:value pairs")
+    return Filters(**values, status=status, tags=tuple(tags))  # type: ignore[arg-type]
+
+
 def parse_llm_query(
     query: Mapping[str, str], max_range_days: int, now: datetime | None = None
 ) -> LlmQuery:
@@ -96,11 +123,7 @@ def parse_llm_query(
         raise InvalidArgument(
             f"granularity: {granularity_text!r} is not one of hour, day, week"
         ) from None
-    filters = LlmFilters(
-        agent_id=_filter(query, "agentId"),
-        model=_filter(query, "model"),
-        provider=_filter(query, "provider"),
-    )
+    filters = parse_filters(query)
     currency = parse_currency("currency", query["currency"]) if "currency" in query else None
     return LlmQuery(start=start, end=end, granularity=granularity, filters=filters,
                     currency=currency)

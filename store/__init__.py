@@ -3,7 +3,6 @@
 from .analytics import (
     Granularity,
     LlmAnalytics,
-    LlmFilters,
     RecentCall,
     Totals,
     llm_analytics,
@@ -111,7 +110,6 @@ __all__ = [
     "Granularity",
     "LlmAnalytics",
     "LlmCall",
-    "LlmFilters",
     "ManagedCluster",
     "StorageMode",
     "StoreConfig",

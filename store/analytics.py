@@ -13,11 +13,11 @@ from psycopg.rows import class_row
 
 from . import queries
 from .buckets import Granularity
+from .totals import Filters, raw_only
 
 __all__ = [
     "Granularity",
     "LlmAnalytics",
-    "LlmFilters",
     "ModelTotals",
     "RangePlan",
     "RecentCall",
@@ -28,20 +28,10 @@ __all__ = [
     "recent_calls",
 ]
 
+_NO_FILTERS = Filters()
 _HOUR = timedelta(hours=1)
 _DAY = timedelta(days=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-@dataclass(frozen=True, slots=True)
-class LlmFilters:
-    agent_id: str | None = None
-    model: str | None = None
-    provider: str | None = None
-
-    def as_params(self) -> dict[str, str]:
-        return {name: value for name in queries.ANALYTICS_FILTER_COLUMNS
-                if (value := getattr(self, name)) is not None}
 
 
 @dataclass(slots=True)
@@ -127,11 +117,17 @@ async def llm_analytics(
     start: datetime,
     end: datetime,
     granularity: Granularity,
-    filters: LlmFilters = LlmFilters(),
+    filters: Filters = _NO_FILTERS,
 ) -> LlmAnalytics:
-    """Summary, per-model and per-bucket totals of the calls in [start, end)."""
-    plan = plan_range(start, end, granularity)
-    filter_params = filters.as_params()
+    """Summary, per-model and per-bucket totals of the calls in [start, end). Filters on what
+    the aggregates do not hold (user, session, tags) make it read llm_calls alone."""
+    only_raw = raw_only(filters)
+    if only_raw:
+        empty = (start, start)
+        plan = RangePlan(days=empty, hours=(empty, empty), raw=((start, end), empty))
+    else:
+        plan = plan_range(start, end, granularity)
+    conditions, filter_params = filters.sql()
     params: dict[str, object] = {
         "project_id": project_id,
         "day_lo": plan.days[0],
@@ -146,7 +142,7 @@ async def llm_analytics(
         "raw_hi_2": plan.raw[1][1],
         **filter_params,
     }
-    query = queries.llm_analytics(granularity.value, list(filter_params))
+    query = queries.llm_analytics(granularity.value, conditions, raw_only=only_raw)
     rows = await (await conn.execute(query, params)).fetchall()
 
     summary = Totals()
@@ -187,11 +183,12 @@ class RecentCall:
 
 async def recent_calls(
     conn: psycopg.AsyncConnection, project_id: int, start: datetime, end: datetime,
-    filters: LlmFilters, limit: int,
+    filters: Filters, limit: int,
 ) -> list[RecentCall]:
     """The newest calls in [start, end), newest first."""
+    conditions, filter_params = filters.sql()
     params: dict[str, Any] = {"project_id": project_id, "start": start, "end": end,
-                              "limit": limit, **filters.as_params()}
+                              "limit": limit, **filter_params}
     async with conn.cursor(row_factory=class_row(RecentCall)) as cur:
-        await cur.execute(queries.recent_calls(list(filters.as_params())), params)
+        await cur.execute(queries.recent_calls(conditions), params)
         return await cur.fetchall()

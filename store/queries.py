@@ -10,7 +10,6 @@ from .records import STAGING_COLUMNS
 
 __all__ = [
     "ADD_RETENTION_POLICY",
-    "ANALYTICS_FILTER_COLUMNS",
     "APPLIED_MIGRATIONS",
     "COPY_REPRICE",
     "COPY_STAGING",
@@ -263,13 +262,6 @@ WHERE key_id = %s AND (last_used_at IS NULL OR last_used_at < now() - interval '
 
 # -- analytics ---------------------------------------------------------------------------------
 
-# API filter name -> column, identical in llm_calls, llm_calls_1h and llm_calls_1d.
-ANALYTICS_FILTER_COLUMNS: dict[str, str] = {
-    "agent_id": "agent_id",
-    "model": "model",
-    "provider": "provider",
-}
-
 _AGGREGATE_MEASURES = sql.SQL(
     "calls, cost_nano_usd, unpriced_calls, input_tokens, output_tokens, latency_us_sum, "
     "latency_count, errors"
@@ -284,53 +276,48 @@ SELECT date_trunc({unit}, t, 'UTC') AS bucket, provider, model,
        sum(calls)::bigint, sum(cost_nano_usd)::bigint, sum(unpriced_calls)::bigint,
        sum(input_tokens)::bigint, sum(output_tokens)::bigint,
        sum(latency_us_sum)::bigint, sum(latency_count)::bigint, sum(errors)::bigint
-FROM (
+FROM ({parts}) AS parts (t, provider, model, calls, cost_nano_usd, unpriced_calls, input_tokens,
+                         output_tokens, latency_us_sum, latency_count, errors)
+GROUP BY 1, 2, 3
+""")
+_LLM_DAYS = sql.SQL("""
     SELECT bucket AS t, provider, model, {aggregate_measures}
     FROM llm_calls_1d
     WHERE project_id = %(project_id)s AND bucket >= %(day_lo)s AND bucket < %(day_hi)s {filters}
-  UNION ALL
+""")
+_LLM_HOURS = sql.SQL("""
     SELECT bucket, provider, model, {aggregate_measures}
     FROM llm_calls_1h
     WHERE project_id = %(project_id)s {filters}
       AND (bucket >= %(hour_lo_1)s AND bucket < %(hour_hi_1)s
            OR bucket >= %(hour_lo_2)s AND bucket < %(hour_hi_2)s)
-  UNION ALL
+""")
+_LLM_RAW = sql.SQL("""
     SELECT time, provider, model, {raw_measures}
     FROM llm_calls
     WHERE project_id = %(project_id)s {filters}
       AND (time >= %(raw_lo_1)s AND time < %(raw_hi_1)s
            OR time >= %(raw_lo_2)s AND time < %(raw_hi_2)s)
-) AS parts (t, provider, model, calls, cost_nano_usd, unpriced_calls, input_tokens,
-            output_tokens, latency_us_sum, latency_count, errors)
-GROUP BY 1, 2, 3
 """)
 
 
-def _filter_conditions(filters: list[str]) -> sql.Composed:
-    return sql.SQL("").join(
-        sql.SQL(" AND {} = %({})s").format(
-            sql.Identifier(ANALYTICS_FILTER_COLUMNS[name]), sql.SQL(name)
-        )
-        for name in filters
-    )
+def recent_calls(filters: sql.Composable) -> sql.Composed:
+    """RECENT_CALLS with the filters' conditions (` AND ...`)."""
+    return RECENT_CALLS.format(filters=filters)
 
 
-def recent_calls(filters: list[str]) -> sql.Composed:
-    """RECENT_CALLS with one parameter per filter."""
-    return RECENT_CALLS.format(filters=_filter_conditions(filters))
-
-
-def llm_analytics(unit: str, filters: list[str]) -> sql.Composed:
+def llm_analytics(unit: str, filters: sql.Composable, *, raw_only: bool = False) -> sql.Composed:
     """Calls, cost, tokens and latency per (bucket of `unit`, provider, model), reading whole
     days from llm_calls_1d, whole hours from llm_calls_1h and the partial edges from llm_calls.
-    The caller supplies the ranges (empty ones as lo = hi) and one parameter per filter."""
-    conditions = _filter_conditions(filters)
-    return _LLM_ANALYTICS.format(
-        unit=sql.Literal(unit),
-        aggregate_measures=_AGGREGATE_MEASURES,
-        raw_measures=_RAW_MEASURES,
-        filters=conditions,
-    )
+    The caller supplies the ranges (empty ones as lo = hi) and the filters' conditions;
+    `raw_only` reads llm_calls alone, for filters on columns the aggregates do not have."""
+    raw = _LLM_RAW.format(raw_measures=_RAW_MEASURES, filters=filters)
+    aggregates = [
+        part.format(aggregate_measures=_AGGREGATE_MEASURES, filters=filters)
+        for part in (_LLM_DAYS, _LLM_HOURS)
+    ]
+    parts = [raw] if raw_only else [*aggregates, raw]
+    return _LLM_ANALYTICS.format(unit=sql.Literal(unit), parts=sql.SQL("  UNION ALL").join(parts))
 
 # -- grouped totals (summary, time series, breakdowns, anomalies) ------------------------------
 

@@ -203,6 +203,23 @@ def test_every_endpoint_equals_the_reference(server: Server, data: st.DataObject
         assert status == 200, body
         assert {k: body[k] for k in ref.measures([])} == ref.measures(chosen)
 
+    # /api/analytics/llm (the reference's shape) agrees, filters included
+    status, body, _ = _get(server, "/api/analytics/llm", project.key, params)
+    if _refused_for_raw(filters, start, end):
+        _assert_refused(status, body)
+    else:
+        assert status == 200, body
+        expected_summary = ref.measures(chosen)
+        assert (body["summary"]["totalCalls"], body["summary"]["totalInputTokens"],
+                body["summary"]["errorCalls"], round(body["summary"]["totalCostUsd"] * 1e9)) \
+            == (expected_summary["calls"], expected_summary["inputTokens"],
+                expected_summary["errorCalls"], expected_summary["costNanoUsd"])
+
+    # recent calls, filters included
+    status, body, _ = _get(server, "/api/calls", project.key, {**params, "limit": 1000})
+    assert status == 200, body
+    assert len(body["calls"]) == len(chosen)
+
     # time series, in a time zone
     granularity = data.draw(st.sampled_from(["hour", "day", "week", "month"]))
     zone_name = data.draw(st.sampled_from(ZONES))
@@ -327,6 +344,9 @@ def test_csv_and_ndjson_hold_the_json_rows(server: Server, data: st.DataObject) 
     ("/api/analytics/summary", {"compare": "last_year"}, "compare"),
     ("/api/analytics/summary", {"compareFrom": "2026-03-01"}, "compareFrom"),
     ("/api/calls", {"format": "parquet"}, "format"),
+    ("/api/analytics/anomalies", {"from": "2026-01-01", "to": "2026-03-01"}, "from..to"),
+    ("/api/analytics/llm", {"from": "2026-01-01", "to": "2026-03-01", "tags": "a:b"},
+     "from..to"),
 ])
 def test_invalid_parameters_are_named(server: Server, project: Project, path: str,
                                       params: dict[str, str], named: str) -> None:
