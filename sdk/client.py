@@ -17,6 +17,8 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -177,22 +179,29 @@ class Client:
         self.api_key = api_key or os.environ.get("SPANTALLY_API_KEY")
         self.timeout_s = timeout_s
 
-    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+    @contextmanager
+    def _open(self, path: str, params: dict[str, Any] | None = None,
+              accept: str = "application/json") -> Iterator[Any]:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         url = self.url + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         request = urllib.request.Request(url, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return json.load(response)
+            response = urllib.request.urlopen(request, timeout=self.timeout_s)
         except urllib.error.HTTPError as exc:
             raise _error(exc) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ConnectionFailed("UNREACHABLE",
                                    f"cannot reach SpanTally at {self.url}: {reason}") from None
+        with response:
+            yield response
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        with self._open(path, params) as response:
+            return json.load(response)
 
     def _range(self, from_: datetime | str | None, to: datetime | str | None) -> dict[str, str]:
         now = datetime.now(timezone.utc)
@@ -238,20 +247,39 @@ class Client:
                            c["timeToFirstChunkMs"], c["status"], c["errorType"])
                 for c in body["calls"]]
 
-    def analytics(self, endpoint: str, from_: datetime | str | None = None,
-                  to: datetime | str | None = None, tags: dict[str, str] | None = None,
-                  **params: Any) -> dict[str, Any]:
-        """GET /api/analytics/<endpoint> (`summary`, `timeseries`, `breakdown/model`,
-        `compare`, `sessions`, `anomalies`; docs/analytics.md), its JSON body as a dict.
-        Parameters by their API names or in snake case (`agent_id`, `compare_from`); `tags` as
-        a dict; `from_` and `to` also as "7d", "24h"."""
+    def _analytics_query(self, from_: datetime | str | None, to: datetime | str | None,
+                         tags: dict[str, str] | str | None,
+                         params: dict[str, Any]) -> dict[str, Any]:
         query: dict[str, Any] = {**self._range(from_, to)}
-        if tags:
+        if isinstance(tags, str):
+            query["tags"] = tags
+        elif tags:
             query["tags"] = ",".join(f"{k}:{v}" for k, v in tags.items())
         for name, value in params.items():
             head, *rest = name.split("_")
             query[head + "".join(part.title() for part in rest)] = value
+        return query
+
+    def analytics(self, endpoint: str, from_: datetime | str | None = None,
+                  to: datetime | str | None = None, tags: dict[str, str] | str | None = None,
+                  **params: Any) -> dict[str, Any]:
+        """GET /api/analytics/<endpoint> (`summary`, `timeseries`, `breakdown/model`,
+        `compare`, `sessions`, `anomalies`; docs/analytics.md), its JSON body as a dict.
+        Parameters by their API names or in snake case (`agent_id`, `compare_from`); `tags` as
+        a dict or as the API's "key:value,key:value"; `from_` and `to` also as "7d", "24h"."""
+        query = self._analytics_query(from_, to, tags, params)
         return self._get(f"/api/analytics/{endpoint.strip('/')}", query)  # type: ignore[no-any-return]
+
+    def export(self, endpoint: str, format: str = "csv", from_: datetime | str | None = None,
+               to: datetime | str | None = None, tags: dict[str, str] | str | None = None,
+               chunk_bytes: int = 64 * 1024, **params: Any) -> Iterator[bytes]:
+        """An analytics endpoint's rows (or `calls`: /api/calls) as `format` (csv, ndjson or
+        json), in chunks as the server streams them; parameters as for `analytics`."""
+        query = {**self._analytics_query(from_, to, tags, params), "format": format}
+        path = "/api/calls" if endpoint == "calls" else f"/api/analytics/{endpoint.strip('/')}"
+        with self._open(path, query, accept="*/*") as response:
+            while chunk := response.read(chunk_bytes):
+                yield chunk
 
     def health(self) -> dict[str, Any]:
         """GET /healthz (a 503 answer is returned, not raised: it describes the outage)."""

@@ -20,6 +20,7 @@ from spantally.client import parse_moment as client_moment
 from spantally.collector import CollectorConfig, IngestLimits, NormalizeLimits, PipelineConfig
 
 from .cli_admin import db, demo, keys, llm, projects
+from .cli_analytics import analytics
 from .cli_common import database_options
 from .cli_costs import database_url_for, prices, reprice
 from .config import ApiConfig, Settings
@@ -150,6 +151,7 @@ def migrate(database_url: str | None, home: Path | None, embedded_port: int, db_
 
 
 main.add_command(prices)
+main.add_command(analytics)
 for command in (db, projects, keys, llm, demo):
     main.add_command(command)
 

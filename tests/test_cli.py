@@ -4,10 +4,13 @@ client, against a live server."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -103,6 +106,67 @@ def test_clear_messages_and_exit_codes(server: Server, project: Project) -> None
     assert bad_time.returncode == 1 and "not ISO 8601 or a time ago" in bad_time.stderr
     bad_choice = spantally("llm", "stats", "--granularity", "month")
     assert bad_choice.returncode == 2 and "month" in bad_choice.stderr
+
+
+def test_analytics_commands_show_the_apis_figures(server: Server, project: Project,
+                                                  tmp_path: Path) -> None:
+    specs = [CallSpec(datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(hours=h + 1),
+                      400 + 100 * h, "openai", model, 1_000, 100, agent_id=agent,
+                      error=(h == 3), extra={"session.id": f"s{h % 2}", "user.id": "u1"})
+             for h, (model, agent) in enumerate([("gpt-4o", "planner"), ("gpt-4o", "planner"),
+                                                 ("gpt-4o-mini", "writer"),
+                                                 ("gpt-4o-mini", "writer")])]
+    assert export_grpc(make_spans(specs), server.grpc_endpoint, project.key)
+    api = ["--url", server.api_url, "--api-key", project.key, "--from", "1d"]
+
+    def run(*args: str) -> str:
+        done = spantally("analytics", *args, *api)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    summary = json.loads(run("summary", "--json"))
+    assert (summary["calls"], summary["errorCalls"], summary["inputTokens"]) == (4, 1, 4_000)
+    assert "success rate" in run("summary") and "75.0%" in run("summary")
+    compared = json.loads(run("summary", "--compare", "--json"))
+    assert compared["changes"]["calls"]["previous"] == 0
+    assert "calls" in run("summary", "--compare")
+
+    by_model = json.loads(run("breakdown", "model", "--sort", "calls", "--json"))
+    assert [(r["key"], r["calls"], r["percentageOfTotal"]) for r in by_model["data"]] == [
+        ("gpt-4o", 2, 50.0), ("gpt-4o-mini", 2, 50.0)]
+    top = run("breakdown", "agent", "--limit", "1", "--sort", "calls")
+    assert "(other)" in top and "50.00%" in top
+    filtered = json.loads(run("breakdown", "session", "--agent", "writer", "--status", "ok",
+                              "--json"))
+    assert [(r["key"], r["calls"]) for r in filtered["data"]] == [("s0", 1)]
+
+    # The CSV export streams the same rows as the JSON
+    exported = run("export", "breakdown/model", "--param", "sort=calls")
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert [(r["key"], int(r["calls"]), r["costNanoUsd"]) for r in rows] == [
+        (r["key"], r["calls"], str(r["costNanoUsd"])) for r in by_model["data"]]
+    target = tmp_path / "calls.ndjson"
+    run("export", "calls", "--format", "ndjson", "--tag", "missing:tag", "-o", str(target))
+    assert target.read_text() == ""
+    run("export", "calls", "--format", "ndjson", "-o", str(target))
+    assert len(target.read_text().splitlines()) == 4
+
+    series = json.loads(run("timeseries", "--granularity", "day", "--tz", "Asia/Kolkata",
+                            "--json"))
+    assert sum(r["calls"] for r in series["data"]) == 4
+    assert "+05:30" in run("timeseries", "--granularity", "day", "--tz", "Asia/Kolkata")
+    sessions = json.loads(run("sessions", "--sort", "calls", "--json"))
+    assert sessions["summary"]["totalSessions"] == 2
+    assert "s0" in run("sessions") and "2 sessions" in run("sessions")
+    assert "no anomalies" in run("anomalies")
+
+    for args, message in ((["breakdown", "colour"], "dimension"),
+                          (["timeseries", "--tz", "Mars/Olympus"], "tz"),
+                          (["export", "sessions", "--param", "limit=0"], "limit"),
+                          (["summary", "--tag", "nocolon"], "tags")):
+        failed = spantally("analytics", *args, *api)
+        assert failed.returncode == 1 and "INVALID_ARGUMENT" in failed.stderr, failed.stderr
+        assert message in failed.stderr
 
 
 def test_demo_sends_a_week_of_traffic_through_otlp(server: Server, project: Project) -> None:

@@ -1,0 +1,274 @@
+"""`spantally analytics ...`: the /api/analytics/* endpoints as tables, JSON, or a streamed
+export, through the API client."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from rich.table import Table
+
+from spantally.client import Client, SpanTallyError
+
+from .cli_common import api_connection_options, console
+
+__all__ = ["analytics"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _filter_options(f: F) -> F:
+    """Range and filters, named like the API's parameters (docs/analytics.md)."""
+    for option in reversed([
+        click.option("--from", "from_", default="24h", show_default=True,
+                     help="ISO 8601, or a time ago: 90m, 24h, 7d, 2w."),
+        click.option("--to", default=None, help="ISO 8601 or a time ago (default: now)."),
+        click.option("--agent", "agent_id", default=None, help="Only this agent id."),
+        click.option("--model", default=None, help="Only this model."),
+        click.option("--provider", default=None, help="Only this provider."),
+        click.option("--service", default=None, help="Only this service."),
+        click.option("--environment", default=None, help="Only this environment."),
+        click.option("--user", "user_id", default=None, help="Only this user id."),
+        click.option("--session", "session_id", default=None, help="Only this session id."),
+        click.option("--status", type=click.Choice(["ok", "error"]), default=None),
+        click.option("--tag", "tags", multiple=True, metavar="KEY:VALUE",
+                     help="Only calls with this tag (repeat: all of them)."),
+    ]):
+        f = option(f)
+    return api_connection_options(f)
+
+
+def _query(params: dict[str, Any]) -> dict[str, Any]:
+    """Client keyword arguments: the options given, tags as the API's `k:v,k:v` (the server
+    checks them, so its message names what is wrong)."""
+    query = {name: value for name, value in params.items()
+             if value is not None and name != "tags"}
+    if params.get("tags"):
+        query["tags"] = ",".join(params["tags"])
+    return query
+
+
+def _ask(url: str, api_key: str | None, endpoint: str, params: dict[str, Any]) -> Any:
+    if not api_key:
+        raise click.ClickException("no API key: pass --api-key or set SPANTALLY_API_KEY "
+                                   "(`spantally up` prints the default project's key)")
+    query = _query(params)
+    try:
+        return Client(url, api_key).analytics(endpoint, **query)
+    except SpanTallyError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _number(value: float | int | None, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    text = f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+    return text + unit
+
+
+def _usd(value: float | None) -> str:
+    return "—" if value is None else f"${value:,.6f}"
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+# One table column per measure: (header, field, how it is shown).
+_MEASURE_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("calls", "calls", _number),
+    ("errors", "errorCalls", _number),
+    ("cost", "costUsd", _usd),
+    ("tokens", "totalTokens", _number),
+    ("p50 ms", "p50LatencyMs", _number),
+    ("p95 ms", "p95LatencyMs", _number),
+)
+
+
+def _echo_json(body: Any) -> None:
+    click.echo(json.dumps(body, indent=2))
+
+
+@click.group()
+def analytics() -> None:
+    """Summaries, time series, breakdowns, sessions and anomalies, from the API."""
+
+
+@analytics.command("summary")
+@_filter_options
+@click.option("--compare", is_flag=True, help="Against the period of the same length before.")
+@click.option("--json", "as_json", is_flag=True, help="The API's JSON.")
+def summary(url: str, api_key: str | None, compare: bool, as_json: bool,
+            **params: Any) -> None:
+    """Calls, success rate, tokens, cost, latency and time to first token."""
+    endpoint = "compare" if compare else "summary"
+    body = _ask(url, api_key, endpoint, params)
+    if as_json:
+        _echo_json(body)
+        return
+    if compare:
+        table = Table("measure", "current", "previous", "change", "trend",
+                      title=f"{body['current']['from']} .. {body['current']['to']} against "
+                            f"{body['previous']['from']} .. {body['previous']['to']}")
+        for name, change in body["changes"].items():
+            percent = change["changePercent"]
+            table.add_row(name, _number(change["current"]), _number(change["previous"]),
+                          "—" if percent is None else f"{percent:+.2f}%", change["trend"] or "—")
+        console.print(table)
+        return
+    table = Table(show_header=False, title=f"{body['from']} .. {body['to']}")
+    for label, value in (
+        ("calls", _number(body["calls"])),
+        ("success rate", _percent(body["successRate"])),
+        ("cost", _usd(body["costUsd"])),
+        ("input / output tokens",
+         f"{body['inputTokens']:,} / {body['outputTokens']:,}"),
+        ("cached / reasoning tokens",
+         f"{body['cacheReadTokens']:,} / {body['reasoningTokens']:,}"),
+        ("latency avg / p50 / p95 / p99 ms",
+         " / ".join(_number(body[k]) for k in ("avgLatencyMs", "p50LatencyMs", "p95LatencyMs",
+                                                 "p99LatencyMs"))),
+        ("time to first token avg / p95 ms",
+         f"{_number(body['avgTtftMs'])} / {_number(body['p95TtftMs'])}"),
+        ("unpriced calls", _number(body["unpricedCalls"])),
+    ):
+        table.add_row(label, value)
+    console.print(table)
+
+
+@analytics.command("timeseries")
+@_filter_options
+@click.option("--granularity", type=click.Choice(["hour", "day", "week", "month"]),
+              default="hour", show_default=True)
+@click.option("--tz", default="UTC", show_default=True, help="IANA time zone of the buckets.")
+@click.option("--fill-zero", is_flag=True, help="Also list buckets without calls.")
+@click.option("--json", "as_json", is_flag=True, help="The API's JSON.")
+def timeseries(url: str, api_key: str | None, granularity: str, tz: str, fill_zero: bool,
+               as_json: bool, **params: Any) -> None:
+    """The measures per hour, day, week or month of a time zone's calendar."""
+    body = _ask(url, api_key, "timeseries", {**params, "granularity": granularity, "tz": tz,
+                                             "fill": "zero" if fill_zero else None})
+    if as_json:
+        _echo_json(body)
+        return
+    table = Table("bucket", *(header for header, _, _ in _MEASURE_COLUMNS))
+    for row in body["data"]:
+        table.add_row(row["bucket"], *(show(row[field]) for _, field, show in _MEASURE_COLUMNS))
+    console.print(table)
+
+
+@analytics.command("breakdown")
+@click.argument("dimension")
+@_filter_options
+@click.option("--sort", type=click.Choice(["cost", "calls", "tokens", "errors"]),
+              default="cost", show_default=True)
+@click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--compare", is_flag=True, help="Also the period of the same length before.")
+@click.option("--json", "as_json", is_flag=True, help="The API's JSON.")
+def breakdown(url: str, api_key: str | None, dimension: str, sort: str, limit: int,
+              compare: bool, as_json: bool, **params: Any) -> None:
+    """The measures per value of DIMENSION, largest first, the rest in one `other` row.
+    DIMENSION: provider, model, agent, service, operation, status, environment, error_type,
+    user, session, or tags.<key>."""
+    body = _ask(url, api_key, f"breakdown/{dimension}", {
+        **params, "sort": sort, "limit": limit,
+        "compare": "previous_period" if compare else None})
+    if as_json:
+        _echo_json(body)
+        return
+    headers = [dimension, "share", *(header for header, _, _ in _MEASURE_COLUMNS)]
+    if compare:
+        headers.append(f"{sort} change")
+    table = Table(*headers, title=f"by {dimension}, {body['from']} .. {body['to']}")
+    change_of = {"cost": "costUsd", "calls": "calls", "tokens": "totalTokens",
+                 "errors": "errorCalls"}[sort]
+    for row in body["data"]:
+        key = "(other)" if row["other"] else "(none)" if row["key"] is None else row["key"]
+        cells = [key, f"{row['percentageOfTotal']:.2f}%",
+                 *(show(row[field]) for _, field, show in _MEASURE_COLUMNS)]
+        if compare:
+            percent = row["changes"][change_of]["changePercent"]
+            cells.append("—" if percent is None else f"{percent:+.2f}%")
+        table.add_row(*cells)
+    console.print(table)
+
+
+@analytics.command("sessions")
+@_filter_options
+@click.option("--sort", type=click.Choice(["startedAt", "cost", "calls", "tokens"]),
+              default="startedAt", show_default=True)
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="The API's JSON.")
+def sessions(url: str, api_key: str | None, sort: str, limit: int, as_json: bool,
+             **params: Any) -> None:
+    """Sessions: start, duration, turns, tokens, cost; with totals and averages."""
+    body = _ask(url, api_key, "sessions", {**params, "sort": sort, "limit": limit})
+    if as_json:
+        _echo_json(body)
+        return
+    table = Table("session", "user", "started (UTC)", "duration s", "calls", "errors", "tokens",
+                  "cost")
+    for s in body["data"]:
+        table.add_row(s["sessionId"], s["userId"] or "—", s["startedAt"][:19],
+                      f"{s['durationMs'] / 1000:,.1f}", _number(s["calls"]),
+                      _number(s["errorCalls"]), _number(s["totalTokens"]), _usd(s["costUsd"]))
+    console.print(table)
+    total = body["summary"]
+    console.print(f"{total['totalSessions']:,} sessions, {_number(total['avgCallsPerSession'])} "
+                  f"calls and {_usd(total['avgCostPerSessionUsd'])} per session on average")
+
+
+@analytics.command("anomalies")
+@_filter_options
+@click.option("--json", "as_json", is_flag=True, help="The API's JSON.")
+def anomalies(url: str, api_key: str | None, as_json: bool, **params: Any) -> None:
+    """Cost, volume, error-rate and latency spikes against the same hour of the previous 7
+    days, per project, agent and model."""
+    body = _ask(url, api_key, "anomalies", params)
+    if as_json:
+        _echo_json(body)
+        return
+    if not body["data"]:
+        console.print(f"no anomalies between {body['from']} and {body['to']}")
+        return
+    table = Table("hour (UTC)", "severity", "type", "where", "description")
+    for a in body["data"]:
+        where = a["scope"] if a["scopeKey"] is None else f"{a['scope']} {a['scopeKey']}"
+        table.add_row(a["hour"][:16], a["severity"], a["type"], where, a["description"])
+    console.print(table)
+
+
+@analytics.command("export")
+@click.argument("endpoint")
+@_filter_options
+@click.option("--format", "format_", type=click.Choice(["csv", "ndjson", "json"]),
+              default="csv", show_default=True)
+@click.option("--param", "extra", multiple=True, metavar="NAME=VALUE",
+              help="Any other API parameter, e.g. granularity=day or limit=100 (repeatable).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+              default="-", show_default=True, help="File to write (default: standard output).")
+def export(url: str, api_key: str | None, endpoint: str, format_: str, extra: tuple[str, ...],
+           output: str, **params: Any) -> None:
+    """Stream ENDPOINT's rows as CSV, NDJSON or JSON, as the server sends them. ENDPOINT:
+    summary, timeseries, breakdown/<dimension>, sessions, anomalies, or calls."""
+    if not api_key:
+        raise click.ClickException("no API key: pass --api-key or set SPANTALLY_API_KEY")
+    query = _query(params)
+    for item in extra:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--param")
+        query[name] = value
+    chunks = Client(url, api_key).export(endpoint, format_, **query)
+    try:
+        first = next(chunks, b"")  # the request, and any error, before the file is touched
+        with click.open_file(output, "wb") as out:
+            out.write(first)
+            for chunk in chunks:
+                out.write(chunk)
+    except SpanTallyError as exc:
+        raise click.ClickException(str(exc)) from None
+    if output != "-":
+        console.print(f"written to {output}", style="dim")
