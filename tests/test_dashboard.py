@@ -94,6 +94,20 @@ def test_dashboard_shows_the_apis_figures_and_follows_filters(page: object, serv
     assert page.locator("#chart rect.bar").count() == len(body["byTime"])  # type: ignore[attr-defined]
     assert page.locator("#recent tbody tr").count() == 15  # type: ignore[attr-defined]
     assert page.locator("#recent td.error").count() == 1  # type: ignore[attr-defined]
+    week_ago = (datetime.now(timezone.utc) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    summary = server.api(f"/api/analytics/summary?from={week_ago}", project.key)[1]
+    p95 = f"{summary['p95LatencyMs']:,.1f}".rstrip("0").rstrip(".") + " ms"
+    assert page.inner_text("#card-p95") == p95  # type: ignore[attr-defined]
+    agents = server.api(f"/api/analytics/breakdown/agent?from={week_ago}&sort=cost"
+                        "&compare=previous_period", project.key)[1]["data"]
+    page.wait_for_selector("#agents-table tbody tr")  # type: ignore[attr-defined]
+    shown = page.locator("#agents-table tbody tr").evaluate_all(  # type: ignore[attr-defined]
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+    assert [row[0] for row in shown] == [a["key"] for a in agents] and len(shown) == 3
+    assert [row[3] for row in shown] == [f"{a['percentageOfTotal']:.2f}%" for a in agents]
+    assert sum(float(row[3].rstrip("%")) for row in shown) == pytest.approx(100)
+    assert {row[4] for row in shown} == {"new"}  # nothing in the week before
+    assert page.inner_text("#anomalies-status") == "No anomalies in this range."  # type: ignore[attr-defined]
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)  # type: ignore[attr-defined]
     bars_before = page.locator("#chart rect.bar").evaluate_all(  # type: ignore[attr-defined]
@@ -132,6 +146,43 @@ def test_dashboard_shows_the_apis_figures_and_follows_filters(page: object, serv
     page.wait_for_function(  # type: ignore[attr-defined]
         "document.getElementById('card-calls').textContent === '6'")
     assert _cards(page) == _expected_cards(custom["summary"])
+
+
+def test_dashboard_lists_anomalies_and_refuses_what_the_api_refuses(
+        page: object, server: Server, project: Project) -> None:
+    # One call a day at the same hour for five days, then twelve in that hour today.
+    hour = (datetime.now(timezone.utc) - timedelta(hours=2)).replace(minute=10, second=0,
+                                                                     microsecond=0, tzinfo=None)
+    specs = [CallSpec(hour - timedelta(days=day), 900, "openai", "gpt-4o", 1_000, 200,
+                      agent_id="planner") for day in range(1, 6)]
+    specs += [CallSpec(hour + timedelta(minutes=2 * i), 900, "openai", "gpt-4o", 1_000, 200,
+                       agent_id="planner") for i in range(12)]
+    assert export_grpc(make_spans(specs), server.grpc_endpoint, project.key)
+    _enter_key(page, server, project.key)
+    page.wait_for_selector("#anomalies tbody tr")  # type: ignore[attr-defined]
+    week_ago = (datetime.now(timezone.utc) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expected = server.api(f"/api/analytics/anomalies?from={week_ago}", project.key)[1]["data"]
+    assert {(a["type"], a["scope"]) for a in expected} >= {
+        ("volume_spike", "project"), ("volume_spike", "agent"), ("volume_spike", "model")}
+    shown = page.locator("#anomalies tbody tr").evaluate_all(  # type: ignore[attr-defined]
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+    assert [row[4] for row in shown] == [a["description"] for a in expected]
+    assert [row[1] for row in shown] == [a["severity"] for a in expected]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-anomalies.png"), full_page=True)  # type: ignore[attr-defined]
+
+    # Over more than 31 days the API judges no anomalies: that panel says why, the rest shows.
+    now = datetime.now(timezone.utc)
+    page.select_option("#range", "custom")  # type: ignore[attr-defined]
+    page.fill("#from", (now - timedelta(days=40)).strftime("%Y-%m-%dT%H:%M"))  # type: ignore[attr-defined]
+    page.fill("#to", now.strftime("%Y-%m-%dT%H:%M"))  # type: ignore[attr-defined]
+    page.dispatch_event("#to", "change")  # type: ignore[attr-defined]
+    page.wait_for_selector("#anomalies-status.error")  # type: ignore[attr-defined]
+    assert "31 days" in page.inner_text("#anomalies-status")  # type: ignore[attr-defined]
+    assert page.locator("#anomalies tbody tr").count() == 0  # type: ignore[attr-defined]
+    assert page.inner_text("#card-calls") == "17"  # type: ignore[attr-defined]
+    assert page.inner_text("#agents-table tbody tr td") == "planner"  # type: ignore[attr-defined]
+    assert page.inner_text("#status") == ""  # type: ignore[attr-defined]
 
 
 def test_dashboard_empty_and_error_states(page: object, server: Server, project: Project) -> None:

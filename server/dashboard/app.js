@@ -1,4 +1,5 @@
-// SpanTally dashboard: plain JavaScript over the public API (/api/analytics/llm, /api/calls).
+// SpanTally dashboard: plain JavaScript over the public API (/api/analytics/llm, /api/calls,
+// /api/analytics/summary, /api/analytics/breakdown/agent, /api/analytics/anomalies).
 "use strict";
 
 const KEY_STORAGE = "spantally.apiKey";
@@ -19,6 +20,12 @@ function setStatus(message, kind, where) {
     document.createElement("div"), { className: "status" }))) : $("status");
   target.textContent = message || "";
   target.className = "status" + (kind ? " " + kind : "");
+}
+
+// A panel's own status line.
+function note(id, message, kind) {
+  $(id).textContent = message || "";
+  $(id).className = "status" + (kind && message ? " " + kind : "");
 }
 
 async function api(path, params) {
@@ -107,6 +114,45 @@ function renderChart(rows, from, to, granularity) {
   $("chart").innerHTML = svg.join("");
 }
 
+function renderAgents(breakdown) {
+  renderTable("agents-table", breakdown.data, (a) => {
+    const change = a.changes.costUsd;
+    const percent = change.changePercent === null ? (change.current ? "new" : "—")
+      : (change.changePercent > 0 ? "+" : "") + change.changePercent.toFixed(1) + "%";
+    return [
+      [a.other ? "(other agents)" : (a.key ?? "(no agent)")], [fmtInt(a.calls), "num"],
+      [fmtUsd(a.costUsd), "num"], [a.percentageOfTotal.toFixed(2) + "%", "num"],
+      [percent, "num " + (change.trend === "up" ? "up" : change.trend === "down" ? "down" : "")],
+      [a.p95LatencyMs === null ? "—" : a.p95LatencyMs.toFixed(1), "num"], [fmtInt(a.errorCalls), "num"]];
+  });
+}
+
+const ANOMALIES_SHOWN = 12;
+
+function renderAnomalies(body) {
+  renderTable("anomalies", body.data.slice(0, ANOMALIES_SHOWN), (a) => [
+    [a.hour.slice(0, 16).replace("T", " ")], [a.severity, "severity-" + a.severity],
+    [a.type.replaceAll("_", " ")], [a.scope === "project" ? "project" : `${a.scope} ${a.scopeKey}`],
+    [a.description]]);
+  const total = body.data.length;
+  note("anomalies-status", !total ? "No anomalies in this range."
+    : total > ANOMALIES_SHOWN ? `The latest ${ANOMALIES_SHOWN} of ${fmtInt(total)}; all of them: ` +
+      "`spantally analytics anomalies` or /api/analytics/anomalies (format=csv)." : "", "empty");
+}
+
+// A panel whose question the API refuses (e.g. anomalies over more than 31 days) says why in
+// place; the rest of the dashboard still shows.
+async function panel(statusId, tableId, request, render) {
+  try {
+    note(statusId, "");
+    render(await request);
+  } catch (error) {
+    if (error.status === 401 || error.status === 403) { return; }  // refresh() handles the key
+    $(tableId).querySelector("tbody").replaceChildren();
+    note(statusId, error.message + (error.code ? ` (${error.code})` : ""), "error");
+  }
+}
+
 function renderTable(id, rows, cells) {
   const body = $(id).querySelector("tbody");
   body.replaceChildren(...rows.map((row) => {
@@ -126,9 +172,14 @@ async function refresh() {
   const filters = { agentId: $("agent").value.trim(), model: $("model").value, provider: $("provider").value };
   setStatus("Loading…");
   try {
-    const [analytics, recent] = await Promise.all([
+    const agents = api("/api/analytics/breakdown/agent",
+      { from, to, sort: "cost", limit: 10, compare: "previous_period", ...filters });
+    const anomalies = api("/api/analytics/anomalies", { from, to, ...filters });
+    agents.catch(() => {}); anomalies.catch(() => {});  // handled by panel() below
+    const [analytics, recent, summary] = await Promise.all([
       api("/api/analytics/llm", { from, to, granularity: $("granularity").value, ...filters }),
       api("/api/calls", { from, to, limit: 20, ...filters }),
+      api("/api/analytics/summary", { from, to, ...filters }),
     ]);
     for (const m of analytics.byModel) { state.models.add(m.model); state.providers.add(m.provider); }
     for (const c of recent.calls) { if (c.agentId) { state.agents.add(c.agentId); } }
@@ -136,6 +187,11 @@ async function refresh() {
     fillSelect($("provider"), state.providers);
     $("agents").replaceChildren(...[...state.agents].sort().map((a) => new Option(a, a)));
     renderCards(analytics.summary);
+    $("card-p95").textContent = summary.p95LatencyMs === null ? "—" : fmtMs(summary.p95LatencyMs);
+    await Promise.all([
+      panel("agents-status", "agents-table", agents, renderAgents),
+      panel("anomalies-status", "anomalies", anomalies, renderAnomalies),
+    ]);
     renderChart(analytics.byTime, from || new Date(Date.now() - 86400e3).toISOString(),
       to || new Date().toISOString(), $("granularity").value);
     renderTable("models", analytics.byModel, (m) => [
