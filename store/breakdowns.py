@@ -10,7 +10,7 @@ from datetime import datetime
 import psycopg
 
 from .measures import Measures
-from .totals import Dimension, Filters, grouped_totals
+from .totals import TAG_PREFIX, Dimension, Filters, grouped_totals
 
 __all__ = ["BREAKDOWN_SORTS", "Breakdown", "breakdown"]
 
@@ -44,16 +44,17 @@ async def breakdown(conn: psycopg.AsyncConnection, project_id: int, start: datet
                     limit: int, keys: list[str | None] | None = None) -> Breakdown:
     """The top `limit` values of `dimension` by `sort` (then calls, then value), or the given
     `keys` (to set a previous period beside a current one)."""
-    if dimension.in_aggregates:
-        # Few values: one pass with histograms.
+    if dimension.in_aggregates or dimension.name.startswith(TAG_PREFIX):
+        # Few values, or (tags) no index to find the top values' calls again: one pass with
+        # histograms, which measured a third faster than two for a tag with a few values.
         grouped = await grouped_totals(conn, project_id, start, end, filters, dimension)
         by_key, total = grouped.by_key(), grouped.total()
         chosen = keys if keys is not None else _ranked(by_key, sort)[:limit]
         more = len(by_key) > len(chosen)
         detail = by_key
     else:
-        # Maybe many values (users, sessions): rank on sums alone, then read the histograms of
-        # the top values only; the total comes from the aggregates when the filters allow.
+        # Many values (users, sessions): rank on sums alone, then read the histograms of the
+        # top values only, through their index; the total comes from the aggregates when the filters allow.
         if keys is None:
             sums = (await grouped_totals(conn, project_id, start, end, filters, dimension,
                                          histograms=False)).by_key()

@@ -31,8 +31,12 @@ BIN_HIGH_MS = 600_000.0
 BIN_RATIO = (BIN_HIGH_MS / BIN_LOW_MS) ** (1 / 30)
 
 
-def _zeros() -> list[int]:
-    return [0] * BINS
+# Histograms are replaced, never changed in place, so every empty one can be this tuple.
+_EMPTY_HISTOGRAM: tuple[int, ...] = (0,) * BINS
+
+
+def _zeros() -> Sequence[int]:
+    return _EMPTY_HISTOGRAM
 
 
 @dataclass(slots=True)
@@ -52,8 +56,8 @@ class Measures:
     latency_count: int = 0
     ttft_us_sum: int = 0
     ttft_count: int = 0
-    latency_hist: list[int] = field(default_factory=_zeros)
-    ttft_hist: list[int] = field(default_factory=_zeros)
+    latency_hist: Sequence[int] = field(default_factory=_zeros)
+    ttft_hist: Sequence[int] = field(default_factory=_zeros)
 
     @classmethod
     def from_row(cls, values: Sequence[object]) -> Measures:
@@ -76,8 +80,11 @@ class Measures:
     def add(self, other: Measures) -> None:
         for f in _SUM_FIELDS:
             setattr(self, f, getattr(self, f) + getattr(other, f))
-        self.latency_hist = [a + b for a, b in zip(self.latency_hist, other.latency_hist, strict=True)]
-        self.ttft_hist = [a + b for a, b in zip(self.ttft_hist, other.ttft_hist, strict=True)]
+        if other.latency_hist is not _EMPTY_HISTOGRAM:
+            self.latency_hist = [a + b for a, b in zip(self.latency_hist, other.latency_hist,
+                                                       strict=True)]
+        if other.ttft_hist is not _EMPTY_HISTOGRAM:
+            self.ttft_hist = [a + b for a, b in zip(self.ttft_hist, other.ttft_hist, strict=True)]
 
     @property
     def successes(self) -> int:
