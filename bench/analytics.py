@@ -40,6 +40,12 @@ def _naive(group: str = "", where: str = "") -> str:
             f"AND time >= %(start)s AND time < %(end)s {where} {grouping}")
 
 
+# The hours judged and the same hours of the 7 days before, per agent and per model.
+_NAIVE_ANOMALIES = """SELECT date_trunc('hour', time, 'UTC'), agent_id, model, count(*),
+    count(*) FILTER (WHERE status = 'error'), sum(cost_nano_usd), avg(latency_us)
+FROM llm_calls WHERE project_id = 1 AND time >= %(start)s - interval '7 days' AND time < %(end)s
+GROUP BY GROUPING SETS ((1), (1, 2), (1, 3))"""
+
 # name, path, extra parameters, days, naive SQL giving the same figures
 CASES: list[tuple[str, str, dict[str, str], int, str]] = [
     ("summary", "/api/analytics/summary", {}, 30, _naive()),
@@ -61,8 +67,7 @@ CASES: list[tuple[str, str, dict[str, str], int, str]] = [
     ("breakdown model, previous period", "/api/analytics/breakdown/model",
      {"compare": "previous_period"}, 30, _naive("model")),
     ("compare previous period", "/api/analytics/compare", {}, 30, _naive()),
-    ("anomalies, last 24 h", "/api/analytics/anomalies", {}, 1,
-     _naive("date_trunc('hour', time, 'UTC'), agent_id")),
+    ("anomalies, last 24 h", "/api/analytics/anomalies", {}, 1, _NAIVE_ANOMALIES),
     ("breakdown user (raw)", "/api/analytics/breakdown/user", {}, 7, _naive("user_id")),
     ("breakdown tags.feature (raw)", "/api/analytics/breakdown/tags.feature", {}, 7,
      _naive("tags ->> 'feature'")),
