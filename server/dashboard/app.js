@@ -188,10 +188,6 @@ async function refresh() {
     $("agents").replaceChildren(...[...state.agents].sort().map((a) => new Option(a, a)));
     renderCards(analytics.summary);
     $("card-p95").textContent = summary.p95LatencyMs === null ? "—" : fmtMs(summary.p95LatencyMs);
-    await Promise.all([
-      panel("agents-status", "agents-table", agents, renderAgents),
-      panel("anomalies-status", "anomalies", anomalies, renderAnomalies),
-    ]);
     renderChart(analytics.byTime, from || new Date(Date.now() - 86400e3).toISOString(),
       to || new Date().toISOString(), $("granularity").value);
     renderTable("models", analytics.byModel, (m) => [
@@ -207,6 +203,10 @@ async function refresh() {
     } else {
       setStatus("");
     }
+    await Promise.all([
+      panel("agents-status", "agents-table", agents, renderAgents),
+      panel("anomalies-status", "anomalies", anomalies, renderAnomalies),
+    ]);
   } catch (error) {
     if (error.status === 401 || error.status === 403) {
       sessionStorage.removeItem(KEY_STORAGE);
