@@ -22,7 +22,7 @@ from spantally.client import Client, SpanTallyError
 
 from .cli_common import api_connection_options, console, database_options
 
-__all__ = ["db", "demo", "keys", "llm", "projects"]
+__all__ = ["api_client", "db", "demo", "keys", "llm", "projects"]
 
 T = TypeVar("T")
 
@@ -247,7 +247,8 @@ def _query_options(f):  # type: ignore[no-untyped-def]
     return api_connection_options(f)
 
 
-def _client(url: str, api_key: str | None) -> Client:
+def api_client(url: str, api_key: str | None) -> Client:
+    """A client for the API, or a clear error without a key."""
     if not api_key:
         raise click.ClickException("no API key: pass --api-key or set SPANTALLY_API_KEY "
                                    "(`spantally up` prints the default project's key)")
@@ -275,7 +276,7 @@ def llm() -> None:
 def llm_stats(url: str, api_key: str | None, from_: str, to: str | None, granularity: str,
               agent: str | None, model: str | None, provider: str | None, as_json: bool) -> None:
     """Summary: calls, cost, tokens, latency."""
-    client = _client(url, api_key)
+    client = api_client(url, api_key)
     result = _ask(lambda: client.get_llm_analytics(from_=from_, to=to, granularity=granularity,
                                                    agent_id=agent, model=model,
                                                    provider=provider))
@@ -301,7 +302,7 @@ def llm_models(url: str, api_key: str | None, from_: str, to: str | None, granul
                agent: str | None, model: str | None, provider: str | None,
                as_json: bool) -> None:
     """Per model: calls, cost, tokens, latency (most expensive first)."""
-    client = _client(url, api_key)
+    client = api_client(url, api_key)
     result = _ask(lambda: client.get_llm_analytics(from_=from_, to=to, granularity=granularity,
                                                    agent_id=agent, model=model,
                                                    provider=provider))
@@ -323,7 +324,7 @@ def llm_recent(url: str, api_key: str | None, from_: str, to: str | None, granul
                agent: str | None, model: str | None, provider: str | None, as_json: bool,
                limit: int) -> None:
     """The latest calls: model, agent, tokens, cost, latency, status."""
-    client = _client(url, api_key)
+    client = api_client(url, api_key)
     calls = _ask(lambda: client.get_recent_calls(from_=from_, to=to, agent_id=agent,
                                                  model=model, provider=provider, limit=limit))
     if as_json:

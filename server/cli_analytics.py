@@ -10,8 +10,9 @@ from typing import Any, TypeVar
 import click
 from rich.table import Table
 
-from spantally.client import Client, SpanTallyError
+from spantally.client import SpanTallyError
 
+from .cli_admin import api_client
 from .cli_common import api_connection_options, console
 
 __all__ = ["analytics"]
@@ -51,12 +52,9 @@ def _query(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ask(url: str, api_key: str | None, endpoint: str, params: dict[str, Any]) -> Any:
-    if not api_key:
-        raise click.ClickException("no API key: pass --api-key or set SPANTALLY_API_KEY "
-                                   "(`spantally up` prints the default project's key)")
-    query = _query(params)
+    client = api_client(url, api_key)
     try:
-        return Client(url, api_key).analytics(endpoint, **query)
+        return client.analytics(endpoint, **_query(params))
     except SpanTallyError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -253,15 +251,14 @@ def export(url: str, api_key: str | None, endpoint: str, format_: str, extra: tu
            output: str, **params: Any) -> None:
     """Stream ENDPOINT's rows as CSV, NDJSON or JSON, as the server sends them. ENDPOINT:
     summary, timeseries, breakdown/<dimension>, sessions, anomalies, or calls."""
-    if not api_key:
-        raise click.ClickException("no API key: pass --api-key or set SPANTALLY_API_KEY")
+    client = api_client(url, api_key)
     query = _query(params)
     for item in extra:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--param")
         query[name] = value
-    chunks = Client(url, api_key).export(endpoint, format_, **query)
+    chunks = client.export(endpoint, format_, **query)
     try:
         first = next(chunks, b"")  # the request, and any error, before the file is touched
         with click.open_file(output, "wb") as out:
