@@ -4,7 +4,8 @@
 
 const KEY_STORAGE = "spantally.apiKey";
 const $ = (id) => document.getElementById(id);
-const state = { models: new Set(), providers: new Set(), agents: new Set() };
+// `refreshes` numbers each refresh: a slower, older one must not paint over a newer one.
+const state = { models: new Set(), providers: new Set(), agents: new Set(), refreshes: 0 };
 
 function apiKey() { return sessionStorage.getItem(KEY_STORAGE); }
 
@@ -142,12 +143,13 @@ function renderAnomalies(body) {
 
 // A panel whose question the API refuses (e.g. anomalies over more than 31 days) says why in
 // place; the rest of the dashboard still shows.
-async function panel(statusId, tableId, request, render) {
+async function panel(statusId, tableId, request, render, stale) {
   try {
     note(statusId, "");
-    render(await request);
+    const body = await request;
+    if (!stale()) { render(body); }
   } catch (error) {
-    if (error.status === 401 || error.status === 403) { return; }  // refresh() handles the key
+    if (stale() || error.status === 401 || error.status === 403) { return; }  // refresh() handles the key
     $(tableId).querySelector("tbody").replaceChildren();
     note(statusId, error.message + (error.code ? ` (${error.code})` : ""), "error");
   }
@@ -168,6 +170,8 @@ function renderTable(id, rows, cells) {
 }
 
 async function refresh() {
+  const generation = ++state.refreshes;
+  const stale = () => generation !== state.refreshes;
   const { from, to } = range();
   const filters = { agentId: $("agent").value.trim(), model: $("model").value, provider: $("provider").value };
   setStatus("Loading…");
@@ -181,6 +185,7 @@ async function refresh() {
       api("/api/calls", { from, to, limit: 20, ...filters }),
       api("/api/analytics/summary", { from, to, ...filters }),
     ]);
+    if (stale()) { return; }
     for (const m of analytics.byModel) { state.models.add(m.model); state.providers.add(m.provider); }
     for (const c of recent.calls) { if (c.agentId) { state.agents.add(c.agentId); } }
     fillSelect($("model"), state.models);
@@ -204,10 +209,11 @@ async function refresh() {
       setStatus("");
     }
     await Promise.all([
-      panel("agents-status", "agents-table", agents, renderAgents),
-      panel("anomalies-status", "anomalies", anomalies, renderAnomalies),
+      panel("agents-status", "agents-table", agents, renderAgents, stale),
+      panel("anomalies-status", "anomalies", anomalies, renderAnomalies, stale),
     ]);
   } catch (error) {
+    if (stale()) { return; }
     if (error.status === 401 || error.status === 403) {
       sessionStorage.removeItem(KEY_STORAGE);
       showKeyForm("That API key was refused (" + error.code + "): enter a valid key.");
