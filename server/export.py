@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,9 @@ __all__ = ["flatten", "respond"]
 
 _CHUNK_ROWS = 500
 _TYPES = {"csv": "text/csv", "ndjson": "application/x-ndjson"}
+# The name can carry a caller's text (`breakdown-tags.<key>`): a header takes no control
+# characters or quotes, and a saved file is best without slashes.
+_UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -46,7 +50,7 @@ async def respond(request: web.Request, fmt: str, body: Mapping[str, Any], *,
         return web.json_response(body)
     response = web.StreamResponse(headers={
         "Content-Type": f"{_TYPES[fmt]}; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="{name}.{fmt}"',
+        "Content-Disposition": f'attachment; filename="{_UNSAFE_IN_FILENAME.sub("_", name)}.{fmt}"',
     })
     await response.prepare(request)
     buffer = io.StringIO()

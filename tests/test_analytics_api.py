@@ -323,6 +323,22 @@ def test_csv_and_ndjson_hold_the_json_rows(server: Server, data: st.DataObject) 
     assert [json.loads(line) for line in text.splitlines()] == rows
 
 
+def test_an_export_named_after_a_tag_key_has_a_safe_file_name(
+        server: Server, project: Project) -> None:
+    key = 'team "\x1e/ops'  # a quote, a control character and a slash: none fit a header
+    moment = datetime.now(timezone.utc) - timedelta(hours=1)
+    _store(server, [_llm_call(project.id, _spec(moment))._replace(tags={key: "search"})])
+    query = urllib.parse.urlencode({"format": "csv", "from": _iso(moment - timedelta(hours=1))})
+    request = urllib.request.Request(
+        f"{server.api_url}/api/analytics/breakdown/{urllib.parse.quote('tags.' + key, safe='')}?{query}",
+        headers={"Authorization": f"Bearer {project.key}"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        disposition = response.headers["Content-Disposition"]
+        rows = list(csv.DictReader(io.StringIO(response.read().decode())))
+    assert disposition == 'attachment; filename="breakdown-tags.team_ops.csv"'
+    assert [(row["key"], row["calls"]) for row in rows] == [("search", "1")]
+
+
 # -- fixed cases ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("path", "params", "named"), [
