@@ -123,7 +123,7 @@ async def _reprice_window(conn: psycopg.AsyncConnection, mode: StorageMode | Non
             old_cost, old_source = row[13], row[14]
             new_cost, new_source = _new_price(prices, row)
             if (new_cost, new_source) != (old_cost, old_source):
-                changes.append((*row[:9], *row[15:17], old_cost, new_cost, new_source))
+                changes.append((*row[:9], *row[15:18], old_cost, new_cost, new_source))
                 totals.new_cost_nano_usd += (new_cost or 0) - (old_cost or 0)
                 totals.new_unpriced += (new_cost is None) - (old_cost is None)
         totals.examined += len(rows)
@@ -136,7 +136,8 @@ async def _reprice_window(conn: psycopg.AsyncConnection, mode: StorageMode | Non
         await conn.execute(queries.REPRICE_UPDATE_CALLS, (project_id,))
         if mode is not StorageMode.TIMESCALE:
             for statement in (queries.REPRICE_ROLLUP_HOURLY, queries.REPRICE_ROLLUP_DAILY,
-                              queries.REPRICE_TOTAL_HOURLY, queries.REPRICE_TOTAL_DAILY):
+                              queries.REPRICE_TOTAL_HOURLY, queries.REPRICE_TOTAL_DAILY,
+                              queries.REPRICE_USER_DAILY):
                 await conn.execute(statement, (project_id,))
 
 
@@ -151,5 +152,6 @@ async def _refresh_aggregates(database: Database) -> None:
             await conn.execute(queries.REFRESH_DAILY, (daily_end,))
             await conn.execute(queries.REFRESH_TOTAL_HOURLY, (hourly_end,))
             await conn.execute(queries.REFRESH_TOTAL_DAILY, (daily_end,))
+            await conn.execute(queries.REFRESH_USER_DAILY, (daily_end,))
         finally:
             await conn.set_autocommit(False)

@@ -171,9 +171,12 @@ async def _breakdown(request: web.Request) -> web.StreamResponse:
     limit = parse_int(query, "limit", 10, 1, 1000)
     fmt = parse_format(query)
     previous = parse_compare(query, period, config.max_range_days)
+    # A breakdown scans the range for sums only; the histograms of its top values come through
+    # their index (users, sessions) or in the same pass (tags).
     for checked in (period, previous) if previous else (period,):
         check_raw_span(checked, filters, config.max_raw_range_days,
-                       f"a breakdown by {dimension.name}", dimension=dimension)
+                       f"a breakdown by {dimension.name}", dimension=dimension,
+                       histograms=False)
     money = await _money(request, project_id)
     async with _reading(request) as conn:
         current = await breakdown(conn, project_id, period.start, period.end, filters,

@@ -150,11 +150,11 @@ def parse_compare(query: Mapping[str, str], current: Period, max_range_days: int
 
 def check_raw_span(period: Period, filters: Filters, max_raw_days: float, what: str, *,
                    dimension: Dimension | None = None, granularity: Granularity | None = None,
-                   zone: timezone | ZoneInfo = timezone.utc) -> None:
+                   zone: timezone | ZoneInfo = timezone.utc, histograms: bool = True) -> None:
     """Refuse a query that would read more raw calls than allowed, with what to do instead."""
     if filters.indexed:
         return
-    span = raw_span(period.start, period.end, filters, dimension, granularity, zone)
+    span = raw_span(period.start, period.end, filters, dimension, granularity, zone, histograms)
     if span <= timedelta(days=max_raw_days):
         return
     raise InvalidArgument(

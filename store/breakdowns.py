@@ -39,6 +39,14 @@ def _ranked(by_key: dict[str | None, Measures], sort: str) -> list[str | None]:
                                          k or ""))
 
 
+def _with_histograms(sums: Measures, measured: Measures | None) -> Measures:
+    # The sums may come from an aggregate that outlives raw calls: they stay; the histograms are
+    # those of the calls still held.
+    if measured is not None:
+        sums.latency_hist, sums.ttft_hist = measured.latency_hist, measured.ttft_hist
+    return sums
+
+
 async def breakdown(conn: psycopg.AsyncConnection, project_id: int, start: datetime,
                     end: datetime, filters: Filters, dimension: Dimension, sort: str,
                     limit: int, keys: list[str | None] | None = None) -> Breakdown:
@@ -53,17 +61,20 @@ async def breakdown(conn: psycopg.AsyncConnection, project_id: int, start: datet
         more = len(by_key) > len(chosen)
         detail = by_key
     else:
-        # Many values (users, sessions): rank on sums alone, then read the histograms of the
-        # top values only, through their index; the total comes from the aggregates when the filters allow.
+        # Many values (users, sessions): rank on sums alone (users without filters from their
+        # daily aggregate), then read the histograms of the top values only, through their
+        # index; the total comes from the aggregates when the filters allow.
+        sums = (await grouped_totals(conn, project_id, start, end, filters, dimension,
+                                     histograms=False, keys=keys)).by_key()
         if keys is None:
-            sums = (await grouped_totals(conn, project_id, start, end, filters, dimension,
-                                         histograms=False)).by_key()
             chosen = _ranked(sums, sort)[:limit]
             more = len(sums) > len(chosen)
         else:
             chosen, more = keys, True
-        detail = (await grouped_totals(conn, project_id, start, end, filters, dimension,
-                                       keys=chosen)).by_key() if chosen else {}
+        histograms = (await grouped_totals(conn, project_id, start, end, filters, dimension,
+                                           keys=chosen)).by_key() if chosen else {}
+        detail = {key: _with_histograms(sums[key], histograms.get(key))
+                  for key in chosen if key in sums}
         total = (await grouped_totals(conn, project_id, start, end, filters)).total()
     rows = [(key, detail.get(key) or Measures()) for key in chosen]
     rest = Measures()

@@ -47,12 +47,14 @@ __all__ = [
     "REFRESH_HOURLY_WINDOW",
     "REFRESH_TOTAL_DAILY",
     "REFRESH_TOTAL_HOURLY",
+    "REFRESH_USER_DAILY",
     "REMOVE_RETENTION_POLICY",
     "REPRICE_ROLLUP_DAILY",
     "REPRICE_ROLLUP_HOURLY",
     "REPRICE_SELECT",
     "REPRICE_TOTAL_DAILY",
     "REPRICE_TOTAL_HOURLY",
+    "REPRICE_USER_DAILY",
     "REPRICE_UPDATE_CALLS",
     "REVOKE_API_KEY",
     "SET_RATE",
@@ -105,6 +107,7 @@ REFRESH_HOURLY = "CALL refresh_continuous_aggregate('llm_calls_1h', NULL, %s)"
 REFRESH_DAILY = "CALL refresh_continuous_aggregate('llm_calls_1d', NULL, %s)"
 REFRESH_TOTAL_HOURLY = "CALL refresh_continuous_aggregate('llm_calls_total_1h', NULL, %s)"
 REFRESH_TOTAL_DAILY = "CALL refresh_continuous_aggregate('llm_calls_total_1d', NULL, %s)"
+REFRESH_USER_DAILY = "CALL refresh_continuous_aggregate('llm_calls_user_1d', NULL, %s)"
 
 # -- recent calls -------------------------------------------------------------------------------
 
@@ -153,7 +156,7 @@ FIND_PROJECT_BY_ID_OR_NAME = "SELECT id, name FROM projects WHERE id::text = %s 
 REPRICE_SELECT = """
 SELECT time, trace_id, span_id, provider, model, agent_id, service_name, operation, status,
        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_nano_usd,
-       cost_source, environment, error_type
+       cost_source, environment, error_type, user_id
 FROM llm_calls
 WHERE project_id = %s AND time >= %s AND time < %s AND cost_source IS DISTINCT FROM 'reported'
 FOR UPDATE
@@ -162,12 +165,12 @@ CREATE_REPRICE_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS reprice_changes (
     time timestamptz, trace_id bytea, span_id bytea, provider text, model text, agent_id text,
     service_name text, operation text, status text, environment text, error_type text,
-    old_cost bigint, new_cost bigint, new_source text
+    user_id text, old_cost bigint, new_cost bigint, new_source text
 ) ON COMMIT DELETE ROWS
 """
 COPY_REPRICE = """
 COPY pg_temp.reprice_changes (time, trace_id, span_id, provider, model, agent_id, service_name,
-    operation, status, environment, error_type, old_cost, new_cost, new_source) FROM STDIN
+    operation, status, environment, error_type, user_id, old_cost, new_cost, new_source) FROM STDIN
 """
 REPRICE_UPDATE_CALLS = """
 UPDATE llm_calls c SET cost_nano_usd = n.new_cost, cost_source = n.new_source
@@ -213,6 +216,19 @@ WHERE r.project_id = %s AND r.bucket = d.bucket
 """
 REPRICE_TOTAL_HOURLY = _REPRICE_TOTALS.format(unit="hour", table="llm_calls_total_1h")
 REPRICE_TOTAL_DAILY = _REPRICE_TOTALS.format(unit="day", table="llm_calls_total_1d")
+REPRICE_USER_DAILY = """
+WITH delta AS (
+    SELECT date_trunc('day', time, 'UTC') AS bucket, user_id,
+           sum(coalesce(new_cost, 0) - coalesce(old_cost, 0))::bigint AS cost,
+           sum((new_cost IS NULL)::int - (old_cost IS NULL)::int)::bigint AS unpriced
+    FROM pg_temp.reprice_changes
+    GROUP BY 1, 2
+)
+UPDATE llm_calls_user_1d r SET cost_nano_usd = r.cost_nano_usd + d.cost,
+                               unpriced_calls = r.unpriced_calls + d.unpriced
+FROM delta d
+WHERE r.project_id = %s AND r.bucket = d.bucket AND r.user_id IS NOT DISTINCT FROM d.user_id
+"""
 # Mode `timescale`: recompute the continuous aggregates over the re-priced window.
 REFRESH_HOURLY_WINDOW = "CALL refresh_continuous_aggregate('llm_calls_1h', %s, %s)"
 REFRESH_DAILY_WINDOW = "CALL refresh_continuous_aggregate('llm_calls_1d', %s, %s)"
@@ -348,11 +364,11 @@ def _measures(sums: list[sql.Composable], histograms: list[sql.Composable] | Non
 
 
 _GROUPED_AGGREGATE = sql.SQL("""
-SELECT bucket, {key} AS key,
+SELECT {bucket}, {key} AS key,
        {sums}
 FROM {table}
 WHERE project_id = %(project_id)s AND ({ranges}) {filters}
-GROUP BY 1, 2
+GROUP BY {group}
 """)
 
 # Raw rows are grouped by the number of the range they fall in ({range_number}), since a range
@@ -401,13 +417,15 @@ def _ranges(column: str, ranges: list[tuple[datetime, datetime]]) -> sql.Compose
 
 
 def grouped_aggregate(table: str, key: sql.Composable, filters: sql.Composable,
-                      ranges: list[tuple[datetime, datetime]], histograms: bool = True
-                      ) -> sql.Composed:
-    """Measures per (bucket of `table`, key) over `ranges` (sorted, disjoint); the histogram
-    columns only with `histograms`."""
+                      ranges: list[tuple[datetime, datetime]], histograms: bool = True,
+                      by_bucket: bool = True) -> sql.Composed:
+    """Measures per (bucket of `table`, key) over `ranges` (sorted, disjoint), or without
+    `by_bucket` per key (with its first bucket); the histogram columns only with `histograms`."""
     sums = _measures(_AGGREGATE_SUMS, _AGGREGATE_HISTOGRAMS if histograms else None)
-    return _GROUPED_AGGREGATE.format(key=key, sums=sums, table=sql.Identifier(table),
-                                     ranges=_ranges("bucket", ranges), filters=filters)
+    return _GROUPED_AGGREGATE.format(
+        bucket=sql.SQL("bucket" if by_bucket else "min(bucket)"), key=key, sums=sums,
+        table=sql.Identifier(table), ranges=_ranges("bucket", ranges), filters=filters,
+        group=sql.SQL("1, 2" if by_bucket else "2"))
 
 
 def grouped_raw(key: sql.Composable, filters: sql.Composable,

@@ -1,6 +1,6 @@
 """How long calls are kept: raw rows for `raw_days`, aggregate rows for `aggregate_days`.
 
-Mode `timescale` hands the work to TimescaleDB retention policies on the hypertable and the two
+Mode `timescale` hands the work to TimescaleDB retention policies on the hypertable and the
 continuous aggregates. The other modes run `apply_retention` periodically: `drop_chunks` on the
 hypertable (`apache`) or a DELETE (`postgres`), and a DELETE of expired aggregate rows. The
 aggregates keep their totals after raw calls expire: that is what they are for.
@@ -25,6 +25,10 @@ from .errors import StoreError
 __all__ = ["RetentionConfig", "apply_retention", "configure_retention"]
 
 log = logging.getLogger("spantally.store")
+
+# Every aggregate: kept for `aggregate_days`.
+_AGGREGATES = ("llm_calls_1h", "llm_calls_1d", "llm_calls_total_1h", "llm_calls_total_1d",
+               "llm_calls_user_1d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +61,8 @@ async def configure_retention(db: Database, config: RetentionConfig) -> None:
     if db.mode is not StorageMode.TIMESCALE:
         return
     async with db.pool.connection() as conn:
-        for relation, days in (
-            ("llm_calls", config.raw_days),
-            ("llm_calls_1h", config.aggregate_days),
-            ("llm_calls_1d", config.aggregate_days),
-            ("llm_calls_total_1h", config.aggregate_days),
-            ("llm_calls_total_1d", config.aggregate_days),
-        ):
+        for relation, days in (("llm_calls", config.raw_days),
+                               *((name, config.aggregate_days) for name in _AGGREGATES)):
             await conn.execute(queries.REMOVE_RETENTION_POLICY, (relation,))
             if days is not None:
                 await conn.execute(queries.ADD_RETENTION_POLICY, (relation, timedelta(days=days)))
@@ -85,8 +84,7 @@ async def apply_retention(db: Database, config: RetentionConfig) -> bool:
         else:
             await conn.execute(queries.DELETE_RAW_CALLS, (raw_cutoff,))
         if config.aggregate_days is not None:
-            for table in ("llm_calls_1h", "llm_calls_1d", "llm_calls_total_1h",
-                          "llm_calls_total_1d"):
+            for table in _AGGREGATES:
                 await conn.execute(
                     sql.SQL(queries.DELETE_AGGREGATE_ROWS).format(sql.Identifier(table)),
                     (timedelta(days=config.aggregate_days),),

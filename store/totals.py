@@ -2,8 +2,10 @@
 dimension, with any filters: the engine under every analytics endpoint.
 
 Where the filters and the dimension are columns of the aggregates, whole days come from
-`llm_calls_1d`, whole hours from `llm_calls_1h`, and only partial hours from `llm_calls`; the
-other dimensions (user, session, tags) are answered from `llm_calls` alone.
+`llm_calls_1d`, whole hours from `llm_calls_1h`, and only partial hours from `llm_calls`. Users
+are ranked, without filters, from `llm_calls_user_1d` for whole UTC days and `llm_calls` for
+the rest; otherwise the other dimensions (user, session, tags) are answered from `llm_calls`
+alone.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class Dimension:
     column: str
     """Its column in llm_calls."""
     in_aggregates: bool
+    daily_sums: str | None = None
+    """An aggregate holding its sums (no histograms) per UTC day, for questions without filters."""
 
 
 DIMENSIONS: dict[str, Dimension] = {d.name: d for d in (
@@ -56,7 +60,7 @@ DIMENSIONS: dict[str, Dimension] = {d.name: d for d in (
     Dimension("status", "status", True),
     Dimension("environment", "environment", True),
     Dimension("error_type", "error_type", True),
-    Dimension("user", "user_id", False),
+    Dimension("user", "user_id", False, daily_sums="llm_calls_user_1d"),
     Dimension("session", "session_id", False),
 )}
 TAG_PREFIX = "tags."
@@ -194,7 +198,9 @@ def _append(ranges: list[tuple[datetime, datetime]], lo: datetime, hi: datetime)
         ranges.append((lo, hi))
 
 
-def _plan(parts: list[Segment], use_aggregates: bool) -> _Plan:
+def _plan(parts: list[Segment], use_aggregates: bool, days_only: bool = False) -> _Plan:
+    """Which ranges come from the daily and hourly aggregates and which from llm_calls;
+    `days_only` when there is no hourly aggregate to read."""
     plan = _Plan([], [], [], [])
 
     def raw(lo: datetime, hi: datetime, bucket: datetime | None) -> None:
@@ -203,6 +209,15 @@ def _plan(parts: list[Segment], use_aggregates: bool) -> _Plan:
             plan.raw_buckets.append(bucket)
 
     for part in parts:
+        if days_only:
+            day_lo, day_hi = _ceil(part.start, _DAY), _floor(part.end, _DAY)
+            if day_lo >= day_hi:
+                raw(part.start, part.end, part.bucket)
+            else:
+                raw(part.start, day_lo, part.bucket)
+                _append(plan.days, day_lo, day_hi)
+                raw(day_hi, part.end, part.bucket)
+            continue
         hour_lo, hour_hi = _ceil(part.start, _HOUR), _floor(part.end, _HOUR)
         if not use_aggregates or hour_lo >= hour_hi:
             raw(part.start, part.end, part.bucket)
@@ -236,12 +251,26 @@ def _parts(start: datetime, end: datetime, granularity: Granularity | None,
     return segments(start, end, granularity, zone)
 
 
+def _daily_sums(filters: Filters, dimension: Dimension | None, histograms: bool) -> str | None:
+    """The dimension's daily aggregate, when it can answer."""
+    if dimension is None or histograms or filters != Filters():
+        return None
+    return dimension.daily_sums
+
+
+def _plan_for(parts: list[Segment], filters: Filters, dimension: Dimension | None,
+              histograms: bool) -> _Plan:
+    if _daily_sums(filters, dimension, histograms):
+        return _plan(parts, True, days_only=True)
+    return _plan(parts, not raw_only(filters, dimension))
+
+
 def raw_span(start: datetime, end: datetime, filters: Filters = Filters(),
              dimension: Dimension | None = None, granularity: Granularity | None = None,
-             zone: tzinfo = _UTC) -> timedelta:
+             zone: tzinfo = _UTC, histograms: bool = True) -> timedelta:
     """How much time of llm_calls grouped_totals() reads for these arguments (the rest comes
     from the aggregates)."""
-    plan = _plan(_parts(start, end, granularity, zone), not raw_only(filters, dimension))
+    plan = _plan_for(_parts(start, end, granularity, zone), filters, dimension, histograms)
     return sum((hi - lo for lo, hi in plan.raw), timedelta())
 
 
@@ -262,7 +291,8 @@ async def grouped_totals(
     without `histograms` (cheaper) the histograms stay empty; with `keys`, only those values of
     the dimension."""
     parts = _parts(start, end, granularity, zone)
-    plan = _plan(parts, not raw_only(filters, dimension))
+    plan = _plan_for(parts, filters, dimension, histograms)
+    daily_sums = _daily_sums(filters, dimension, histograms)
     conditions, params = filters.sql()
     # Without filters or a dimension, the per-project totals answer with one row per bucket.
     totals_only = dimension is None and not params
@@ -292,18 +322,21 @@ async def grouped_totals(
 
     daily, hourly = (("llm_calls_total_1d", "llm_calls_total_1h") if totals_only
                      else ("llm_calls_1d", "llm_calls_1h"))
+    if daily_sums:
+        daily = daily_sums  # and plan.hours is empty
     for table, ranges in ((daily, plan.days), (hourly, plan.hours)):
         if not ranges:
             continue
-        cur = await conn.execute(
-            queries.grouped_aggregate(table, key, conditions, ranges, histograms), params)
+        cur = await conn.execute(queries.grouped_aggregate(
+            table, key, conditions, ranges, histograms, by_bucket=len(parts) > 1), params)
         for moment, key_value, *values in await cur.fetchall():
             add(bucket_at(moment), key_value, values)
     if plan.raw:
         merged: list[tuple[datetime, datetime]] = []
         for lo, hi in plan.raw:
             _append(merged, lo, hi)
-        raw_starts = [lo for lo, _ in plan.raw]
+        # In one part, every range belongs to its one bucket: grouping by key is enough.
+        raw_starts = [lo for lo, _ in plan.raw][:1 if len(parts) == 1 else None]
         raw_params = {**params, "starts": raw_starts}
         cur = await conn.execute(
             queries.grouped_raw(key, conditions, merged, raw_starts, histograms), raw_params)

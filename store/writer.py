@@ -123,6 +123,7 @@ class _AggregateRefresher:
                 (queries.REFRESH_DAILY, daily_end),
                 (queries.REFRESH_TOTAL_HOURLY, _hourly_refresh_end(now)),
                 (queries.REFRESH_TOTAL_DAILY, daily_end),
+                (queries.REFRESH_USER_DAILY, daily_end),
             ):
                 await self._refresh_one(statement, end)
         except Exception as exc:

@@ -242,13 +242,21 @@ def test_every_endpoint_equals_the_reference(server: Server, data: st.DataObject
     limit = data.draw(st.integers(1, 4))
     status, body, _ = _get(server, f"/api/analytics/breakdown/{dimension}", project.key,
                            {**params, "sort": sort, "limit": limit})
-    if _refused_for_raw(filters, start, end, dimension=dimension_of(dimension)):
+    if _refused_for_raw(filters, start, end, dimension=dimension_of(dimension),
+                        histograms=False):
         _assert_refused(status, body)
     else:
         assert status == 200, body
         assert body["data"] == ref.breakdown(chosen, dimension, sort, limit)
         if body["data"]:
             assert round(sum(r["percentageOfTotal"] for r in body["data"]), 2) in (0, 100)
+
+    # users ranked without filters: whole UTC days from their daily aggregate, over any range
+    status, body, _ = _get(server, "/api/analytics/breakdown/user", project.key,
+                           {"from": _iso(start), "to": _iso(end), "sort": sort, "limit": limit})
+    assert status == 200, body
+    assert body["data"] == ref.breakdown([c for c in calls if ref.matches(c, start, end, {})],
+                                         "user", sort, limit)
 
     # sessions
     order = data.draw(st.sampled_from(["startedAt", "cost", "calls", "tokens"]))
@@ -374,7 +382,7 @@ def test_invalid_parameters_are_named(server: Server, project: Project, path: st
 
 def test_raw_only_ranges_are_refused_with_a_hint(server: Server, project: Project) -> None:
     month = {"from": "2026-03-01", "to": "2026-03-31"}
-    for path, params in [("/api/analytics/breakdown/user", month),
+    for path, params in [("/api/analytics/breakdown/user", {**month, "model": "gpt-4o"}),
                          ("/api/analytics/breakdown/tags.feature", month),
                          ("/api/analytics/sessions", month),
                          ("/api/analytics/summary", {**month, "tags": "feature:chat"}),
@@ -384,8 +392,12 @@ def test_raw_only_ranges_are_refused_with_a_hint(server: Server, project: Projec
         assert status == 400, (path, body)
         message = body["error"]["message"]
         assert message.startswith("from..to") and "--max-raw-range-days" in message, message
-    # The same month answers from the aggregates, or through an index for one user.
+    # The same month answers from the aggregates (users unfiltered from their daily one), or
+    # through an index for one user.
     for path, params in [("/api/analytics/breakdown/model", month),
+                         ("/api/analytics/breakdown/user", month),
+                         ("/api/analytics/breakdown/user",
+                          {**month, "compare": "previous_period"}),
                          ("/api/analytics/breakdown/environment", month),
                          ("/api/analytics/summary", {**month, "userId": "u1"}),
                          ("/api/analytics/timeseries", {**month, "granularity": "hour",

@@ -196,6 +196,12 @@ def test_reprice_changes_totals_exactly_as_the_dry_run_said(server: Server,
         assert status == 200
         assert sum(b["costNanoUsd"] for b in series["data"]) == prediction.new_cost_nano_usd
         assert sum(b["unpricedCalls"] for b in series["data"]) == prediction.new_unpriced
+    # And the per-user days (what an unfiltered breakdown by user reads for whole days).
+    status, users = server.api("/api/analytics/breakdown/user?from=2026-10-01&to=2026-10-31",
+                               project.key)
+    assert status == 200
+    assert [(u["key"], u["costNanoUsd"], u["unpricedCalls"]) for u in users["data"]] == [
+        (None, prediction.new_cost_nano_usd, prediction.new_unpriced)]
     costs = dict(server.sql("SELECT cost_source, count(*) FROM llm_calls WHERE project_id = %s"
                             " GROUP BY 1", (project.id,)))
     assert costs == {"custom": 15, "reported": 1, None: 3}

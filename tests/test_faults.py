@@ -379,7 +379,7 @@ def test_three_collectors_share_one_database_exactly(cluster: ManagedCluster,
     with psycopg.connect(cluster.url) as conn:
         raw = conn.execute("SELECT count(*), sum(input_tokens) FROM llm_calls WHERE project_id = %s",
                            (project.id,)).fetchone()
-        for table in ("llm_calls_1h", "llm_calls_1d"):
+        for table in ("llm_calls_1h", "llm_calls_1d", "llm_calls_total_1d", "llm_calls_user_1d"):
             agg = conn.execute(
                 f"SELECT sum(calls), sum(input_tokens) FROM {table} WHERE project_id = %s",
                 (project.id,)).fetchone()

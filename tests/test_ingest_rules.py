@@ -48,8 +48,9 @@ def test_the_same_batch_twice_counts_once(server: Server, project: Project) -> N
     assert _calls(server, project.key) == 10
     status, body = server.api(f"/api/analytics/llm?{RANGE}&granularity=day", project.key)
     assert body["summary"]["totalInputTokens"] == sum(s.input_tokens for s in SPECS)
-    # The aggregates saw each call once too: hourly and daily rows agree with the raw table.
-    for table in ("llm_calls_1h", "llm_calls_1d"):
+    # The aggregates saw each call once too: they all agree with the raw table.
+    for table in ("llm_calls_1h", "llm_calls_1d", "llm_calls_total_1h", "llm_calls_total_1d",
+                  "llm_calls_user_1d"):
         assert server.sql(f"SELECT sum(calls) FROM {table} WHERE project_id = %s",
                           (project.id,))[0][0] == 10
 

@@ -42,7 +42,8 @@ def _calls(n: int, seed: int, project_id: int = 1) -> list[LlmCall]:
             time=T0 + timedelta(seconds=rng.randrange(3 * 86400)), project_id=project_id,
             trace_id=os.urandom(16), span_id=os.urandom(8), parent_span_id=None,
             service_name=rng.choice(["a", "b"]), environment=None,
-            agent_id=rng.choice(["planner", None]), agent_name=None, session_id=None, user_id=None,
+            agent_id=rng.choice(["planner", None]), agent_name=None, session_id=None,
+            user_id=rng.choice(["u1", "u2", None]),
             provider=rng.choice(["openai", "anthropic", None]), request_model=model,
             response_model=None, model=model, operation="chat", streaming=None,
             input_tokens=rng.randrange(10**5), output_tokens=rng.randrange(10**4),
@@ -155,6 +156,13 @@ def test_concurrent_writers_with_overlapping_batches_are_exact(fresh_database: s
             bins = " + ".join(f"latency_h{i:02d}" for i in range(32))
             hist = conn.execute(f"SELECT sum({bins}) FROM {table}").fetchone()
             assert int(hist[0]) == 6000, table
+        per_user = """SELECT user_id, sum(calls)::bigint, sum(input_tokens)::bigint,
+                             sum(cost_nano_usd)::bigint FROM llm_calls_user_1d GROUP BY 1"""
+        raw_per_user = """SELECT user_id, count(*), sum(input_tokens)::bigint,
+                                 coalesce(sum(cost_nano_usd), 0)::bigint FROM llm_calls GROUP BY 1"""
+        users = conn.execute(per_user).fetchall()
+        assert sorted(users, key=str) == sorted(conn.execute(raw_per_user).fetchall(), key=str)
+        assert {user for user, *_ in users} == {"u1", "u2", None}
     assert raw[0] == 6000
 
 
@@ -168,10 +176,10 @@ def test_continuous_aggregates_in_timescale_mode(cluster) -> None:  # noqa: ANN0
         caggs = {r[0] for r in conn.execute(
             "SELECT view_name FROM timescaledb_information.continuous_aggregates").fetchall()}
         assert caggs == {"llm_calls_1h", "llm_calls_1d", "llm_calls_total_1h",
-                         "llm_calls_total_1d"}
+                         "llm_calls_total_1d", "llm_calls_user_1d"}
         jobs = conn.execute("SELECT count(*) FROM timescaledb_information.jobs "
                             "WHERE proc_name = 'policy_refresh_continuous_aggregate'").fetchone()[0]
-        assert jobs == 4
+        assert jobs == 5
 
 
 @pytest.mark.parametrize("requested_mode", ["auto", "postgres"])
@@ -206,20 +214,21 @@ def test_retention_drops_raw_calls_and_keeps_aggregate_totals(
             await db.close()
         return mode
 
-    yield_counts: list[tuple[int, int, int]] = []
+    yield_counts: list[tuple[int, ...]] = []
     asyncio.run(run())
-    # raw rows, hourly total, daily total after each pass:
+    # raw rows, then calls in each aggregate after each pass:
     # raw retention alone: the 50 old calls go, the aggregates still count all 80;
     # with aggregate retention: the old aggregate rows go too.
-    assert yield_counts == [(30, 80, 80), (30, 30, 30)]
+    assert yield_counts == [(30, 80, 80, 80, 80), (30, 30, 30, 30, 30)]
 
 
-def _counts(url: str) -> tuple[int, int, int]:
+def _counts(url: str) -> tuple[int, ...]:
     with psycopg.connect(url) as conn:
         raw = conn.execute("SELECT count(*) FROM llm_calls").fetchone()[0]
-        hourly = conn.execute("SELECT coalesce(sum(calls), 0) FROM llm_calls_1h").fetchone()[0]
-        daily = conn.execute("SELECT coalesce(sum(calls), 0) FROM llm_calls_1d").fetchone()[0]
-    return int(raw), int(hourly), int(daily)
+        aggregated = [conn.execute(f"SELECT coalesce(sum(calls), 0) FROM {table}").fetchone()[0]
+                      for table in ("llm_calls_1h", "llm_calls_1d", "llm_calls_total_1d",
+                                    "llm_calls_user_1d")]
+    return int(raw), *map(int, aggregated)
 
 
 def test_retention_settings_are_validated() -> None:
@@ -322,6 +331,14 @@ def test_aggregates_v2_migration_keeps_existing_calls(
                                                                  sum(m.ttft_hist))
                            for (b, k), m in grouped.cells.items()}
                     assert got == {(b, k): (n, int(t), f) for b, k, n, t, f in truth}
+                # Migration 0007 filled the per-user days from llm_calls.
+                users = await grouped_totals(conn, 1, first, T0 + timedelta(days=4),
+                                             dimension=DIMENSIONS["user"], histograms=False)
+                truth = await (await conn.execute(
+                    "SELECT user_id, count(*), sum(input_tokens) FROM llm_calls"
+                    " WHERE time >= %s GROUP BY 1", (first,))).fetchall()
+                assert {k: (m.calls, m.input_tokens) for k, m in users.by_key().items()} == {
+                    k: (n, int(t)) for k, n, t in truth}
         finally:
             await db.close()
 
