@@ -148,10 +148,7 @@ async def _refresh_aggregates(database: Database) -> None:
     async with database.pool.connection() as conn:
         await conn.set_autocommit(True)  # refresh_continuous_aggregate needs it
         try:
-            await conn.execute(queries.REFRESH_HOURLY, (hourly_end,))
-            await conn.execute(queries.REFRESH_DAILY, (daily_end,))
-            await conn.execute(queries.REFRESH_TOTAL_HOURLY, (hourly_end,))
-            await conn.execute(queries.REFRESH_TOTAL_DAILY, (daily_end,))
-            await conn.execute(queries.REFRESH_USER_DAILY, (daily_end,))
+            for statement, unit in queries.REFRESHES:
+                await conn.execute(statement, (hourly_end if unit == "hour" else daily_end,))
         finally:
             await conn.set_autocommit(False)

@@ -41,10 +41,9 @@ __all__ = [
     "RECORDED_STORAGE_MODE",
     "RECORD_MIGRATION",
     "RECORD_STORAGE_MODE",
+    "REFRESHES",
     "REFRESH_DAILY",
-    "REFRESH_DAILY_WINDOW",
     "REFRESH_HOURLY",
-    "REFRESH_HOURLY_WINDOW",
     "REFRESH_TOTAL_DAILY",
     "REFRESH_TOTAL_HOURLY",
     "REFRESH_USER_DAILY",
@@ -108,6 +107,11 @@ REFRESH_DAILY = "CALL refresh_continuous_aggregate('llm_calls_1d', NULL, %s)"
 REFRESH_TOTAL_HOURLY = "CALL refresh_continuous_aggregate('llm_calls_total_1h', NULL, %s)"
 REFRESH_TOTAL_DAILY = "CALL refresh_continuous_aggregate('llm_calls_total_1d', NULL, %s)"
 REFRESH_USER_DAILY = "CALL refresh_continuous_aggregate('llm_calls_user_1d', NULL, %s)"
+# All of them, each aggregate after the one it is built on, with the width of its buckets.
+REFRESHES: tuple[tuple[str, str], ...] = (
+    (REFRESH_HOURLY, "hour"), (REFRESH_DAILY, "day"), (REFRESH_TOTAL_HOURLY, "hour"),
+    (REFRESH_TOTAL_DAILY, "day"), (REFRESH_USER_DAILY, "day"),
+)
 
 # -- recent calls -------------------------------------------------------------------------------
 
@@ -229,9 +233,6 @@ UPDATE llm_calls_user_1d r SET cost_nano_usd = r.cost_nano_usd + d.cost,
 FROM delta d
 WHERE r.project_id = %s AND r.bucket = d.bucket AND r.user_id IS NOT DISTINCT FROM d.user_id
 """
-# Mode `timescale`: recompute the continuous aggregates over the re-priced window.
-REFRESH_HOURLY_WINDOW = "CALL refresh_continuous_aggregate('llm_calls_1h', %s, %s)"
-REFRESH_DAILY_WINDOW = "CALL refresh_continuous_aggregate('llm_calls_1d', %s, %s)"
 COST_TOTALS = """
 SELECT coalesce(sum(cost_nano_usd), 0)::bigint, count(*) FILTER (WHERE cost_nano_usd IS NULL),
        count(*)

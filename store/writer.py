@@ -118,14 +118,9 @@ class _AggregateRefresher:
     async def _refresh(self, now: datetime) -> None:
         daily_end = (now - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         try:
-            for statement, end in (
-                (queries.REFRESH_HOURLY, _hourly_refresh_end(now)),
-                (queries.REFRESH_DAILY, daily_end),
-                (queries.REFRESH_TOTAL_HOURLY, _hourly_refresh_end(now)),
-                (queries.REFRESH_TOTAL_DAILY, daily_end),
-                (queries.REFRESH_USER_DAILY, daily_end),
-            ):
-                await self._refresh_one(statement, end)
+            for statement, unit in queries.REFRESHES:
+                await self._refresh_one(
+                    statement, _hourly_refresh_end(now) if unit == "hour" else daily_end)
         except Exception as exc:
             if is_transient(exc):
                 self._db.record_failure(exc)
