@@ -1,7 +1,6 @@
 """SpanTally's collector: OTLP receivers and the pipeline that turns spans into stored calls."""
 
 from .auth import Authenticator
-from .errors import Failure, classify
 from .ingest import ExportOutcome, IngestLimits, TraceIngest
 from .normalize import Normalized, NormalizeLimits, normalize_request
 from .pipeline import Pipeline, PipelineConfig
@@ -15,7 +14,6 @@ __all__ = [
     "CollectorConfig",
     "CollectorStats",
     "ExportOutcome",
-    "Failure",
     "IngestLimits",
     "NormalizeLimits",
     "Normalized",
@@ -23,6 +21,5 @@ __all__ = [
     "PipelineConfig",
     "Pricer",
     "TraceIngest",
-    "classify",
     "normalize_request",
 ]

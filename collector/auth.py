@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 
+from spantally.common.errors import PermissionDenied, Unauthenticated, Unavailable
 from spantally.store import Database, resolve_api_key
 from spantally.store.database import is_transient
-
-from .errors import PermissionDenied, Unauthenticated, Unavailable
 
 __all__ = ["Authenticator"]
 

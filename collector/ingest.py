@@ -13,8 +13,9 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from spantally.common.errors import PayloadTooLarge, Unavailable
+
 from .auth import Authenticator
-from .errors import PayloadTooLarge, Unavailable
 from .normalize import Normalized, NormalizeLimits, count_spans, normalize_request
 from .pipeline import Pipeline
 from .pricing import PriceBook

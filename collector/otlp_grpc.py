@@ -17,7 +17,8 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from .errors import InvalidArgument, classify
+from spantally.common.errors import InvalidArgument, classify
+
 from .ingest import ExportOutcome, TraceIngest, count_log_records, count_metrics
 
 __all__ = ["start_grpc_receiver"]

@@ -34,7 +34,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from .errors import Failure, InvalidArgument, PayloadTooLarge, UnsupportedMediaType, classify
+from spantally.common.errors import (
+    Failure,
+    InvalidArgument,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    classify,
+)
+
 from .ingest import ExportOutcome, TraceIngest, count_log_records, count_metrics
 
 __all__ = ["create_otlp_http_app"]

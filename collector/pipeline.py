@@ -14,9 +14,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from spantally.common.errors import Unavailable
 from spantally.store import CallWriter, Database, LlmCall, StoreError, StoreUnavailable
 
-from .errors import Unavailable
 from .stats import CollectorStats
 
 __all__ = ["Pipeline", "PipelineConfig"]

@@ -28,7 +28,8 @@ from genai_prices import Usage, data_snapshot
 
 from spantally.store.prices import ModelPrice
 
-__all__ = ["CATALOG_PROVIDER_IDS", "PriceBook", "Pricer", "ProjectPrices", "catalog_prices"]
+__all__ = ["CATALOG_PROVIDER_IDS", "PriceBook", "Pricer", "ProjectPrices", "catalog_prices",
+           "project_prices"]
 
 log = logging.getLogger("spantally.collector")
 
@@ -274,3 +275,10 @@ class PriceBook:
 def catalog_prices(pricer: Pricer | None = None) -> ProjectPrices:
     """Prices from the catalog alone (no custom prices)."""
     return ProjectPrices([], pricer or Pricer())
+
+
+def project_prices(pricer: Pricer | None = None) -> Callable[[list[ModelPrice]], ProjectPrices]:
+    """What re-pricing (store.reprice) needs: a project's price function from its custom
+    prices, over the catalog of `pricer`."""
+    catalog = pricer or Pricer()
+    return lambda custom: ProjectPrices(custom, catalog)

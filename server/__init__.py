@@ -1,8 +1,7 @@
 """SpanTally's server: the HTTP API, the `spantally up` runtime and the CLI."""
 
-from .app import create_app
+from .api import ApiServices, create_app
 from .config import ApiConfig, Settings
 from .runtime import Runtime, StartupInfo, serve
-from .services import ApiServices
 
 __all__ = ["ApiConfig", "ApiServices", "Runtime", "Settings", "StartupInfo", "create_app", "serve"]

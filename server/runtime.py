@@ -25,9 +25,8 @@ from spantally.store import (
     ensure_project,
 )
 
-from .app import create_app
+from .api import ApiServices, create_app
 from .config import Settings
-from .services import ApiServices
 
 __all__ = ["Runtime", "StartupInfo", "serve"]
 

@@ -1,25 +1,21 @@
 """SpanTally's store: TimescaleDB (or PostgreSQL) schema, writer, and analytics queries."""
 
-from .analytics import (
-    Granularity,
-    LlmAnalytics,
-    RecentCall,
-    Totals,
-    llm_analytics,
-    plan_range,
-    recent_calls,
-)
 from .anomalies import ANOMALY_KINDS, Anomaly, AnomalyRules, detect_anomalies
 from .breakdowns import BREAKDOWN_SORTS, Breakdown, breakdown
-from .buckets import Segment, bucket_label, local_bucket, segments
+from .buckets import Granularity, Segment, bucket_label, local_bucket, segments
+from .calls import RecentCall, recent_calls
+from .catalog import AGGREGATES, Aggregate, Grain
+from .catalog_check import catalog_differences
 from .cluster import ClusterConfig, ClusterError, ManagedCluster, default_home, temporary_cluster
 from .database import Database, StorageMode, StoreConfig
 from .errors import StoreError, StoreUnavailable
+from .executor import Explain, Grouped, ReadReport, answer, execute
 from .keys import (
     ApiKeyInfo,
     ProjectInfo,
     create_api_key,
     ensure_project,
+    find_project,
     list_api_keys,
     list_projects,
     parse_api_key,
@@ -28,6 +24,7 @@ from .keys import (
 )
 from .measures import BIN_RATIO, Measures, bin_of, percentile_ms
 from .migrate import migrate
+from .planner import Piece, Plan, Read, plan
 from .prices import (
     CurrencyRate,
     ModelPrice,
@@ -41,22 +38,31 @@ from .prices import (
     list_rates,
     set_rate,
 )
+from .question import DIMENSIONS, Dimension, Filters, Question, dimension_of
 from .records import LlmCall
+from .reprice import CallPricer, PricesFor, RepriceTotals, reprice
 from .retention import RetentionConfig, apply_retention, configure_retention
 from .sessions import SESSION_ORDERS, Session, SessionsSummary, list_sessions, sessions_summary
-from .totals import (
-    DIMENSIONS,
-    Dimension,
-    Filters,
-    Grouped,
-    dimension_of,
-    grouped_totals,
-    raw_only,
-    raw_span,
-)
 from .writer import CallWriter, WriteResult
 
 __all__ = [
+    "AGGREGATES",
+    "Aggregate",
+    "CallPricer",
+    "Explain",
+    "Grain",
+    "Piece",
+    "Plan",
+    "PricesFor",
+    "Question",
+    "Read",
+    "ReadReport",
+    "RepriceTotals",
+    "answer",
+    "catalog_differences",
+    "execute",
+    "plan",
+    "reprice",
     "ANOMALY_KINDS",
     "Anomaly",
     "AnomalyRules",
@@ -77,12 +83,9 @@ __all__ = [
     "bucket_label",
     "detect_anomalies",
     "dimension_of",
-    "grouped_totals",
     "list_sessions",
     "local_bucket",
     "percentile_ms",
-    "raw_only",
-    "raw_span",
     "segments",
     "sessions_summary",
     "ApiKeyInfo",
@@ -108,25 +111,22 @@ __all__ = [
     "ClusterError",
     "Database",
     "Granularity",
-    "LlmAnalytics",
     "LlmCall",
     "ManagedCluster",
     "StorageMode",
     "StoreConfig",
     "StoreError",
     "StoreUnavailable",
-    "Totals",
     "WriteResult",
     "create_api_key",
     "default_home",
     "ensure_project",
-    "llm_analytics",
+    "find_project",
     "migrate",
     "parse_api_key",
     "RetentionConfig",
     "apply_retention",
     "configure_retention",
-    "plan_range",
     "resolve_api_key",
     "temporary_cluster",
 ]

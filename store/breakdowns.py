@@ -4,13 +4,14 @@ rest together, so that the rows always add up to the total."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import psycopg
 
+from .executor import Explain, Grouped, answer
 from .measures import Measures
-from .totals import TAG_PREFIX, Dimension, Filters, grouped_totals
+from .question import Dimension, Filters, Question
 
 __all__ = ["BREAKDOWN_SORTS", "Breakdown", "breakdown"]
 
@@ -49,14 +50,17 @@ def _with_histograms(sums: Measures, measured: Measures | None) -> Measures:
 
 async def breakdown(conn: psycopg.AsyncConnection, project_id: int, start: datetime,
                     end: datetime, filters: Filters, dimension: Dimension, sort: str,
-                    limit: int, keys: list[str | None] | None = None) -> Breakdown:
+                    limit: int, keys: list[str | None] | None = None,
+                    explain: Explain | None = None) -> Breakdown:
     """The top `limit` values of `dimension` by `sort` (then calls, then value), or the given
     `keys` (to set a previous period beside a current one)."""
-    if dimension.in_aggregates or dimension.name.startswith(TAG_PREFIX):
+    question = Question(start, end, filters, (dimension,))
+    only = tuple(keys) if keys is not None else None
+    if not dimension.many_values:
         # Few values, or (tags) no index to find the top values' calls again: one pass with
         # histograms, which measured a third faster than two for a tag with a few values.
-        grouped = await grouped_totals(conn, project_id, start, end, filters, dimension)
-        by_key, total = grouped.by_key(), grouped.total()
+        grouped = await answer(conn, project_id, question, explain)
+        by_key, total = _single(grouped), grouped.total()
         chosen = keys if keys is not None else _ranked(by_key, sort)[:limit]
         more = len(by_key) > len(chosen)
         detail = by_key
@@ -64,21 +68,27 @@ async def breakdown(conn: psycopg.AsyncConnection, project_id: int, start: datet
         # Many values (users, sessions): rank on sums alone (users without filters from their
         # daily aggregate), then read the histograms of the top values only, through their
         # index; the total comes from the aggregates when the filters allow.
-        sums = (await grouped_totals(conn, project_id, start, end, filters, dimension,
-                                     histograms=False, keys=keys)).by_key()
+        sums = _single(await answer(conn, project_id, replace(question, histograms=False,
+                                                              only=only), explain))
         if keys is None:
             chosen = _ranked(sums, sort)[:limit]
             more = len(sums) > len(chosen)
         else:
             chosen, more = keys, True
-        histograms = (await grouped_totals(conn, project_id, start, end, filters, dimension,
-                                           keys=chosen)).by_key() if chosen else {}
+        histograms = _single(await answer(conn, project_id, replace(
+            question, only=tuple(chosen)), explain)) if chosen else {}
         detail = {key: _with_histograms(sums[key], histograms.get(key))
                   for key in chosen if key in sums}
-        total = (await grouped_totals(conn, project_id, start, end, filters)).total()
+        total = (await answer(conn, project_id, Question(start, end, filters),
+                              explain)).total()
     rows = [(key, detail.get(key) or Measures()) for key in chosen]
     rest = Measures()
     rest.add(total)
     for _, measures in rows:
         rest.subtract(measures)
     return Breakdown(rows, rest, more, total)
+
+
+def _single(grouped: Grouped) -> dict[str | None, Measures]:
+    """Measures per value of a question's one group-by dimension."""
+    return {key: measures for (key,), measures in grouped.by_key().items()}

@@ -20,6 +20,7 @@ __all__ = [
     "ProjectInfo",
     "create_api_key",
     "ensure_project",
+    "find_project",
     "list_api_keys",
     "list_projects",
     "parse_api_key",
@@ -106,3 +107,11 @@ async def revoke_api_key(conn: psycopg.AsyncConnection, key_id: str) -> bool:
     """Revoke a key by its id (the part after `st_`); False if no active key has it."""
     row = await (await conn.execute(queries.REVOKE_API_KEY, (key_id,))).fetchone()
     return row is not None
+
+
+async def find_project(conn: psycopg.AsyncConnection, project: str) -> ProjectInfo | None:
+    """A project by its id or its name."""
+    for info in await list_projects(conn):
+        if str(info.id) == project or info.name == project:
+            return info
+    return None

@@ -14,6 +14,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
+from .catalog import BIN_HIGH_MS, BIN_LOW_MS, BINS, HISTOGRAMS, INNER_BINS, SUMS
+
 __all__ = [
     "BINS",
     "BIN_LOW_MS",
@@ -25,10 +27,7 @@ __all__ = [
     "percentile_ms",
 ]
 
-BINS = 32
-BIN_LOW_MS = 8.0
-BIN_HIGH_MS = 600_000.0
-BIN_RATIO = (BIN_HIGH_MS / BIN_LOW_MS) ** (1 / 30)
+BIN_RATIO = (BIN_HIGH_MS / BIN_LOW_MS) ** (1 / INNER_BINS)
 
 
 # Histograms are replaced, never changed in place, so every empty one can be this tuple.
@@ -61,14 +60,15 @@ class Measures:
 
     @classmethod
     def from_row(cls, values: Sequence[object]) -> Measures:
-        """From the measure columns of a query: the sums in field order, then (unless the query
-        left them out) the latency histogram's bins and the time-to-first-token histogram's."""
+        """From the measure columns of a query, in the catalog's order: the sums, then (unless
+        the query left them out) each histogram's bins."""
         numbers = [int(v or 0) for v in values]  # type: ignore[call-overload]
         sums = len(_SUM_FIELDS)
         if len(numbers) == sums:
             return cls(*numbers)
-        return cls(*numbers[:sums], latency_hist=numbers[sums:sums + BINS],
-                   ttft_hist=numbers[sums + BINS:sums + 2 * BINS])
+        histograms = {f"{h.name}_hist": numbers[sums + i * BINS:sums + (i + 1) * BINS]
+                      for i, h in enumerate(HISTOGRAMS)}
+        return cls(*numbers[:sums], **histograms)
 
     def subtract(self, other: Measures) -> None:
         for f in _SUM_FIELDS:
@@ -97,6 +97,10 @@ class Measures:
 
 
 _SUM_FIELDS = tuple(f.name for f in fields(Measures) if not f.name.endswith("_hist"))
+# The columns of every query are the catalog's measures in its order: so must the fields be.
+assert _SUM_FIELDS == tuple(s.name for s in SUMS), "Measures and catalog.SUMS disagree"
+assert {f.name for f in fields(Measures)} - set(_SUM_FIELDS) == {
+    f"{h.name}_hist" for h in HISTOGRAMS}, "Measures and catalog.HISTOGRAMS disagree"
 
 
 def bin_of(value_us: int) -> int:
@@ -107,7 +111,7 @@ def bin_of(value_us: int) -> int:
         return 0
     if x >= hi:
         return BINS - 1
-    return int((x - lo) / (hi - lo) * 30) + 1
+    return int((x - lo) / (hi - lo) * INNER_BINS) + 1
 
 
 def bin_bounds_ms(index: int) -> tuple[float, float]:

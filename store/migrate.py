@@ -4,6 +4,9 @@ Migrations are the `.sql` files in `migrations/`, named `NNNN_name.sql` (applies
 storage mode) or `NNNN_name.<tag>.sql` (applies where the mode carries that tag: `timescaledb`
 for both TimescaleDB modes, `timescale` or `rollup` for the two ways of keeping aggregates).
 A version has at most one file per mode.
+After them, once the schema is at the catalog's version, what holds no data and derives from
+the aggregate catalog (the ingest function, `store.ddl`) is installed whenever the installed
+one differs, so no migration needs to spell it out again.
 The storage mode is decided once, when the first migration runs, and recorded; a later change of
 database edition does not silently switch the schema under existing data.
 """
@@ -17,7 +20,8 @@ from importlib import resources
 
 import psycopg
 
-from . import queries
+from . import ddl, queries
+from .catalog import SCHEMA_VERSION
 from .database import StorageMode, detect_storage_mode
 from .errors import StoreError
 
@@ -80,6 +84,8 @@ async def migrate(database_url: str, requested_mode: str = "auto") -> StorageMod
                 await _apply(conn, migration)
                 applied.add(migration.version)
             _check_complete(applied, mode)
+            if max(applied, default=0) >= SCHEMA_VERSION:
+                await _install_derived(conn, mode)
         finally:
             await conn.execute(queries.MIGRATION_UNLOCK)
     return mode
@@ -103,6 +109,18 @@ async def _apply(conn: psycopg.AsyncConnection, migration: Migration) -> None:
             )
     except psycopg.Error as exc:
         raise StoreError(f"migration {label} failed: {exc}") from exc
+
+
+async def _install_derived(conn: psycopg.AsyncConnection, mode: StorageMode) -> None:
+    rollup = mode is not StorageMode.TIMESCALE
+    row = await (await conn.execute(queries.INGEST_FUNCTION_SOURCE)).fetchone()
+    if row is not None and row[0] == ddl.ingest_function_body(rollup):
+        return
+    log.info("installing the ingest function of the aggregate catalog")
+    try:
+        await conn.execute(ddl.ingest_function(rollup))
+    except psycopg.Error as exc:
+        raise StoreError(f"installing the ingest function failed: {exc}") from exc
 
 
 def _check_complete(applied: set[int], mode: StorageMode) -> None:

@@ -16,20 +16,14 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from psycopg import sql
-
-from . import queries
+from . import ddl, queries
+from .catalog import AGGREGATES
 from .database import Database, StorageMode
 from .errors import StoreError
 
 __all__ = ["RetentionConfig", "apply_retention", "configure_retention"]
 
 log = logging.getLogger("spantally.store")
-
-# Every aggregate: kept for `aggregate_days`.
-_AGGREGATES = ("llm_calls_1h", "llm_calls_1d", "llm_calls_total_1h", "llm_calls_total_1d",
-               "llm_calls_user_1d")
-
 
 @dataclass(frozen=True, slots=True)
 class RetentionConfig:
@@ -62,7 +56,7 @@ async def configure_retention(db: Database, config: RetentionConfig) -> None:
         return
     async with db.pool.connection() as conn:
         for relation, days in (("llm_calls", config.raw_days),
-                               *((name, config.aggregate_days) for name in _AGGREGATES)):
+                               *((a.name, config.aggregate_days) for a in AGGREGATES)):
             await conn.execute(queries.REMOVE_RETENTION_POLICY, (relation,))
             if days is not None:
                 await conn.execute(queries.ADD_RETENTION_POLICY, (relation, timedelta(days=days)))
@@ -84,11 +78,9 @@ async def apply_retention(db: Database, config: RetentionConfig) -> bool:
         else:
             await conn.execute(queries.DELETE_RAW_CALLS, (raw_cutoff,))
         if config.aggregate_days is not None:
-            for table in _AGGREGATES:
-                await conn.execute(
-                    sql.SQL(queries.DELETE_AGGREGATE_ROWS).format(sql.Identifier(table)),
-                    (timedelta(days=config.aggregate_days),),
-                )
+            for a in AGGREGATES:
+                await conn.execute(ddl.delete_expired(a),
+                                   {"older_than": timedelta(days=config.aggregate_days)})
     log.info("retention applied: raw %s days, aggregates %s days",
              config.raw_days, config.aggregate_days or "unlimited")
     return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,7 +11,9 @@ import psycopg
 from psycopg.rows import class_row
 
 from . import queries
-from .totals import Filters
+from .catalog import RAW
+from .executor import Explain, ReadReport
+from .question import Filters
 
 __all__ = ["SESSION_ORDERS", "Session", "SessionsSummary", "list_sessions", "sessions_summary"]
 
@@ -50,21 +53,41 @@ def _params(project_id: int, start: datetime, end: datetime,
     return conditions, {**params, "project_id": project_id, "start": start, "end": end}
 
 
+def _report(explain: Explain | None, conn: psycopg.AsyncConnection, statement: Any,
+            params: dict[str, Any], start: datetime, end: datetime, calls: int, rows: int,
+            began: float) -> None:
+    if explain is not None:
+        explain.reads.append(ReadReport(RAW, ((start, end),), statement.as_string(conn), params,
+                                        calls, rows,
+                                        round((time.perf_counter() - began) * 1000, 3)))
+
+
 async def list_sessions(conn: psycopg.AsyncConnection, project_id: int, start: datetime,
                         end: datetime, filters: Filters, order: str, limit: int,
-                        offset: int = 0) -> list[Session]:
-    """The sessions with calls in [start, end) (only those calls count), in `order`."""
+                        offset: int = 0, explain: Explain | None = None) -> list[Session]:
+    """The sessions with calls in [start, end) (only those calls count), in `order`; read
+    from llm_calls (no aggregate holds sessions)."""
     conditions, params = _params(project_id, start, end, filters)
+    params = {**params, "limit": limit, "offset": offset}
+    statement = queries.sessions(conditions, order)
+    began = time.perf_counter()
     async with conn.cursor(row_factory=class_row(Session)) as cur:
-        await cur.execute(queries.sessions(conditions, order),
-                          {**params, "limit": limit, "offset": offset})
-        return await cur.fetchall()
+        await cur.execute(statement, params)
+        found = await cur.fetchall()
+    _report(explain, conn, statement, params, start, end, sum(s.calls for s in found),
+            len(found), began)
+    return found
 
 
 async def sessions_summary(conn: psycopg.AsyncConnection, project_id: int, start: datetime,
-                           end: datetime, filters: Filters) -> SessionsSummary:
+                           end: datetime, filters: Filters,
+                           explain: Explain | None = None) -> SessionsSummary:
     conditions, params = _params(project_id, start, end, filters)
-    cur = await conn.execute(queries.sessions_summary(conditions), params)
-    row = await cur.fetchone()
-    assert row is not None
-    return SessionsSummary(*(int(v) for v in row))
+    statement = queries.sessions_summary(conditions)
+    began = time.perf_counter()
+    async with conn.cursor(row_factory=class_row(SessionsSummary)) as cur:
+        await cur.execute(statement, params)
+        summary = await cur.fetchone()
+    assert summary is not None
+    _report(explain, conn, statement, params, start, end, summary.calls, 1, began)
+    return summary

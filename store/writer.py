@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from psycopg import errors as pg_errors
+from psycopg.sql import Composable
 
-from . import queries
+from . import ddl, queries
+from .catalog import AGGREGATES, Grain
 from .database import Database, StorageMode, is_transient
 from .errors import StoreError, StoreUnavailable
 from .records import STAGING_TYPES, LlmCall
@@ -82,11 +84,6 @@ class CallWriter:
 
 
 
-def _hourly_refresh_end(now: datetime) -> datetime:
-    """Where the hourly refresh policy stops (its end_offset of one hour, bucket-aligned)."""
-    return (now - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
-
-
 class _AggregateRefresher:
     """Mode `timescale`: keeps "acknowledged means queryable" for calls older than an hour.
 
@@ -104,7 +101,8 @@ class _AggregateRefresher:
 
     async def after_write(self, oldest: datetime) -> None:
         now = datetime.now(timezone.utc)
-        if oldest >= _hourly_refresh_end(now):
+        # Newer than every policy's end: real-time aggregation shows it already.
+        if oldest >= Grain.HOUR.refresh_end(now):
             return
         ticket = self._started
         async with self._lock:
@@ -116,18 +114,16 @@ class _AggregateRefresher:
             self._finished = index
 
     async def _refresh(self, now: datetime) -> None:
-        daily_end = (now - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         try:
-            for statement, unit in queries.REFRESHES:
-                await self._refresh_one(
-                    statement, _hourly_refresh_end(now) if unit == "hour" else daily_end)
+            for a in AGGREGATES:  # each after the aggregate it is computed from
+                await self._refresh_one(ddl.refresh(a), a.grain.refresh_end(now))
         except Exception as exc:
             if is_transient(exc):
                 self._db.record_failure(exc)
                 raise StoreUnavailable(f"database unavailable: {exc}") from exc
             raise StoreError(f"refreshing the aggregates failed: {exc}") from exc
 
-    async def _refresh_one(self, statement: str, end: datetime) -> None:
+    async def _refresh_one(self, statement: Composable, end: datetime) -> None:
         # A policy run or another collector may be refreshing the same aggregate: TimescaleDB
         # then refuses at once, and we wait for our turn.
         delay = 0.05
@@ -137,7 +133,7 @@ class _AggregateRefresher:
                 async with self._db.pool.connection() as conn:
                     await conn.set_autocommit(True)  # refresh_continuous_aggregate needs it
                     try:
-                        await conn.execute(statement, (end,))
+                        await conn.execute(statement, {"end": end})
                     finally:
                         await conn.set_autocommit(False)
                 return

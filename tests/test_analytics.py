@@ -9,8 +9,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from spantally.store import Granularity, plan_range
-
 from .harness import CallSpec, Project, Server, export_grpc, make_spans
 
 MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-20250514"),
@@ -121,29 +119,6 @@ def test_whole_days_come_from_the_daily_aggregate(server: Server, dataset: Proje
     )
     assert len(rows) >= DAYS
     assert all(agg == raw for _, agg, raw in rows)
-
-
-def _utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
-
-
-def test_plan_covers_the_range_exactly_once() -> None:
-    rng = random.Random(3)
-    for _ in range(2000):
-        start = _utc(2026, 1, 1) + timedelta(seconds=rng.randrange(40 * 86400))
-        end = start + timedelta(seconds=rng.randrange(0, 20 * 86400))
-        granularity = rng.choice(list(Granularity))
-        plan = plan_range(start, end, granularity)
-        pieces = [plan.days, *plan.hours, *plan.raw]
-        pieces = sorted(p for p in pieces if p[0] < p[1])
-        covered = start
-        for lo, hi in pieces:
-            assert lo == covered
-            covered = hi
-        assert covered == end or (start == end and not pieces)
-        if plan.days[0] < plan.days[1]:
-            assert granularity is not Granularity.HOUR
-            assert plan.days[0].hour == 0 and plan.days[1].hour == 0
 
 
 @pytest.mark.parametrize(

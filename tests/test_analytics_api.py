@@ -21,9 +21,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spantally.server.export import flatten
-from spantally.store import BIN_RATIO, CallWriter, Granularity, LlmCall, raw_span
-from spantally.store.totals import Filters, dimension_of
+from spantally.server.api.export import flatten
+from spantally.store import (
+    BIN_RATIO,
+    CallWriter,
+    Dimension,
+    Filters,
+    Granularity,
+    LlmCall,
+    Question,
+    dimension_of,
+    plan,
+)
 
 from . import analytics_reference as ref
 from .harness import Project, Server
@@ -165,10 +174,11 @@ def _filters(params: dict[str, str]) -> Filters:
                    tags=tags)  # type: ignore[arg-type]
 
 
-def _refused_for_raw(filters: dict[str, str], start: datetime, end: datetime,
-                     **kwargs: Any) -> bool:
+def _refused_for_raw(filters: dict[str, str], start: datetime, end: datetime, *,
+                     dimension: Dimension | None = None, **kwargs: Any) -> bool:
     typed = _filters(filters)
-    return not typed.indexed and raw_span(start, end, typed, **kwargs) > MAX_RAW
+    question = Question(start, end, typed, (dimension,) if dimension else (), **kwargs)
+    return not typed.indexed and plan(question).raw_span > MAX_RAW
 
 
 def _assert_refused(status: int, body: Any) -> None:

@@ -153,16 +153,16 @@ def test_reprice_changes_totals_exactly_as_the_dry_run_said(server: Server,
     dry = subprocess.run([*cli, "--dry-run"], capture_output=True, text=True, timeout=120)
     assert dry.returncode == 0, dry.stderr
     assert summary(server, project)["summary"] == before  # a dry run changes nothing
-    from spantally.collector.reprice import reprice
-    from spantally.store import Database, StoreConfig
+    from spantally.collector.pricing import project_prices
+    from spantally.store import Database, StoreConfig, reprice
 
     async def predicted():  # noqa: ANN202
         database = Database(StoreConfig(database_url=server.database_url))
         await database.open()
         try:
             return await reprice(database, datetime(2026, 10, 1, tzinfo=timezone.utc),
-                                 datetime(2026, 10, 31, tzinfo=timezone.utc), str(project.id),
-                                 dry_run=True)
+                                 datetime(2026, 10, 31, tzinfo=timezone.utc), project_prices(),
+                                 str(project.id), dry_run=True)
         finally:
             await database.close()
 

@@ -17,14 +17,14 @@ from spantally.store import (
     Database,
     Granularity,
     LlmCall,
+    Question,
     RetentionConfig,
     StorageMode,
     StoreConfig,
     StoreError,
+    answer,
     apply_retention,
     configure_retention,
-    grouped_totals,
-    llm_analytics,
     migrate,
 )
 from spantally.store.migrate import available_migrations
@@ -92,14 +92,15 @@ async def _write_and_query(url: str, mode: str, calls: list[LlmCall]) -> tuple[S
         again = await writer.write(calls)
         assert (first.inserted, again.inserted, again.duplicates) == (len(calls), 0, len(calls))
         async with db.pool.connection() as conn:
-            result = await llm_analytics(conn, 1, T0 + timedelta(minutes=17, seconds=3),
-                                         T0 + timedelta(days=2, hours=5, minutes=1), Granularity.DAY)
+            summary = (await answer(conn, 1, Question(
+                T0 + timedelta(minutes=17, seconds=3), T0 + timedelta(days=2, hours=5, minutes=1),
+                granularity=Granularity.DAY))).total()
             truth = await (await conn.execute(
                 "SELECT count(*), sum(input_tokens) FROM llm_calls WHERE time >= %s AND time < %s",
                 (T0 + timedelta(minutes=17, seconds=3), T0 + timedelta(days=2, hours=5, minutes=1)),
             )).fetchone()
-        assert (result.summary.calls, result.summary.input_tokens) == (truth[0], int(truth[1]))
-        return opened, result.summary.calls, int(truth[0])
+        assert (summary.calls, summary.input_tokens) == (truth[0], int(truth[1]))
+        return opened, summary.calls, int(truth[0])
     finally:
         await db.close()
 
@@ -311,7 +312,7 @@ def test_aggregates_v2_migration_keeps_existing_calls(
             first = T0 + timedelta(days=1) if cut_by_retention else T0
             async with db.pool.connection() as conn:
                 if cut_by_retention:
-                    kept = (await grouped_totals(conn, 1, T0, first)).total().calls
+                    kept = (await answer(conn, 1, Question(T0, first))).total().calls
                     if db.mode is StorageMode.TIMESCALE:
                         # Continuous aggregates are recreated from llm_calls (documented in
                         # docs/operations.md): what retention already dropped is gone.
@@ -320,24 +321,25 @@ def test_aggregates_v2_migration_keeps_existing_calls(
                     else:
                         assert kept == sum(T0 <= c.time < first for c in before + after)
                 for dimension in ("environment", "error_type", "model"):
-                    grouped = await grouped_totals(
-                        conn, 1, first, T0 + timedelta(days=4), dimension=DIMENSIONS[dimension],
-                        granularity=Granularity.DAY)
+                    grouped = await answer(conn, 1, Question(
+                        first, T0 + timedelta(days=4), group_by=(DIMENSIONS[dimension],),
+                        granularity=Granularity.DAY))
                     truth = await (await conn.execute(
                         f"SELECT date_trunc('day', time, 'UTC'), {DIMENSIONS[dimension].column},"
                         " count(*), sum(input_tokens), count(ttft_us) FROM llm_calls"
                         " WHERE time >= %s GROUP BY 1, 2", (first,))).fetchall()
                     got = {(b.replace(tzinfo=timezone.utc), k): (m.calls, m.input_tokens,
                                                                  sum(m.ttft_hist))
-                           for (b, k), m in grouped.cells.items()}
+                           for (b, (k,)), m in grouped.cells.items()}
                     assert got == {(b, k): (n, int(t), f) for b, k, n, t, f in truth}
                 # Migration 0007 filled the per-user days from llm_calls.
-                users = await grouped_totals(conn, 1, first, T0 + timedelta(days=4),
-                                             dimension=DIMENSIONS["user"], histograms=False)
+                users = await answer(conn, 1, Question(
+                    first, T0 + timedelta(days=4), group_by=(DIMENSIONS["user"],),
+                    histograms=False))
                 truth = await (await conn.execute(
                     "SELECT user_id, count(*), sum(input_tokens) FROM llm_calls"
                     " WHERE time >= %s GROUP BY 1", (first,))).fetchall()
-                assert {k: (m.calls, m.input_tokens) for k, m in users.by_key().items()} == {
+                assert {k: (m.calls, m.input_tokens) for (k,), m in users.by_key().items()} == {
                     k: (n, int(t)) for k, n, t in truth}
         finally:
             await db.close()

@@ -12,8 +12,8 @@ from rich.table import Table
 
 from spantally.client import SpanTallyError
 
-from .cli_admin import api_client
-from .cli_common import api_connection_options, console
+from .admin import api_client
+from .common import api_connection_options, console
 
 __all__ = ["analytics"]
 

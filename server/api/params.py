@@ -3,41 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-from spantally.collector.errors import InvalidArgument
-from spantally.store import Filters, Granularity, NewPrice
+from spantally.common.errors import InvalidArgument
+from spantally.store import Filters, NewPrice
 
 __all__ = [
-    "LlmQuery",
     "parse_currency",
     "parse_decimal",
     "parse_filters",
     "no_nul",
+    "parse_int",
     "parse_limit",
-    "parse_llm_query",
     "parse_new_price",
     "parse_rate",
     "parse_time",
 ]
 
-_DEFAULT_RANGE = timedelta(hours=24)
 # Far from datetime's limits, so that bucket arithmetic around a range never overflows.
 _EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
 _LATEST = datetime(8999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
 _MAX_FILTER_CHARS = 512
-
-
-@dataclass(frozen=True, slots=True)
-class LlmQuery:
-    start: datetime
-    end: datetime
-    granularity: Granularity
-    filters: Filters
-    currency: str | None = None
-    """Costs also in this currency (besides USD), at the project's rate."""
 
 
 def parse_time(name: str, value: str) -> datetime:
@@ -104,29 +91,6 @@ def parse_filters(query: Mapping[str, str]) -> Filters:
         if len(tags) > _MAX_TAGS:
             raise InvalidArgument(f"tags: at most {_MAX_TAGS} key:value pairs")
     return Filters(**values, status=status, tags=tuple(tags))  # type: ignore[arg-type]
-
-
-def parse_llm_query(
-    query: Mapping[str, str], max_range_days: int, now: datetime | None = None
-) -> LlmQuery:
-    now = now or datetime.now(timezone.utc)
-    end = parse_time("to", query["to"]) if "to" in query else now
-    start = parse_time("from", query["from"]) if "from" in query else end - _DEFAULT_RANGE
-    if start > end:
-        raise InvalidArgument(f"from ({start.isoformat()}) is after to ({end.isoformat()})")
-    if end - start > timedelta(days=max_range_days):
-        raise InvalidArgument(f"the range from..to is longer than {max_range_days} days")
-    granularity_text = query.get("granularity", Granularity.HOUR.value)
-    try:
-        granularity = Granularity(granularity_text)
-    except ValueError:
-        raise InvalidArgument(
-            f"granularity: {granularity_text!r} is not one of hour, day, week"
-        ) from None
-    filters = parse_filters(query)
-    currency = parse_currency("currency", query["currency"]) if "currency" in query else None
-    return LlmQuery(start=start, end=end, granularity=granularity, filters=filters,
-                    currency=currency)
 
 
 # -- prices and currencies -----------------------------------------------------------------
@@ -228,10 +192,16 @@ def parse_rate(body: object) -> Decimal:
     return parse_decimal("perUsd", body["perUsd"], positive=True, maximum=Decimal(10) ** 9)
 
 
-def parse_limit(query: Mapping[str, str], default: int = 50, maximum: int = 1000) -> int:
-    text = query.get("limit")
+def parse_int(query: Mapping[str, str], name: str, default: int, lowest: int,
+              highest: int) -> int:
+    text = query.get(name)
     if text is None:
         return default
-    if not text.isdigit() or not 1 <= int(text) <= maximum:
-        raise InvalidArgument(f"limit must be a whole number from 1 to {maximum}, not {text!r}")
+    if not text.isascii() or not text.isdigit() or not lowest <= int(text) <= highest:
+        raise InvalidArgument(f"{name} must be a whole number from {lowest} to {highest}, "
+                              f"not {text!r}")
     return int(text)
+
+
+def parse_limit(query: Mapping[str, str], default: int = 50, maximum: int = 1000) -> int:
+    return parse_int(query, "limit", default, 1, maximum)

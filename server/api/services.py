@@ -11,11 +11,11 @@ from typing import Any
 from aiohttp import web
 
 from spantally.collector import Authenticator, CollectorStats
-from spantally.collector.errors import InvalidArgument
 from spantally.collector.pricing import PriceBook
+from spantally.common.errors import InvalidArgument
 from spantally.store import Database, find_rate
 
-from .config import ApiConfig
+from ..config import ApiConfig
 
 __all__ = ["CONFIG_KEY", "SERVICES_KEY", "ApiServices", "exchange_rate", "json_body",
            "project_of"]

@@ -1,6 +1,7 @@
-"""/api/analytics/{summary, timeseries, breakdown/{dimension}, compare, sessions, anomalies}:
-parse, call the store, shape. Every endpoint takes the same filters; the list-shaped ones also
-answer as CSV or NDJSON (`format`)."""
+"""/api/analytics/{llm, summary, timeseries, breakdown/{dimension}, compare, sessions,
+anomalies}: parse, plan, run the plan, shape. Every endpoint takes the same filters and
+`explain=true`; the list-shaped ones also answer as CSV or NDJSON (`format`). One engine
+(store.planner, store.executor) answers them all."""
 
 from __future__ import annotations
 
@@ -12,18 +13,21 @@ from typing import Any
 import psycopg
 from aiohttp import web
 
-from spantally.collector.errors import InvalidArgument
+from spantally.common.errors import InvalidArgument
 from spantally.store import (
     DIMENSIONS,
     AnomalyRules,
     Breakdown,
-    Filters,
+    Explain,
     Granularity,
     Measures,
+    Plan,
+    Question,
     breakdown,
     detect_anomalies,
-    grouped_totals,
+    execute,
     list_sessions,
+    plan,
     segments,
     sessions_summary,
 )
@@ -35,6 +39,7 @@ from .analytics_params import (
     parse_choice,
     parse_compare,
     parse_dimension,
+    parse_explain,
     parse_filters,
     parse_format,
     parse_granularity,
@@ -43,29 +48,33 @@ from .analytics_params import (
     parse_session_order,
     parse_zone,
 )
-from .analytics_shape import (
+from .export import flatten, respond
+from .params import parse_currency
+from .services import CONFIG_KEY, SERVICES_KEY, exchange_rate, project_of
+from .shape import (
     Money,
     anomaly_row,
     breakdown_rows,
     changes,
+    explain_json,
     iso_local,
+    iso_utc,
+    llm_json,
     measures_row,
     session_row,
     sessions_summary_json,
 )
-from .export import flatten, respond
-from .params import parse_currency
-from .services import CONFIG_KEY, SERVICES_KEY, exchange_rate, project_of
-from .shape import iso_utc
 
 __all__ = ["add_analytics_routes", "breakdown_columns", "timeseries_columns"]
 
 _ANOMALY_RULES = AnomalyRules()
 _ANOMALY_SCOPES = {"agent": DIMENSIONS["agent"], "model": DIMENSIONS["model"]}
 _HOUR = timedelta(hours=1)
+_BY_MODEL = (DIMENSIONS["provider"], DIMENSIONS["model"])
 
 
 def add_analytics_routes(app: web.Application) -> None:
+    app.router.add_get("/api/analytics/llm", _llm)
     app.router.add_get("/api/analytics/summary", _summary)
     app.router.add_get("/api/analytics/timeseries", _timeseries)
     app.router.add_get("/api/analytics/breakdown/{dimension}", _breakdown)
@@ -94,9 +103,44 @@ def _period_json(period: Period) -> dict[str, str]:
     return {"from": iso_utc(period.start), "to": iso_utc(period.end)}
 
 
-async def _total(conn: psycopg.AsyncConnection, project_id: int, period: Period,
-                 filters: Filters) -> Measures:
-    return (await grouped_totals(conn, project_id, period.start, period.end, filters)).total()
+def _explain(query: Any, fmt: str = "json") -> Explain | None:
+    return Explain() if parse_explain(query, fmt) else None
+
+
+def _explained(body: dict[str, Any], explain: Explain | None) -> dict[str, Any]:
+    if explain is not None:
+        body["explain"] = explain_json(explain)
+    return body
+
+
+def _checked(question: Question, max_raw_days: float, what: str) -> Plan:
+    """The plan of `question`, refused when it reads too many raw calls."""
+    planned = plan(question)
+    check_raw_span(planned, max_raw_days, what)
+    return planned
+
+
+async def _total(conn: psycopg.AsyncConnection, project_id: int, planned: Plan,
+                 explain: Explain | None) -> Measures:
+    return (await execute(conn, project_id, planned, explain)).total()
+
+
+async def _llm(request: web.Request) -> web.Response:
+    """Reference 003, field for field: summary, byModel and byTime (UTC buckets)."""
+    project_id = await project_of(request)
+    config = request.app[CONFIG_KEY]
+    query = request.query
+    period = parse_period(query, config.max_range_days)
+    granularity = parse_granularity(query, Granularity.HOUR)
+    filters = parse_filters(query)
+    explain = _explain(query)
+    planned = _checked(Question(period.start, period.end, filters, _BY_MODEL, granularity,
+                                histograms=False), config.max_raw_range_days, "this query")
+    money = await _money(request, project_id)
+    async with _reading(request) as conn:
+        grouped = await execute(conn, project_id, planned, explain)
+    body = llm_json(grouped.total(), grouped.by_key(), grouped.by_bucket(), money)
+    return web.json_response(_explained(body, explain))
 
 
 async def _summary(request: web.Request) -> web.StreamResponse:
@@ -105,19 +149,21 @@ async def _summary(request: web.Request) -> web.StreamResponse:
     period = parse_period(request.query, config.max_range_days)
     filters = parse_filters(request.query)
     fmt = parse_format(request.query)
+    explain = _explain(request.query, fmt)
     previous = parse_compare(request.query, period, config.max_range_days)
-    for checked in (period, previous) if previous else (period,):
-        check_raw_span(checked, filters, config.max_raw_range_days, "this summary")
+    plans = [_checked(Question(p.start, p.end, filters), config.max_raw_range_days,
+                      "this summary") for p in ((period, previous) if previous else (period,))]
     money = await _money(request, project_id)
     async with _reading(request) as conn:
-        current = await _total(conn, project_id, period, filters)
-        before = await _total(conn, project_id, previous, filters) if previous else None
+        current = await _total(conn, project_id, plans[0], explain)
+        before = await _total(conn, project_id, plans[1], explain) if previous else None
     body: dict[str, Any] = {**_period_json(period), **measures_row(current, money)}
     if previous is not None and before is not None:
         body["previous"] = {**_period_json(previous), **measures_row(before, money)}
         body["changes"] = changes(current, before)
-    return await respond(request, fmt, body, rows=[body], columns=tuple(flatten(body)),
-                         name="summary")
+    rows = [dict(body)]
+    return await respond(request, fmt, _explained(body, explain), rows=rows,
+                         columns=tuple(flatten(rows[0])), name="summary")
 
 
 def timeseries_columns(money: Money | None = None) -> tuple[str, ...]:
@@ -134,12 +180,12 @@ async def _timeseries(request: web.Request) -> web.StreamResponse:
     zone_name, zone = parse_zone(query)
     fill = parse_choice(query, "fill", ("none", "zero"), "none")
     fmt = parse_format(query)
-    check_raw_span(period, filters, config.max_raw_range_days, "this time series",
-                   granularity=granularity, zone=zone)
+    explain = _explain(query, fmt)
+    planned = _checked(Question(period.start, period.end, filters, granularity=granularity,
+                                zone=zone), config.max_raw_range_days, "this time series")
     money = await _money(request, project_id)
     async with _reading(request) as conn:
-        grouped = await grouped_totals(conn, project_id, period.start, period.end, filters,
-                                       granularity=granularity, zone=zone)
+        grouped = await execute(conn, project_id, planned, explain)
     by_bucket = grouped.by_bucket()
     if fill == "zero":
         buckets = list(dict.fromkeys(s.bucket for s in segments(period.start, period.end,
@@ -150,8 +196,8 @@ async def _timeseries(request: web.Request) -> web.StreamResponse:
              **measures_row(by_bucket.get(b) or Measures(), money)} for b in buckets]
     body = {**_period_json(period), "granularity": granularity.value, "timeZone": zone_name,
             "data": rows}
-    return await respond(request, fmt, body, rows=rows, columns=timeseries_columns(money),
-                         name="timeseries")
+    return await respond(request, fmt, _explained(body, explain), rows=rows,
+                         columns=timeseries_columns(money), name="timeseries")
 
 
 def breakdown_columns(compared: bool, money: Money | None = None) -> tuple[str, ...]:
@@ -170,26 +216,26 @@ async def _breakdown(request: web.Request) -> web.StreamResponse:
     sort = parse_breakdown_sort(query)
     limit = parse_int(query, "limit", 10, 1, 1000)
     fmt = parse_format(query)
+    explain = _explain(query, fmt)
     previous = parse_compare(query, period, config.max_range_days)
     # A breakdown scans the range for sums only; the histograms of its top values come through
     # their index (users, sessions) or in the same pass (tags).
     for checked in (period, previous) if previous else (period,):
-        check_raw_span(checked, filters, config.max_raw_range_days,
-                       f"a breakdown by {dimension.name}", dimension=dimension,
-                       histograms=False)
+        _checked(Question(checked.start, checked.end, filters, (dimension,), histograms=False),
+                 config.max_raw_range_days, f"a breakdown by {dimension.name}")
     money = await _money(request, project_id)
     async with _reading(request) as conn:
         current = await breakdown(conn, project_id, period.start, period.end, filters,
-                                  dimension, sort, limit)
+                                  dimension, sort, limit, explain=explain)
         before = await breakdown(conn, project_id, previous.start, previous.end, filters,
-                                 dimension, sort, limit, [key for key, _ in current.rows]
-                                 ) if previous else None
+                                 dimension, sort, limit, [key for key, _ in current.rows],
+                                 explain=explain) if previous else None
     rows = breakdown_rows(current, sort, before, money)
     body: dict[str, Any] = {**_period_json(period), "dimension": dimension.name, "sort": sort,
                             "data": rows, "total": measures_row(current.total, money)}
     if previous is not None and before is not None:
         body["previous"] = {**_period_json(previous), "total": measures_row(before.total, money)}
-    return await respond(request, fmt, body, rows=rows,
+    return await respond(request, fmt, _explained(body, explain), rows=rows,
                          columns=breakdown_columns(previous is not None, money),
                          name=f"breakdown-{dimension.name}")
 
@@ -203,18 +249,19 @@ async def _compare(request: web.Request) -> web.Response:
     period = parse_period(query, config.max_range_days)
     filters = parse_filters(query)
     parse_format(query, ("json",))
+    explain = _explain(query)
     previous = parse_compare(query, period, config.max_range_days) or period.previous()
-    for checked in (period, previous):
-        check_raw_span(checked, filters, config.max_raw_range_days, "this comparison")
+    plans = [_checked(Question(p.start, p.end, filters), config.max_raw_range_days,
+                      "this comparison") for p in (period, previous)]
     money = await _money(request, project_id)
     async with _reading(request) as conn:
-        current = await _total(conn, project_id, period, filters)
-        before = await _total(conn, project_id, previous, filters)
-    return web.json_response({
+        current = await _total(conn, project_id, plans[0], explain)
+        before = await _total(conn, project_id, plans[1], explain)
+    return web.json_response(_explained({
         "current": {**_period_json(period), **measures_row(current, money)},
         "previous": {**_period_json(previous), **measures_row(before, money)},
         "changes": changes(current, before),
-    })
+    }, explain))
 
 
 _SESSION_COLUMNS = ("sessionId", "startedAt", "endedAt", "durationMs", "calls", "errorCalls",
@@ -232,17 +279,19 @@ async def _sessions(request: web.Request) -> web.StreamResponse:
     fmt = parse_format(query)
     limit = parse_int(query, "limit", 50, 1, 10_000)
     offset = parse_int(query, "offset", 0, 0, 10_000_000)
-    check_raw_span(period, filters, config.max_raw_range_days, "a list of sessions",
-                   dimension=DIMENSIONS["session"])
+    explain = _explain(query, fmt)
+    _checked(Question(period.start, period.end, filters, (DIMENSIONS["session"],)),
+             config.max_raw_range_days, "a list of sessions")
     async with _reading(request) as conn:
         found = await list_sessions(conn, project_id, period.start, period.end, filters, order,
-                                    limit, offset)
-        summary = await sessions_summary(conn, project_id, period.start, period.end, filters)
+                                    limit, offset, explain)
+        summary = await sessions_summary(conn, project_id, period.start, period.end, filters,
+                                         explain)
     rows = [session_row(s) for s in found]
     body = {**_period_json(period), "sort": order, "limit": limit, "offset": offset,
             "data": rows, "summary": sessions_summary_json(summary)}
-    return await respond(request, fmt, body, rows=rows, columns=_SESSION_COLUMNS,
-                         name="sessions")
+    return await respond(request, fmt, _explained(body, explain), rows=rows,
+                         columns=_SESSION_COLUMNS, name="sessions")
 
 
 _ANOMALY_COLUMNS = ("id", "hour", "detectedAt", "type", "scope", "scopeKey", "severity",
@@ -268,6 +317,7 @@ async def _anomalies(request: web.Request) -> web.StreamResponse:
     period = parse_period(query, config.max_range_days)
     filters = parse_filters(query)
     fmt = parse_format(query)
+    explain = _explain(query, fmt)
     if period.length > timedelta(days=_MAX_ANOMALY_DAYS):
         raise InvalidArgument(f"from..to: anomalies are judged over at most {_MAX_ANOMALY_DAYS}"
                               " days at a time")
@@ -277,17 +327,20 @@ async def _anomalies(request: web.Request) -> web.StreamResponse:
         else None
     hourly: dict[str, dict[str | None, dict[datetime, Measures]]] = {}
     if read is not None:
-        check_raw_span(read, filters, config.max_raw_range_days,
-                       f"anomaly detection (with its {rules.baseline_days}-day baseline)")
+        # The rules use sums alone: no histograms to add up.
+        plans = {scope: plan(Question(read.start, read.end, filters, (dimension,),
+                                      Granularity.HOUR, histograms=False))
+                 for scope, dimension in _ANOMALY_SCOPES.items()}
+        for planned in plans.values():
+            check_raw_span(planned, config.max_raw_range_days,
+                           f"anomaly detection (with its {rules.baseline_days}-day baseline)")
         project: dict[datetime, Measures] = {}
         hourly["project"] = {None: project}
         async with _reading(request) as conn:
-            for scope, dimension in _ANOMALY_SCOPES.items():
-                # The rules use sums alone: no histograms to add up.
-                grouped = await grouped_totals(conn, project_id, read.start, read.end, filters,
-                                               dimension, Granularity.HOUR, histograms=False)
+            for scope, planned in plans.items():
+                grouped = await execute(conn, project_id, planned, explain)
                 series = hourly.setdefault(scope, {})
-                for (bucket, key), measures in grouped.cells.items():
+                for (bucket, (key,)), measures in grouped.cells.items():
                     assert bucket is not None
                     hour = bucket.astimezone(timezone.utc)
                     if scope == "agent":  # every call has one agent or none: the project's sum
@@ -296,5 +349,5 @@ async def _anomalies(request: web.Request) -> web.StreamResponse:
                         series.setdefault(key, {})[hour] = measures
     rows = [anomaly_row(a) for a in detect_anomalies(hourly, hours, rules)]
     body = {**_period_json(period), "baselineDays": rules.baseline_days, "data": rows}
-    return await respond(request, fmt, body, rows=rows, columns=_ANOMALY_COLUMNS,
-                         name="anomalies")
+    return await respond(request, fmt, _explained(body, explain), rows=rows,
+                         columns=_ANOMALY_COLUMNS, name="anomalies")

@@ -8,18 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from spantally.collector.errors import InvalidArgument
+from spantally.common.errors import InvalidArgument
 from spantally.store import (
     DIMENSIONS,
     SESSION_ORDERS,
     Dimension,
-    Filters,
     Granularity,
+    Plan,
     dimension_of,
-    raw_span,
 )
 
-from .params import no_nul, parse_filters, parse_time
+from .params import no_nul, parse_filters, parse_int, parse_time
 
 __all__ = [
     "BREAKDOWN_SORTS",
@@ -30,6 +29,7 @@ __all__ = [
     "parse_choice",
     "parse_compare",
     "parse_dimension",
+    "parse_explain",
     "parse_filters",
     "parse_format",
     "parse_granularity",
@@ -103,17 +103,6 @@ def parse_zone(query: Mapping[str, str]) -> tuple[str, ZoneInfo]:
         ) from None
 
 
-def parse_int(query: Mapping[str, str], name: str, default: int, lowest: int,
-              highest: int) -> int:
-    text = query.get(name)
-    if text is None:
-        return default
-    if not text.isascii() or not text.isdigit() or not lowest <= int(text) <= highest:
-        raise InvalidArgument(f"{name} must be a whole number from {lowest} to {highest}, "
-                              f"not {text!r}")
-    return int(text)
-
-
 def parse_dimension(name: str) -> Dimension:
     dimension = dimension_of(name)
     if dimension is None:
@@ -148,13 +137,20 @@ def parse_compare(query: Mapping[str, str], current: Period, max_range_days: int
     return current.previous() if mode == "previous_period" else None
 
 
-def check_raw_span(period: Period, filters: Filters, max_raw_days: float, what: str, *,
-                   dimension: Dimension | None = None, granularity: Granularity | None = None,
-                   zone: timezone | ZoneInfo = timezone.utc, histograms: bool = True) -> None:
-    """Refuse a query that would read more raw calls than allowed, with what to do instead."""
-    if filters.indexed:
+def parse_explain(query: Mapping[str, str], fmt: str = "json") -> bool:
+    """`explain=true`: the answer also says how it was found (JSON only)."""
+    explain = parse_choice(query, "explain", ("true", "false"), "false") == "true"
+    if explain and fmt != "json":
+        raise InvalidArgument(f"explain: the plan is shown in JSON answers only, not {fmt}")
+    return explain
+
+
+def check_raw_span(plan: Plan, max_raw_days: float, what: str) -> None:
+    """Refuse a plan that would read more raw calls than allowed, with what to do instead."""
+    question = plan.question
+    if question.filters.indexed:
         return
-    span = raw_span(period.start, period.end, filters, dimension, granularity, zone, histograms)
+    span = plan.raw_span
     if span <= timedelta(days=max_raw_days):
         return
     raise InvalidArgument(
@@ -162,4 +158,5 @@ def check_raw_span(period: Period, filters: Filters, max_raw_days: float, what: 
         f"the {max_raw_days:g} days allowed; narrow the range, filter on one userId or "
         "sessionId, or raise --max-raw-range-days (SPANTALLY_MAX_RAW_RANGE_DAYS)"
         + (" (in this time zone, hour buckets do not line up with the hourly aggregates: "
-           "use tz=UTC or a coarser granularity)" if granularity is Granularity.HOUR else ""))
+           "use tz=UTC or a coarser granularity)"
+           if question.granularity is Granularity.HOUR else ""))

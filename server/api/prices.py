@@ -8,8 +8,8 @@ from functools import partial
 
 from aiohttp import web
 
-from spantally.collector.errors import InvalidArgument, NotFound
 from spantally.collector.pricing import PriceBook
+from spantally.common.errors import InvalidArgument, NotFound
 from spantally.store import (
     ModelPrice,
     create_price,

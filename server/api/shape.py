@@ -1,37 +1,123 @@
-"""Bodies of the /api/analytics/* endpoints. Rows are flat where they may become CSV lines;
-money is exact in `costNanoUsd` (an integer) and rounded only in `costUsd`."""
+"""Response bodies. Money is stored as integer nano-USD and becomes a USD number only here;
+averages, rates and percentiles are derived here from exact sums, counts and histograms. Rows
+are flat where they may become CSV lines; money is exact in `costNanoUsd` (an integer) and
+rounded only in `costUsd`. `/api/analytics/llm` is shaped field for field as its reference.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from spantally.store import (
     BREAKDOWN_SORTS,
     Anomaly,
     Breakdown,
+    CurrencyRate,
+    Explain,
     Measures,
+    ModelPrice,
+    RecentCall,
     Session,
     SessionsSummary,
     percentile_ms,
 )
 
-from .shape import converted, iso_utc, usd
-
 __all__ = [
     "CHANGE_MEASURES",
     "Money",
+    "RECENT_CALL_COLUMNS",
     "anomaly_row",
     "breakdown_rows",
     "changes",
+    "converted",
+    "explain_json",
     "iso_local",
     "iso_micro",
+    "iso_utc",
+    "llm_json",
     "measures_row",
+    "price_json",
+    "rate_json",
+    "recent_calls_json",
     "session_row",
     "sessions_summary_json",
+    "usd",
 ]
+
+_NANO = Decimal(1_000_000_000)
+_NINE_PLACES = Decimal("1e-9")
+
+
+def usd(nano_usd: int) -> float:
+    return nano_usd / 1_000_000_000
+
+
+def converted(nano_usd: int, per_usd: Decimal) -> float:
+    """An exact nano-USD amount in another currency, rounded to 9 decimal places once."""
+    return float((Decimal(nano_usd) * per_usd / _NANO).quantize(_NINE_PLACES, ROUND_HALF_EVEN))
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def price_json(price: ModelPrice) -> dict[str, Any]:
+    return {
+        "id": price.id,
+        "provider": price.provider,
+        "model": price.model,
+        "inputPerMTok": _number(price.input_per_mtok),
+        "outputPerMTok": _number(price.output_per_mtok),
+        "cacheReadPerMTok": _number(price.cache_read_per_mtok),
+        "cacheWritePerMTok": _number(price.cache_write_per_mtok),
+        "perCall": _number(price.per_call),
+        "currency": price.currency,
+        "effectiveFrom": iso_utc(price.effective_from),
+        "effectiveTo": iso_utc(price.effective_to) if price.effective_to else None,
+        "createdAt": iso_utc(price.created_at),
+    }
+
+
+def rate_json(rate: CurrencyRate) -> dict[str, Any]:
+    return {"currency": rate.currency, "perUsd": float(rate.per_usd),
+            "updatedAt": iso_utc(rate.updated_at)}
+
+
+RECENT_CALL_COLUMNS = ("time", "provider", "model", "agentId", "sessionId", "userId", "operation",
+                       "streaming", "inputTokens", "outputTokens", "costUsd", "latencyMs",
+                       "timeToFirstChunkMs", "status", "errorType")
+
+
+def recent_calls_json(calls: list[RecentCall]) -> dict[str, Any]:
+    return {"calls": [
+        {
+            "time": c.time.astimezone(timezone.utc).isoformat(timespec="microseconds")
+                    .replace("+00:00", "Z"),
+            "provider": c.provider,
+            "model": c.model,
+            "agentId": c.agent_id,
+            "sessionId": c.session_id,
+            "userId": c.user_id,
+            "operation": c.operation,
+            "streaming": c.streaming,
+            "inputTokens": c.input_tokens,
+            "outputTokens": c.output_tokens,
+            "costUsd": None if c.cost_nano_usd is None else usd(c.cost_nano_usd),
+            "latencyMs": c.latency_us / 1000,
+            "timeToFirstChunkMs": None if c.ttft_us is None else c.ttft_us / 1000,
+            "status": c.status,
+            "errorType": c.error_type,
+        }
+        for c in calls
+    ]}
+
 
 # Measures compared between two periods, with whether a rise is the good direction.
 CHANGE_MEASURES = ("calls", "errorCalls", "successRate", "costUsd", "totalTokens",
@@ -240,3 +326,84 @@ def anomaly_row(a: Anomaly) -> dict[str, Any]:
     }
 
 
+# -- /api/analytics/llm (reference 003) ----------------------------------------------------
+
+def _llm_measures(m: Measures, money: Money | None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "calls": m.calls,
+        "costUsd": usd(m.cost_nano_usd),
+        "inputTokens": m.input_tokens,
+        "outputTokens": m.output_tokens,
+        # The reference types it as a number: 0 where there is no call (elsewhere: null).
+        "avgLatencyMs": _avg_ms(m.latency_us_sum, m.latency_count) or 0,
+    }
+    if money is not None:
+        row["cost"] = converted(m.cost_nano_usd, money.per_usd)
+    return row
+
+
+def llm_json(summary: Measures, by_model: dict[tuple[str | None, ...], Measures],
+             by_time: dict[datetime | None, Measures], money: Money | None = None
+             ) -> dict[str, Any]:
+    """The reference's body: models by cost (then calls, provider, model), buckets in time
+    order. With `money`, additions: `summary.currency`, `summary.exchangeRate` (units per USD),
+    `summary.totalCost` and each row's `cost` in that currency; the USD fields stay as they
+    are."""
+    models = sorted(by_model.items(), key=lambda item: (
+        -item[1].cost_nano_usd, -item[1].calls, item[0][0] or "", item[0][1] or ""))
+    body: dict[str, Any] = {
+        "summary": {
+            "totalCalls": summary.calls,
+            "totalCostUsd": usd(summary.cost_nano_usd),
+            "totalInputTokens": summary.input_tokens,
+            "totalOutputTokens": summary.output_tokens,
+            "avgLatencyMs": _avg_ms(summary.latency_us_sum, summary.latency_count) or 0,
+            "avgCostPerCall": (
+                round(usd(summary.cost_nano_usd) / summary.calls, 9) if summary.calls else 0
+            ),
+            # Addition to the reference: calls whose model has no known price, and which the
+            # cost figures therefore leave out.
+            "unpricedCalls": summary.unpriced_calls,
+            # Addition to the reference: failed calls (status ERROR), for the error rate.
+            "errorCalls": summary.errors,
+        },
+        "byModel": [{"provider": provider, "model": model, **_llm_measures(m, money)}
+                    for (provider, model), m in models],
+        "byTime": [{"bucket": iso_utc(bucket), **_llm_measures(m, money)}  # type: ignore[arg-type]
+                   for bucket, m in sorted(by_time.items(), key=lambda item: item[0])],  # type: ignore[arg-type,return-value]
+    }
+    if money is not None:
+        body["summary"].update(currency=money.currency, exchangeRate=float(money.per_usd),
+                               totalCost=converted(summary.cost_nano_usd, money.per_usd))
+    return body
+
+
+# -- explain=true --------------------------------------------------------------------------
+
+def explain_json(explain: Explain) -> dict[str, Any]:
+    """How the answer was found: each question's plan (which relation answers which part of the
+    range) and each query run, with the SQL it sent and the rows it read."""
+    return {
+        "plans": [{
+            "from": iso_utc(p.question.start), "to": iso_utc(p.question.end),
+            "granularity": p.question.granularity.value if p.question.granularity else None,
+            "timeZone": str(p.question.zone),
+            "groupBy": [d.name for d in p.question.group_by],
+            "filters": sorted(p.question.filters.columns),
+            "histograms": p.question.histograms,
+            "buckets": len(p.parts),
+            "rawSeconds": p.raw_span.total_seconds(),
+            "pieces": [{"from": iso_micro(piece.start), "to": iso_micro(piece.end),
+                        "relation": piece.relation} for piece in p.pieces],
+        } for p in explain.plans],
+        "reads": [{
+            "relation": r.relation,
+            "ranges": [{"from": iso_micro(lo), "to": iso_micro(hi)} for lo, hi in r.ranges],
+            "sql": r.statement,
+            "parameters": {k: v if isinstance(v, (str, int, float, type(None))) else str(v)
+                           for k, v in r.parameters.items()},
+            "rowsRead": r.rows_read,
+            "rowsReturned": r.rows_returned,
+            "elapsedMs": r.elapsed_ms,
+        } for r in explain.reads],
+    }

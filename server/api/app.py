@@ -10,18 +10,18 @@ from pathlib import Path
 from aiohttp import web
 
 from spantally import __version__
-from spantally.collector import Failure, classify
-from spantally.store import llm_analytics, recent_calls
+from spantally.common.errors import Failure, classify
+from spantally.store import recent_calls
 
-from .analytics_api import add_analytics_routes
-from .analytics_params import Period, check_raw_span, parse_format
-from .config import ApiConfig
+from ..config import ApiConfig
+from .analytics import add_analytics_routes
+from .analytics_params import parse_format, parse_period
 from .export import respond
 from .openapi import openapi_document
-from .params import parse_limit, parse_llm_query
-from .prices_api import add_price_routes
-from .services import CONFIG_KEY, SERVICES_KEY, ApiServices, exchange_rate, project_of
-from .shape import RECENT_CALL_COLUMNS, llm_analytics_json, recent_calls_json
+from .params import parse_filters, parse_limit
+from .prices import add_price_routes
+from .services import CONFIG_KEY, SERVICES_KEY, ApiServices, project_of
+from .shape import RECENT_CALL_COLUMNS, recent_calls_json
 
 __all__ = ["ApiServices", "create_app", "error_response"]
 
@@ -45,7 +45,6 @@ def create_app(config: ApiConfig, services: ApiServices) -> web.Application:
     app.router.add_get("/api/openapi.json", _openapi)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
-    app.router.add_get("/api/analytics/llm", _llm_analytics)
     app.router.add_get("/api/calls", _recent_calls)
     add_analytics_routes(app)
     add_price_routes(app)
@@ -82,34 +81,17 @@ async def _json_errors(
         )
 
 
-async def _llm_analytics(request: web.Request) -> web.Response:
-    project_id = await project_of(request)
-    config = request.app[CONFIG_KEY]
-    query = parse_llm_query(request.query, config.max_range_days)
-    check_raw_span(Period(query.start, query.end), query.filters, config.max_raw_range_days,
-                   "this query")
-    services = request.app[SERVICES_KEY]
-    database = services.read_database or services.database
-    rate = None
-    if query.currency not in (None, "USD"):
-        rate = await exchange_rate(request, project_id, query.currency)
-    async with database.pool.connection() as conn:
-        result = await llm_analytics(
-            conn, project_id, query.start, query.end, query.granularity, query.filters
-        )
-    return web.json_response(llm_analytics_json(result, query.currency, rate))
-
-
 async def _recent_calls(request: web.Request) -> web.StreamResponse:
     """The newest calls in the range (default: the last 24 hours), with the analytics filters."""
     project_id = await project_of(request)
-    query = parse_llm_query(request.query, request.app[CONFIG_KEY].max_range_days)
+    period = parse_period(request.query, request.app[CONFIG_KEY].max_range_days)
+    filters = parse_filters(request.query)
     limit = parse_limit(request.query)
     fmt = parse_format(request.query)
     services = request.app[SERVICES_KEY]
     database = services.read_database or services.database
     async with database.pool.connection() as conn:
-        calls = await recent_calls(conn, project_id, query.start, query.end, query.filters, limit)
+        calls = await recent_calls(conn, project_id, period.start, period.end, filters, limit)
     body = recent_calls_json(calls)
     return await respond(request, fmt, body, rows=body["calls"], columns=RECENT_CALL_COLUMNS,
                          name="calls")

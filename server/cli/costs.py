@@ -16,7 +16,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .cli_common import api_connection_options, console
+from .common import api_connection_options, console
 
 __all__ = ["database_url_for", "prices", "reprice"]
 
@@ -196,8 +196,9 @@ def reprice(database_url: str, start: datetime, end: datetime, project: str | No
     """Run a re-pricing with a progress bar and print the totals (used by the CLI command)."""
     import asyncio
 
-    from spantally.collector.reprice import reprice as run_reprice
+    from spantally.collector.pricing import project_prices
     from spantally.store import Database, StoreConfig
+    from spantally.store import reprice as run_reprice
 
     async def go() -> list[Any]:
         database = Database(StoreConfig(database_url=database_url))
@@ -210,7 +211,8 @@ def reprice(database_url: str, start: datetime, end: datetime, project: str | No
                 def progress(done: int, total: int) -> None:
                     bar.update(task, completed=done, total=total)
 
-                return await run_reprice(database, start, end, project, dry_run, progress)
+                return await run_reprice(database, start, end, project_prices(), project,
+                                         dry_run, progress)
         finally:
             await database.close()
 

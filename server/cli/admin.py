@@ -20,7 +20,7 @@ from rich.table import Table
 
 from spantally.client import Client, SpanTallyError
 
-from .cli_common import api_connection_options, console, database_options
+from .common import api_connection_options, console, database_options
 
 __all__ = ["api_client", "db", "demo", "keys", "llm", "projects"]
 
@@ -32,7 +32,7 @@ def _on_database(database_url: str | None, home: Path | None, embedded_port: int
     """Run `work(connection)` in one transaction on the database (migrated first)."""
     from spantally.store import Database, StoreConfig
 
-    from .cli_costs import database_url_for
+    from .costs import database_url_for
 
     async def run(url: str) -> T:
         database = Database(StoreConfig(database_url=url))
@@ -166,13 +166,12 @@ def keys() -> None:
 
 
 async def _project_id(conn: Any, project: str) -> int:
-    from spantally.store import queries
+    from spantally.store import find_project
 
-    row = await (await conn.execute(queries.FIND_PROJECT_BY_ID_OR_NAME, (project, project))
-                 ).fetchone()
-    if row is None:
+    found = await find_project(conn, project)
+    if found is None:
         raise click.ClickException(f"no project {project!r} (see: spantally projects list)")
-    return int(row[0])
+    return found.id
 
 
 @keys.command("create")

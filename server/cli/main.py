@@ -19,11 +19,11 @@ from spantally.client import SpanTallyError
 from spantally.client import parse_moment as client_moment
 from spantally.collector import CollectorConfig, IngestLimits, NormalizeLimits, PipelineConfig
 
-from .cli_admin import db, demo, keys, llm, projects
-from .cli_analytics import analytics
-from .cli_common import database_options
-from .cli_costs import database_url_for, prices, reprice
-from .config import ApiConfig, Settings
+from ..config import ApiConfig, Settings
+from .admin import db, demo, keys, llm, projects
+from .analytics import analytics
+from .common import database_options
+from .costs import database_url_for, prices, reprice
 
 __all__ = ["main"]
 
@@ -99,7 +99,7 @@ def up(
     """Run the collector (OTLP gRPC and HTTP) and the API."""
     from spantally.store import RetentionConfig, StoreError
 
-    from .runtime import serve
+    from ..runtime import serve
 
     try:
         retention = RetentionConfig(raw_days=retention_days, aggregate_days=aggregate_retention_days)
@@ -195,7 +195,3 @@ def _run(coro):  # type: ignore[no-untyped-def]
         logging.getLogger("spantally").debug("failure", exc_info=True)
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,325 @@
+"""SQL generated from the aggregate catalog: nothing here names an aggregate, a measure or a
+histogram bin; every statement is derived from `store.catalog`.
+
+- `ingest_function(mode)`: `spantally_ingest_staged()`, which moves a staged batch into
+  llm_calls and, in the rollup modes, adds the rows actually inserted to every aggregate.
+  `migrate()` installs it whenever the installed one differs (it holds no data).
+- `create_aggregate(aggregate, mode)`: a rollup table with its unique key, or a continuous
+  aggregate with its index and refresh policy, for a migration that adds an aggregate.
+- `continuous_aggregate_query(aggregate)`: the query a continuous aggregate is defined by.
+- `reprice_rollup(aggregate)`, `refresh(aggregate)`, `delete_expired(aggregate)`: the
+  statements re-pricing, the writer and retention run on every aggregate.
+
+`python -m spantally.store.ddl [rollup|timescale]` prints the DDL of every aggregate and the
+ingest function, to write a migration from.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from datetime import timedelta
+
+from psycopg import sql
+
+from .catalog import AGGREGATES, CALL_KEYS, HISTOGRAMS, RAW, SUMS, Aggregate
+from .records import STAGING_COLUMNS
+
+__all__ = [
+    "COPY_REPRICE_CHANGES",
+    "CREATE_REPRICE_CHANGES",
+    "INGEST_FUNCTION",
+    "REPRICE_KEYS",
+    "continuous_aggregate_query",
+    "create_aggregate",
+    "delete_expired",
+    "ingest_function",
+    "ingest_function_body",
+    "refresh",
+    "reprice_change",
+    "reprice_rollup",
+    "repriced_calls",
+]
+
+INGEST_FUNCTION = "spantally_ingest_staged"
+
+# The staged columns that llm_calls stores (all of them: the staging table is LIKE llm_calls).
+_CALL_COLUMNS = STAGING_COLUMNS
+_IDENTITY = ("project_id", "trace_id", "span_id", "time")
+_NL = "\n"
+
+
+def _names(names: Iterable[str]) -> sql.Composed:
+    return sql.SQL(", ").join(map(sql.Identifier, names))
+
+
+def _indent(parts: Iterable[sql.Composable], by: int) -> sql.Composed:
+    return sql.SQL("," + _NL + " " * by).join(parts)
+
+
+def _aliased(expression: str, name: str) -> sql.Composed:
+    return sql.SQL("{} AS {}").format(sql.SQL(expression), sql.Identifier(name))
+
+
+def _over_calls(aggregate: Aggregate, bins: dict[str, str] | None = None) -> list[sql.Composed]:
+    """The measure columns of `aggregate` computed from call rows; `bins` names a column per
+    histogram holding the call's bin (else its catalog expression)."""
+    measures = [_aliased(s.over_calls, s.name) for s in SUMS]
+    if aggregate.histograms:
+        for h in HISTOGRAMS:
+            bin_sql = (bins or {}).get(h.name)
+            measures += [_aliased(h.over_calls(i, bin_sql), column)
+                         for i, column in enumerate(h.columns)]
+    return measures
+
+
+def _summed(aggregate: Aggregate) -> list[sql.Composed]:
+    """The measure columns of `aggregate` computed from the rows of a finer aggregate."""
+    return [sql.SQL("sum({0})::bigint AS {0}").format(sql.Identifier(c))
+            for c in aggregate.columns]
+
+
+# -- the ingest function ---------------------------------------------------------------------
+
+def _feeder(aggregate: Aggregate) -> Aggregate | None:
+    """The aggregate computed before `aggregate` in one batch whose rows can be summed into it
+    (fewest keys first: fewest rows), or None to group the inserted calls."""
+    earlier = AGGREGATES[:AGGREGATES.index(aggregate)]
+    fits = [a for a in earlier
+            if a.carries(frozenset(aggregate.keys), aggregate.histograms)
+            and aggregate.grain.width % a.grain.width == timedelta(0)]
+    return min(fits, key=lambda a: (len(a.keys), -a.grain.width.total_seconds()), default=None)
+
+
+def _returned() -> list[sql.Composable]:
+    """What the insert returns for the aggregates: keys, the columns measures read, bins."""
+    columns = dict.fromkeys(("time", "project_id", *CALL_KEYS,
+                             *(c for s in SUMS for c in s.reads),
+                             *(h.value for h in HISTOGRAMS)))
+    out: list[sql.Composable] = [sql.Identifier(c) for c in columns]
+    out += [sql.SQL("{} AS {}").format(sql.SQL(h.bin), sql.Identifier(f"{h.name}_bin"))
+            for h in HISTOGRAMS]
+    return out
+
+
+def _delta(aggregate: Aggregate) -> sql.Composed:
+    """What this batch adds to each row of `aggregate`."""
+    unit = sql.Literal(aggregate.grain.value)
+    feeder = _feeder(aggregate)
+    if feeder is None:
+        bucket = sql.SQL("date_trunc({}, time, 'UTC')").format(unit)
+        measures = _over_calls(aggregate, {h.name: f"{h.name}_bin" for h in HISTOGRAMS})
+        source = sql.Identifier("inserted")
+    else:
+        bucket = (sql.SQL("bucket") if feeder.grain is aggregate.grain
+                  else sql.SQL("date_trunc({}, bucket, 'UTC')").format(unit))
+        measures = _summed(aggregate)
+        source = sql.Identifier(f"delta_{feeder.name}")
+    keys = [sql.Identifier("project_id"), *map(sql.Identifier, aggregate.keys)]
+    return sql.SQL("""{name} AS (
+        SELECT {bucket} AS bucket, {keys},
+            {measures}
+        FROM {source}
+        GROUP BY {group}
+    )""").format(name=sql.Identifier(f"delta_{aggregate.name}"), bucket=bucket,
+                 keys=sql.SQL(", ").join(keys), measures=_indent(measures, 12), source=source,
+                 group=sql.SQL(", ").join([sql.SQL("1"), *keys]))
+
+
+def _upsert(aggregate: Aggregate) -> sql.Composed:
+    columns = (*aggregate.key, *aggregate.columns)
+    updates = [sql.SQL("{0} = agg.{0} + excluded.{0}").format(sql.Identifier(c))
+               for c in aggregate.columns]
+    return sql.SQL("""{name} AS (
+        INSERT INTO {table} AS agg ({columns})
+        SELECT {columns} FROM {delta}
+        -- Every writer locks rows in the same order (table by table, each in key order), so
+        -- concurrent batches wait for each other instead of deadlocking.
+        ORDER BY {key}
+        ON CONFLICT ({key}) DO UPDATE SET
+            {updates}
+        RETURNING 1
+    )""").format(name=sql.Identifier(f"write_{aggregate.name}"),
+                 table=sql.Identifier(aggregate.name), columns=_names(columns),
+                 delta=sql.Identifier(f"delta_{aggregate.name}"), key=_names(aggregate.key),
+                 updates=_indent(updates, 12))
+
+
+def ingest_function_body(rollup: bool) -> str:
+    """The PL/pgSQL body of the ingest function: with `rollup`, the aggregates are kept in the
+    same statement from the rows actually inserted, so a duplicate is never counted."""
+    ctes: list[sql.Composable] = []
+    if rollup:
+        ctes = [*map(_delta, AGGREGATES), *map(_upsert, AGGREGATES)]
+    returning = _indent(_returned(), 18) if rollup else sql.SQL("1")
+    body = sql.SQL("""
+DECLARE
+    inserted_count bigint;
+BEGIN
+    WITH inserted AS (
+        INSERT INTO {raw} ({columns})
+        SELECT {columns}
+        FROM pg_temp.llm_calls_staging
+        -- Writers insert in key order, so two batches holding the same calls wait for each
+        -- other instead of deadlocking on the unique index.
+        ORDER BY {identity}
+        ON CONFLICT DO NOTHING
+        RETURNING {returning}
+    ){ctes}
+    SELECT count(*) INTO inserted_count FROM inserted;
+    RETURN inserted_count;
+END
+""").format(raw=sql.Identifier(RAW), columns=_names(_CALL_COLUMNS), identity=_names(_IDENTITY),
+            returning=returning,
+            ctes=sql.Composed([sql.SQL(", ") + c for c in ctes]))
+    return body.as_string()
+
+
+def ingest_function(rollup: bool) -> str:
+    """CREATE OR REPLACE FUNCTION for the ingest function."""
+    return (f"CREATE OR REPLACE FUNCTION {INGEST_FUNCTION}() RETURNS bigint LANGUAGE plpgsql "
+            f"AS $fn${ingest_function_body(rollup)}$fn$;\n")
+
+
+# -- creating an aggregate -------------------------------------------------------------------
+
+def continuous_aggregate_query(aggregate: Aggregate) -> str:
+    """The SELECT of `aggregate` as a continuous aggregate (on llm_calls or on the continuous
+    aggregate it is computed from)."""
+    width = sql.SQL("INTERVAL {}").format(sql.Literal(f"1 {aggregate.grain.value}"))
+    from_raw = aggregate.source == RAW
+    bucket = sql.SQL("time_bucket({}, {})").format(
+        width, sql.Identifier("time" if from_raw else "bucket"))
+    keys = [sql.Identifier("project_id"), *map(sql.Identifier, aggregate.keys)]
+    measures = _over_calls(aggregate) if from_raw else _summed(aggregate)
+    return sql.SQL("""SELECT
+    {bucket} AS bucket,
+    {keys},
+    {measures}
+FROM {source}
+GROUP BY {group_bucket}, {keys}""").format(
+        bucket=bucket, keys=sql.SQL(", ").join(keys), measures=_indent(measures, 4),
+        source=sql.Identifier(aggregate.source),
+        group_bucket=sql.SQL("bucket") if from_raw else bucket).as_string()
+
+
+def create_aggregate(aggregate: Aggregate, timescale: bool) -> str:
+    """Statements creating `aggregate` empty: a continuous aggregate with its index and refresh
+    policy (`timescale`), or a rollup table with its unique key."""
+    name = sql.Identifier(aggregate.name)
+    if timescale:
+        statements = [
+            sql.SQL("CREATE MATERIALIZED VIEW {} WITH (timescaledb.continuous, "
+                    "timescaledb.materialized_only = false) AS\n{}\nWITH NO DATA").format(
+                name, sql.SQL(continuous_aggregate_query(aggregate))),
+            sql.SQL("CREATE INDEX {} ON {} (project_id, bucket)").format(
+                sql.Identifier(f"{aggregate.name}_project_bucket"), name),
+            sql.SQL("SELECT add_continuous_aggregate_policy({}, start_offset => NULL, "
+                    "end_offset => {}, schedule_interval => {})").format(
+                sql.Literal(aggregate.name), sql.Literal(aggregate.grain.width),
+                sql.Literal(aggregate.grain.refresh_every)),
+        ]
+    else:
+        columns = [sql.SQL("bucket timestamptz NOT NULL"), sql.SQL("project_id bigint NOT NULL"),
+                   *(sql.SQL("{} text").format(sql.Identifier(k)) for k in aggregate.keys),
+                   *(sql.SQL("{} bigint NOT NULL DEFAULT 0").format(sql.Identifier(c))
+                     for c in aggregate.columns)]
+        statements = [
+            sql.SQL("CREATE TABLE {} (\n    {}\n)").format(name, _indent(columns, 4)),
+            sql.SQL("CREATE UNIQUE INDEX {} ON {} ({}) NULLS NOT DISTINCT").format(
+                sql.Identifier(f"{aggregate.name}_key"), name, _names(aggregate.key)),
+        ]
+    return "".join(s.as_string() + ";\n" for s in statements)
+
+
+# -- statements run on every aggregate -------------------------------------------------------
+
+REPRICE_KEYS: tuple[str, ...] = tuple(dict.fromkeys(k for a in AGGREGATES for k in a.keys))
+"""The key columns re-pricing records for each changed call, to find its aggregate rows."""
+
+
+_REPRICE_IDENTITY = ("time", "trace_id", "span_id")
+_REPRICE_COLUMNS = (*_REPRICE_IDENTITY, *REPRICE_KEYS, "old_cost", "new_cost", "new_source")
+_REPRICE_TYPES = {"time": "timestamptz", "trace_id": "bytea", "span_id": "bytea",
+                  "old_cost": "bigint", "new_cost": "bigint", "new_source": "text"}
+CREATE_REPRICE_CHANGES = sql.SQL(
+    "CREATE TEMP TABLE IF NOT EXISTS reprice_changes ({}) ON COMMIT DELETE ROWS").format(
+    sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c),
+                                               sql.SQL(_REPRICE_TYPES.get(c, "text")))
+                       for c in _REPRICE_COLUMNS))
+"""Each re-priced call's identity, its aggregate keys, its old and new cost."""
+COPY_REPRICE_CHANGES = sql.SQL("COPY pg_temp.reprice_changes ({}) FROM STDIN").format(
+    _names(_REPRICE_COLUMNS))
+
+
+def repriced_calls(lock: bool) -> sql.Composed:
+    """One window (%(start)s..%(end)s) of one project's calls whose cost SpanTally computed
+    (never a reported cost); with `lock`, locked so that two re-pricings of it take turns."""
+    return sql.SQL("""
+SELECT {columns}, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+       cost_nano_usd, cost_source
+FROM llm_calls
+WHERE project_id = %(project_id)s AND time >= %(start)s AND time < %(end)s
+  AND cost_source IS DISTINCT FROM 'reported'{lock}
+""").format(columns=_names(dict.fromkeys((*_REPRICE_IDENTITY, *REPRICE_KEYS, "status"))),
+            lock=sql.SQL("\nFOR UPDATE" if lock else ""))
+
+
+def reprice_change(call: dict[str, object], new_cost: int | None,
+                   new_source: str | None) -> tuple[object, ...]:
+    """A row of reprice_changes for `call` (a row of repriced_calls)."""
+    return (*(call[c] for c in (*_REPRICE_IDENTITY, *REPRICE_KEYS)), call["cost_nano_usd"],
+            new_cost, new_source)
+
+
+def reprice_rollup(aggregate: Aggregate) -> sql.Composed:
+    """Modes `apache` and `postgres`: move each re-priced call's cost (in
+    pg_temp.reprice_changes) from its old value to its new one in the row it is counted in."""
+    keys = list(map(sql.Identifier, aggregate.keys))
+    matches = [sql.SQL(" AND r.{0} IS NOT DISTINCT FROM d.{0}").format(k) for k in keys]
+    return sql.SQL("""
+WITH delta AS (
+    SELECT date_trunc({unit}, time, 'UTC') AS bucket{keys},
+           sum(coalesce(new_cost, 0) - coalesce(old_cost, 0))::bigint AS cost,
+           sum((new_cost IS NULL)::int - (old_cost IS NULL)::int)::bigint AS unpriced
+    FROM pg_temp.reprice_changes
+    GROUP BY {group}
+)
+UPDATE {table} r SET cost_nano_usd = r.cost_nano_usd + d.cost,
+                     unpriced_calls = r.unpriced_calls + d.unpriced
+FROM delta d
+WHERE r.project_id = %(project_id)s AND r.bucket = d.bucket{matches}
+""").format(unit=sql.Literal(aggregate.grain.value),
+            keys=sql.Composed([sql.SQL(", ") + k for k in keys]),
+            group=sql.SQL(", ").join([sql.SQL("1"), *keys]), table=sql.Identifier(aggregate.name),
+            matches=sql.Composed(matches))
+
+
+def refresh(aggregate: Aggregate) -> sql.Composed:
+    """Mode `timescale`: materialize what writes made stale, up to %(end)s. The start is NULL on
+    purpose: it refreshes every invalidated bucket, whereas a window with a start moves the
+    watermark past older buckets that were never materialized, hiding their calls."""
+    return sql.SQL("CALL refresh_continuous_aggregate({}, NULL, %(end)s)").format(
+        sql.Literal(aggregate.name))
+
+
+def delete_expired(aggregate: Aggregate) -> sql.Composed:
+    """Modes `apache` and `postgres`: delete the rows older than %(older_than)s ago."""
+    return sql.SQL("DELETE FROM {} WHERE bucket < now() - %(older_than)s").format(
+        sql.Identifier(aggregate.name))
+
+
+def _main(argv: list[str]) -> int:
+    mode = argv[0] if argv else "rollup"
+    if mode not in ("rollup", "timescale"):
+        print("usage: python -m spantally.store.ddl [rollup|timescale]", file=sys.stderr)
+        return 2
+    for a in AGGREGATES:
+        print(f"-- {a.name}: {a.why}")
+        print(create_aggregate(a, timescale=mode == "timescale"))
+    print(ingest_function(rollup=mode == "rollup"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))

@@ -1,0 +1,132 @@
+"""The plan of a question: which relation answers which part of its range. A pure function,
+tested without a database (tests/test_planner.py).
+
+The range is cut into the question's calendar buckets (in its time zone). Within each, whole
+UTC buckets of the coarsest grain come from the aggregate of that grain that carries every
+column the question filters or groups by (and histograms, if wanted) with the fewest keys;
+what is left at the edges from finer aggregates in the same way, and the rest from llm_calls.
+So every instant of the range is read exactly once.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from .buckets import Segment, segments
+from .catalog import AGGREGATES, RAW, Aggregate, Grain
+from .question import Question
+
+__all__ = ["Piece", "Plan", "Read", "plan", "relation_for"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_GRAINS = sorted(Grain, key=lambda g: g.width, reverse=True)  # coarsest first
+
+
+def floor(moment: datetime, step: timedelta) -> datetime:
+    """The start of the UTC bucket of width `step` holding `moment`."""
+    return _EPOCH + ((moment - _EPOCH) // step) * step
+
+
+def ceil(moment: datetime, step: timedelta) -> datetime:
+    floored = floor(moment, step)
+    return floored if floored == moment else floored + step
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """[start, end) of the range, read from `relation`, counted in bucket `bucket`."""
+
+    start: datetime
+    end: datetime
+    relation: str
+    bucket: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One query: `relation` over `ranges` (sorted, disjoint, adjacent ones merged)."""
+
+    relation: str
+    ranges: tuple[tuple[datetime, datetime], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    question: Question
+    parts: tuple[Segment, ...]
+    """The question's calendar buckets (one part without a granularity)."""
+    pieces: tuple[Piece, ...]
+    """In time order; together exactly [start, end)."""
+    starts: tuple[datetime, ...]
+    """Each part's start, to find the part of a moment."""
+
+    @property
+    def reads(self) -> tuple[Read, ...]:
+        """The aggregate reads, coarsest first, then llm_calls (ranges merged)."""
+        by_relation: dict[str, list[tuple[datetime, datetime]]] = {}
+        for p in self.pieces:
+            ranges = by_relation.setdefault(p.relation, [])
+            if ranges and ranges[-1][1] == p.start:  # adjacent: one range, fewer index scans
+                ranges[-1] = (ranges[-1][0], p.end)
+            else:
+                ranges.append((p.start, p.end))
+        order = [a.name for a in AGGREGATES] + [RAW]
+        return tuple(Read(name, tuple(by_relation[name])) for name in order
+                     if name in by_relation)
+
+    @property
+    def raw_pieces(self) -> tuple[Piece, ...]:
+        return tuple(p for p in self.pieces if p.relation == RAW)
+
+    @property
+    def raw_span(self) -> timedelta:
+        """How much of the range llm_calls answers."""
+        return sum((p.end - p.start for p in self.raw_pieces), timedelta())
+
+    def bucket_at(self, moment: datetime) -> datetime | None:
+        """The question's bucket holding `moment` (an aggregate row's UTC bucket start)."""
+        return self.parts[bisect.bisect_right(self.starts, moment) - 1].bucket
+
+
+def relation_for(question: Question, grain: Grain) -> Aggregate | None:
+    """The aggregate of `grain` that answers `question` reading the fewest rows, if any."""
+    columns = question.columns
+    fits = [a for a in AGGREGATES if a.grain is grain
+            and a.carries(columns, question.histograms)]
+    return min(fits, key=lambda a: len(a.keys), default=None)
+
+
+def _parts(question: Question) -> tuple[Segment, ...]:
+    if question.start >= question.end:
+        return ()
+    if question.granularity is None:
+        return (Segment(question.start, question.end, None),)  # type: ignore[arg-type]
+    return tuple(segments(question.start, question.end, question.granularity, question.zone))
+
+
+def plan(question: Question) -> Plan:
+    choices = [(grain, relation_for(question, grain)) for grain in _GRAINS]
+    usable = [(grain.width, a.name) for grain, a in choices if a is not None]
+    pieces: list[Piece] = []
+
+    def cover(start: datetime, end: datetime, level: int, bucket: datetime | None) -> None:
+        if start >= end:
+            return
+        if level == len(usable):
+            pieces.append(Piece(start, end, RAW, bucket))
+            return
+        width, relation = usable[level]
+        lo, hi = ceil(start, width), floor(end, width)
+        if lo >= hi:
+            cover(start, end, level + 1, bucket)
+            return
+        cover(start, lo, level + 1, bucket)
+        pieces.append(Piece(lo, hi, relation, bucket))
+        cover(hi, end, level + 1, bucket)
+
+    parts = _parts(question)
+    for part in parts:
+        cover(part.start, part.end, 0, part.bucket)
+    return Plan(question, parts, tuple(pieces), tuple(part.start for part in parts))

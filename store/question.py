@@ -1,0 +1,133 @@
+"""An analytics question, as the planner takes it: a range, a time zone and granularity,
+filters, what to group by, and whether percentiles (histograms) are wanted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone, tzinfo
+from typing import Any
+
+from psycopg import sql
+
+from .buckets import Granularity
+
+__all__ = ["DIMENSIONS", "Dimension", "Filters", "Question", "TAG_PREFIX", "TAGS",
+           "dimension_of"]
+
+TAG_PREFIX = "tags."
+TAGS = "tags"
+"""The llm_calls column tag filters and tag dimensions read (no aggregate has it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dimension:
+    name: str
+    """Its API name."""
+    column: str
+    """Its llm_calls column; for a tag, the tag's key."""
+    tag: bool = False
+    many_values: bool = False
+    """Whether it can have a value per call or so (users, sessions): ranked on sums first."""
+
+    @property
+    def reads(self) -> str:
+        """The llm_calls column grouping by it reads."""
+        return TAGS if self.tag else self.column
+
+    def expression(self) -> sql.Composable:
+        if self.tag:
+            return sql.SQL("c.tags ->> {}").format(sql.Literal(self.column))
+        return sql.Identifier(self.column)
+
+
+DIMENSIONS: dict[str, Dimension] = {d.name: d for d in (
+    Dimension("provider", "provider"),
+    Dimension("model", "model"),
+    Dimension("agent", "agent_id"),
+    Dimension("service", "service_name"),
+    Dimension("operation", "operation"),
+    Dimension("status", "status"),
+    Dimension("environment", "environment"),
+    Dimension("error_type", "error_type"),
+    Dimension("user", "user_id", many_values=True),
+    Dimension("session", "session_id", many_values=True),
+)}
+
+
+def dimension_of(name: str) -> Dimension | None:
+    """A dimension by its API name: one of DIMENSIONS, or `tags.<key>`."""
+    if name.startswith(TAG_PREFIX) and len(name) > len(TAG_PREFIX):
+        return Dimension(name, name[len(TAG_PREFIX):], tag=True)
+    return DIMENSIONS.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Equality filters, ANDed; `tags` pairs match the tag's value as text."""
+
+    agent_id: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    service: str | None = None
+    environment: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    status: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+
+    # Each filter's llm_calls column.
+    _COLUMNS = {"agent_id": "agent_id", "model": "model", "provider": "provider",
+                "service": "service_name", "environment": "environment", "user_id": "user_id",
+                "session_id": "session_id", "status": "status"}
+
+    def _set(self) -> Iterator[tuple[str, str, str]]:
+        for name, column in self._COLUMNS.items():
+            value = getattr(self, name)
+            if value is not None:
+                yield name, column, value
+
+    @property
+    def columns(self) -> frozenset[str]:
+        """The llm_calls columns these filters read."""
+        return frozenset([column for _, column, _ in self._set()] + ([TAGS] if self.tags else []))
+
+    @property
+    def indexed(self) -> bool:
+        """A filter an index of llm_calls narrows to few rows over any range."""
+        return self.user_id is not None or self.session_id is not None
+
+    def sql(self) -> tuple[sql.Composed, dict[str, Any]]:
+        """` AND column = %(f_name)s ...` and its parameters."""
+        parts: list[sql.Composable] = []
+        params: dict[str, Any] = {}
+        for name, column, value in self._set():
+            parts.append(sql.SQL(" AND {} = {}").format(sql.Identifier(column),
+                                                       sql.Placeholder(f"f_{name}")))
+            params[f"f_{name}"] = value
+        for i, (key, value) in enumerate(self.tags):
+            parts.append(sql.SQL(" AND tags ->> {} = {}").format(
+                sql.Placeholder(f"tag_k{i}"), sql.Placeholder(f"tag_v{i}")))
+            params[f"tag_k{i}"], params[f"tag_v{i}"] = key, value
+        return sql.Composed(parts), params
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """Measures of the calls in [start, end), per calendar bucket of `granularity` in `zone`
+    (None: one bucket) and per value of `group_by`; `only` keeps those values of the first
+    dimension; without `histograms` (cheaper) no percentile can be read from the answer."""
+
+    start: datetime
+    end: datetime
+    filters: Filters = field(default_factory=Filters)
+    group_by: tuple[Dimension, ...] = ()
+    granularity: Granularity | None = None
+    zone: tzinfo = timezone.utc
+    histograms: bool = True
+    only: tuple[str | None, ...] | None = None
+
+    @property
+    def columns(self) -> frozenset[str]:
+        """Every llm_calls column the question filters or groups by."""
+        return self.filters.columns | {d.reads for d in self.group_by}

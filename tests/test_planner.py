@@ -1,0 +1,112 @@
+"""The planner, without a database: for random questions (ranges, zones with :30/:45 offsets
+and daylight saving time, granularities, filters, group-bys, histograms or not), every
+instant of [from, to) is read exactly once, by a relation carrying every column the question
+needs, and every piece lies within one of the question's buckets."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spantally.store import AGGREGATES, DIMENSIONS, Filters, Granularity, Question, dimension_of
+from spantally.store.buckets import segments
+from spantally.store.catalog import RAW, Grain
+from spantally.store.planner import plan, relation_for
+
+UTC = timezone.utc
+ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Asia/Kathmandu",
+         "America/St_Johns", "Australia/Adelaide", "Pacific/Chatham", "Australia/Lord_Howe"]
+BY_NAME = {a.name: a for a in AGGREGATES}
+# Filters, each with a value, and the dimensions a question can group by.
+FILTERS = {"agent_id": "a", "model": "m", "provider": "p", "service": "s", "environment": "e",
+           "user_id": "u", "session_id": "x", "status": "ok", "tags": (("k", "v"),)}
+GROUPINGS = [*DIMENSIONS, "tags.feature"]
+
+moments = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31),
+                       timezones=st.just(UTC))
+
+
+@st.composite
+def questions(draw: st.DrawFn) -> Question:
+    start = draw(moments)
+    length = draw(st.one_of(st.timedeltas(timedelta(0), timedelta(hours=3)),
+                            st.timedeltas(timedelta(0), timedelta(days=70))))
+    granularity = draw(st.none() | st.sampled_from(Granularity))
+    if granularity is Granularity.HOUR:  # keep the number of buckets small
+        length = min(length, timedelta(days=5))
+    filters = Filters(**{name: FILTERS[name] for name in draw(
+        st.lists(st.sampled_from(sorted(FILTERS)), max_size=3, unique=True))})
+    group_by = tuple(dimension_of(name) for name in draw(
+        st.lists(st.sampled_from(GROUPINGS), max_size=2, unique=True)))
+    return Question(start, start + length, filters, group_by,  # type: ignore[arg-type]
+                    granularity, ZoneInfo(draw(st.sampled_from(ZONES))),
+                    histograms=draw(st.booleans()))
+
+
+@settings(max_examples=400, deadline=None)
+@given(questions())
+def test_every_instant_is_read_once_by_a_relation_that_can_answer(question: Question) -> None:
+    planned = plan(question)
+    covered = question.start
+    for piece in planned.pieces:
+        assert piece.start == covered and piece.start < piece.end
+        covered = piece.end
+        if piece.relation != RAW:
+            aggregate = BY_NAME[piece.relation]
+            assert aggregate.carries(question.columns, question.histograms)
+            # whole UTC buckets of the aggregate's grain
+            assert aggregate.grain.floor(piece.start) == piece.start
+            assert aggregate.grain.floor(piece.end) == piece.end
+    assert covered == max(question.start, question.end)
+    # Each piece lies within one bucket of the question, and is counted in it.
+    if question.granularity is not None and question.start < question.end:
+        buckets = segments(question.start, question.end, question.granularity, question.zone)
+        for piece in planned.pieces:
+            holding = [s for s in buckets if s.start <= piece.start and piece.end <= s.end]
+            assert len(holding) == 1 and holding[0].bucket == piece.bucket
+            assert planned.bucket_at(piece.start) == piece.bucket
+    # The merged reads cover the same instants as the pieces.
+    read = sum((hi - lo for r in planned.reads for lo, hi in r.ranges), timedelta())
+    assert read == max(question.end - question.start, timedelta())
+
+
+def _holds_whole_bucket(start: datetime, end: datetime, grain: Grain) -> bool:
+    first = grain.floor(start) if grain.floor(start) == start else grain.floor(start) + grain.width
+    return first + grain.width <= end
+
+
+@settings(max_examples=200, deadline=None)
+@given(questions())
+def test_whole_buckets_come_from_the_coarsest_aggregate_that_can_answer(
+        question: Question) -> None:
+    planned = plan(question)
+    for grain in Grain:
+        if relation_for(question, grain) is None:
+            continue
+        # No finer read holds a whole UTC bucket that this grain's aggregate could answer.
+        for piece in planned.pieces:
+            finer = piece.relation == RAW or BY_NAME[piece.relation].grain.width < grain.width
+            if finer:
+                assert not _holds_whole_bucket(piece.start, piece.end, grain), piece
+
+
+def test_relations_chosen_for_typical_questions() -> None:
+    start, end = datetime(2026, 3, 1, 5, 30, tzinfo=UTC), datetime(2026, 3, 9, 7, tzinfo=UTC)
+
+    def relations(**kwargs: object) -> list[str]:
+        return [r.relation for r in plan(Question(start, end, **kwargs)).reads]  # type: ignore[arg-type]
+
+    assert relations() == ["llm_calls_total_1h", "llm_calls_total_1d", RAW]
+    assert relations(filters=Filters(model="gpt-4o")) == ["llm_calls_1h", "llm_calls_1d", RAW]
+    assert relations(group_by=(DIMENSIONS["user"],), histograms=False) == [
+        "llm_calls_user_1d", RAW]
+    assert relations(group_by=(DIMENSIONS["user"],)) == [RAW]  # no user histograms
+    assert relations(filters=Filters(tags=(("k", "v"),))) == [RAW]
+    # Kolkata's days start at :30 UTC: no whole UTC day inside one, hours and raw edges.
+    kolkata = plan(Question(start, end, granularity=Granularity.DAY, zone=ZoneInfo("Asia/Kolkata")))
+    assert [r.relation for r in kolkata.reads] == ["llm_calls_total_1h", RAW]
+    assert kolkata.raw_span == timedelta(hours=8, minutes=30)
+    assert plan(Question(end, end)).pieces == ()
