@@ -53,7 +53,7 @@ FROM timescaledb_information.jobs WHERE proc_name = 'policy_refresh_continuous_a
 """
 # Continuous aggregates answer as the views TimescaleDB builds over their materialization.
 _MATERIALIZATION = """
-SELECT h.table_name FROM _timescaledb_catalog.continuous_agg ca
+SELECT h.schema_name, h.table_name FROM _timescaledb_catalog.continuous_agg ca
 JOIN _timescaledb_catalog.hypertable h ON h.id = ca.mat_hypertable_id
 WHERE ca.user_view_name = %(name)s
 """
@@ -145,13 +145,11 @@ async def _continuous_aggregates(cur: psycopg.AsyncCursor) -> list[str]:
         materialization = (await (await cur.execute(_MATERIALIZATION, {"name": a.name})
                                   ).fetchone())
         if materialization is not None:
-            relation = f"_timescaledb_internal.{materialization['table_name']}"
+            relation = f"{materialization['schema_name']}.{materialization['table_name']}"
             indexes = await (await cur.execute(_INDEXES, {"relation": relation})).fetchall()
             if not any(tuple(i["columns"]) == ("project_id", "bucket") for i in indexes):
                 out.append(f"{a.name}: no index on (project_id, bucket)")
-        # A policy's job names the materialization hypertable, not the view.
-        policy = policies.get(materialization["table_name"]) if materialization else None
-        out += _policy_differences(a, policy)
+        out += _policy_differences(a, policies.get(a.name))
     return out
 
 
