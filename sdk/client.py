@@ -181,13 +181,18 @@ class Client:
 
     @contextmanager
     def _open(self, path: str, params: dict[str, Any] | None = None,
-              accept: str = "application/json") -> Iterator[Any]:
+              accept: str = "application/json", method: str = "GET",
+              body: Any = None) -> Iterator[Any]:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         url = self.url + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
         headers = {"Accept": accept}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(url, headers=headers)
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)
         try:
             response = urllib.request.urlopen(request, timeout=self.timeout_s)
         except urllib.error.HTTPError as exc:
@@ -202,6 +207,11 @@ class Client:
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         with self._open(path, params) as response:
             return json.load(response)
+
+    def _send(self, method: str, path: str, body: Any = None) -> Any:
+        with self._open(path, method=method, body=body) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
 
     def _range(self, from_: datetime | str | None, to: datetime | str | None) -> dict[str, str]:
         now = datetime.now(timezone.utc)
@@ -256,8 +266,7 @@ class Client:
         elif tags:
             query["tags"] = ",".join(f"{k}:{v}" for k, v in tags.items())
         for name, value in params.items():
-            head, *rest = name.split("_")
-            query[head + "".join(part.title() for part in rest)] = value
+            query[_camel(name)] = value
         return query
 
     def analytics(self, endpoint: str, from_: datetime | str | None = None,
@@ -281,12 +290,59 @@ class Client:
             while chunk := response.read(chunk_bytes):
                 yield chunk
 
+    def explain(self, endpoint: str, **params: Any) -> dict[str, Any]:
+        """How the server answers `endpoint` (as for `analytics`, or `llm`): the `explain` part
+        of its answer with `explain=true`, each plan and each query with the rows it read."""
+        return self.analytics(endpoint, explain="true", **params)["explain"]  # type: ignore[no-any-return]
+
+    # -- prices and currencies (docs/costs.md) -----------------------------------------------
+
+    def prices(self) -> list[dict[str, Any]]:
+        """GET /api/prices: the project's custom prices."""
+        return self._get("/api/prices")["prices"]  # type: ignore[no-any-return]
+
+    def create_price(self, model: str, input_per_mtok: str | float, output_per_mtok: str | float,
+                     **fields: Any) -> dict[str, Any]:
+        """POST /api/prices; the other fields by their API names (`provider`,
+        `cacheReadPerMTok`, `cacheWritePerMTok`, `perCall`, `effectiveFrom`, `effectiveTo`)."""
+        body = {"model": model, "inputPerMTok": input_per_mtok,
+                "outputPerMTok": output_per_mtok,
+                **{k: v for k, v in fields.items() if v is not None}}
+        return self._send("POST", "/api/prices", body)  # type: ignore[no-any-return]
+
+    def resolve_price(self, model: str, provider: str | None = None,
+                      at: datetime | str | None = None) -> dict[str, Any]:
+        """GET /api/prices/resolve: which price a call of `model` gets, and what it is."""
+        when = _iso(parse_moment(at)) if at is not None else None
+        return self._get("/api/prices/resolve",  # type: ignore[no-any-return]
+                         {"model": model, "provider": provider, "at": when})
+
+    def delete_price(self, price_id: int) -> None:
+        self._send("DELETE", f"/api/prices/{int(price_id)}")
+
+    def currency_rates(self) -> list[dict[str, Any]]:
+        """GET /api/currencies: units of each currency per USD."""
+        return self._get("/api/currencies")["rates"]  # type: ignore[no-any-return]
+
+    def set_currency_rate(self, currency: str, per_usd: str | float) -> dict[str, Any]:
+        return self._send("PUT", f"/api/currencies/{urllib.parse.quote(currency, safe='')}",  # type: ignore[no-any-return]
+                          {"perUsd": per_usd})
+
+    def delete_currency_rate(self, currency: str) -> None:
+        self._send("DELETE", f"/api/currencies/{urllib.parse.quote(currency, safe='')}")
+
     def health(self) -> dict[str, Any]:
         """GET /healthz (a 503 answer is returned, not raised: it describes the outage)."""
         try:
             return self._get("/healthz")  # type: ignore[no-any-return]
         except Unavailable as exc:
             return {"status": "unavailable", "error": exc.message}
+
+
+def _camel(name: str) -> str:
+    """An API parameter's name from its snake-case spelling (`compare_from` -> compareFrom)."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def _error(exc: urllib.error.HTTPError) -> SpanTallyError:

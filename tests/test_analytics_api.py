@@ -63,6 +63,10 @@ def _get(server: Server, path: str, key: str, params: dict[str, Any]) -> tuple[i
         return exc.code, json.loads(exc.read()), "application/json"
 
 
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
@@ -381,6 +385,10 @@ def test_an_export_named_after_a_tag_key_has_a_safe_file_name(
     ("/api/analytics/anomalies", {"from": "2026-01-01", "to": "2026-03-01"}, "from..to"),
     ("/api/analytics/llm", {"from": "2026-01-01", "to": "2026-03-01", "tags": "a:b"},
      "from..to"),
+    ("/api/analytics/llm", {"granularity": "fortnight"}, "granularity"),
+    ("/api/analytics/timeseries", {"explain": "true", "format": "csv"}, "explain"),
+    ("/api/analytics/summary", {"explain": "yes"}, "explain"),
+    ("/api/calls", {"limit": "\u00b2"}, "limit"),
 ])
 def test_invalid_parameters_are_named(server: Server, project: Project, path: str,
                                       params: dict[str, str], named: str) -> None:
@@ -575,3 +583,59 @@ def test_the_client_reaches_every_endpoint(server: Server, project: Project) -> 
     body = asyncio.run(AsyncClient(server.api_url, project.key).analytics(
         "timeseries", **window, granularity="hour", tz="Asia/Kolkata"))
     assert [row["bucket"] for row in body["data"]] == ["2026-09-01T05:00:00+05:30"]
+
+
+def test_explain_shows_the_plan_and_the_rows_each_query_read(server: Server,
+                                                             project: Project) -> None:
+    """explain=true on every analytics endpoint: the answer stays the same, and the plan says
+    which relation read which part of the range; the rows read add up to the calls."""
+    day = datetime(2026, 9, 14, tzinfo=timezone.utc)
+    moments = [day + timedelta(hours=h, minutes=m) for h in (0, 5, 30) for m in (10, 20)]
+    end = day + timedelta(days=2, hours=1, minutes=30)
+    moments += [day - timedelta(minutes=20), end - timedelta(minutes=85),  # an edge, an hour
+                end - timedelta(minutes=20)]  # and the other edge
+    _store(server, [_llm_call(project.id, _spec(t, model="gpt-4o", session_id="s1"))
+                    for t in moments])
+    window = {"from": _iso(day - timedelta(minutes=30)), "to": _iso(end)}
+    for path, extra in [("/api/analytics/llm", {"granularity": "day"}),
+                        ("/api/analytics/summary", {}),
+                        ("/api/analytics/timeseries", {"granularity": "day"}),
+                        ("/api/analytics/breakdown/model", {}),
+                        ("/api/analytics/breakdown/user", {}),
+                        ("/api/analytics/compare", {}),
+                        ("/api/analytics/sessions", {}),
+                        ("/api/analytics/anomalies", {})]:
+        params = {**window, **extra}
+        status, plain, _ = _get(server, path, project.key, params)
+        assert status == 200, plain
+        status, explained, _ = _get(server, path, project.key, {**params, "explain": "true"})
+        assert status == 200, explained
+        found = explained.pop("explain")
+        assert explained == plain, path
+        assert found["reads"], path
+        for read in found["reads"]:
+            assert read["sql"].lstrip().startswith("SELECT") and read["rowsReturned"] >= 0
+        if path == "/api/analytics/anomalies":
+            continue  # its hours and their 7-day baseline are other ranges
+        for planned in found["plans"]:  # the pieces cover the range without a gap
+            pieces = planned["pieces"]
+            assert _moment(pieces[0]["from"]) == _moment(planned["from"])
+            assert _moment(pieces[-1]["to"]) == _moment(planned["to"])
+            assert all(a["to"] == b["from"] for a, b in zip(pieces, pieces[1:], strict=False))
+    # The summary: whole days from the daily totals, whole hours from the hourly ones, the
+    # minutes at the edges from llm_calls, which read exactly the two edge calls.
+    _, summary, _ = _get(server, "/api/analytics/summary", project.key,
+                         {**window, "explain": "true"})
+    relations = [p["relation"] for p in summary["explain"]["plans"][0]["pieces"]]
+    assert relations == ["llm_calls", "llm_calls_total_1d", "llm_calls_total_1h", "llm_calls"]
+    reads = {r["relation"]: r for r in summary["explain"]["reads"]}
+    assert reads["llm_calls"]["rowsRead"] == 2
+    assert reads["llm_calls_total_1d"]["rowsRead"] == 2  # the two whole days with calls
+    assert reads["llm_calls_total_1h"]["rowsRead"] == 1
+    assert summary["calls"] == len(moments)
+    # A filter the aggregates do not hold is pushed to SQL against llm_calls alone.
+    _, by_session, _ = _get(server, "/api/analytics/summary", project.key,
+                            {**window, "sessionId": "s1", "explain": "true"})
+    (read,) = by_session["explain"]["reads"]
+    assert read["relation"] == "llm_calls" and "session_id" in read["sql"]
+    assert read["parameters"]["f_session_id"] == "s1" and read["rowsRead"] == len(moments)

@@ -140,6 +140,14 @@ def test_analytics_commands_show_the_apis_figures(server: Server, project: Proje
                               "--json"))
     assert [(r["key"], r["calls"]) for r in filtered["data"]] == [("s0", 1)]
 
+    # How the server answers: the plan's relations and the rows each query read
+    explained = json.loads(run("explain", "summary", "--json"))
+    assert {r["relation"] for r in explained["reads"]} <= {
+        "llm_calls", "llm_calls_total_1h", "llm_calls_total_1d"}
+    assert sum(r["rowsRead"] for r in explained["reads"] if r["relation"] == "llm_calls") <= 4
+    shown = run("explain", "breakdown/model", "--param", "sort=calls", "--sql")
+    assert "queries" in shown and "llm_calls" in shown and "GROUP BY" in shown
+
     # The CSV export streams the same rows as the JSON
     exported = run("export", "breakdown/model", "--param", "sort=calls")
     rows = list(csv.DictReader(io.StringIO(exported)))

@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 import click
 from rich.table import Table
 
-from spantally.client import Client, SpanTallyError
+from spantally.client import SpanTallyError
 
-from .common import api_connection_options, console, database_options
+from .common import api_client, api_connection_options, console, database_options
 
-__all__ = ["api_client", "db", "demo", "keys", "llm", "projects"]
+__all__ = ["db", "demo", "keys", "llm", "projects"]
 
 T = TypeVar("T")
 
@@ -244,14 +244,6 @@ def _query_options(f):  # type: ignore[no-untyped-def]
     ]):
         f = option(f)
     return api_connection_options(f)
-
-
-def api_client(url: str, api_key: str | None) -> Client:
-    """A client for the API, or a clear error without a key."""
-    if not api_key:
-        raise click.ClickException("no API key: pass --api-key or set SPANTALLY_API_KEY "
-                                   "(`spantally up` prints the default project's key)")
-    return Client(url, api_key)
 
 
 def _ask(call: Callable[[], T]) -> T:

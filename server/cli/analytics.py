@@ -12,8 +12,7 @@ from rich.table import Table
 
 from spantally.client import SpanTallyError
 
-from .admin import api_client
-from .common import api_connection_options, console
+from .common import api_client, api_connection_options, console
 
 __all__ = ["analytics"]
 
@@ -57,6 +56,17 @@ def _ask(url: str, api_key: str | None, endpoint: str, params: dict[str, Any]) -
         return client.analytics(endpoint, **_query(params))
     except SpanTallyError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _extra(items: tuple[str, ...]) -> dict[str, str]:
+    """--param NAME=VALUE options: any other API parameter."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--param")
+        out[name] = value
+    return out
 
 
 def _number(value: float | int | None, unit: str = "") -> str:
@@ -252,13 +262,7 @@ def export(url: str, api_key: str | None, endpoint: str, format_: str, extra: tu
     """Stream ENDPOINT's rows as CSV, NDJSON or JSON, as the server sends them. ENDPOINT:
     summary, timeseries, breakdown/<dimension>, sessions, anomalies, or calls."""
     client = api_client(url, api_key)
-    query = _query(params)
-    for item in extra:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--param")
-        query[name] = value
-    chunks = client.export(endpoint, format_, **query)
+    chunks = client.export(endpoint, format_, **{**_query(params), **_extra(extra)})
     try:
         first = next(chunks, b"")  # the request, and any error, before the file is touched
         with click.open_file(output, "wb") as out:
@@ -269,3 +273,57 @@ def export(url: str, api_key: str | None, endpoint: str, format_: str, extra: tu
         raise click.ClickException(str(exc)) from None
     if output != "-":
         console.print(f"written to {output}", style="dim")
+
+
+@analytics.command("explain")
+@click.argument("endpoint")
+@_filter_options
+@click.option("--param", "extra", multiple=True, metavar="NAME=VALUE",
+              help="Any other API parameter, e.g. granularity=day or tz=Europe/Paris "
+                   "(repeatable).")
+@click.option("--sql", "show_sql", is_flag=True, help="Also print each query's SQL.")
+@click.option("--json", "as_json", is_flag=True, help="The API's `explain` JSON.")
+def explain(url: str, api_key: str | None, endpoint: str, extra: tuple[str, ...],
+            show_sql: bool, as_json: bool, **params: Any) -> None:
+    """How the server answers ENDPOINT (llm, summary, timeseries, breakdown/<dimension>,
+    compare, sessions, anomalies): which relation answers which part of the range, and each
+    query with the rows it read, to see why a question is slow."""
+    client = api_client(url, api_key)
+    try:
+        found = client.explain(endpoint, **{**_query(params), **_extra(extra)})
+    except SpanTallyError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        _echo_json(found)
+        return
+    for number, plan in enumerate(found["plans"], 1):
+        grouping = ", ".join(plan["groupBy"]) or "nothing"
+        table = Table("from", "to", "relation",
+                      title=f"plan {number}: {plan['from']} .. {plan['to']}, "
+                            f"{plan['buckets']} bucket(s) ({plan['granularity'] or 'none'}, "
+                            f"{plan['timeZone']}), grouped by {grouping}, filtered on "
+                            f"{', '.join(plan['filters']) or 'nothing'}; "
+                            f"{plan['rawSeconds'] / 3600:,.2f} h from llm_calls")
+        for piece in _merged_pieces(plan["pieces"]):
+            table.add_row(piece["from"], piece["to"], piece["relation"])
+        console.print(table)
+    table = Table("relation", "ranges", "rows read", "rows returned", "ms", title="queries")
+    for read in found["reads"]:
+        table.add_row(read["relation"], str(len(read["ranges"])), f"{read['rowsRead']:,}",
+                      f"{read['rowsReturned']:,}", f"{read['elapsedMs']:,.1f}")
+    console.print(table)
+    if show_sql:
+        for read in found["reads"]:
+            console.print(f"-- {read['relation']} {read['parameters']}", style="dim")
+            click.echo(read["sql"].strip())
+
+
+def _merged_pieces(pieces: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Consecutive pieces read from the same relation as one row (buckets aside)."""
+    out: list[dict[str, str]] = []
+    for piece in pieces:
+        if out and out[-1]["relation"] == piece["relation"] and out[-1]["to"] == piece["from"]:
+            out[-1] = {**out[-1], "to": piece["to"]}
+        else:
+            out.append(dict(piece))
+    return out

@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-__all__ = ["api_connection_options", "console", "database_options"]
+from spantally.client import Client
+
+__all__ = ["api_client", "api_connection_options", "console", "database_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,3 +48,11 @@ def api_connection_options(f: F) -> F:
         click.option("--api-key", envvar="SPANTALLY_API_KEY", default=None,
                      help="Project API key [env: SPANTALLY_API_KEY]."),
     ])
+
+
+def api_client(url: str, api_key: str | None) -> Client:
+    """A client for the API, or a clear error without a key."""
+    if not api_key:
+        raise click.ClickException("no API key: pass --api-key or set SPANTALLY_API_KEY "
+                                   "(`spantally up` prints the default project's key)")
+    return Client(url, api_key)

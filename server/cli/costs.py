@@ -3,49 +3,33 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.parse
-import urllib.request
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .common import api_connection_options, console
+from spantally.client import SpanTallyError
+
+from .common import api_client, api_connection_options, console
 
 __all__ = ["database_url_for", "prices", "reprice"]
 
+T = TypeVar("T")
 
 
-class ApiError(click.ClickException):
-    """An error answer of the API, or no answer: one clear line, exit code 1."""
 
-
-def _call(url: str, api_key: str | None, method: str, path: str, body: Any = None) -> Any:
-    if not api_key:
-        raise ApiError("no API key: pass --api-key or set SPANTALLY_API_KEY "
-                       "(`spantally up` prints the default project's key)")
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url.rstrip("/") + path, data=data, method=method,
-        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"})
+def _asked(call: Callable[[], T]) -> T:
+    """An API call's answer; its error, or no answer, as one clear line (exit code 1)."""
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-    except urllib.error.HTTPError as exc:
-        try:
-            error = json.loads(exc.read())["error"]
-            raise ApiError(f"{error['code']}: {error['message']}") from None
-        except (ValueError, KeyError, TypeError):
-            raise ApiError(f"HTTP {exc.code} from {url}") from None
-    except urllib.error.URLError as exc:
-        raise ApiError(f"cannot reach SpanTally at {url}: {exc.reason}") from None
-    return json.loads(raw) if raw else None
+        return call()
+    except SpanTallyError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _money(value: float | None) -> str:
@@ -62,7 +46,8 @@ def prices() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
 def list_prices(url: str, api_key: str | None, as_json: bool) -> None:
     """The project's custom prices (USD per million tokens)."""
-    body = _call(url, api_key, "GET", "/api/prices")
+    client = api_client(url, api_key)
+    body = {"prices": _asked(client.prices)}
     if as_json:
         click.echo(json.dumps(body, indent=2))
         return
@@ -94,12 +79,10 @@ def set_price(url: str, api_key: str | None, model: str, provider: str | None, i
               output: str, cache_read: str | None, cache_write: str | None,
               per_call: str | None, from_: str | None, to: str | None) -> None:
     """Add a price for MODEL (an id, or a pattern with *, e.g. 'ft:gpt-4o-mini:acme:*')."""
-    body = {"model": model, "provider": provider, "inputPerMTok": input_,
-            "outputPerMTok": output, "cacheReadPerMTok": cache_read,
-            "cacheWritePerMTok": cache_write, "perCall": per_call, "effectiveFrom": from_,
-            "effectiveTo": to}
-    created = _call(url, api_key, "POST", "/api/prices",
-                    {k: v for k, v in body.items() if v is not None})
+    client = api_client(url, api_key)
+    created = _asked(lambda: client.create_price(
+        model, input_, output, provider=provider, cacheReadPerMTok=cache_read,
+        cacheWritePerMTok=cache_write, perCall=per_call, effectiveFrom=from_, effectiveTo=to))
     console.print(f"price {created['id']} added for {created['provider'] or 'any provider'} / "
                   f"{created['model']}; new calls use it now, stored ones after "
                   "`spantally reprice`")
@@ -113,9 +96,8 @@ def set_price(url: str, api_key: str | None, model: str, provider: str | None, i
 def explain_price(url: str, api_key: str | None, model: str, provider: str | None,
                   at: str | None) -> None:
     """Which price a call of MODEL gets (custom, catalog, or none), and what it is."""
-    params = {"model": model, "provider": provider, "at": at}
-    query = urllib.parse.urlencode({k: v for k, v in params.items() if v})
-    body = _call(url, api_key, "GET", f"/api/prices/resolve?{query}")
+    client = api_client(url, api_key)
+    body = _asked(lambda: client.resolve_price(model, provider, at))
     if body["source"] == "custom":
         p = body["custom"]
         console.print(f"custom price {p['id']} ({p['provider'] or 'any provider'} / {p['model']},"
@@ -138,7 +120,8 @@ def explain_price(url: str, api_key: str | None, model: str, provider: str | Non
 @click.argument("price_id", type=int)
 def delete_price(url: str, api_key: str | None, price_id: int) -> None:
     """Delete the custom price PRICE_ID."""
-    _call(url, api_key, "DELETE", f"/api/prices/{price_id}")
+    client = api_client(url, api_key)
+    _asked(lambda: client.delete_price(price_id))
     console.print(f"price {price_id} deleted")
 
 
@@ -150,20 +133,21 @@ def delete_price(url: str, api_key: str | None, price_id: int) -> None:
 def rate(url: str, api_key: str | None, currency: str | None, per_usd: str | None,
          delete: bool) -> None:
     """Currency rates (units per USD): list them, set CURRENCY's, or --delete it."""
+    client = api_client(url, api_key)
     if currency is None:
-        body = _call(url, api_key, "GET", "/api/currencies")
-        for entry in body["rates"]:
+        rates = _asked(client.currency_rates)
+        for entry in rates:
             console.print(f"{entry['currency']}  {entry['perUsd']} per USD  "
                           f"(set {entry['updatedAt']})")
-        if not body["rates"]:
+        if not rates:
             console.print("no rates: costs are shown in USD only")
     elif delete:
-        _call(url, api_key, "DELETE", f"/api/currencies/{currency}")
+        _asked(lambda: client.delete_currency_rate(currency))
         console.print(f"rate for {currency.upper()} deleted")
     elif per_usd is None:
         raise click.UsageError("give the rate too: spantally prices rate EUR 0.92")
     else:
-        entry = _call(url, api_key, "PUT", f"/api/currencies/{currency}", {"perUsd": per_usd})
+        entry = _asked(lambda: client.set_currency_rate(currency, per_usd))
         console.print(f"1 USD = {entry['perUsd']} {entry['currency']}")
 
 
