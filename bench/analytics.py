@@ -22,9 +22,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import psycopg
+from psycopg import sql
 from query import load
 
 from _common import UpProcess, api_get, now_utc, percentile, spantally_up, stopwatch
+from spantally.store import AGGREGATES, ddl
+from spantally.store.catalog import RAW
 
 DAY = timedelta(days=1)
 
@@ -115,11 +118,6 @@ FROM (SELECT user_id, calls, cost_nano_usd, input_tokens FROM llm_calls_user_1d
 GROUP BY 1"""
 
 
-# Where spantally_ingest_staged() keeps the per-day user aggregate, from its CTE to the end.
-_USER_CTE_START = "    ), user_daily_rows AS ("
-_FUNCTION_TAIL = "    )\n    SELECT count(*) INTO inserted_count FROM inserted;"
-
-
 def _ingest_rates(admin_url: str, n: int) -> tuple[float, float]:
     """calls/s through the store's write path into two fresh databases: as SpanTally keeps
     them, and without the per-day user aggregate."""
@@ -132,15 +130,14 @@ def _ingest_rates(admin_url: str, n: int) -> tuple[float, float]:
         url = admin_url.rsplit("/", 1)[0] + f"/{name}"
         asyncio.run(load(url, 1))  # migrates
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("TRUNCATE llm_calls, llm_calls_1h, llm_calls_1d, llm_calls_total_1h,"
-                         " llm_calls_total_1d, llm_calls_user_1d")
-            if variant == "plain":
-                definition = conn.execute(
-                    "SELECT pg_get_functiondef('spantally_ingest_staged'::regproc)").fetchone()[0]
-                start, end = definition.find(_USER_CTE_START), definition.find(_FUNCTION_TAIL)
-                assert 0 < start < end, "the ingest function changed shape"
-                conn.execute(definition[:start] + definition[end:])
-        rates.append(asyncio.run(load(url, n)))
+            conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(
+                sql.Identifier(name) for name in (RAW, *(a.name for a in AGGREGATES)))))
+        # plain: the catalog's ingest function less the user aggregate, installed after the
+        # migration that opening the database runs (which would put the whole one back)
+        without_users = ddl.ingest_function(rollup=True, kept=[
+            a for a in AGGREGATES if a.name != "llm_calls_user_1d"])
+        rates.append(asyncio.run(load(url, n, after_open=without_users if variant == "plain"
+                                      else None)))
     return rates[0], rates[1]
 
 

@@ -28,10 +28,15 @@ GROUP BY 1, 2, 3
 """
 
 
-async def load(url: str, n: int, batch: int = 5000) -> float:
+async def load(url: str, n: int, batch: int = 5000, after_open: str | None = None) -> float:
+    """Writes n calls through the store's write path; `after_open`: SQL run once the database
+    is open (migrated), before writing."""
     db = Database(StoreConfig(url))
     await db.open()
     try:
+        if after_open is not None:
+            async with db.pool.connection() as conn:
+                await conn.execute(after_open)
         writer = CallWriter(db)
         started = stopwatch()
         pending: list = []

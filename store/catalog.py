@@ -61,6 +61,11 @@ class Grain(enum.Enum):
         """The start of the UTC bucket holding `moment`."""
         return _EPOCH + ((moment - _EPOCH) // self.width) * self.width
 
+    def ceil(self, moment: datetime) -> datetime:
+        """The start of the first UTC bucket at or after `moment`."""
+        floored = self.floor(moment)
+        return floored if floored == moment else floored + self.width
+
     def refresh_end(self, now: datetime) -> datetime:
         """Where a `timescale` refresh policy stops: one bucket before `now`'s (end_offset),
         the newest bucket being left to real-time aggregation."""

@@ -17,7 +17,7 @@ ingest function, to write a migration from.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from psycopg import sql
@@ -81,10 +81,10 @@ def _summed(aggregate: Aggregate) -> list[sql.Composed]:
 
 # -- the ingest function ---------------------------------------------------------------------
 
-def _feeder(aggregate: Aggregate) -> Aggregate | None:
+def _feeder(aggregate: Aggregate, kept: Sequence[Aggregate]) -> Aggregate | None:
     """The aggregate computed before `aggregate` in one batch whose rows can be summed into it
     (fewest keys first: fewest rows), or None to group the inserted calls."""
-    earlier = AGGREGATES[:AGGREGATES.index(aggregate)]
+    earlier = kept[:kept.index(aggregate)]
     fits = [a for a in earlier
             if a.carries(frozenset(aggregate.keys), aggregate.histograms)
             and aggregate.grain.width % a.grain.width == timedelta(0)]
@@ -102,10 +102,10 @@ def _returned() -> list[sql.Composable]:
     return out
 
 
-def _delta(aggregate: Aggregate) -> sql.Composed:
+def _delta(aggregate: Aggregate, kept: Sequence[Aggregate]) -> sql.Composed:
     """What this batch adds to each row of `aggregate`."""
     unit = sql.Literal(aggregate.grain.value)
-    feeder = _feeder(aggregate)
+    feeder = _feeder(aggregate, kept)
     if feeder is None:
         bucket = sql.SQL("date_trunc({}, time, 'UTC')").format(unit)
         measures = _over_calls(aggregate, {h.name: f"{h.name}_bin" for h in HISTOGRAMS})
@@ -145,12 +145,13 @@ def _upsert(aggregate: Aggregate) -> sql.Composed:
                  updates=_indent(updates, 12))
 
 
-def ingest_function_body(rollup: bool) -> str:
-    """The PL/pgSQL body of the ingest function: with `rollup`, the aggregates are kept in the
-    same statement from the rows actually inserted, so a duplicate is never counted."""
+def ingest_function_body(rollup: bool, kept: Sequence[Aggregate] = AGGREGATES) -> str:
+    """The PL/pgSQL body of the ingest function: with `rollup`, the aggregates (`kept`, in
+    catalog order; all of them but to measure what one costs) are kept in the same statement
+    from the rows actually inserted, so a duplicate is never counted."""
     ctes: list[sql.Composable] = []
     if rollup:
-        ctes = [*map(_delta, AGGREGATES), *map(_upsert, AGGREGATES)]
+        ctes = [*(_delta(a, kept) for a in kept), *map(_upsert, kept)]
     returning = _indent(_returned(), 18) if rollup else sql.SQL("1")
     body = sql.SQL("""
 DECLARE
@@ -175,10 +176,10 @@ END
     return body.as_string()
 
 
-def ingest_function(rollup: bool) -> str:
+def ingest_function(rollup: bool, kept: Sequence[Aggregate] = AGGREGATES) -> str:
     """CREATE OR REPLACE FUNCTION for the ingest function."""
     return (f"CREATE OR REPLACE FUNCTION {INGEST_FUNCTION}() RETURNS bigint LANGUAGE plpgsql "
-            f"AS $fn${ingest_function_body(rollup)}$fn$;\n")
+            f"AS $fn${ingest_function_body(rollup, kept)}$fn$;\n")
 
 
 # -- creating an aggregate -------------------------------------------------------------------

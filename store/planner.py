@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from .buckets import Segment, segments
 from .catalog import AGGREGATES, RAW, Aggregate, Grain
@@ -20,18 +20,7 @@ from .question import Question
 
 __all__ = ["Piece", "Plan", "Read", "plan", "relation_for"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _GRAINS = sorted(Grain, key=lambda g: g.width, reverse=True)  # coarsest first
-
-
-def floor(moment: datetime, step: timedelta) -> datetime:
-    """The start of the UTC bucket of width `step` holding `moment`."""
-    return _EPOCH + ((moment - _EPOCH) // step) * step
-
-
-def ceil(moment: datetime, step: timedelta) -> datetime:
-    floored = floor(moment, step)
-    return floored if floored == moment else floored + step
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +97,7 @@ def _parts(question: Question) -> tuple[Segment, ...]:
 
 def plan(question: Question) -> Plan:
     choices = [(grain, relation_for(question, grain)) for grain in _GRAINS]
-    usable = [(grain.width, a.name) for grain, a in choices if a is not None]
+    usable = [(grain, a.name) for grain, a in choices if a is not None]
     pieces: list[Piece] = []
 
     def cover(start: datetime, end: datetime, level: int, bucket: datetime | None) -> None:
@@ -117,8 +106,8 @@ def plan(question: Question) -> Plan:
         if level == len(usable):
             pieces.append(Piece(start, end, RAW, bucket))
             return
-        width, relation = usable[level]
-        lo, hi = ceil(start, width), floor(end, width)
+        grain, relation = usable[level]
+        lo, hi = grain.ceil(start), grain.floor(end)
         if lo >= hi:
             cover(start, end, level + 1, bucket)
             return

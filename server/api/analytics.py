@@ -19,6 +19,7 @@ from spantally.store import (
     AnomalyRules,
     Breakdown,
     Explain,
+    Grain,
     Granularity,
     Measures,
     Plan,
@@ -303,8 +304,7 @@ _MAX_ANOMALY_DAYS = 31
 
 
 def _whole_hours(period: Period) -> list[datetime]:
-    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
-    first = epoch - ((epoch - period.start) // _HOUR) * _HOUR  # the start, rounded up
+    first = Grain.HOUR.ceil(period.start)
     count = max(0, (period.end - first) // _HOUR)
     return [first + i * _HOUR for i in range(count)]
 

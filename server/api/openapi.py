@@ -65,6 +65,11 @@ _FORMAT = {"name": "format", "in": "query", "schema": {"enum": ["json", "csv", "
                                                        "default": "json"},
            "description": "json, or the list as CSV (columns: the row's fields, nested ones "
                           "dotted) or NDJSON (one row a line), streamed."}
+_EXPLAIN = {"name": "explain", "in": "query", "schema": {"enum": ["true", "false"],
+                                                         "default": "false"},
+            "description": "true: the answer also has `explain`, each plan (which relation "
+                           "answers which part of the range) and each query with its SQL and "
+                           "the rows it read. JSON answers only."}
 _COMPARE = [
     {"name": "compare", "in": "query", "schema": {"const": "previous_period"},
      "description": "Also the period of the same length just before from..to."},
@@ -154,7 +159,7 @@ def openapi_document() -> dict[str, Any]:
             "createdAt": {"type": "string"},
         },
     }
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "SpanTally API", "version": __version__,
                  "description": "LLM call analytics, recent calls, prices and currencies. "
@@ -435,4 +440,8 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
-
+    # Every analytics endpoint can say how it answered (docs/analytics.md, "explain=true").
+    for path, item in document["paths"].items():
+        if path.startswith("/api/analytics/"):
+            item["get"]["parameters"].append(_EXPLAIN)
+    return document
