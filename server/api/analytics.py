@@ -5,8 +5,6 @@ anomalies}: parse, plan, run the plan, shape. Every endpoint takes the same filt
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -51,7 +49,7 @@ from .analytics_params import (
 )
 from .export import flatten, respond
 from .params import parse_currency
-from .services import CONFIG_KEY, SERVICES_KEY, exchange_rate, project_of
+from .services import CONFIG_KEY, exchange_rate, project_of, reading
 from .shape import (
     Money,
     anomaly_row,
@@ -82,14 +80,6 @@ def add_analytics_routes(app: web.Application) -> None:
     app.router.add_get("/api/analytics/compare", _compare)
     app.router.add_get("/api/analytics/sessions", _sessions)
     app.router.add_get("/api/analytics/anomalies", _anomalies)
-
-
-@asynccontextmanager
-async def _reading(request: web.Request) -> AsyncIterator[psycopg.AsyncConnection]:
-    services = request.app[SERVICES_KEY]
-    database = services.read_database or services.database
-    async with database.pool.connection() as conn:
-        yield conn
 
 
 async def _money(request: web.Request, project_id: int) -> Money | None:
@@ -138,7 +128,7 @@ async def _llm(request: web.Request) -> web.Response:
     planned = _checked(Question(period.start, period.end, filters, _BY_MODEL, granularity,
                                 histograms=False), config.max_raw_range_days, "this query")
     money = await _money(request, project_id)
-    async with _reading(request) as conn:
+    async with reading(request) as conn:
         grouped = await execute(conn, project_id, planned, explain)
     body = llm_json(grouped.total(), grouped.by_key(), grouped.by_bucket(), money)
     return web.json_response(_explained(body, explain))
@@ -155,7 +145,7 @@ async def _summary(request: web.Request) -> web.StreamResponse:
     plans = [_checked(Question(p.start, p.end, filters), config.max_raw_range_days,
                       "this summary") for p in ((period, previous) if previous else (period,))]
     money = await _money(request, project_id)
-    async with _reading(request) as conn:
+    async with reading(request) as conn:
         current = await _total(conn, project_id, plans[0], explain)
         before = await _total(conn, project_id, plans[1], explain) if previous else None
     body: dict[str, Any] = {**_period_json(period), **measures_row(current, money)}
@@ -185,7 +175,7 @@ async def _timeseries(request: web.Request) -> web.StreamResponse:
     planned = _checked(Question(period.start, period.end, filters, granularity=granularity,
                                 zone=zone), config.max_raw_range_days, "this time series")
     money = await _money(request, project_id)
-    async with _reading(request) as conn:
+    async with reading(request) as conn:
         grouped = await execute(conn, project_id, planned, explain)
     by_bucket = grouped.by_bucket()
     if fill == "zero":
@@ -225,7 +215,7 @@ async def _breakdown(request: web.Request) -> web.StreamResponse:
         _checked(Question(checked.start, checked.end, filters, (dimension,), histograms=False),
                  config.max_raw_range_days, f"a breakdown by {dimension.name}")
     money = await _money(request, project_id)
-    async with _reading(request) as conn:
+    async with reading(request) as conn:
         current = await breakdown(conn, project_id, period.start, period.end, filters,
                                   dimension, sort, limit, explain=explain)
         before = await breakdown(conn, project_id, previous.start, previous.end, filters,
@@ -255,7 +245,7 @@ async def _compare(request: web.Request) -> web.Response:
     plans = [_checked(Question(p.start, p.end, filters), config.max_raw_range_days,
                       "this comparison") for p in (period, previous)]
     money = await _money(request, project_id)
-    async with _reading(request) as conn:
+    async with reading(request) as conn:
         current = await _total(conn, project_id, plans[0], explain)
         before = await _total(conn, project_id, plans[1], explain)
     return web.json_response(_explained({
@@ -283,7 +273,7 @@ async def _sessions(request: web.Request) -> web.StreamResponse:
     explain = _explain(query, fmt)
     _checked(Question(period.start, period.end, filters, (DIMENSIONS["session"],)),
              config.max_raw_range_days, "a list of sessions")
-    async with _reading(request) as conn:
+    async with reading(request) as conn:
         found = await list_sessions(conn, project_id, period.start, period.end, filters, order,
                                     limit, offset, explain)
         summary = await sessions_summary(conn, project_id, period.start, period.end, filters,
@@ -336,7 +326,7 @@ async def _anomalies(request: web.Request) -> web.StreamResponse:
                            f"anomaly detection (with its {rules.baseline_days}-day baseline)")
         project: dict[datetime, Measures] = {}
         hourly["project"] = {None: project}
-        async with _reading(request) as conn:
+        async with reading(request) as conn:
             for scope, planned in plans.items():
                 grouped = await execute(conn, project_id, planned, explain)
                 series = hourly.setdefault(scope, {})

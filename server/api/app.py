@@ -20,7 +20,7 @@ from .export import respond
 from .openapi import openapi_document
 from .params import parse_filters, parse_limit
 from .prices import add_price_routes
-from .services import CONFIG_KEY, SERVICES_KEY, ApiServices, project_of
+from .services import CONFIG_KEY, SERVICES_KEY, ApiServices, project_of, reading
 from .shape import RECENT_CALL_COLUMNS, recent_calls_json
 
 __all__ = ["ApiServices", "create_app", "error_response"]
@@ -88,9 +88,7 @@ async def _recent_calls(request: web.Request) -> web.StreamResponse:
     filters = parse_filters(request.query)
     limit = parse_limit(request.query)
     fmt = parse_format(request.query)
-    services = request.app[SERVICES_KEY]
-    database = services.read_database or services.database
-    async with database.pool.connection() as conn:
+    async with reading(request) as conn:
         calls = await recent_calls(conn, project_id, period.start, period.end, filters, limit)
     body = recent_calls_json(calls)
     return await respond(request, fmt, body, rows=body["calls"], columns=RECENT_CALL_COLUMNS,

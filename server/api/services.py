@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 from aiohttp import web
 
 from spantally.collector import Authenticator, CollectorStats
@@ -18,7 +20,7 @@ from spantally.store import Database, find_rate
 from ..config import ApiConfig
 
 __all__ = ["CONFIG_KEY", "SERVICES_KEY", "ApiServices", "exchange_rate", "json_body",
-           "project_of"]
+           "project_of", "reading"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,15 @@ async def project_of(request: web.Request) -> int:
     return await request.app[SERVICES_KEY].authenticator.project_for(
         request.headers.get("Authorization")
     )
+
+
+@asynccontextmanager
+async def reading(request: web.Request) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A connection to read analytics from: the replica when there is one."""
+    services = request.app[SERVICES_KEY]
+    database = services.read_database or services.database
+    async with database.pool.connection() as conn:
+        yield conn
 
 
 async def json_body(request: web.Request) -> Any:

@@ -18,9 +18,7 @@ from typing import Any, TypeVar
 import click
 from rich.table import Table
 
-from spantally.client import SpanTallyError
-
-from .common import api_client, api_connection_options, console, database_options
+from .common import api_client, api_connection_options, asked, console, database_options
 
 __all__ = ["db", "demo", "keys", "llm", "projects"]
 
@@ -246,13 +244,6 @@ def _query_options(f):  # type: ignore[no-untyped-def]
     return api_connection_options(f)
 
 
-def _ask(call: Callable[[], T]) -> T:
-    try:
-        return call()
-    except SpanTallyError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
 def _usd(value: float | None) -> str:
     return "—" if value is None else f"${value:,.6f}"
 
@@ -268,7 +259,7 @@ def llm_stats(url: str, api_key: str | None, from_: str, to: str | None, granula
               agent: str | None, model: str | None, provider: str | None, as_json: bool) -> None:
     """Summary: calls, cost, tokens, latency."""
     client = api_client(url, api_key)
-    result = _ask(lambda: client.get_llm_analytics(from_=from_, to=to, granularity=granularity,
+    result = asked(lambda: client.get_llm_analytics(from_=from_, to=to, granularity=granularity,
                                                    agent_id=agent, model=model,
                                                    provider=provider))
     s = result.summary
@@ -294,7 +285,7 @@ def llm_models(url: str, api_key: str | None, from_: str, to: str | None, granul
                as_json: bool) -> None:
     """Per model: calls, cost, tokens, latency (most expensive first)."""
     client = api_client(url, api_key)
-    result = _ask(lambda: client.get_llm_analytics(from_=from_, to=to, granularity=granularity,
+    result = asked(lambda: client.get_llm_analytics(from_=from_, to=to, granularity=granularity,
                                                    agent_id=agent, model=model,
                                                    provider=provider))
     if as_json:
@@ -316,7 +307,7 @@ def llm_recent(url: str, api_key: str | None, from_: str, to: str | None, granul
                limit: int) -> None:
     """The latest calls: model, agent, tokens, cost, latency, status."""
     client = api_client(url, api_key)
-    calls = _ask(lambda: client.get_recent_calls(from_=from_, to=to, agent_id=agent,
+    calls = asked(lambda: client.get_recent_calls(from_=from_, to=to, agent_id=agent,
                                                  model=model, provider=provider, limit=limit))
     if as_json:
         click.echo(json.dumps([asdict(c) for c in calls], default=str, indent=2))

@@ -10,11 +10,12 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from spantally.client import Client
+from spantally.client import Client, SpanTallyError
 
-__all__ = ["api_client", "api_connection_options", "console", "database_options"]
+__all__ = ["api_client", "api_connection_options", "asked", "console", "database_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 # Piped output is read by scripts and grep: no truncation to the 80 columns of a non-terminal.
 console = Console() if sys.stdout.isatty() else Console(width=200)
@@ -56,3 +57,11 @@ def api_client(url: str, api_key: str | None) -> Client:
         raise click.ClickException("no API key: pass --api-key or set SPANTALLY_API_KEY "
                                    "(`spantally up` prints the default project's key)")
     return Client(url, api_key)
+
+
+def asked(call: Callable[[], T]) -> T:
+    """An API call's answer; its error, or no answer, as one clear line (exit code 1)."""
+    try:
+        return call()
+    except SpanTallyError as exc:
+        raise click.ClickException(str(exc)) from None

@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from spantally.client import SpanTallyError
-
-from .common import api_client, api_connection_options, console
+from .common import api_client, api_connection_options, asked, console
 
 __all__ = ["database_url_for", "prices", "reprice"]
 
-T = TypeVar("T")
 
-
-
-def _asked(call: Callable[[], T]) -> T:
-    """An API call's answer; its error, or no answer, as one clear line (exit code 1)."""
-    try:
-        return call()
-    except SpanTallyError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def _money(value: float | None) -> str:
@@ -47,7 +35,7 @@ def prices() -> None:
 def list_prices(url: str, api_key: str | None, as_json: bool) -> None:
     """The project's custom prices (USD per million tokens)."""
     client = api_client(url, api_key)
-    body = {"prices": _asked(client.prices)}
+    body = {"prices": asked(client.prices)}
     if as_json:
         click.echo(json.dumps(body, indent=2))
         return
@@ -80,7 +68,7 @@ def set_price(url: str, api_key: str | None, model: str, provider: str | None, i
               per_call: str | None, from_: str | None, to: str | None) -> None:
     """Add a price for MODEL (an id, or a pattern with *, e.g. 'ft:gpt-4o-mini:acme:*')."""
     client = api_client(url, api_key)
-    created = _asked(lambda: client.create_price(
+    created = asked(lambda: client.create_price(
         model, input_, output, provider=provider, cacheReadPerMTok=cache_read,
         cacheWritePerMTok=cache_write, perCall=per_call, effectiveFrom=from_, effectiveTo=to))
     console.print(f"price {created['id']} added for {created['provider'] or 'any provider'} / "
@@ -97,7 +85,7 @@ def explain_price(url: str, api_key: str | None, model: str, provider: str | Non
                   at: str | None) -> None:
     """Which price a call of MODEL gets (custom, catalog, or none), and what it is."""
     client = api_client(url, api_key)
-    body = _asked(lambda: client.resolve_price(model, provider, at))
+    body = asked(lambda: client.resolve_price(model, provider, at))
     if body["source"] == "custom":
         p = body["custom"]
         console.print(f"custom price {p['id']} ({p['provider'] or 'any provider'} / {p['model']},"
@@ -121,7 +109,7 @@ def explain_price(url: str, api_key: str | None, model: str, provider: str | Non
 def delete_price(url: str, api_key: str | None, price_id: int) -> None:
     """Delete the custom price PRICE_ID."""
     client = api_client(url, api_key)
-    _asked(lambda: client.delete_price(price_id))
+    asked(lambda: client.delete_price(price_id))
     console.print(f"price {price_id} deleted")
 
 
@@ -135,19 +123,19 @@ def rate(url: str, api_key: str | None, currency: str | None, per_usd: str | Non
     """Currency rates (units per USD): list them, set CURRENCY's, or --delete it."""
     client = api_client(url, api_key)
     if currency is None:
-        rates = _asked(client.currency_rates)
+        rates = asked(client.currency_rates)
         for entry in rates:
             console.print(f"{entry['currency']}  {entry['perUsd']} per USD  "
                           f"(set {entry['updatedAt']})")
         if not rates:
             console.print("no rates: costs are shown in USD only")
     elif delete:
-        _asked(lambda: client.delete_currency_rate(currency))
+        asked(lambda: client.delete_currency_rate(currency))
         console.print(f"rate for {currency.upper()} deleted")
     elif per_usd is None:
         raise click.UsageError("give the rate too: spantally prices rate EUR 0.92")
     else:
-        entry = _asked(lambda: client.set_currency_rate(currency, per_usd))
+        entry = asked(lambda: client.set_currency_rate(currency, per_usd))
         console.print(f"1 USD = {entry['perUsd']} {entry['currency']}")
 
 
