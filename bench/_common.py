@@ -44,10 +44,13 @@ class UpProcess:
 
 
 @contextmanager
-def spantally_up(database_url: str, *extra: str) -> Iterator[UpProcess]:
+def spantally_up(database_url: str, *extra: str, python: str = sys.executable,
+                 api_key: str | None = None) -> Iterator[UpProcess]:
+    """`spantally up` on `database_url`, from the SpanTally installed for `python`; `api_key`:
+    the default project's, where an earlier start created it (it is printed only then)."""
     ports = [free_port() for _ in range(3)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "spantally.server.cli", "--log-level", "WARNING", "up",
+        [python, "-m", "spantally.server.cli", "--log-level", "WARNING", "up",
          "--database-url", database_url, "--grpc-port", str(ports[0]),
          "--http-port", str(ports[1]), "--api-port", str(ports[2]), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -59,13 +62,14 @@ def spantally_up(database_url: str, *extra: str) -> Iterator[UpProcess]:
         if "Send spans with" in line:
             break
     output = "".join(lines)
-    key = re.search(r"API key\s+(st_\S+)", output)
-    if not key:
+    found = re.search(r"API key\s+(st_\S+)", output)
+    key = found.group(1) if found else api_key
+    if "Send spans with" not in output or key is None:
         proc.kill()
         raise RuntimeError(f"spantally up did not start:\n{output}")
     try:
         yield UpProcess(proc, f"127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}/v1/traces",
-                        f"http://127.0.0.1:{ports[2]}", key.group(1))
+                        f"http://127.0.0.1:{ports[2]}", key)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)

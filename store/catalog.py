@@ -142,14 +142,25 @@ class Histogram:
         return bin_expression(self.value)
 
     @property
-    def bin(self) -> str:
-        """SQL for a call's bin: the stored one where there is one."""
-        return self.stored_bin or self.bin_of_value
+    def row_bin(self) -> str:
+        """SQL for a call's bin, NULL for a call without a value: the stored bin where there
+        is one, else computed (and not for calls without a value)."""
+        if self.stored_bin is not None:
+            return self.stored_bin
+        if self.nullable:
+            return f"CASE WHEN {self.value} IS NOT NULL THEN {self.bin_of_value} END"
+        return self.bin_of_value
 
-    def over_calls(self, index: int, bin_sql: str | None = None) -> str:
-        """The SQL aggregate counting a cell's calls in bin `index`."""
+    def over_calls(self, index: int) -> str:
+        """The SQL aggregate counting a cell's calls in bin `index`, as a continuous aggregate
+        computes it from llm_calls."""
         counted = self.value if self.nullable else "*"
-        return f"count({counted}) FILTER (WHERE {bin_sql or self.bin} = {index})"
+        return f"count({counted}) FILTER (WHERE {self.stored_bin or self.bin_of_value} = {index})"
+
+    @staticmethod
+    def in_bin(index: int, bin_column: str) -> str:
+        """The SQL aggregate counting rows whose `bin_column` (a `row_bin`) is `index`."""
+        return f"count(*) FILTER (WHERE {bin_column} = {index})"
 
 
 HISTOGRAMS: tuple[Histogram, ...] = (

@@ -61,15 +61,14 @@ def _aliased(expression: str, name: str) -> sql.Composed:
     return sql.SQL("{} AS {}").format(sql.SQL(expression), sql.Identifier(name))
 
 
-def _over_calls(aggregate: Aggregate, bins: dict[str, str] | None = None) -> list[sql.Composed]:
-    """The measure columns of `aggregate` computed from call rows; `bins` names a column per
-    histogram holding the call's bin (else its catalog expression)."""
+def _over_calls(aggregate: Aggregate, with_bins: bool = False) -> list[sql.Composed]:
+    """The measure columns of `aggregate` computed from call rows; `with_bins`: the rows hold
+    each histogram's bin as `<name>_bin` (a `row_bin`)."""
     measures = [_aliased(s.over_calls, s.name) for s in SUMS]
     if aggregate.histograms:
         for h in HISTOGRAMS:
-            bin_sql = (bins or {}).get(h.name)
-            measures += [_aliased(h.over_calls(i, bin_sql), column)
-                         for i, column in enumerate(h.columns)]
+            measures += [_aliased(h.in_bin(i, f"{h.name}_bin") if with_bins else h.over_calls(i),
+                                  column) for i, column in enumerate(h.columns)]
     return measures
 
 
@@ -97,7 +96,7 @@ def _returned() -> list[sql.Composable]:
                              *(c for s in SUMS for c in s.reads),
                              *(h.value for h in HISTOGRAMS)))
     out: list[sql.Composable] = [sql.Identifier(c) for c in columns]
-    out += [sql.SQL("{} AS {}").format(sql.SQL(h.bin), sql.Identifier(f"{h.name}_bin"))
+    out += [sql.SQL("{} AS {}").format(sql.SQL(h.row_bin), sql.Identifier(f"{h.name}_bin"))
             for h in HISTOGRAMS]
     return out
 
@@ -108,7 +107,7 @@ def _delta(aggregate: Aggregate, kept: Sequence[Aggregate]) -> sql.Composed:
     feeder = _feeder(aggregate, kept)
     if feeder is None:
         bucket = sql.SQL("date_trunc({}, time, 'UTC')").format(unit)
-        measures = _over_calls(aggregate, {h.name: f"{h.name}_bin" for h in HISTOGRAMS})
+        measures = _over_calls(aggregate, with_bins=True)
         source = sql.Identifier("inserted")
     else:
         bucket = (sql.SQL("bucket") if feeder.grain is aggregate.grain

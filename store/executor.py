@@ -124,9 +124,8 @@ async def execute(conn: psycopg.AsyncConnection, project_id: int, planned: Plan,
     many_buckets = len(planned.parts) > 1
     for read in planned.reads:
         if read.relation == RAW:
-            raw = planned.raw_pieces
             # In one part, every range belongs to its one bucket: grouping by key is enough.
-            starts = [p.start for p in raw][:None if many_buckets else 1]
+            starts = [p.start for p in planned.raw_pieces][:None if many_buckets else 1]
             statement = queries.grouped_raw(keys, conditions, list(read.ranges), starts,
                                             question.histograms)
             read_params = {**params, "starts": starts}
@@ -138,15 +137,12 @@ async def execute(conn: psycopg.AsyncConnection, project_id: int, planned: Plan,
         began = time.perf_counter()
         rows = await (await conn.execute(statement, read_params)).fetchall()
         rows_read = 0
+        grouped = bool(question.group_by)
+        bucket_of = planned.raw_bucket if read.relation == RAW else planned.bucket_at
         for row in rows:
             # (bucket or range number, key..., rows read, measures...)
-            moment, key, count, values = row[0], row[1:1 + width], row[1 + width], row[2 + width:]
-            rows_read += count
-            if read.relation == RAW:
-                bucket = raw[moment - 1].bucket
-            else:
-                bucket = planned.bucket_at(moment)
-            add(bucket, key if question.group_by else (), values)
+            rows_read += row[1 + width]
+            add(bucket_of(row[0]), row[1:1 + width] if grouped else (), row[2 + width:])
         if explain is not None:
             explain.reads.append(ReadReport(
                 read.relation, read.ranges, statement.as_string(conn),

@@ -63,12 +63,9 @@ class Measures:
         """From the measure columns of a query, in the catalog's order: the sums, then (unless
         the query left them out) each histogram's bins."""
         numbers = [int(v or 0) for v in values]  # type: ignore[call-overload]
-        sums = len(_SUM_FIELDS)
-        if len(numbers) == sums:
+        if len(numbers) == _SUMS:
             return cls(*numbers)
-        histograms = {f"{h.name}_hist": numbers[sums + i * BINS:sums + (i + 1) * BINS]
-                      for i, h in enumerate(HISTOGRAMS)}
-        return cls(*numbers[:sums], **histograms)
+        return cls(*numbers[:_SUMS], *(numbers[part] for part in _HISTOGRAM_PARTS))
 
     def subtract(self, other: Measures) -> None:
         for f in _SUM_FIELDS:
@@ -99,8 +96,12 @@ class Measures:
 _SUM_FIELDS = tuple(f.name for f in fields(Measures) if not f.name.endswith("_hist"))
 # The columns of every query are the catalog's measures in its order: so must the fields be.
 assert _SUM_FIELDS == tuple(s.name for s in SUMS), "Measures and catalog.SUMS disagree"
-assert {f.name for f in fields(Measures)} - set(_SUM_FIELDS) == {
-    f"{h.name}_hist" for h in HISTOGRAMS}, "Measures and catalog.HISTOGRAMS disagree"
+assert tuple(f.name for f in fields(Measures))[len(_SUM_FIELDS):] == tuple(
+    f"{h.name}_hist" for h in HISTOGRAMS), "Measures and catalog.HISTOGRAMS disagree"
+_SUMS = len(_SUM_FIELDS)
+# Where each histogram's bins are among a query's measure columns.
+_HISTOGRAM_PARTS = tuple(slice(_SUMS + i * BINS, _SUMS + (i + 1) * BINS)
+                         for i in range(len(HISTOGRAMS)))
 
 
 def bin_of(value_us: int) -> int:

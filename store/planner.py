@@ -50,6 +50,8 @@ class Plan:
     """In time order; together exactly [start, end)."""
     starts: tuple[datetime, ...]
     """Each part's start, to find the part of a moment."""
+    raw_buckets: tuple[datetime | None, ...]
+    """The bucket of each piece read from llm_calls, in order (numbered from 1)."""
 
     @property
     def reads(self) -> tuple[Read, ...]:
@@ -73,6 +75,10 @@ class Plan:
     def raw_span(self) -> timedelta:
         """How much of the range llm_calls answers."""
         return sum((p.end - p.start for p in self.raw_pieces), timedelta())
+
+    def raw_bucket(self, number: int) -> datetime | None:
+        """The bucket of the `number`-th piece read from llm_calls (from 1)."""
+        return self.raw_buckets[number - 1]
 
     def bucket_at(self, moment: datetime) -> datetime | None:
         """The question's bucket holding `moment` (an aggregate row's UTC bucket start)."""
@@ -118,4 +124,5 @@ def plan(question: Question) -> Plan:
     parts = _parts(question)
     for part in parts:
         cover(part.start, part.end, 0, part.bucket)
-    return Plan(question, parts, tuple(pieces), tuple(part.start for part in parts))
+    return Plan(question, parts, tuple(pieces), tuple(part.start for part in parts),
+                tuple(p.bucket for p in pieces if p.relation == RAW))

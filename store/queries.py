@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from psycopg import sql
 
-from .catalog import BINS, HISTOGRAMS, SUMS, Aggregate
+from .catalog import BINS, HISTOGRAMS, SUMS, Aggregate, Histogram
 from .records import STAGING_COLUMNS
 
 __all__ = [
@@ -192,8 +193,35 @@ WHERE key_id = %s AND (last_used_at IS NULL OR last_used_at < now() - interval '
 # Each returns (bucket or range number, key..., rows read, sums..., histogram bins...): the
 # measures in the order of store.catalog (SUMS, then each histogram's bins).
 
-def _summed(columns: tuple[str, ...]) -> list[sql.Composable]:
-    return [sql.SQL("sum({0})::bigint").format(sql.Identifier(c)) for c in columns]
+# Composed once per shape: composing ~80 expressions for every query cost more than the rest
+# of planning a question.
+@functools.cache
+def _aggregate_measures(aggregate: Aggregate, histograms: bool) -> sql.SQL:
+    columns = aggregate.columns if histograms else tuple(s.name for s in SUMS)
+    return _rendered(sql.SQL(",\n       ").join(
+        sql.SQL("sum({0})::bigint").format(sql.Identifier(c)) for c in columns))
+
+
+def _rendered(composed: sql.Composed) -> sql.SQL:
+    """`composed` as the text it stands for (identifiers quoted once, not at every query)."""
+    return sql.SQL(composed.as_string())
+
+
+@functools.cache
+def _raw_measures(histograms: bool) -> tuple[sql.SQL, sql.SQL]:
+    """The measures over llm_calls rows, and the lateral subqueries computing the bins that
+    llm_calls does not store."""
+    measures: list[sql.Composable] = [sql.SQL(s.over_calls) for s in SUMS]
+    bins: list[sql.Composable] = []
+    if histograms:
+        for h in HISTOGRAMS:
+            bin_column = h.stored_bin
+            if bin_column is None:
+                bin_column = f"{h.name}_bins.bin"
+                bins.append(sql.SQL("CROSS JOIN LATERAL (SELECT {} AS bin) AS {}").format(
+                    sql.SQL(h.row_bin), sql.Identifier(f"{h.name}_bins")))
+            measures += [sql.SQL(Histogram.in_bin(i, bin_column)) for i in range(BINS)]
+    return _rendered(sql.SQL(",\n       ").join(measures)), _rendered(sql.SQL(" ").join(bins))
 
 
 _GROUPED_AGGREGATE = sql.SQL("""
@@ -249,13 +277,12 @@ def grouped_aggregate(aggregate: Aggregate, keys: list[sql.Composable],
     """Measures per (bucket of `aggregate`, keys) over `ranges` (sorted, disjoint), or without
     `by_bucket` per keys (with their first bucket); the histogram columns only with
     `histograms`."""
-    columns = aggregate.columns if histograms else tuple(s.name for s in SUMS)
     group = _group(len(keys) + 1)
     if not by_bucket:
         group = sql.SQL(", ").join(sql.Literal(i) for i in range(2, len(keys) + 2))
     return _GROUPED_AGGREGATE.format(
         bucket=sql.SQL("bucket" if by_bucket else "min(bucket)"),
-        keys=sql.SQL(", ").join(keys), measures=sql.SQL(",\n       ").join(_summed(columns)),
+        keys=sql.SQL(", ").join(keys), measures=_aggregate_measures(aggregate, histograms),
         table=sql.Identifier(aggregate.name), ranges=_ranges("bucket", ranges), filters=filters,
         group=group)
 
@@ -265,19 +292,9 @@ def grouped_raw(keys: list[sql.Composable], filters: sql.Composable,
                 histograms: bool = True) -> sql.Composed:
     """Measures per (number of the range, keys) of llm_calls within `ranges`, the ranges being
     numbered from 1 by their sorted `starts` (also given as %(starts)s)."""
-    measures: list[sql.Composable] = [sql.SQL(s.over_calls) for s in SUMS]
-    bins: list[sql.Composable] = []
-    if histograms:
-        for h in HISTOGRAMS:
-            bin_sql = h.stored_bin
-            if bin_sql is None:
-                bin_sql = f"{h.name}_bins.bin"
-                bins.append(sql.SQL("CROSS JOIN LATERAL (SELECT {} AS bin) AS {}").format(
-                    sql.SQL(h.bin_of_value), sql.Identifier(f"{h.name}_bins")))
-            measures += [sql.SQL(h.over_calls(i, bin_sql)) for i in range(BINS)]
+    measures, bins = _raw_measures(histograms)
     return _GROUPED_RAW.format(range_number=_range_number(starts), keys=sql.SQL(", ").join(keys),
-                               measures=sql.SQL(",\n       ").join(measures),
-                               bins=sql.SQL(" ").join(bins), ranges=_ranges("time", ranges),
+                               measures=measures, bins=bins, ranges=_ranges("time", ranges),
                                filters=filters, group=_group(len(keys) + 1))
 
 

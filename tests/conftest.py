@@ -16,11 +16,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from spantally.store import ManagedCluster, temporary_cluster
 
 from .fake_llm import FakeLLMServer, fake_llm_server
-from .harness import Project, Server, free_port, start_server
+from .harness import STORAGE_MODE, Project, Server, free_port, start_server
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    return ["spantally tests: real PostgreSQL + TimescaleDB cluster started by the suite"]
+    return ["spantally tests: real PostgreSQL + TimescaleDB cluster started by the suite, "
+            f"servers in storage mode {STORAGE_MODE!r} (SPANTALLY_TEST_STORAGE_MODE)"]
 
 
 @pytest.fixture(scope="session")

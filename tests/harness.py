@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import threading
 import urllib.error
@@ -117,12 +118,18 @@ class Server:
             self.thread.close()
 
 
+# `postgres` runs the suite's servers on plain tables (the cluster's TimescaleDB unused), as
+# `make test` does after the run in the cluster's own mode.
+STORAGE_MODE = os.environ.get("SPANTALLY_TEST_STORAGE_MODE", "auto")
+
+
 def start_server(database_url: str, collector: dict[str, Any] | None = None,
                  retention: RetentionConfig | None = None, read_database_url: str | None = None,
                  **pipeline: Any) -> Server:
     settings = Settings(
         database_url=database_url,
         read_database_url=read_database_url,
+        storage_mode=STORAGE_MODE,
         retention=retention or RetentionConfig(),
         collector=CollectorConfig(
             grpc_port=0, http_port=0, pipeline=PipelineConfig(**pipeline), **(collector or {})
