@@ -11,9 +11,12 @@ PYTEST_ARGS ?=
 up: install-database install-server
 	$(BIN)/spantally up
 
+# The suite twice: its servers in the cluster's own storage mode (timescale or apache), then
+# on plain tables (postgres), so that every answer is checked in both ways of keeping aggregates.
 test: install-database install-browser install-dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	SPANTALLY_TEST_STORAGE_MODE=postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Everything but the tests marked slow (fault injection): for quick local iterations.
 test-fast: install-database install-browser install-dev

@@ -29,6 +29,7 @@ __all__ = [
     "Grain",
     "HISTOGRAMS",
     "Histogram",
+    "INNER_BINS",
     "RAW",
     "SCHEMA_VERSION",
     "SUMS",

@@ -101,7 +101,7 @@ class _AggregateRefresher:
 
     async def after_write(self, oldest: datetime) -> None:
         now = datetime.now(timezone.utc)
-        # Newer than every policy's end: real-time aggregation shows it already.
+        # Newer than the hourly policy's end (the latest of all): real-time aggregation shows it.
         if oldest >= Grain.HOUR.refresh_end(now):
             return
         ticket = self._started

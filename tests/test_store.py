@@ -74,9 +74,9 @@ def test_migrations_are_safe_twice_and_concurrently(fresh_database: str) -> None
     assert _applied(fresh_database) == first
 
 
-def test_timescaledb_is_detected_with_its_edition(cluster) -> None:  # noqa: ANN001
-    mode = asyncio.run(migrate(cluster.url))
-    with psycopg.connect(cluster.url) as conn:
+def test_timescaledb_is_detected_with_its_edition(fresh_database: str) -> None:
+    mode = asyncio.run(migrate(fresh_database))
+    with psycopg.connect(fresh_database) as conn:
         license_ = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()[0]
         hypertables = conn.execute(
             "SELECT hypertable_name FROM timescaledb_information.hypertables").fetchall()
