@@ -116,6 +116,10 @@ async def _rollup_table(cur: psycopg.AsyncCursor, a: Aggregate) -> list[str]:
              and (i["nulls_not_distinct"] or not a.keys)]
     if not keyed:
         out.append(f"{a.name}: no unique index NULLS NOT DISTINCT on {', '.join(a.key)}")
+    # The key serves every read (project first, then bucket): any other index only slows
+    # ingest down.
+    out += [f"{a.name}: an index on {', '.join(i['columns'])} that the catalog does not have"
+            for i in indexes if not keyed or i is not keyed[0]]
     return out
 
 

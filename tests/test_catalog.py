@@ -132,6 +132,7 @@ def test_the_check_sees_each_kind_of_difference(fresh_database: str) -> None:
         conn.execute("ALTER TABLE llm_calls_total_1d ALTER COLUMN calls DROP NOT NULL")
         conn.execute("ALTER TABLE llm_calls_user_1d DROP CONSTRAINT llm_calls_user_1d_key")
         conn.execute("CREATE TABLE llm_calls_model_1w (bucket timestamptz)")
+        conn.execute("CREATE INDEX ON llm_calls_1d (model, bucket)")
         conn.execute("CREATE OR REPLACE FUNCTION spantally_ingest_staged() RETURNS bigint "
                      "LANGUAGE sql AS 'SELECT 0::bigint'")
     differences = asyncio.run(_differences_without_migrating(fresh_database))
@@ -139,6 +140,7 @@ def test_the_check_sees_each_kind_of_difference(fresh_database: str) -> None:
         "llm_calls_model_1w: in the database, not in the catalog",
         "llm_calls_1h.ttft_h07: missing",
         "llm_calls_1d.tokens_per_second: not in the catalog",
+        "llm_calls_1d: an index on model, bucket that the catalog does not have",
         "llm_calls_total_1d.calls: nullable, the catalog says NOT NULL",
         "llm_calls_user_1d: no unique index NULLS NOT DISTINCT on project_id, bucket, user_id",
         "spantally_ingest_staged(): differs from the one the catalog generates",
