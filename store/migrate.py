@@ -13,6 +13,7 @@ database edition does not silently switch the schema under existing data.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
@@ -101,14 +102,32 @@ async def _apply(conn: psycopg.AsyncConnection, migration: Migration) -> None:
         f".{migration.tag}" if migration.tag else ""
     )
     log.info("applying migration %s", label)
-    try:
-        async with conn.transaction():
-            await conn.execute(migration.sql)
-            await conn.execute(
-                queries.RECORD_MIGRATION, (migration.version, migration.name, migration.tag or "")
-            )
-    except psycopg.Error as exc:
-        raise StoreError(f"migration {label} failed: {exc}") from exc
+    for attempt in range(1, _CATALOG_RACE_ATTEMPTS + 1):
+        try:
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(queries.RECORD_MIGRATION,
+                                   (migration.version, migration.name, migration.tag or ""))
+            return
+        except psycopg.Error as exc:
+            if _catalog_race(exc) and attempt < _CATALOG_RACE_ATTEMPTS:
+                # TimescaleDB's job scheduler updated a catalog row this migration changes
+                # (dropping a continuous aggregate drops its policy's job); the transaction
+                # rolled back whole, so it is run again.
+                log.warning("migration %s met a concurrent catalog update; retrying", label)
+                await asyncio.sleep(0.2 * attempt)
+                continue
+            raise StoreError(f"migration {label} failed: {exc}") from exc
+
+
+_CATALOG_RACE_ATTEMPTS = 5
+
+
+def _catalog_race(exc: psycopg.Error) -> bool:
+    """PostgreSQL's "tuple concurrently updated": two transactions changed one catalog row. It
+    has no SQLSTATE of its own (XX000), so its message identifies it."""
+    return (isinstance(exc, psycopg.errors.InternalError_)
+            and exc.diag.message_primary == "tuple concurrently updated")
 
 
 async def _install_derived(conn: psycopg.AsyncConnection, mode: StorageMode) -> None:
