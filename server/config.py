@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spantally.collector import CollectorConfig
-from spantally.store import RetentionConfig
+from spantally.store import ColumnstoreConfig, RetentionConfig
 
 __all__ = ["ApiConfig", "Settings"]
 
@@ -39,5 +39,9 @@ class Settings:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     retention_interval_s: float = 3600.0
     """How often the modes without TimescaleDB policies delete expired rows."""
+    columnstore: ColumnstoreConfig = field(default_factory=ColumnstoreConfig)
+    maintenance_interval_s: float = 15.0
+    """Mode `timescale`: how often a process checks that TimescaleDB's scheduler ran every
+    policy, running those it did not (store.maintenance)."""
     collector: CollectorConfig = field(default_factory=CollectorConfig)
     api: ApiConfig = field(default_factory=ApiConfig)

@@ -15,10 +15,12 @@ from spantally.collector.service import bound_port
 from spantally.store import (
     ClusterConfig,
     Database,
+    MaintenanceRunner,
     ManagedCluster,
     StorageMode,
     StoreConfig,
     apply_retention,
+    configure_columnstore,
     configure_retention,
     create_api_key,
     default_home,
@@ -58,6 +60,7 @@ class Runtime:
         self._api: web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
+        self._maintenance: asyncio.Task[None] | None = None
         self.api_port = settings.api.port
 
     async def start(self) -> StartupInfo:
@@ -78,6 +81,7 @@ class Runtime:
         project, api_key = await self._default_project()
 
         await configure_retention(self.database, settings.retention)
+        await configure_columnstore(self.database, settings.columnstore)
         authenticator = Authenticator(self.database)
         collector_config = replace(
             settings.collector,
@@ -90,6 +94,10 @@ class Runtime:
         if settings.retention.enabled and mode is not StorageMode.TIMESCALE:
             self._retention = asyncio.create_task(
                 self._apply_retention_periodically(), name="spantally-retention")
+        if mode is StorageMode.TIMESCALE:
+            runner = MaintenanceRunner(self.database, settings.maintenance_interval_s)
+            self._maintenance = asyncio.create_task(runner.run_forever(),
+                                                    name="spantally-maintenance")
 
         if settings.read_database_url:
             self.read_database = Database(
@@ -125,7 +133,7 @@ class Runtime:
             await self.collector.stop()
         if self._api is not None:
             await self._api.cleanup()
-        for task in (self._watch, self._retention):
+        for task in (self._watch, self._retention, self._maintenance):
             if task is not None:
                 task.cancel()
         for database in (self.read_database, self.database):

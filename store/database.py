@@ -54,6 +54,17 @@ class StoreConfig:
     to disk instead of hashing in memory (bench/analytics.py)."""
 
 
+def _version(text: str) -> tuple[int, ...]:
+    """`2.28.3` -> (2, 28, 3); a suffix such as `-dev` is ignored."""
+    parts = []
+    for part in text.split("."):
+        digits = "".join(c for c in part if c.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
 def is_transient(exc: BaseException) -> bool:
     """True for failures that mean "the database is not reachable now", not "this is wrong"."""
     if isinstance(exc, (PoolTimeout, StoreUnavailable, ConnectionError, OSError)):
@@ -128,6 +139,8 @@ class Database:
             name="spantally",
         )
         self.mode: StorageMode | None = None
+        self.timescaledb_version: tuple[int, ...] | None = None
+        """The timescaledb extension's version, None without it."""
         self._last_failure: float | None = None
         self._last_error = ""
 
@@ -154,8 +167,18 @@ class Database:
             if row is None:
                 raise StoreError("the read database has no SpanTally schema: is it a replica?")
             self.mode = StorageMode(row[0])
+        if self.mode.has_hypertable:
+            async with self.pool.connection() as conn:
+                row = await (await conn.execute(queries.TIMESCALEDB_VERSION)).fetchone()
+            self.timescaledb_version = _version(row[0]) if row else None
         log.info("storage mode: %s%s", self.mode.value, " (read replica)" if self.read_only else "")
         return self.mode
+
+    @property
+    def refreshes_in_one_pass(self) -> bool:
+        """Whether SpanTally's own refreshes ask for a single pass (store.ddl.refresh): the
+        option exists, and is needed, from TimescaleDB 2.28 on."""
+        return self.timescaledb_version is not None and self.timescaledb_version >= (2, 28)
 
     async def close(self) -> None:
         await self.pool.close()

@@ -29,7 +29,9 @@ __all__ = [
     "COPY_REPRICE_CHANGES",
     "CREATE_REPRICE_CHANGES",
     "INGEST_FUNCTION",
+    "REPRICED_CALLS",
     "REPRICE_KEYS",
+    "REPRICE_LOCK",
     "continuous_aggregate_query",
     "create_aggregate",
     "delete_expired",
@@ -38,7 +40,6 @@ __all__ = [
     "refresh",
     "reprice_change",
     "reprice_rollup",
-    "repriced_calls",
 ]
 
 INGEST_FUNCTION = "spantally_ingest_staged"
@@ -252,22 +253,26 @@ COPY_REPRICE_CHANGES = sql.SQL("COPY pg_temp.reprice_changes ({}) FROM STDIN").f
     _names(_REPRICE_COLUMNS))
 
 
-def repriced_calls(lock: bool) -> sql.Composed:
-    """One window (%(start)s..%(end)s) of one project's calls whose cost SpanTally computed
-    (never a reported cost); with `lock`, locked so that two re-pricings of it take turns."""
-    return sql.SQL("""
+REPRICE_LOCK = sql.SQL(
+    "SELECT pg_advisory_xact_lock(hashtextextended('spantally.reprice', %(project_id)s))")
+"""Taken by each window's transaction before it reads its calls, so that two re-pricings of one
+project take turns and the second sees the first's costs. An advisory lock rather than row
+locks (`FOR UPDATE`): rows in compressed chunks cannot be locked."""
+
+REPRICED_CALLS = sql.SQL("""
 SELECT {columns}, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
        cost_nano_usd, cost_source
 FROM llm_calls
 WHERE project_id = %(project_id)s AND time >= %(start)s AND time < %(end)s
-  AND cost_source IS DISTINCT FROM 'reported'{lock}
-""").format(columns=_names(dict.fromkeys((*_REPRICE_IDENTITY, *REPRICE_KEYS, "status"))),
-            lock=sql.SQL("\nFOR UPDATE" if lock else ""))
+  AND cost_source IS DISTINCT FROM 'reported'
+""").format(columns=_names(dict.fromkeys((*_REPRICE_IDENTITY, *REPRICE_KEYS, "status"))))
+"""One window (%(start)s..%(end)s) of one project's calls whose cost SpanTally computed (never
+a reported cost)."""
 
 
 def reprice_change(call: dict[str, object], new_cost: int | None,
                    new_source: str | None) -> tuple[object, ...]:
-    """A row of reprice_changes for `call` (a row of repriced_calls)."""
+    """A row of reprice_changes for `call` (a row of REPRICED_CALLS)."""
     return (*(call[c] for c in (*_REPRICE_IDENTITY, *REPRICE_KEYS)), call["cost_nano_usd"],
             new_cost, new_source)
 
@@ -295,12 +300,18 @@ WHERE r.project_id = %(project_id)s AND r.bucket = d.bucket{matches}
             matches=sql.Composed(matches))
 
 
-def refresh(aggregate: Aggregate) -> sql.Composed:
+def refresh(aggregate: Aggregate, single_pass: bool = False) -> sql.Composed:
     """Mode `timescale`: materialize what writes made stale, up to %(end)s. The start is NULL on
     purpose: it refreshes every invalidated bucket, whereas a window with a start moves the
-    watermark past older buckets that were never materialized, hiding their calls."""
-    return sql.SQL("CALL refresh_continuous_aggregate({}, NULL, %(end)s)").format(
-        sql.Literal(aggregate.name))
+    watermark past older buckets that were never materialized, hiding their calls.
+
+    `single_pass` (TimescaleDB 2.28 and later, which split a manual refresh into batches by
+    default): the whole window in one pass. A batched refresh can return with an invalidated
+    bucket inside its window left as it was (docs/operations.md, "Aggregates"); a write is
+    acknowledged only after a refresh that cannot."""
+    options = sql.SQL(", options => '{\"buckets_per_batch\": 0}'" if single_pass else "")
+    return sql.SQL("CALL refresh_continuous_aggregate({}, NULL, %(end)s{})").format(
+        sql.Literal(aggregate.name), options)
 
 
 def delete_expired(aggregate: Aggregate) -> sql.Composed:

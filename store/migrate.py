@@ -124,10 +124,15 @@ _CATALOG_RACE_ATTEMPTS = 5
 
 
 def _catalog_race(exc: psycopg.Error) -> bool:
-    """PostgreSQL's "tuple concurrently updated": two transactions changed one catalog row. It
-    has no SQLSTATE of its own (XX000), so its message identifies it."""
+    """A migration that met a policy run of TimescaleDB's job scheduler: PostgreSQL's "tuple
+    concurrently updated" or "... deleted" (two transactions changed one catalog row; it has no
+    SQLSTATE of its own, XX000, so its message identifies it), or a deadlock with a refresh that reads a
+    continuous aggregate the migration drops."""
+    if isinstance(exc, psycopg.errors.DeadlockDetected):
+        return True
     return (isinstance(exc, psycopg.errors.InternalError_)
-            and exc.diag.message_primary == "tuple concurrently updated")
+            and exc.diag.message_primary in ("tuple concurrently updated",
+                                             "tuple concurrently deleted"))
 
 
 async def _install_derived(conn: psycopg.AsyncConnection, mode: StorageMode) -> None:

@@ -11,8 +11,11 @@ from .catalog import BINS, HISTOGRAMS, SUMS, Aggregate, Histogram
 from .records import STAGING_COLUMNS
 
 __all__ = [
+    "ADD_COMPRESSION_POLICY",
     "ADD_RETENTION_POLICY",
+    "AGGREGATE_WATERMARKS",
     "APPLIED_MIGRATIONS",
+    "COLUMNSTORE_CHUNKS",
     "COPY_STAGING",
     "COST_TOTALS",
     "CREATE_API_KEY",
@@ -35,17 +38,25 @@ __all__ = [
     "LIST_PROJECTS",
     "LIST_PROJECT_IDS",
     "LIST_RATES",
+    "MAINTENANCE_RUNS",
+    "MAINTENANCE_UNLOCK",
     "MIGRATION_LOCK",
     "MIGRATION_UNLOCK",
     "RECENT_CALLS",
     "RECORDED_STORAGE_MODE",
+    "RECORD_MAINTENANCE_RUN",
     "RECORD_MIGRATION",
     "RECORD_STORAGE_MODE",
+    "REMOVE_COMPRESSION_POLICY",
     "REMOVE_RETENTION_POLICY",
     "REPRICE_UPDATE_CALLS",
     "REVOKE_API_KEY",
+    "RUN_JOB",
     "SET_RATE",
+    "TIMESCALEDB_JOBS",
+    "TIMESCALEDB_VERSION",
     "TOUCH_API_KEY",
+    "TRY_MAINTENANCE_LOCK",
     "TRY_RETENTION_LOCK",
     "grouped_aggregate",
     "grouped_raw",
@@ -159,6 +170,64 @@ ADD_RETENTION_POLICY = "SELECT add_retention_policy(%s, drop_after => %s)"
 TRY_RETENTION_LOCK = "SELECT pg_try_advisory_xact_lock(7342165004)"
 DROP_RAW_CHUNKS = "SELECT count(*) FROM drop_chunks('llm_calls', older_than => now() - %s)"
 DELETE_RAW_CALLS = "DELETE FROM llm_calls WHERE time < now() - %s"
+
+# -- maintenance (store.maintenance) -------------------------------------------------------------
+
+TIMESCALEDB_VERSION = """
+SELECT extversion AS version, current_setting('timescaledb.license', true) AS edition
+FROM pg_extension WHERE extname = 'timescaledb'
+"""
+# TimescaleDB's jobs on SpanTally's relations, and its own job-history retention, with what its
+# scheduler says of their last run. Infinite timestamps (never) become NULL.
+TIMESCALEDB_JOBS = """
+SELECT j.job_id, j.proc_name, j.hypertable_name AS relation, j.schedule_interval, j.scheduled,
+       CASE WHEN isfinite(j.next_start) THEN j.next_start END AS next_start,
+       CASE WHEN isfinite(s.last_run_started_at) THEN s.last_run_started_at END AS last_run_started,
+       CASE WHEN isfinite(s.last_successful_finish) THEN s.last_successful_finish
+       END AS last_success,
+       s.last_run_status, coalesce(s.total_runs, 0) AS total_runs,
+       coalesce(s.total_failures, 0) AS total_failures,
+       (SELECT e.err_message FROM timescaledb_information.job_errors e
+        WHERE e.job_id = j.job_id ORDER BY e.start_time DESC LIMIT 1) AS last_error
+FROM timescaledb_information.jobs j
+LEFT JOIN timescaledb_information.job_stats s USING (job_id)
+WHERE j.proc_name = ANY(%(procs)s)
+  AND (j.hypertable_name = ANY(%(relations)s) OR j.hypertable_name IS NULL)
+ORDER BY j.job_id
+"""
+RUN_JOB = "CALL run_job(%s)"
+MAINTENANCE_RUNS = """
+SELECT task, started_at, finished_at, succeeded, error, runs, failures
+FROM spantally_maintenance_runs ORDER BY task
+"""
+RECORD_MAINTENANCE_RUN = """
+INSERT INTO spantally_maintenance_runs AS r
+    (task, started_at, finished_at, succeeded, error, runs, failures)
+VALUES (%(task)s, %(started_at)s, %(finished_at)s, %(succeeded)s, %(error)s, 1,
+        CASE WHEN %(succeeded)s THEN 0 ELSE 1 END)
+ON CONFLICT (task) DO UPDATE SET
+    started_at = excluded.started_at, finished_at = excluded.finished_at,
+    succeeded = excluded.succeeded, error = excluded.error, runs = r.runs + 1,
+    failures = r.failures + excluded.failures
+"""
+# Session-scoped, on a connection held for one round: one collector at a time stands in.
+TRY_MAINTENANCE_LOCK = "SELECT pg_try_advisory_lock(7342165006)"
+MAINTENANCE_UNLOCK = "SELECT pg_advisory_unlock(7342165006)"
+# The end of each continuous aggregate's materialized buckets; NULL before its first refresh.
+AGGREGATE_WATERMARKS = """
+SELECT name, CASE WHEN watermark >= '1970-01-01' THEN watermark END AS watermark
+FROM (SELECT user_view_name AS name,
+             _timescaledb_functions.to_timestamp(
+                 _timescaledb_functions.cagg_watermark(mat_hypertable_id)) AS watermark
+      FROM _timescaledb_catalog.continuous_agg WHERE user_view_schema = 'public') w
+ORDER BY name
+"""
+COLUMNSTORE_CHUNKS = """
+SELECT count(*) AS chunks, count(*) FILTER (WHERE is_compressed) AS compressed
+FROM timescaledb_information.chunks WHERE hypertable_name = 'llm_calls'
+"""
+REMOVE_COMPRESSION_POLICY = "SELECT remove_compression_policy('llm_calls', if_exists => true)"
+ADD_COMPRESSION_POLICY = "SELECT add_compression_policy('llm_calls', compress_after => %s)"
 
 # -- tenancy -----------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Re-pricing stored calls after a price change: a store operation, given the price function.
 
 Calls whose cost was reported by their instrumentation are never touched. The range is walked
-an hour at a time per project; each hour is one transaction that locks its calls, rewrites the
+an hour at a time per project; each hour is one transaction that takes the project's re-pricing
+lock (re-pricings of one project take turns; rows are not locked), rewrites the
 costs that changed and moves every aggregate of the catalog by exactly the difference (rollup
 tables), so an interrupted run leaves every hour either done or untouched, and running it
 again finds nothing left to change there. With continuous aggregates, the invalidated buckets
@@ -143,7 +144,9 @@ async def _reprice_window(conn: psycopg.AsyncConnection, mode: StorageMode | Non
                           end: datetime, dry_run: bool, totals: RepriceTotals) -> None:
     async with conn.transaction():
         async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(ddl.repriced_calls(lock=not dry_run),
+            if not dry_run:
+                await cur.execute(ddl.REPRICE_LOCK, {"project_id": project_id})
+            await cur.execute(ddl.REPRICED_CALLS,
                               {"project_id": project_id, "start": start, "end": end})
             calls = await cur.fetchall()
         changes = []
@@ -173,6 +176,7 @@ async def _refresh_aggregates(database: Database) -> None:
         await conn.set_autocommit(True)  # refresh_continuous_aggregate needs it
         try:
             for a in AGGREGATES:
-                await conn.execute(ddl.refresh(a), {"end": a.grain.refresh_end(now)})
+                await conn.execute(ddl.refresh(a, database.refreshes_in_one_pass),
+                                   {"end": a.grain.refresh_end(now)})
         finally:
             await conn.set_autocommit(False)

@@ -1,7 +1,7 @@
 """How long calls are kept: raw rows for `raw_days`, aggregate rows for `aggregate_days`.
 
 Mode `timescale` hands the work to TimescaleDB retention policies on the hypertable and the
-continuous aggregates. The other modes run `apply_retention` periodically: `drop_chunks` on the
+continuous aggregates (which store.maintenance runs itself when the scheduler does not). The other modes run `apply_retention` periodically: `drop_chunks` on the
 hypertable (`apache`) or a DELETE (`postgres`), and a DELETE of expired aggregate rows. The
 aggregates keep their totals after raw calls expire: that is what they are for.
 
@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from . import ddl, queries
 from .catalog import AGGREGATES
 from .database import Database, StorageMode
 from .errors import StoreError
+from .maintenance import record_run
 
 __all__ = ["RetentionConfig", "apply_retention", "configure_retention"]
 
@@ -72,6 +73,7 @@ async def apply_retention(db: Database, config: RetentionConfig) -> bool:
         locked = await (await conn.execute(queries.TRY_RETENTION_LOCK)).fetchone()
         if not locked or not locked[0]:
             return False
+        started = datetime.now(timezone.utc)
         raw_cutoff = timedelta(days=config.raw_days)
         if db.mode is StorageMode.APACHE:
             await conn.execute(queries.DROP_RAW_CHUNKS, (raw_cutoff,))
@@ -81,6 +83,7 @@ async def apply_retention(db: Database, config: RetentionConfig) -> bool:
             for a in AGGREGATES:
                 await conn.execute(ddl.delete_expired(a),
                                    {"older_than": timedelta(days=config.aggregate_days)})
+        await record_run(conn, "retention", started, None)
     log.info("retention applied: raw %s days, aggregates %s days",
              config.raw_days, config.aggregate_days or "unlimited")
     return True

@@ -116,7 +116,8 @@ class _AggregateRefresher:
     async def _refresh(self, now: datetime) -> None:
         try:
             for a in AGGREGATES:  # each after the aggregate it is computed from
-                await self._refresh_one(ddl.refresh(a), a.grain.refresh_end(now))
+                await self._refresh_one(ddl.refresh(a, self._db.refreshes_in_one_pass),
+                                        a.grain.refresh_end(now))
         except Exception as exc:
             if is_transient(exc):
                 self._db.record_failure(exc)

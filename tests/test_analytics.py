@@ -9,6 +9,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from spantally.store import AGGREGATES
+
 from .harness import CallSpec, Project, Server, export_grpc, make_spans
 
 MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-20250514"),
@@ -151,3 +153,33 @@ def test_healthz_reports_database_and_mode(server: Server) -> None:
     assert status == 200
     assert body["database"]["reachable"] is True
     assert body["storageMode"] in ("timescale", "apache", "postgres")
+
+
+def test_healthz_and_metrics_report_maintenance(server: Server) -> None:
+    """The TimescaleDB version and edition; in `timescale` mode every policy SpanTally relies
+    on, who ran it last and how, each aggregate's watermark and the columnstore's chunks."""
+    status, body = server.api("/healthz", None)
+    assert status == 200
+    maintenance = body["maintenance"]
+    mode = body["storageMode"]
+    if mode == "postgres":
+        assert maintenance["timescaledb"] is None
+        assert maintenance["jobs"] == [] and maintenance["aggregateWatermarks"] == {}
+        return
+    (edition,) = server.sql("SELECT current_setting('timescaledb.license')")[0]
+    (version,) = server.sql(
+        "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")[0]
+    assert maintenance["timescaledb"] == {"version": version, "edition": edition}
+    if mode == "apache":
+        assert maintenance["jobs"] == [] and "columnstore" not in maintenance
+        return
+    tasks = {job["task"]: job for job in maintenance["jobs"]}
+    assert {f"refresh {a.name}" for a in AGGREGATES} | {"compression llm_calls"} <= set(tasks)
+    for job in tasks.values():
+        assert job["lastRunBy"] in ("scheduler", "spantally", "nobody")
+        assert isinstance(job["healthy"], bool) and job["scheduleSeconds"] > 0
+    assert set(maintenance["aggregateWatermarks"]) == {a.name for a in AGGREGATES}
+    assert maintenance["columnstore"]["chunks"] >= maintenance["columnstore"]["compressedChunks"]
+    metrics = server.metrics()
+    assert 'spantally_job_healthy{task="refresh llm_calls_1h"}' in metrics
+    assert "spantally_job_scheduler_failures_total" in metrics

@@ -17,6 +17,7 @@ from ..config import ApiConfig
 from .analytics import add_analytics_routes
 from .analytics_params import parse_format, parse_period
 from .export import respond
+from .health import healthz, metrics
 from .openapi import openapi_document
 from .params import parse_filters, parse_limit
 from .prices import add_price_routes
@@ -43,8 +44,8 @@ def create_app(config: ApiConfig, services: ApiServices) -> web.Application:
     app.router.add_static("/dashboard", DASHBOARD)
     app.router.add_get("/api", _index)
     app.router.add_get("/api/openapi.json", _openapi)
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/calls", _recent_calls)
     add_analytics_routes(app)
     add_price_routes(app)
@@ -93,39 +94,6 @@ async def _recent_calls(request: web.Request) -> web.StreamResponse:
     body = recent_calls_json(calls)
     return await respond(request, fmt, body, rows=body["calls"], columns=RECENT_CALL_COLUMNS,
                          name="calls")
-
-
-async def _healthz(request: web.Request) -> web.Response:
-    services = request.app[SERVICES_KEY]
-    reachable = await services.database.ping()
-    body: dict[str, object] = {
-        "status": "ok" if reachable else "unavailable",
-        "version": __version__,
-        "storageMode": services.database.mode.value if services.database.mode else None,
-        "database": {"reachable": reachable, "error": services.database.last_error or None},
-    }
-    if services.queued_calls is not None:
-        body["queuedCalls"] = services.queued_calls()
-    return web.json_response(body, status=200 if reachable else 503)
-
-
-async def _metrics(request: web.Request) -> web.Response:
-    services = request.app[SERVICES_KEY]
-    lines = []
-    if services.collector_stats is not None:
-        for name, value in services.collector_stats.as_dict().items():
-            lines.append(f"# TYPE spantally_{name}_total counter")
-            if isinstance(value, dict):
-                lines.extend(f'spantally_{name}_total{{reason="{reason}"}} {count}'
-                             for reason, count in value.items())
-            else:
-                lines.append(f"spantally_{name}_total {value}")
-    if services.queued_calls is not None:
-        lines.append("# TYPE spantally_queued_calls gauge")
-        lines.append(f"spantally_queued_calls {services.queued_calls()}")
-    lines.append("# TYPE spantally_database_up gauge")
-    lines.append(f"spantally_database_up {int(services.database.available)}")
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
 async def _dashboard(request: web.Request) -> web.FileResponse:

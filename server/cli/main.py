@@ -81,6 +81,13 @@ def main(log_level: str) -> None:
 @click.option("--aggregate-retention-days", envvar="SPANTALLY_AGGREGATE_RETENTION_DAYS",
               type=int, default=None,
               help="Keep hourly/daily aggregates this many days (at least --retention-days).")
+@click.option("--compress-after-days", envvar="SPANTALLY_COMPRESS_AFTER_DAYS", type=int,
+              default=7, show_default=True,
+              help="Timescale mode: compress raw calls older than this many days (0: never).")
+@click.option("--maintenance-interval", envvar="SPANTALLY_MAINTENANCE_INTERVAL_S", type=float,
+              default=15.0, show_default=True,
+              help="Timescale mode: seconds between checks that every policy ran (SpanTally "
+                   "runs those TimescaleDB's scheduler did not).")
 @click.option("--max-raw-range-days", envvar="SPANTALLY_MAX_RAW_RANGE_DAYS", type=float,
               default=7.0, show_default=True,
               help="Longest span of raw calls one analytics query may read (breakdowns by user, "
@@ -94,15 +101,17 @@ def up(
     batch_linger_ms: float,
     writers: int, max_spans_per_request: int, max_requests_in_flight: int,
     max_attribute_chars: int, shutdown_timeout: float, retention_days: int | None,
-    aggregate_retention_days: int | None, max_raw_range_days: float, default_project: str,
+    aggregate_retention_days: int | None, compress_after_days: int,
+    maintenance_interval: float, max_raw_range_days: float, default_project: str,
 ) -> None:
     """Run the collector (OTLP gRPC and HTTP) and the API."""
-    from spantally.store import RetentionConfig, StoreError
+    from spantally.store import ColumnstoreConfig, RetentionConfig, StoreError
 
     from ..runtime import serve
 
     try:
         retention = RetentionConfig(raw_days=retention_days, aggregate_days=aggregate_retention_days)
+        columnstore = ColumnstoreConfig(compress_after_days=compress_after_days or None)
     except StoreError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -115,6 +124,8 @@ def up(
         storage_mode=storage_mode,
         default_project=default_project,
         retention=retention,
+        columnstore=columnstore,
+        maintenance_interval_s=maintenance_interval,
         collector=CollectorConfig(
             host=host,
             grpc_port=grpc_port,
