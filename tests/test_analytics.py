@@ -183,3 +183,4 @@ def test_healthz_and_metrics_report_maintenance(server: Server) -> None:
     metrics = server.metrics()
     assert 'spantally_job_healthy{task="refresh llm_calls_1h"}' in metrics
     assert "spantally_job_scheduler_failures_total" in metrics
+    assert 'spantally_job_scheduler_runs_it{task="compression llm_calls"}' in metrics

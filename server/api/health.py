@@ -112,6 +112,10 @@ def _maintenance_metrics(health: MaintenanceHealth) -> list[str]:
              "# TYPE spantally_job_healthy gauge"]
     lines += [f'spantally_job_healthy{{task="{_label(j.task)}"}} {int(j.healthy(now))}'
               for j in health.jobs]
+    lines += ["# HELP spantally_job_scheduler_runs_it 1 when TimescaleDB's scheduler runs the "
+              "policy (0: SpanTally stands in)", "# TYPE spantally_job_scheduler_runs_it gauge"]
+    lines += [f'spantally_job_scheduler_runs_it{{task="{_label(j.task)}"}} '
+              f"{int(j.scheduler_runs_it(now))}" for j in health.jobs]
     lines += ["# HELP spantally_job_scheduler_failures_total failed runs of the policy by "
               "TimescaleDB's scheduler", "# TYPE spantally_job_scheduler_failures_total counter"]
     lines += [f'spantally_job_scheduler_failures_total{{task="{_label(j.task)}"}} '

@@ -344,7 +344,13 @@ def openapi_document() -> dict[str, Any]:
                                          **_ERRORS}},
             },
             "/healthz": {"get": {
-                "summary": "Database reachability and storage mode", "security": [],
+                "summary": "Database reachability, storage mode and maintenance",
+                "description": "`maintenance`: the TimescaleDB version and edition; in "
+                               "`timescale` mode every policy with its last runs (by "
+                               "TimescaleDB's scheduler or by SpanTally), the aggregates' "
+                               "watermarks and the columnstore's chunks "
+                               "(docs/operations.md, \"Background jobs\").",
+                "security": [],
                 "responses": {"200": _json({"type": "object"}, "Healthy"),
                               "503": _json({"type": "object"}, "The database is unreachable")},
             }},
