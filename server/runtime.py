@@ -133,9 +133,11 @@ class Runtime:
             await self.collector.stop()
         if self._api is not None:
             await self._api.cleanup()
-        for task in (self._watch, self._retention, self._maintenance):
-            if task is not None:
-                task.cancel()
+        tasks = [t for t in (self._watch, self._retention, self._maintenance) if t is not None]
+        for task in tasks:
+            task.cancel()
+        # Wait for them to end before the pool closes under a maintenance round in progress.
+        await asyncio.gather(*tasks, return_exceptions=True)
         for database in (self.read_database, self.database):
             if database is not None:
                 await database.close()

@@ -72,6 +72,7 @@ async def list_sessions(conn: psycopg.AsyncConnection, project_id: int, start: d
     statement = queries.sessions(conditions, order)
     began = time.perf_counter()
     async with conn.cursor(row_factory=class_row(Session)) as cur:
+        await cur.execute(queries.NO_CHUNKWISE_AGGREGATION)
         await cur.execute(statement, params)
         found = await cur.fetchall()
     _report(explain, conn, statement, params, start, end, sum(s.calls for s in found),
@@ -86,6 +87,7 @@ async def sessions_summary(conn: psycopg.AsyncConnection, project_id: int, start
     statement = queries.sessions_summary(conditions)
     began = time.perf_counter()
     async with conn.cursor(row_factory=class_row(SessionsSummary)) as cur:
+        await cur.execute(queries.NO_CHUNKWISE_AGGREGATION)
         await cur.execute(statement, params)
         summary = await cur.fetchone()
     assert summary is not None

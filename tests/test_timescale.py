@@ -20,6 +20,7 @@ from spantally.store import (
     CallWriter,
     ColumnstoreConfig,
     Database,
+    Filters,
     Granularity,
     LlmCall,
     MaintenanceRunner,
@@ -31,8 +32,10 @@ from spantally.store import (
     ddl,
     dimension_of,
     ensure_project,
+    list_sessions,
     maintenance_health,
     reprice,
+    sessions_summary,
 )
 from spantally.store.catalog import Grain
 
@@ -207,8 +210,11 @@ def test_compressed_chunks_take_late_writes_duplicates_and_repricing(
                 project_id, _ = await ensure_project(conn, "columnstore")
             old_day = Grain.DAY.floor(datetime.now(timezone.utc)) - 20 * _DAY
             stored = [_call(old_day + timedelta(minutes=7 * i), i, project_id) for i in range(200)]
+            earlier = [_call(old_day - (1 + i % 8) * _DAY + timedelta(minutes=i), 5_000 + i,
+                             project_id) for i in range(400)]  # in eight chunks more
             writer = CallWriter(db)
             assert (await writer.write(stored)).inserted == 200
+            assert (await writer.write(earlier)).inserted == 400
             # The policy as configured at start, run by SpanTally's runner: its own procedure.
             await configure_columnstore(db, ColumnstoreConfig(compress_after_days=7))
             ran = await MaintenanceRunner(db).run_once()
@@ -216,7 +222,7 @@ def test_compressed_chunks_take_late_writes_duplicates_and_repricing(
             async with db.pool.connection() as conn:
                 health = await maintenance_health(conn, db.mode)  # type: ignore[arg-type]
             assert health.columnstore is not None
-            assert health.columnstore.compressed_chunks == health.columnstore.chunks == 1
+            assert health.columnstore.compressed_chunks == health.columnstore.chunks == 9
 
             # Duplicates of compressed calls are refused by the unique index: counted once.
             again = await writer.write(stored[:50])
@@ -245,12 +251,14 @@ def test_compressed_chunks_take_late_writes_duplicates_and_repricing(
                 expected = sum(c.input_tokens * 7 for c in everything)
                 raw = await (await conn.execute(
                     "SELECT sum(cost_nano_usd), count(*) FILTER (WHERE cost_source = 'custom') "
-                    "FROM llm_calls WHERE project_id = %s", (project_id,))).fetchone()
+                    "FROM llm_calls WHERE project_id = %s AND time >= %s AND time < %s",
+                    (project_id, *window))).fetchone()
                 assert raw == (expected, 230)
                 for a in AGGREGATES:
                     (cost,) = await (await conn.execute(sql.SQL(
-                        "SELECT sum(cost_nano_usd) FROM {} WHERE project_id = %s").format(
-                        sql.Identifier(a.name)), (project_id,))).fetchone()  # type: ignore[misc]
+                        "SELECT sum(cost_nano_usd) FROM {} WHERE project_id = %s"
+                        " AND bucket >= %s AND bucket < %s").format(sql.Identifier(a.name)),
+                        (project_id, *window))).fetchone()  # type: ignore[misc]
                     assert cost == expected, a.name
                 by_model = await answer(conn, project_id, Question(
                     *window, group_by=(dimension_of("model"),)))  # type: ignore[arg-type]
@@ -261,7 +269,19 @@ def test_compressed_chunks_take_late_writes_duplicates_and_repricing(
                 )).fetchone()  # type: ignore[misc]
             # The chunk holds compressed batches still (TimescaleDB decompresses only the
             # batches a write touches).
-            assert compressed == 1
+            assert compressed == 9
+            # Raw-only questions read compressed and uncompressed chunks alike: one session's
+            # calls over a long range.
+            recent = [_call(datetime.now(timezone.utc) - timedelta(hours=2), 9_001, project_id)]
+            assert (await writer.write(recent)).inserted == 1  # an uncompressed chunk too
+            async with db.pool.connection() as conn:
+                one = Filters(session_id="s1")
+                wide = (old_day - 30 * _DAY, datetime.now(timezone.utc))
+                (session,) = await list_sessions(conn, project_id, *wide, one, "startedAt", 50)
+                summary = await sessions_summary(conn, project_id, *wide, one)
+            in_session = [c for c in everything + earlier + recent if c.session_id == "s1"]
+            assert (session.session_id, session.calls) == ("s1", len(in_session))
+            assert (summary.sessions, summary.calls) == (1, len(in_session))
 
     asyncio.run(run())
 
@@ -321,3 +341,4 @@ def test_maintenance_stands_in_for_policies_the_scheduler_does_not_run(
             assert total.calls == 80
 
     asyncio.run(run())
+
