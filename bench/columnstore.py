@@ -20,7 +20,7 @@ import statistics
 import sys
 import urllib.parse
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import psycopg
 from query import load
@@ -50,13 +50,13 @@ QUESTIONS: list[tuple[str, str, dict[str, str]]] = [
 ]
 
 
-def _window() -> tuple[datetime, datetime]:
-    end = now_utc() - WINDOW_END_DAYS * DAY + timedelta(minutes=17)
-    return end - WINDOW_DAYS * DAY, end
+# Fixed once, so that both phases ask about the same calls.
+_END = now_utc() - WINDOW_END_DAYS * DAY + timedelta(minutes=17)
+WINDOW = (_END - WINDOW_DAYS * DAY, _END)
 
 
 def _ask(up: UpProcess, path: str, params: dict[str, str]) -> dict:
-    start, end = _window()
+    start, end = WINDOW
     query = urllib.parse.urlencode({"from": f"{start:%Y-%m-%dT%H:%M:%S.%fZ}",
                                     "to": f"{end:%Y-%m-%dT%H:%M:%S.%fZ}", **params})
     return api_get(up, f"{path}?{query}")
