@@ -42,7 +42,6 @@ __all__ = [
     "MAINTENANCE_UNLOCK",
     "MIGRATION_LOCK",
     "MIGRATION_UNLOCK",
-    "NO_CHUNKWISE_AGGREGATION",
     "RECENT_CALLS",
     "RECORDED_STORAGE_MODE",
     "RECORD_MAINTENANCE_RUN",
@@ -395,21 +394,28 @@ SESSION_ORDER: dict[str, str] = {
 }
 
 
-# TimescaleDB 2.28.3 fails the sessions queries over compressed chunks, filtered to one session,
-# with "could not find pathkey item to sort" when it aggregates chunk by chunk; they group by
-# session, whose rows an index finds in order anyway. Transaction-scoped.
-NO_CHUNKWISE_AGGREGATION = "SET LOCAL timescaledb.enable_chunkwise_aggregation = off"
+def _session_calls(filters: sql.Composable, one_session: bool) -> sql.Composed:
+    """The calls the sessions queries group: llm_calls under the filters; for one session, its
+    calls gathered first (a materialized CTE). TimescaleDB 2.28.3 failed the grouped query over
+    compressed chunks, filtered to one session, with "could not find pathkey item to sort":
+    the filter makes the grouping column a constant its chunk-wise plans lose track of. One
+    session's calls are few, and the CTE leaves the grouping nothing to derive from the scan."""
+    where = _SESSIONS_WHERE.format(filters=filters)
+    if one_session:
+        return sql.SQL("(WITH one AS MATERIALIZED (SELECT * FROM llm_calls {where}) "
+                       "SELECT * FROM one) AS c").format(where=where)
+    return sql.SQL("llm_calls c {where}").format(where=where)
 
 
-def sessions(filters: sql.Composable, order: str) -> sql.Composed:
+def sessions(filters: sql.Composable, order: str, one_session: bool = False) -> sql.Composed:
     """One row per session with calls in [start, end), in `order` (a SESSION_ORDER key)."""
-    return sql.SQL("SELECT {columns} FROM llm_calls c {where} GROUP BY session_id "
+    return sql.SQL("SELECT {columns} FROM {calls} GROUP BY session_id "
                    "ORDER BY {order}, session_id LIMIT %(limit)s OFFSET %(offset)s").format(
-        columns=_SESSION_COLUMNS, where=_SESSIONS_WHERE.format(filters=filters),
+        columns=_SESSION_COLUMNS, calls=_session_calls(filters, one_session),
         order=sql.SQL(SESSION_ORDER[order]))
 
 
-def sessions_summary(filters: sql.Composable) -> sql.Composed:
+def sessions_summary(filters: sql.Composable, one_session: bool = False) -> sql.Composed:
     """Sessions, calls, tokens and cost of all sessions with calls in [start, end), and the sum of
     their durations in microseconds."""
     return sql.SQL("""
@@ -421,5 +427,5 @@ SELECT count(*) AS sessions, coalesce(sum(calls), 0)::bigint AS calls,
 FROM (SELECT count(*) AS calls, sum(input_tokens + output_tokens) AS tokens,
              coalesce(sum(cost_nano_usd), 0) AS cost_nano_usd, min(time) AS started_at,
              max(time + latency_us * INTERVAL '1 microsecond') AS ended_at
-      FROM llm_calls c {where} GROUP BY session_id) AS s
-""").format(where=_SESSIONS_WHERE.format(filters=filters))
+      FROM {calls} GROUP BY session_id) AS s
+""").format(calls=_session_calls(filters, one_session))

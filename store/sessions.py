@@ -69,10 +69,9 @@ async def list_sessions(conn: psycopg.AsyncConnection, project_id: int, start: d
     from llm_calls (no aggregate holds sessions)."""
     conditions, params = _params(project_id, start, end, filters)
     params = {**params, "limit": limit, "offset": offset}
-    statement = queries.sessions(conditions, order)
+    statement = queries.sessions(conditions, order, one_session=filters.session_id is not None)
     began = time.perf_counter()
     async with conn.cursor(row_factory=class_row(Session)) as cur:
-        await cur.execute(queries.NO_CHUNKWISE_AGGREGATION)
         await cur.execute(statement, params)
         found = await cur.fetchall()
     _report(explain, conn, statement, params, start, end, sum(s.calls for s in found),
@@ -84,10 +83,10 @@ async def sessions_summary(conn: psycopg.AsyncConnection, project_id: int, start
                            end: datetime, filters: Filters,
                            explain: Explain | None = None) -> SessionsSummary:
     conditions, params = _params(project_id, start, end, filters)
-    statement = queries.sessions_summary(conditions)
+    statement = queries.sessions_summary(conditions,
+                                         one_session=filters.session_id is not None)
     began = time.perf_counter()
     async with conn.cursor(row_factory=class_row(SessionsSummary)) as cur:
-        await cur.execute(queries.NO_CHUNKWISE_AGGREGATION)
         await cur.execute(statement, params)
         summary = await cur.fetchone()
     assert summary is not None
