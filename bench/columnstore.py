@@ -130,12 +130,15 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--late-calls", type=int, default=20_000)
+    parser.add_argument("--load-batch", type=int, default=5_000,
+                        help="calls per write while loading (each older batch refreshes the "
+                             "aggregates, so larger batches load faster)")
     args = parser.parse_args()
     with temporary_cluster("spantally-bench-") as cluster:
         url = cluster.url
-        rate = asyncio.run(load(url, args.calls))
+        rate = asyncio.run(load(url, args.calls, batch=args.load_batch))
         print(f"loaded {args.calls:,} calls over 30 days at {rate:,.0f} calls/s "
-              "(uncompressed hypertable)")
+              f"(uncompressed hypertable, batches of {args.load_batch:,})")
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
         before_bytes, calls, _ = _size(url)
