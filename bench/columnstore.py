@@ -4,7 +4,8 @@ questions that read raw calls, on the same chunks uncompressed and then compress
     SPANTALLY_PG_BIN=<a Timescale License build's bin> python bench/columnstore.py [--calls 1000000]
 
 Calls are loaded through the store's write path in time order over the 30 days before now
-(bench/_common.py). Each raw-only question is asked over HTTP for a 7-day window 20 to 13 days
+(bench/_common.py); with `--bulk-load`, without the writer's refresh after each older batch,
+every aggregate being refreshed once at the end (what makes 10M calls practical). Each raw-only question is asked over HTTP for a 7-day window 20 to 13 days
 ago, first with every chunk uncompressed, then after compressing the chunks older than a day
 (SpanTally's compression policy, run with `run_job()`), on the same data in the same run. Writes
 into that window (new calls, and duplicates of stored ones) go through the writer, which refreshes
@@ -19,7 +20,7 @@ import asyncio
 import statistics
 import sys
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import psycopg
@@ -27,13 +28,17 @@ from query import load
 
 from _common import UpProcess, api_get, now_utc, spantally_up, stopwatch, synthetic_calls
 from spantally.store import (
+    AGGREGATES,
     CallWriter,
     ColumnstoreConfig,
     Database,
+    LlmCall,
     MaintenanceRunner,
     StorageMode,
     StoreConfig,
+    WriteResult,
     configure_columnstore,
+    ddl,
     temporary_cluster,
 )
 
@@ -84,6 +89,40 @@ def _size(url: str) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2])
 
 
+class _BulkWriter(CallWriter):
+    """Loading only: each batch stored without the refresh that acknowledges older writes; the
+    load refreshes every aggregate once at its end instead (`--bulk-load`)."""
+
+    async def write(self, calls: Sequence[LlmCall]) -> WriteResult:
+        inserted = await self._write_once(calls)
+        return WriteResult((inserted, len(calls) - inserted))
+
+
+async def _bulk_load(url: str, n: int, batch: int) -> float:
+    db = Database(StoreConfig(url))
+    await db.open()
+    try:
+        writer = _BulkWriter(db)
+        started = stopwatch()
+        chunk: list[LlmCall] = []
+        for call in synthetic_calls(n, now_utc() - timedelta(days=30), timedelta(days=30),
+                                    in_time_order=True):
+            chunk.append(call)
+            if len(chunk) == batch:
+                await writer.write(chunk)
+                chunk = []
+        if chunk:
+            await writer.write(chunk)
+        async with db.pool.connection() as conn:
+            await conn.set_autocommit(True)
+            for a in AGGREGATES:
+                await conn.execute(ddl.refresh(a, db.refreshes_in_one_pass),
+                                   {"end": a.grain.refresh_end(now_utc())})
+        return n / (stopwatch() - started)
+    finally:
+        await db.close()
+
+
 async def _compress(url: str) -> float:
     """Seconds SpanTally's compression policy (older than a day) takes, run by its runner."""
     db = Database(StoreConfig(url))
@@ -130,15 +169,22 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--late-calls", type=int, default=20_000)
+    parser.add_argument("--bulk-load", action="store_true",
+                        help="load without the writer's refreshes, refreshing once at the end")
     parser.add_argument("--load-batch", type=int, default=5_000,
                         help="calls per write while loading (each older batch refreshes the "
                              "aggregates, so larger batches load faster)")
     args = parser.parse_args()
     with temporary_cluster("spantally-bench-") as cluster:
         url = cluster.url
-        rate = asyncio.run(load(url, args.calls, batch=args.load_batch))
-        print(f"loaded {args.calls:,} calls over 30 days at {rate:,.0f} calls/s "
-              f"(uncompressed hypertable, batches of {args.load_batch:,})")
+        if args.bulk_load:
+            rate = asyncio.run(_bulk_load(url, args.calls, args.load_batch))
+            how = "stored without refreshes, then every aggregate refreshed once"
+        else:
+            rate = asyncio.run(load(url, args.calls, batch=args.load_batch))
+            how = "through the writer"
+        print(f"loaded {args.calls:,} calls over 30 days at {rate:,.0f} calls/s ({how}, "
+              f"batches of {args.load_batch:,}, uncompressed hypertable)")
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
         before_bytes, calls, _ = _size(url)
