@@ -20,10 +20,11 @@ import asyncio
 import statistics
 import sys
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 
 import psycopg
+from analytics import _time
 from query import load
 
 from _common import UpProcess, api_get, now_utc, spantally_up, stopwatch, synthetic_calls
@@ -65,17 +66,6 @@ def _ask(up: UpProcess, path: str, params: dict[str, str]) -> dict:
     query = urllib.parse.urlencode({"from": f"{start:%Y-%m-%dT%H:%M:%S.%fZ}",
                                     "to": f"{end:%Y-%m-%dT%H:%M:%S.%fZ}", **params})
     return api_get(up, f"{path}?{query}")
-
-
-def _median_ms(fn: Callable[[], object], runs: int) -> float:
-    for _ in range(2):
-        fn()
-    times = []
-    for _ in range(runs):
-        t0 = stopwatch()
-        fn()
-        times.append((stopwatch() - t0) * 1000)
-    return statistics.median(times)
 
 
 def _size(url: str) -> tuple[int, int, int]:
@@ -191,7 +181,8 @@ def main() -> None:
         with spantally_up(url, "--compress-after-days", "0") as up:
             key = up.key
             answers = {name: _ask(up, path, params) for name, path, params in QUESTIONS}
-            plain = {name: _median_ms(lambda p=path, q=params: _ask(up, p, q), args.runs)
+            plain = {name: statistics.median(_time(lambda p=path, q=params: _ask(up, p, q),
+                                                      args.runs))
                      for name, path, params in QUESTIONS}
         new_plain = asyncio.run(_write_rate(url, 2.5, args.late_calls, seed=11))
         dup_plain = asyncio.run(_write_rate(url, 3.5, args.late_calls, seed=12, again=True))
@@ -203,7 +194,8 @@ def main() -> None:
         with spantally_up(url, "--compress-after-days", "0", api_key=key) as up:
             for name, path, params in QUESTIONS:
                 assert _ask(up, path, params) == answers[name], name  # same figures
-            packed = {name: _median_ms(lambda p=path, q=params: _ask(up, p, q), args.runs)
+            packed = {name: statistics.median(_time(lambda p=path, q=params: _ask(up, p, q),
+                                                      args.runs))
                       for name, path, params in QUESTIONS}
         new_packed = asyncio.run(_write_rate(url, 17.5, args.late_calls, seed=13))
         dup_packed = asyncio.run(_write_rate(url, 18.5, args.late_calls, seed=14, again=True))
