@@ -35,6 +35,7 @@ from spantally.store import (
     Database,
     LlmCall,
     MaintenanceRunner,
+    SpanRecords,
     StorageMode,
     StoreConfig,
     WriteResult,
@@ -83,8 +84,8 @@ class _BulkWriter(CallWriter):
     """Loading only: each batch stored without the refresh that acknowledges older writes; the
     load refreshes every aggregate once at its end instead (`--bulk-load`)."""
 
-    async def write(self, calls: Sequence[LlmCall]) -> WriteResult:
-        inserted = await self._write_once(calls)
+    async def write(self, calls: Sequence[LlmCall]) -> WriteResult:  # type: ignore[override]
+        inserted = await self._write_once(SpanRecords(calls=list(calls)))
         return WriteResult((inserted, len(calls) - inserted))
 
 

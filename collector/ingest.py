@@ -83,7 +83,8 @@ class TraceIngest:
     async def export(
         self, request: ExportTraceServiceRequest, authorization: str | None
     ) -> ExportOutcome:
-        """Store the LLM calls of one request; returns once they are committed."""
+        """Store the calls, runs, tools and links of one request; returns once they are
+        committed."""
         self._stats.requests += 1
         try:
             project_id = await self._auth.project_for(authorization)
@@ -97,8 +98,9 @@ class TraceIngest:
             normalized = normalize_request(request, project_id, price, self._limits.attributes)
             if self._limits.max_call_age_days is not None:
                 self._drop_expired(normalized, self._limits.max_call_age_days)
-            if normalized.calls:
-                await self._pipeline.submit(normalized.calls)
+            records = normalized.records
+            if len(records):
+                await self._pipeline.submit(records)
         except Exception:
             self._stats.requests_failed += 1
             raise
@@ -122,9 +124,14 @@ class TraceIngest:
     @staticmethod
     def _drop_expired(normalized: Normalized, days: int) -> None:
         cutoff = datetime.now(timezone.utc) - timedelta(days=days)
-        kept = [call for call in normalized.calls if call.time >= cutoff]
-        expired = len(normalized.calls) - len(kept)
+        expired = 0
+        for name in ("calls", "runs", "tools", "links"):
+            rows = getattr(normalized, name)
+            kept = [row for row in rows if row.time >= cutoff]
+            if len(kept) != len(rows):
+                setattr(normalized, name, kept)
+                # Links are not spans a client would count; they go without a word.
+                expired += (len(rows) - len(kept)) if name != "links" else 0
         if expired:
-            normalized.calls = kept
-            normalized.reject("expired", f"{expired} calls are older than the retention of "
+            normalized.reject("expired", f"{expired} spans are older than the retention of "
                               f"{days} days", expired)

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 __all__ = [
-    "AGENT_OPERATIONS",
     "ALL_CONVENTIONS",
     "COMMON",
     "CONVENTIONS",
@@ -23,9 +22,13 @@ __all__ = [
     "GENAI_FIELDS",
     "LLM_OPERATIONS",
     "PROVIDER_ALIASES",
+    "ROOT_RUN_OPERATIONS",
+    "RUN_OPERATIONS",
     "TAG_EXCLUDED_KEYS",
     "TAG_EXCLUDED_PREFIXES",
     "TAG_RENAMED_PREFIXES",
+    "TOOL_OPERATIONS",
+    "WRAPPER_OPERATIONS",
     "detect_convention",
 ]
 
@@ -50,6 +53,8 @@ GENAI_FIELDS: Final[Fields] = {
     "ttft_s": ("float", ("gen_ai.response.time_to_first_chunk",)),
     "agent_id": ("str", ("gen_ai.agent.id",)),
     "agent_name": ("str", ("gen_ai.agent.name",)),
+    "workflow_name": ("str", ("gen_ai.workflow.name",)),
+    "tool_name": ("str", ("gen_ai.tool.name",)),
     "session_id": ("str", ("session.id", "gen_ai.conversation.id")),
     "user_id": ("str", ("user.id", "enduser.id")),
     "error_type": ("str", ("error.type",)),
@@ -65,9 +70,9 @@ class Convention:
     name: str
     fields: Fields = field(default_factory=dict)
     """Extra keys per field, read after the GenAI names of that field."""
-    kinds: dict[str, dict[str, str | None]] = field(default_factory=dict)
-    """Span-kind attributes: attribute -> value -> operation (None: a span that is not a
-    model call, such as an agent, chain or tool span)."""
+    kinds: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Span-kind attributes: attribute -> value -> the GenAI operation it stands for (an
+    operation of LLM_OPERATIONS, RUN_OPERATIONS, TOOL_OPERATIONS or WRAPPER_OPERATIONS)."""
     scopes: tuple[str, ...] = ()
     """Instrumentation scope names (prefixes) that identify the convention."""
     sdk_names: tuple[str, ...] = ()
@@ -76,6 +81,9 @@ class Convention:
     """Its Anthropic spans report `input_tokens` without cache reads and writes."""
     reported_zero_cost_is_unknown: bool = False
     """Its cost attribute says 0 when it has no price for the model: then the catalog prices."""
+    workflow_root_scopes: tuple[str, ...] = ()
+    """Scopes whose agent span at the root of a trace, with no agent name, is the workflow
+    around the agents (the OpenAI Agents SDK's trace span, as OpenInference writes it)."""
     streamed_anthropic_output_extra: dict[str, str] = field(default_factory=dict)
     """scope name -> newest affected version (as `major.minor.patch`) of instrumentations
     whose streamed Anthropic output counts `message_start`'s `output_tokens` (1) twice."""
@@ -97,13 +105,16 @@ OPENINFERENCE: Final = Convention(
         "reasoning_tokens": ("int", ("llm.token_count.completion_details.reasoning",)),
         "cost_usd": ("float", ("llm.cost.total",)),
         "agent_name": ("str", ("agent.name",)),
+        "tool_name": ("str", ("tool.name",)),
     },
     kinds={"openinference.span.kind": {
-        "LLM": "chat", "EMBEDDING": "embeddings", "CHAIN": None, "AGENT": None, "TOOL": None,
-        "RETRIEVER": None, "RERANKER": None, "GUARDRAIL": None, "EVALUATOR": None,
-        "PROMPT": None, "UNKNOWN": None,
+        "LLM": "chat", "EMBEDDING": "embeddings", "CHAIN": "chain", "AGENT": "invoke_agent",
+        "TOOL": "execute_tool", "RETRIEVER": "retrieve", "RERANKER": "rerank",
+        "GUARDRAIL": "guardrail", "EVALUATOR": "evaluate", "PROMPT": "prompt",
+        "UNKNOWN": "unknown",
     }},
     scopes=("openinference.",),
+    workflow_root_scopes=("openinference.instrumentation.openai_agents",),
 )
 
 OPENLLMETRY: Final = Convention(
@@ -117,11 +128,16 @@ OPENLLMETRY: Final = Convention(
         "reasoning_tokens": ("int", ("gen_ai.usage.reasoning_tokens", "llm.usage.reasoning_tokens")),
         "session_id": ("str", ("traceloop.association.properties.session_id",)),
         "user_id": ("str", ("traceloop.association.properties.user_id",)),
+        # Its agent, workflow and tool spans are named by the decorated function.
+        "workflow_name": ("str", ("traceloop.workflow.name",)),
+        "entity_name": ("str", ("traceloop.entity.name",)),
     },
     kinds={
         "llm.request.type": {"chat": "chat", "completion": "text_completion",
-                             "embedding": "embeddings", "rerank": None, "unknown": None},
-        "traceloop.span.kind": {"workflow": None, "task": None, "agent": None, "tool": None},
+                             "embedding": "embeddings", "rerank": "rerank",
+                             "unknown": "unknown"},
+        "traceloop.span.kind": {"workflow": "invoke_workflow", "task": "task",
+                                "agent": "invoke_agent", "tool": "execute_tool"},
     },
     scopes=("opentelemetry.instrumentation.", "traceloop."),
     sdk_names=("traceloop",),
@@ -195,13 +211,23 @@ FIRST_CHUNK_EVENTS: Final = frozenset(
     {"First Token Stream Event", "gen_ai.content.completion.chunk", "llm.content.completion.chunk"}
 )
 
-# Operations that are one call to a model.
+# What a span is, by its operation (the GenAI `gen_ai.operation.name`, or what its convention's
+# span kind stands for). Operations that are one call to a model:
 LLM_OPERATIONS: Final = frozenset(
     {"chat", "text_completion", "generate_content", "embeddings", "completion", "responses"}
 )
-# GenAI operations that wrap calls (or are not calls at all): never counted as LLM calls.
-AGENT_OPERATIONS: Final = frozenset(
-    {"invoke_agent", "create_agent", "execute_tool", "invoke_workflow", "workflow", "task", "tool"}
+# An agent run (stored in agent_runs), by the run kind it is:
+RUN_OPERATIONS: Final[dict[str, str]] = {"invoke_agent": "agent", "invoke_workflow": "workflow",
+                                         "workflow": "workflow"}
+# A run when it is the root of its trace (an OpenInference CHAIN at the top is the workflow):
+ROOT_RUN_OPERATIONS: Final[dict[str, str]] = {"chain": "workflow"}
+# A tool step (stored in tool_calls):
+TOOL_OPERATIONS: Final = frozenset({"execute_tool", "tool"})
+# Spans that wrap calls or are something else of an agent: never a call; stored only as their
+# place in the tree (span_links).
+WRAPPER_OPERATIONS: Final = frozenset(
+    {"create_agent", "task", "chain", "retrieve", "rerank", "guardrail", "evaluate", "prompt",
+     "unknown"}
 )
 
 # Provider names as instrumentations spell them -> one name per provider (the OTel GenAI

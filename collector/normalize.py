@@ -1,12 +1,15 @@
-"""OTLP spans -> LlmCall records, by the convention tables in mapping.py.
+"""OTLP spans -> records (store.records), by the convention tables in mapping.py.
 
 A span is an LLM call when its GenAI operation (or its convention's span kind) is a model
 call, whatever the span's kind; spans without an operation count when they name a provider
-and a model. Agent, chain, tool and HTTP spans are counted and skipped, and so is an LLM span
-directly inside another one or repeating its response id (the same call traced twice). A call
-without an agent, session or user takes them from its ancestors in the same request. Spans
-without valid ids or start time are rejected, which the receivers report as OTLP partial
-success.
+and a model. An LLM span directly inside another one or repeating its response id (the same
+call traced twice) is skipped. Agent and workflow spans are agent runs, tool spans tool steps;
+every other span inside a trace that is internal to a service or a GenAI wrapper (a chain, a
+task) is kept as a link, its place in the tree, so that the store can find the run above each
+step (store/runs.py); the rest (HTTP, database spans) is counted and skipped. A call or run
+without an agent, session or user takes them from its ancestors in the same request. Calls,
+runs and tools without valid ids or start time are rejected, which the receivers report as
+OTLP partial success.
 """
 
 from __future__ import annotations
@@ -24,10 +27,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from spantally.store.records import LlmCall
+from spantally.store.records import AgentRun, LlmCall, SpanLink, SpanRecords, ToolCall
 
 from .mapping import (
-    AGENT_OPERATIONS,
     ALL_CONVENTIONS,
     COMMON,
     CONVENTIONS,
@@ -35,9 +37,13 @@ from .mapping import (
     GENAI_FIELDS,
     LLM_OPERATIONS,
     PROVIDER_ALIASES,
+    ROOT_RUN_OPERATIONS,
+    RUN_OPERATIONS,
     TAG_EXCLUDED_KEYS,
     TAG_EXCLUDED_PREFIXES,
     TAG_RENAMED_PREFIXES,
+    TOOL_OPERATIONS,
+    WRAPPER_OPERATIONS,
     Convention,
     detect_convention,
 )
@@ -54,7 +60,7 @@ __all__ = [
     "usd_to_nano",
 ]
 
-SKIP_REASONS: Final = ("agent_or_tool", "duplicate", "not_llm")
+SKIP_REASONS: Final = ("duplicate", "not_llm", "wrapper")
 REJECT_REASONS: Final = ("expired", "invalid_span_id", "invalid_trace_id", "no_start_time")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -76,16 +82,24 @@ class NormalizeLimits:
 @dataclass(slots=True)
 class Normalized:
     calls: list[LlmCall] = field(default_factory=list)
+    runs: list[AgentRun] = field(default_factory=list)
+    tools: list[ToolCall] = field(default_factory=list)
+    links: list[SpanLink] = field(default_factory=list)
     spans: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
-    """Spans accepted but not stored, by reason: `not_llm` (HTTP, custom, ... spans),
-    `agent_or_tool` (agent, chain, workflow, tool spans), `duplicate` (the same call traced
-    twice: an LLM span directly inside another, or with another's response id)."""
+    """Spans accepted but not stored as a call, run or tool, by reason: `not_llm` (HTTP,
+    database, custom ... spans), `wrapper` (chain, task, retriever ... spans), `duplicate` (the
+    same call traced twice: an LLM span directly inside another, or with another's response
+    id). `not_llm` spans internal to a service and `wrapper` spans are kept as links."""
     rejected: Counter[str] = field(default_factory=Counter)
     """Spans refused as invalid, by reason (reported as OTLP partial success)."""
     truncated: int = 0
     """Attribute values cut to NormalizeLimits.max_value_chars."""
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def records(self) -> SpanRecords:
+        return SpanRecords(self.calls, self.runs, self.tools, self.links)
 
     def reject(self, reason: str, message: str, count: int = 1) -> None:
         self.rejected[reason] += count
@@ -200,6 +214,7 @@ _READERS: dict[str, Callable[[AnyValue], Any]] = {
 }
 _UNRANKED = 1 << 30
 _KIND_FIELD = "kind:"
+_TAGS_FIELD = "tags:"  # a run's tags, kept among its fields until its record is made
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,32 +321,48 @@ def _first_chunk_s(span: Span) -> float | None:
     return None
 
 
-# What a span is: a model call, a span that wraps calls (agent, chain, tool), or neither.
-_CALL, _WRAPPER, _OTHER = "call", "wrapper", "other"
+# What a span is: a model call, an agent run, a tool step, another GenAI wrapper, or neither.
+_CALL, _RUN, _TOOL, _WRAPPER, _OTHER = "call", "run", "tool", "wrapper", "other"
 
 
-def _classify(fields: dict[str, Any], convention: Convention) -> str:
+def _operation(fields: dict[str, Any], convention: Convention) -> str | None:
+    """The span's GenAI operation, or what its convention's span kind stands for."""
     operation = fields.get("operation")
     if operation is not None:
-        operation = operation.lower()
-        if operation in AGENT_OPERATIONS:
-            return _WRAPPER
+        return operation.lower()
+    for attribute, operations in convention.kinds.items():
+        kind = fields.get(_KIND_FIELD + attribute)
+        if kind is None:
+            continue
+        for spelling in (kind, kind.upper(), kind.lower()):
+            if spelling in operations:
+                return operations[spelling]
+    return None
+
+
+def _classify(fields: dict[str, Any], convention: Convention, root: bool, scope: str) -> str:
+    """What the span is; sets `operation` from a span kind when the span is a call, and
+    `run_kind` for a run."""
+    reported = fields.get("operation")
+    operation = _operation(fields, convention)
+    if operation is not None:
         if operation in LLM_OPERATIONS:
+            fields["operation"] = operation
             return _CALL
-    else:
-        for attribute, operations in convention.kinds.items():
-            kind = fields.get(_KIND_FIELD + attribute)
-            if kind is None:
-                continue
-            for spelling in (kind, kind.upper(), kind.lower()):
-                if spelling in operations:
-                    mapped = operations[spelling]
-                    if mapped is None:
-                        return _WRAPPER
-                    fields["operation"] = mapped
-                    return _CALL
+        run_kind = RUN_OPERATIONS.get(operation) or (
+            ROOT_RUN_OPERATIONS.get(operation) if root else None)
+        if run_kind is not None:
+            if (run_kind == "agent" and root and scope in convention.workflow_root_scopes
+                    and "agent_name" not in fields):
+                run_kind = "workflow"
+            fields["run_kind"] = run_kind
+            return _RUN
+        if operation in TOOL_OPERATIONS:
+            return _TOOL
+        if operation in WRAPPER_OPERATIONS:
+            return _WRAPPER
     if "request_model" in fields or "response_model" in fields:
-        return _CALL if operation is not None or "provider" in fields else _OTHER
+        return _CALL if reported is not None or "provider" in fields else _OTHER
     return _OTHER
 
 
@@ -354,6 +385,9 @@ class _Candidate:
     scope_version: str
 
 
+# Span kinds of spans inside a service (OTLP: an unspecified kind may be taken as internal).
+_INTERNAL = frozenset({Span.SPAN_KIND_INTERNAL, Span.SPAN_KIND_UNSPECIFIED})
+
 # Inherited from ancestors in the same request when a call has none of its own.
 _INHERITED = ("agent_id", "agent_name", "session_id", "user_id")
 _MAX_ANCESTORS = 32
@@ -374,6 +408,8 @@ def normalize_request(
     candidates: dict[bytes, _Candidate] = {}
     # span id -> (parent span id, what it passes on to the calls below it)
     lineage: dict[bytes, tuple[bytes, dict[str, Any] | None]] = {}
+    # Runs, tools and links, with what they read: made into records once duplicates are known.
+    steps: list[tuple[str, Span, dict[str, Any]]] = []
     all_table = _TABLES[ALL_CONVENTIONS.name]
     for resource_spans in request.resource_spans:
         base: dict[str, Any] = {}
@@ -392,7 +428,7 @@ def normalize_request(
                 ranks = dict(base_ranks)
                 tags: dict[str, Any] = {}
                 _read(span.attributes, by_key, fields, ranks, tags, limits, out)
-                kind = _classify(fields, convention)
+                kind = _classify(fields, convention, not span.parent_span_id, scope.name)
                 key = span.trace_id + span.span_id
                 if kind == _CALL:
                     if len(key) != 24 or key in candidates:  # bad ids: rejected below, alone
@@ -400,18 +436,38 @@ def normalize_request(
                     candidates[key] = _Candidate(span, fields, tags, convention, scope.name,
                                                  scope.version)
                     continue
-                if kind == _WRAPPER:
-                    out.skipped["agent_or_tool"] += 1
-                    if fields.get("operation") == "invoke_agent" or fields.get(
-                            _KIND_FIELD + "openinference.span.kind") == "AGENT" or fields.get(
-                            _KIND_FIELD + "traceloop.span.kind") == "agent":
-                        fields.setdefault("agent_name", span.name.removeprefix("invoke_agent "))
+                if kind == _RUN:
+                    if fields["run_kind"] == "agent":  # the agent of the calls below it
+                        name = _run_name(span, fields)
+                        if name is not None:
+                            fields.setdefault("agent_name", name)
+                            # Its own id, not an enclosing agent's (see _inherit).
+                            fields.setdefault("agent_id", fields["agent_name"])
+                    steps.append((_RUN, span, fields))
+                    if tags:
+                        fields[_TAGS_FIELD] = tags
+                elif kind == _TOOL:
+                    steps.append((_TOOL, span, fields))
                 else:
-                    out.skipped["not_llm"] += 1
+                    out.skipped["not_llm" if kind == _OTHER else "wrapper"] += 1
+                    if span.parent_span_id and (kind == _WRAPPER or span.kind in _INTERNAL):
+                        steps.append((_WRAPPER, span, fields))
                 passed = {k: fields[k] for k in _INHERITED if k in fields and k not in base}
                 lineage[key] = (span.trace_id + span.parent_span_id, passed or None)
 
     _drop_duplicates(candidates, out, lineage)
+    for kind, span, fields in steps:
+        if kind == _RUN and any(k not in fields for k in _INHERITED):
+            _inherit(_parent_key(span), fields, lineage, candidates)
+        record = _to_step(kind, span, fields, project_id)
+        if isinstance(record, AgentRun):
+            out.runs.append(record)
+        elif isinstance(record, ToolCall):
+            out.tools.append(record)
+        elif isinstance(record, SpanLink):
+            out.links.append(record)
+        elif record is not None:
+            out.reject(*record)
     for candidate in candidates.values():
         fields = candidate.fields
         if any(k not in fields for k in _INHERITED):
@@ -422,6 +478,72 @@ def normalize_request(
         else:
             out.reject(*call)
     return out
+
+
+def _run_name(span: Span, fields: dict[str, Any]) -> str | None:
+    """A run's name: its agent's (or workflow's) name, else the decorated function's
+    (OpenLLMetry), else the span name without its operation."""
+    preferred = ("workflow_name", "entity_name") if fields["run_kind"] == "workflow" else (
+        "agent_name", "entity_name")
+    for name in preferred:
+        if fields.get(name):
+            return str(fields[name])
+    return span.name.removeprefix("invoke_agent ").removeprefix(
+        "invoke_workflow ").strip()[:256] or None
+
+
+def _identity_error(span: Span) -> tuple[str, str] | None:
+    """Why a span cannot be stored, or None."""
+    if len(span.trace_id) != 16 or span.trace_id == _ZERO_TRACE_ID:
+        return "invalid_trace_id", "span with an invalid trace_id (must be 16 bytes, not all zero)"
+    if len(span.span_id) != 8 or span.span_id == _ZERO_SPAN_ID:
+        return "invalid_span_id", "span with an invalid span_id (must be 8 bytes, not all zero)"
+    if span.start_time_unix_nano <= 0:
+        return "no_start_time", "span without start_time_unix_nano"
+    return None
+
+
+def _status(span: Span, fields: dict[str, Any]) -> tuple[str, str | None]:
+    """(status, error type) of a span: an error when its status or `error.type` says so."""
+    failed = span.status.code == Status.STATUS_CODE_ERROR or "error_type" in fields
+    error_type = fields.get("error_type") or (_error_type_from_events(span) if failed else None)
+    if error_type is not None:
+        error_type = normalize_error_type(error_type)
+    return ("error" if failed else "ok"), error_type
+
+
+def _duration_us(span: Span) -> int:
+    end = span.end_time_unix_nano
+    return max(0, (end - span.start_time_unix_nano) // 1000) if end else 0
+
+
+def _to_step(kind: str, span: Span, f: dict[str, Any],
+             project_id: int) -> AgentRun | ToolCall | SpanLink | tuple[str, str] | None:
+    """The record of a run, tool or link span; (reason, message) why a run or tool is rejected;
+    None for a link with invalid ids (not stored, as a span that is not a record)."""
+    invalid = _identity_error(span)
+    if invalid is not None:
+        return None if kind == _WRAPPER else invalid
+    time = _EPOCH + timedelta(microseconds=span.start_time_unix_nano // 1000)
+    parent = span.parent_span_id or None
+    if kind == _WRAPPER:
+        return SpanLink(time, project_id, span.trace_id, span.span_id, span.parent_span_id)
+    status, error_type = _status(span, f)
+    if kind == _TOOL:
+        name = (f.get("tool_name") or f.get("entity_name")
+                or span.name.removeprefix("execute_tool ").strip()[:256] or None)
+        return ToolCall(time, project_id, span.trace_id, span.span_id, parent, name,
+                        _duration_us(span), status, error_type)
+    if f["run_kind"] == "workflow":
+        agent_id = agent_name = _run_name(span, f)
+    else:
+        agent_name = f.get("agent_name")
+        agent_id = f.get("agent_id") or agent_name
+    return AgentRun(time, project_id, span.trace_id, span.span_id, parent, f["run_kind"],
+                    agent_id, agent_name,
+                    f.get("service_name"), f.get("environment"), f.get("session_id"),
+                    f.get("user_id"), _duration_us(span), status, error_type,
+                    f.get(_TAGS_FIELD))
 
 
 def _parent_key(span: Span) -> bytes:
@@ -508,19 +630,12 @@ def _to_call(
     """The call of an LLM span, or (reason, message) why it is rejected."""
     span, f, tags = candidate.span, candidate.fields, candidate.tags
     trace_id, span_id, start = span.trace_id, span.span_id, span.start_time_unix_nano
-    if len(trace_id) != 16 or trace_id == _ZERO_TRACE_ID:
-        return "invalid_trace_id", "span with an invalid trace_id (must be 16 bytes, not all zero)"
-    if len(span_id) != 8 or span_id == _ZERO_SPAN_ID:
-        return "invalid_span_id", "span with an invalid span_id (must be 8 bytes, not all zero)"
-    if start <= 0:
-        return "no_start_time", "span without start_time_unix_nano"
-    end = span.end_time_unix_nano
-    latency_us = max(0, (end - start) // 1000) if end else 0
-
-    failed = span.status.code == Status.STATUS_CODE_ERROR or "error_type" in f
-    error_type = f.get("error_type") or (_error_type_from_events(span) if failed else None)
-    if error_type is not None:
-        error_type = normalize_error_type(error_type)
+    invalid = _identity_error(span)
+    if invalid is not None:
+        return invalid
+    latency_us = _duration_us(span)
+    status, error_type = _status(span, f)
+    failed = status == "error"
 
     provider = f.get("provider")
     if provider is not None:
@@ -590,7 +705,7 @@ def _to_call(
         source,
         latency_us,
         int(ttft * 1_000_000) if ttft is not None else None,
-        "error" if failed else "ok",
+        status,
         error_type,
         tags or None,
     )

@@ -1,21 +1,21 @@
 """The bounded queue between receivers and the database writer.
 
-Receivers submit the calls of one request and wait until they are committed: a request is
-acknowledged only after its calls are durable, so nothing acknowledged can be lost, and a
-failed write is answered with a retryable status. Writers take whatever is queued (up to
-`max_batch_calls`, waiting at most `linger_s` for more), so many small requests share one COPY
-and one commit under load, while a lone request is written at once.
+Receivers submit the records of one request (its calls, runs, tools and links) and wait until
+they are committed: a request is acknowledged only after its records are durable, so nothing
+acknowledged can be lost, and a failed write is answered with a retryable status. Writers take
+whatever is queued (up to `max_batch_calls` records, waiting at most `linger_s` for more), so
+many small requests share one COPY and one commit under load, while a lone request is written
+at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from spantally.common.errors import Unavailable
-from spantally.store import CallWriter, Database, LlmCall, StoreError, StoreUnavailable
+from spantally.store import CallWriter, Database, SpanRecords, StoreError, StoreUnavailable
 
 from .stats import CollectorStats
 
@@ -27,7 +27,8 @@ log = logging.getLogger("spantally.collector")
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
     max_queue_calls: int = 100_000
-    """Calls queued or being written, at most; beyond it receivers answer "retry later"."""
+    """Records (calls, runs, tools, links) queued or being written, at most; beyond it
+    receivers answer "retry later"."""
     max_batch_calls: int = 5_000
     linger_s: float = 0.005
     writers: int = 2
@@ -35,7 +36,7 @@ class PipelineConfig:
 
 @dataclass(slots=True)
 class _Pending:
-    calls: Sequence[LlmCall]
+    records: SpanRecords
     done: asyncio.Future[None]
 
 
@@ -62,20 +63,21 @@ class Pipeline:
             for i in range(self._config.writers)
         ]
 
-    async def submit(self, calls: Sequence[LlmCall]) -> None:
-        """Return once `calls` are committed; raise Unavailable if they could not be."""
+    async def submit(self, records: SpanRecords) -> None:
+        """Return once `records` are committed; raise Unavailable if they could not be."""
         if self._closing:
             raise Unavailable("the collector is shutting down; retry against another instance")
         if not self._db.available:
             raise Unavailable("the database is unavailable; retry later", retry_after_s=2)
         # A request larger than the whole bound still goes through an empty queue; refusing it
         # would make its exporter retry forever.
-        if self._queued_calls and self._queued_calls + len(calls) > self._config.max_queue_calls:
+        size = len(records)
+        if self._queued_calls and self._queued_calls + size > self._config.max_queue_calls:
             self._stats.queue_full += 1
             raise Unavailable("the collector is at capacity; retry later")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queued_calls += len(calls)
-        self._queue.put_nowait(_Pending(calls, done))
+        self._queued_calls += size
+        self._queue.put_nowait(_Pending(records, done))
         # Shielded: a client that disconnects does not cancel a write already queued.
         await asyncio.shield(done)
 
@@ -104,7 +106,7 @@ class Pipeline:
             if first is None:
                 return
             batch = [first]
-            size = len(first.calls)
+            size = len(first.records)
             deadline = loop.time() + self._config.linger_s
             stop = False
             while size < self._config.max_batch_calls:
@@ -122,15 +124,17 @@ class Pipeline:
                     stop = True
                     break
                 batch.append(item)
-                size += len(item.calls)
+                size += len(item.records)
             await self._flush(batch)
             if stop:
                 return
 
     async def _flush(self, batch: list[_Pending]) -> None:
-        calls = [call for pending in batch for call in pending.calls]
+        records = SpanRecords()
+        for pending in batch:
+            records.extend(pending.records)
         try:
-            result = await self._writer.write(calls)
+            result = await self._writer.write(records)
         except asyncio.CancelledError:
             # Shutdown ran out of time mid-write: the transaction is rolled back with the
             # connection, so these requests are told to retry, not that they are stored.
@@ -141,7 +145,7 @@ class Pipeline:
             return
         except StoreError as exc:
             if len(batch) == 1:
-                log.error("rejected a batch of %d calls: %s", len(calls), exc)
+                log.error("rejected a batch of %d records: %s", len(records), exc)
                 self._settle(batch, exc)
                 return
             # One request's bad data must not fail the others it was batched with.
@@ -150,13 +154,15 @@ class Pipeline:
             return
         self._stats.calls_written += result.inserted
         self._stats.calls_duplicate += result.duplicates
+        self._stats.runs_received += len(records.runs)
+        self._stats.tools_received += len(records.tools)
         self._settle(batch, None)
 
     def _settle(self, batch: list[_Pending], exc: BaseException | None) -> None:
         """Release the batch's queue space, then answer its requests: a client that is told
         "done" may send again at once and must find the space free."""
         for pending in batch:
-            self._queued_calls -= len(pending.calls)
+            self._queued_calls -= len(pending.records)
         for pending in batch:
             if pending.done.done():
                 continue

@@ -24,6 +24,10 @@ class CollectorStats:
     calls_written: int = 0
     calls_duplicate: int = 0
     """Calls already stored (a retried request): accepted, counted once."""
+    runs_received: int = 0
+    """Agent runs written (a retried request's again: they are stored once)."""
+    tools_received: int = 0
+    """Tool steps written, likewise."""
     queue_full: int = 0
     requests_throttled: int = 0
     """Requests refused (retryably) because too many were in flight."""

@@ -290,6 +290,25 @@ class Client:
             while chunk := response.read(chunk_bytes):
                 yield chunk
 
+    # -- agent runs (docs/analytics.md, "Agent runs") --------------------------------------
+
+    def runs(self, from_: datetime | str | None = None, to: datetime | str | None = None,
+             tags: dict[str, str] | str | None = None, limit: int = 50, offset: int = 0,
+             **params: Any) -> list[dict[str, Any]]:
+        """GET /api/runs: the latest runs first, with the analytics filters (`agent_id`,
+        `model`: runs that used it, `status`, ...). Their measures over a range are
+        `analytics("runs")`, `analytics("runs/timeseries")`, `analytics("runs/breakdown/agent")`."""
+        query = self._analytics_query(from_, to, tags, {**params, "limit": limit,
+                                                         "offset": offset})
+        return self._get("/api/runs", query)["data"]  # type: ignore[no-any-return]
+
+    def run(self, trace_id: str, span_id: str) -> dict[str, Any]:
+        """GET /api/runs/{traceId}/{spanId}: one run and its steps in start order (calls, tools,
+        sub-agents' runs). Ids in hex, as /api/runs gives them; NotFound when there is none."""
+        path = f"/api/runs/{urllib.parse.quote(trace_id, safe='')}/" \
+               f"{urllib.parse.quote(span_id, safe='')}"
+        return self._get(path)  # type: ignore[no-any-return]
+
     def explain(self, endpoint: str, **params: Any) -> dict[str, Any]:
         """How the server answers `endpoint` (as for `analytics`, or `llm`): the `explain` part
         of its answer with `explain=true`, each plan and each query with the rows it read."""
@@ -374,6 +393,12 @@ class AsyncClient:
 
     async def analytics(self, endpoint: str, **kwargs: Any) -> dict[str, Any]:
         return await asyncio.to_thread(self._client.analytics, endpoint, **kwargs)
+
+    async def runs(self, **kwargs: Any) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self._client.runs, **kwargs)
+
+    async def run(self, trace_id: str, span_id: str) -> dict[str, Any]:
+        return await asyncio.to_thread(self._client.run, trace_id, span_id)
 
     async def health(self) -> dict[str, Any]:
         return await asyncio.to_thread(self._client.health)

@@ -2,7 +2,7 @@
 
 from .anomalies import ANOMALY_KINDS, Anomaly, AnomalyRules, detect_anomalies
 from .breakdowns import BREAKDOWN_SORTS, Breakdown, breakdown
-from .buckets import Granularity, Segment, bucket_label, local_bucket, segments
+from .buckets import Granularity, Segment, bucket_label, bucket_names, local_bucket, segments
 from .calls import RecentCall, recent_calls
 from .catalog import AGGREGATES, Aggregate, Grain
 from .catalog_check import catalog_differences
@@ -46,15 +46,31 @@ from .prices import (
     set_rate,
 )
 from .question import DIMENSIONS, Dimension, Filters, Question, dimension_of
-from .records import LlmCall
+from .records import AgentRun, LlmCall, SpanLink, SpanRecords, ToolCall
 from .reprice import CallPricer, PricesFor, RepriceTotals, reprice
 from .retention import RetentionConfig, apply_retention, configure_retention
+from .run_analytics import (
+    RUN_DIMENSIONS,
+    RUN_SORTS,
+    RunDetail,
+    RunDimension,
+    RunMeasures,
+    RunRecord,
+    RunStep,
+    find_run,
+    list_runs,
+    run_dimension_of,
+    run_measures,
+    run_measures_by,
+    run_timeseries,
+)
 from .sessions import SESSION_ORDERS, Session, SessionsSummary, list_sessions, sessions_summary
 from .writer import CallWriter, WriteResult
 
 __all__ = [
     "AGGREGATES",
     "ANOMALY_KINDS",
+    "AgentRun",
     "Aggregate",
     "Anomaly",
     "AnomalyRules",
@@ -89,25 +105,36 @@ __all__ = [
     "PricesFor",
     "ProjectInfo",
     "Question",
+    "RUN_DIMENSIONS",
+    "RUN_SORTS",
     "Read",
     "ReadReport",
     "RecentCall",
     "RepriceTotals",
     "RetentionConfig",
+    "RunDetail",
+    "RunDimension",
+    "RunMeasures",
+    "RunRecord",
+    "RunStep",
     "SESSION_ORDERS",
     "Segment",
     "Session",
     "SessionsSummary",
+    "SpanLink",
+    "SpanRecords",
     "StorageMode",
     "StoreConfig",
     "StoreError",
     "StoreUnavailable",
+    "ToolCall",
     "WriteResult",
     "answer",
     "apply_retention",
     "bin_of",
     "breakdown",
     "bucket_label",
+    "bucket_names",
     "catalog_differences",
     "configure_columnstore",
     "configure_retention",
@@ -122,10 +149,12 @@ __all__ = [
     "execute",
     "find_project",
     "find_rate",
+    "find_run",
     "list_api_keys",
     "list_prices",
     "list_projects",
     "list_rates",
+    "list_runs",
     "list_sessions",
     "local_bucket",
     "maintenance_health",
@@ -137,6 +166,10 @@ __all__ = [
     "reprice",
     "resolve_api_key",
     "revoke_api_key",
+    "run_dimension_of",
+    "run_measures",
+    "run_measures_by",
+    "run_timeseries",
     "segments",
     "sessions_summary",
     "set_rate",

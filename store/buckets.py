@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
-__all__ = ["Granularity", "Segment", "bucket_label", "local_bucket", "segments"]
+__all__ = ["Granularity", "Segment", "bucket_label", "bucket_names", "local_bucket", "segments"]
 
 _UTC = timezone.utc
 _PROBE = timedelta(hours=6)  # no zone changes its offset twice within 6 hours
@@ -108,3 +108,9 @@ def segments(start: datetime, end: datetime, granularity: Granularity, zone: tzi
                                bucket_label(bucket, granularity, zone, offset)))
             cursor = segment_end
     return out
+
+
+def bucket_names(start: datetime, end: datetime, granularity: Granularity,
+                 zone: tzinfo) -> list[datetime]:
+    """The names of the buckets [start, end) touches, in order (each once)."""
+    return list(dict.fromkeys(s.bucket for s in segments(start, end, granularity, zone)))

@@ -31,6 +31,7 @@ __all__ = [
     "Histogram",
     "INNER_BINS",
     "RAW",
+    "RAW_RELATIONS",
     "SCHEMA_VERSION",
     "SUMS",
     "Sum",
@@ -46,6 +47,9 @@ the catalog comes with a migration that brings the tables along, and raises this
 
 RAW = "llm_calls"
 """The relation of one row per call that every aggregate summarizes."""
+
+RAW_RELATIONS = (RAW, "agent_runs", "tool_calls", "span_links")
+"""Every relation of one row per span (store/runs.py), each kept for the raw retention."""
 
 
 class Grain(enum.Enum):

@@ -25,7 +25,6 @@ __all__ = [
     "CREATE_STAGING_TABLE",
     "DELETE_PRICE",
     "DELETE_RATE",
-    "DELETE_RAW_CALLS",
     "DROP_RAW_CHUNKS",
     "FIND_API_KEY",
     "FIND_PROJECT",
@@ -60,6 +59,7 @@ __all__ = [
     "TRY_RETENTION_LOCK",
     "grouped_aggregate",
     "grouped_raw",
+    "delete_raw_rows",
     "recent_calls",
     "sessions",
     "sessions_summary",
@@ -168,8 +168,12 @@ REMOVE_RETENTION_POLICY = "SELECT remove_retention_policy(%s, if_exists => true)
 ADD_RETENTION_POLICY = "SELECT add_retention_policy(%s, drop_after => %s)"
 # Transaction-scoped: released at commit; one collector at a time runs the deletion.
 TRY_RETENTION_LOCK = "SELECT pg_try_advisory_xact_lock(7342165004)"
-DROP_RAW_CHUNKS = "SELECT count(*) FROM drop_chunks('llm_calls', older_than => now() - %s)"
-DELETE_RAW_CALLS = "DELETE FROM llm_calls WHERE time < now() - %s"
+DROP_RAW_CHUNKS = "SELECT count(*) FROM drop_chunks(%s::regclass, older_than => now() - %s)"
+
+
+def delete_raw_rows(relation: str) -> sql.Composed:
+    """Mode `postgres`: delete the rows of a raw relation older than %s ago."""
+    return sql.SQL("DELETE FROM {} WHERE time < now() - %s").format(sql.Identifier(relation))
 
 # -- maintenance (store.maintenance) -------------------------------------------------------------
 

@@ -3,8 +3,8 @@
 Calls whose cost was reported by their instrumentation are never touched. The range is walked
 an hour at a time per project; each hour is one transaction that takes the project's re-pricing
 lock (re-pricings of one project take turns; rows are not locked), rewrites the
-costs that changed and moves every aggregate of the catalog by exactly the difference (rollup
-tables), so an interrupted run leaves every hour either done or untouched, and running it
+costs that changed, moves every aggregate of the catalog by exactly the difference (rollup
+tables) and recomputes the roll-ups of the agent runs above those calls, so an interrupted run leaves every hour either done or untouched, and running it
 again finds nothing left to change there. With continuous aggregates, the invalidated buckets
 are refreshed at the end. Calls older than the raw-data retention are gone and cannot be
 re-priced.
@@ -24,6 +24,7 @@ from . import ddl, queries
 from .catalog import AGGREGATES
 from .database import Database, StorageMode
 from .prices import ModelPrice, list_prices
+from .runs import recompute_runs
 
 __all__ = ["CallPricer", "PricesFor", "RepriceTotals", "reprice"]
 
@@ -149,12 +150,13 @@ async def _reprice_window(conn: psycopg.AsyncConnection, mode: StorageMode | Non
             await cur.execute(ddl.REPRICED_CALLS,
                               {"project_id": project_id, "start": start, "end": end})
             calls = await cur.fetchall()
-        changes = []
+        changes, changed = [], []
         for call in calls:
             new_cost, new_source = _new_price(prices, call)
             old_cost = call["cost_nano_usd"]
             if (new_cost, new_source) != (old_cost, call["cost_source"]):
                 changes.append(ddl.reprice_change(call, new_cost, new_source))
+                changed.append(call)
                 totals.new_cost_nano_usd += (new_cost or 0) - (old_cost or 0)
                 totals.new_unpriced += (new_cost is None) - (old_cost is None)
         totals.examined += len(calls)
@@ -168,6 +170,11 @@ async def _reprice_window(conn: psycopg.AsyncConnection, mode: StorageMode | Non
         if mode is not StorageMode.TIMESCALE:
             for a in AGGREGATES:
                 await conn.execute(ddl.reprice_rollup(a), {"project_id": project_id})
+        # The runs above the re-priced calls: their cost is their calls'.
+        traces: dict[bytes, list[datetime]] = {}
+        for call in changed:
+            traces.setdefault(call["trace_id"], []).append(call["time"])
+        await recompute_runs(conn, project_id, traces)
 
 
 async def _refresh_aggregates(database: Database) -> None:

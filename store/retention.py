@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from . import ddl, queries
-from .catalog import AGGREGATES
+from .catalog import AGGREGATES, RAW_RELATIONS
 from .database import Database, StorageMode
 from .errors import StoreError
 from .maintenance import record_run
@@ -56,7 +56,7 @@ async def configure_retention(db: Database, config: RetentionConfig) -> None:
     if db.mode is not StorageMode.TIMESCALE:
         return
     async with db.pool.connection() as conn:
-        for relation, days in (("llm_calls", config.raw_days),
+        for relation, days in (*((r, config.raw_days) for r in RAW_RELATIONS),
                                *((a.name, config.aggregate_days) for a in AGGREGATES)):
             await conn.execute(queries.REMOVE_RETENTION_POLICY, (relation,))
             if days is not None:
@@ -75,10 +75,11 @@ async def apply_retention(db: Database, config: RetentionConfig) -> bool:
             return False
         started = datetime.now(timezone.utc)
         raw_cutoff = timedelta(days=config.raw_days)
-        if db.mode is StorageMode.APACHE:
-            await conn.execute(queries.DROP_RAW_CHUNKS, (raw_cutoff,))
-        else:
-            await conn.execute(queries.DELETE_RAW_CALLS, (raw_cutoff,))
+        for relation in RAW_RELATIONS:
+            if db.mode is StorageMode.APACHE:
+                await conn.execute(queries.DROP_RAW_CHUNKS, (relation, raw_cutoff))
+            else:
+                await conn.execute(queries.delete_raw_rows(relation), (raw_cutoff,))
         if config.aggregate_days is not None:
             for a in AGGREGATES:
                 await conn.execute(ddl.delete_expired(a),

@@ -1,5 +1,7 @@
-"""Writes batches of LLM calls: binary COPY into a per-connection staging table, then one
-statement that inserts what is new (ON CONFLICT DO NOTHING) and maintains the aggregates."""
+"""Writes batches of spans: the LLM calls by binary COPY into a per-connection staging table,
+then one statement that inserts what is new (ON CONFLICT DO NOTHING) and maintains the
+aggregates; agent runs, tools and links beside them, and the roll-ups of the runs of every
+trace the batch touched (store.runs), all in one transaction."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from typing import Any
 
+import psycopg
 from psycopg import errors as pg_errors
 from psycopg.sql import Composable
 
@@ -15,9 +19,10 @@ from . import ddl, queries
 from .catalog import AGGREGATES, Grain
 from .database import Database, StorageMode, is_transient
 from .errors import StoreError, StoreUnavailable
-from .records import STAGING_TYPES, LlmCall
+from .records import STAGING_TYPES, LlmCall, SpanRecords
+from .runs import keep_rollups, write_run_spans
 
-__all__ = ["CallWriter", "WriteResult"]
+__all__ = ["CallWriter", "WriteResult", "write_calls"]
 
 log = logging.getLogger("spantally.store")
 
@@ -44,16 +49,19 @@ class CallWriter:
         self._db = database
         self._refresher = _AggregateRefresher(database)
 
-    async def write(self, calls: Sequence[LlmCall]) -> WriteResult:
-        """Store `calls` exactly once each, whatever was stored before; all or nothing.
+    async def write(self, batch: SpanRecords | Sequence[LlmCall]) -> WriteResult:
+        """Store the batch's records exactly once each, whatever was stored before; all or
+        nothing. The result counts its LLM calls.
 
         Raises StoreUnavailable when the database cannot be reached (retry later) and
         StoreError when the batch itself is wrong."""
-        if not calls:
+        records = batch if isinstance(batch, SpanRecords) else SpanRecords(calls=list(batch))
+        calls = records.calls
+        if not len(records):
             return WriteResult((0, 0))
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
-                inserted = await self._write_once(calls)
+                inserted = await self._write_once(records)
             except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure):
                 # Rollup upserts lock in key order, so this is rare; the batch is retried whole.
                 log.warning("write conflict, retrying batch (attempt %d)", attempt)
@@ -69,17 +77,28 @@ class CallWriter:
             return WriteResult((inserted, len(calls) - inserted))
         raise StoreUnavailable("write conflicts persisted; retry the batch")
 
-    async def _write_once(self, calls: Sequence[LlmCall]) -> int:
+    async def _write_once(self, records: SpanRecords) -> int:
         async with self._db.pool.connection() as conn:
             async with conn.cursor() as cur:
-                async with cur.copy(queries.COPY_STAGING) as copy:
-                    copy.set_types(STAGING_TYPES)
-                    for call in calls:
-                        await copy.write_row(call)
-                await cur.execute(queries.INGEST_STAGED)
-                row = await cur.fetchone()
+                inserted = await write_calls(cur, records.calls)
+                await write_run_spans(cur, records)
+            await keep_rollups(conn, records)
             # Leaving the pool's context commits; only then is the batch acknowledged.
-        return int(row[0]) if row else 0
+        return inserted
+
+
+async def write_calls(cur: psycopg.AsyncCursor[Any], calls: Sequence[LlmCall]) -> int:
+    """Insert the calls not stored yet (and, in the rollup modes, add them to the aggregates),
+    in the cursor's transaction; returns how many were new."""
+    if not calls:
+        return 0
+    async with cur.copy(queries.COPY_STAGING) as copy:
+        copy.set_types(STAGING_TYPES)
+        for call in calls:
+            await copy.write_row(call)
+    await cur.execute(queries.INGEST_STAGED)
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 

@@ -41,6 +41,9 @@ class Script:
     """Send an error event after this many content chunks."""
     first_chunk_delay: float = 0.0
     chunk_delay: float = 0.0
+    tool_call: str | None = None
+    """OpenAI chat, not streamed: answer a request that offers this tool with a call of it
+    (no arguments), unless the conversation already ends with a tool's result."""
 
 
 @dataclass
@@ -164,6 +167,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat(self, body: dict[str, Any], script: Script) -> None:
         model = script.response_model or body.get("model", "unknown")
         created = int(time.time())
+        if not body.get("stream") and self._calls_tool(body, script):
+            self._send_json(200, {
+                "id": f"chatcmpl-fake-{self.rid}", "object": "chat.completion", "created": created,
+                "model": model,
+                "choices": [{"index": 0, "finish_reason": "tool_calls", "logprobs": None,
+                             "message": {"role": "assistant", "content": None, "tool_calls": [{
+                                 "id": f"call_{self.rid}", "type": "function",
+                                 "function": {"name": script.tool_call, "arguments": "{}"}}]}}],
+                "usage": self._openai_usage(script),
+            })
+            return
         if not body.get("stream"):
             self._send_json(200, {
                 "id": f"chatcmpl-fake-{self.rid}", "object": "chat.completion", "created": created,
@@ -188,6 +202,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._openai_stream(script, chunk({"role": "assistant", "content": ""}, None),
                             lambda word: chunk({"content": word}, None), chunk({}, "stop"),
                             include_usage, created, model, "chat.completion.chunk")
+
+    @staticmethod
+    def _calls_tool(body: dict[str, Any], script: Script) -> bool:
+        if script.tool_call is None:
+            return False
+        offered = {(t.get("function") or {}).get("name") for t in body.get("tools") or ()}
+        messages = body.get("messages") or [{}]
+        return script.tool_call in offered and messages[-1].get("role") != "tool"
 
     def _openai_stream(self, script: Script, first: dict[str, Any] | None, piece: Any,
                        last: dict[str, Any], include_usage: bool, created: int, model: str,

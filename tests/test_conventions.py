@@ -62,7 +62,14 @@ def test_golden_calls(library: str, server: Server, project: Project) -> None:
     assert 'spantally_spans_skipped_total{reason="duplicate"}' in metrics
 
 
+def _runs_received(server: Server) -> int:
+    (line,) = [line for line in server.metrics().splitlines()
+               if line.startswith("spantally_runs_received_total ")]
+    return int(line.split()[1])
+
+
 def test_golden_pydantic_ai_agents(server: Server, project: Project) -> None:
+    runs_before = _runs_received(server)
     send("pydantic-ai", server, project)
     rows = server.sql(
         "SELECT agent_id, provider, model, input_tokens, output_tokens, cache_read_tokens,"
@@ -76,5 +83,11 @@ def test_golden_pydantic_ai_agents(server: Server, project: Project) -> None:
         ("writer", "anthropic", "claude-sonnet-4-6", 3560, 400, 2048, 512, 0, 11_534_400,
          "reported", True),
     ]
-    metrics = server.metrics()
-    assert 'spantally_spans_skipped_total{reason="agent_or_tool"}' in metrics
+    # Each agent run is a run, with the call below it rolled up.
+    runs = server.sql(
+        "SELECT kind, agent_id, llm_calls, input_tokens, output_tokens, cost_nano_usd,"
+        " own_llm_calls, status FROM agent_runs WHERE project_id = %s ORDER BY time",
+        (project.id,))
+    assert runs == [("agent", "planner", 1, 1200, 300, 4_720_000, 1, "ok"),
+                    ("agent", "writer", 1, 3560, 400, 11_534_400, 1, "ok")]
+    assert _runs_received(server) - runs_before == 2

@@ -64,12 +64,16 @@ def test_a_batch_overlapping_a_stored_one_adds_only_the_new_calls(
     assert _calls(server, project.key) == 10
 
 
-def test_non_llm_spans_are_counted_not_stored(server: Server, project: Project) -> None:
-    before = server.runtime.collector.stats.spans_skipped.total()
-    spans = make_spans(SPECS[:2], extra_non_llm=4)
+def test_non_llm_spans_are_counted_not_stored_and_agent_spans_are_runs(
+        server: Server, project: Project) -> None:
+    stats = server.runtime.collector.stats
+    skipped, runs = stats.spans_skipped["not_llm"], stats.runs_received
+    spans = make_spans(SPECS[:2], extra_non_llm=4)  # 2 agent spans, 2 HTTP spans
     assert export_grpc(spans, server.grpc_endpoint, project.key) is SpanExportResult.SUCCESS
     assert _calls(server, project.key) == 2
-    assert server.runtime.collector.stats.spans_skipped.total() - before == 4
+    assert (stats.spans_skipped["not_llm"] - skipped, stats.runs_received - runs) == (2, 2)
+    assert server.sql("SELECT count(*) FROM agent_runs WHERE project_id = %s",
+                      (project.id,)) == [(2,)]
 
 
 def test_invalid_spans_are_rejected_as_partial_success(server: Server, project: Project) -> None:

@@ -33,6 +33,7 @@ class S:
     status: int = 0
     events: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
     trace: bytes = TRACE
+    kind: int = 0
 
 
 def _value(v: Any) -> AnyValue:
@@ -66,6 +67,7 @@ def request(spans: list[S], scope: str = "", version: str = "",
         span.start_time_unix_nano = START
         span.end_time_unix_nano = START + 2_000_000_000
         span.status.code = spec.status
+        span.kind = spec.kind  # type: ignore[assignment]
         for k, v in spec.attrs.items():
             span.attributes.append(KeyValue(key=k, value=_value(v)))
         for name, offset_ns, attrs in spec.events:
@@ -108,7 +110,7 @@ def test_openinference_llm_spans_whatever_their_kind() -> None:
         "researcher", "researcher", "s-1", "u-1")
     assert call.ttft_us == 250_000
     assert call.tags == {"metadata": '{"tenant": "acme"}'}  # content never becomes a tag
-    assert out.skipped == {"agent_or_tool": 3}
+    assert out.skipped == {"wrapper": 1}
 
 
 def test_openinference_embeddings_and_reported_cost() -> None:
@@ -140,7 +142,7 @@ def test_openllmetry_request_type_association_properties_and_aliases() -> None:
             call.reasoning_tokens, call.cache_read_tokens, call.streaming) == (
         "openai", "chat", 100, 20, 5, 40, False)
     assert (call.session_id, call.user_id, call.tags) == ("s-9", "u-9", {"tenant": "acme"})
-    assert out.skipped == {"agent_or_tool": 1}
+    assert out.skipped == {}
 
 
 @pytest.mark.parametrize(("version", "streaming", "expected"),
@@ -223,7 +225,67 @@ def test_logfire_reported_cost_and_agent_run_spans() -> None:
     assert (call.cost_nano_usd, call.cost_source, call.reasoning_tokens) == (
         4_720_000, "reported", 120)
     assert (call.agent_id, call.session_id, call.tags) == ("support", "01a201fc-5413", None)
-    assert out.skipped == {"agent_or_tool": 1}
+    assert out.skipped == {}
+
+
+# -- runs, tools and links -------------------------------------------------------------------
+
+_INTERNAL, _SERVER, _CLIENT = 1, 2, 3
+
+
+@pytest.mark.parametrize(("scope", "run", "tool", "wrapper"), [
+    ("someone.else", {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "billing"},
+     {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "charge"},
+     {"gen_ai.operation.name": "create_agent"}),
+    ("openinference.instrumentation.langchain",
+     {"openinference.span.kind": "AGENT", "agent.name": "billing"},
+     {"openinference.span.kind": "TOOL", "tool.name": "charge"},
+     {"openinference.span.kind": "RETRIEVER"}),
+    ("opentelemetry.instrumentation.openai_agents",
+     {"traceloop.span.kind": "agent", "traceloop.entity.name": "billing"},
+     {"traceloop.span.kind": "tool", "traceloop.entity.name": "charge"},
+     {"traceloop.span.kind": "task"}),
+])
+def test_agent_and_tool_spans_are_runs_and_steps(scope: str, run: dict[str, Any],
+                                                 tool: dict[str, Any],
+                                                 wrapper: dict[str, Any]) -> None:
+    llm = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+           "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 10}
+    out = calls([
+        S(run, id=1, name="invoke_agent billing", status=2),
+        S(wrapper, id=2, parent=1), S(tool, id=3, parent=2, name="charge"),
+        S(llm, id=4, parent=3, kind=_CLIENT),
+        S({"http.request.method": "POST"}, id=5, parent=4, kind=_CLIENT),  # below the call
+        S({"step": "plan"}, id=6, parent=1, kind=_INTERNAL),  # a hand-made span
+        S({"http.route": "/run"}, id=7, parent=1, kind=_SERVER),
+    ], scope=scope)
+    (agent,) = out.runs
+    assert (agent.kind, agent.agent_id, agent.agent_name, agent.status, agent.parent_span_id) == (
+        "agent", "billing", "billing", "error", None)
+    (step,) = out.tools
+    assert (step.tool_name, step.parent_span_id, step.status) == ("charge", (2).to_bytes(8, "big"),
+                                                                   "ok")
+    assert sorted(int.from_bytes(link.span_id, "big") for link in out.links) == [2, 6]
+    (call,) = out.calls
+    assert call.agent_id == "billing"  # inherited from the run
+    assert out.skipped == {"wrapper": 1, "not_llm": 3}
+
+
+def test_a_root_chain_is_a_workflow_and_the_agents_sdk_trace_span_too() -> None:
+    chain = S({"openinference.span.kind": "CHAIN"}, id=1, name="RunnableSequence")
+    inner = S({"openinference.span.kind": "CHAIN"}, id=2, parent=1)
+    (run,) = calls([chain, inner], scope="openinference.instrumentation.langchain").runs
+    assert (run.kind, run.agent_name) == ("workflow", "RunnableSequence")
+    # recorded: openinference-instrumentation-openai-agents 2.6.0
+    trace_span = S({"openinference.span.kind": "AGENT"}, id=1, name="Agent workflow")
+    agent = S({"openinference.span.kind": "AGENT", "agent.name": "researcher",
+               "graph.node.id": "researcher"}, id=2, parent=1, name="researcher")
+    out = calls([trace_span, agent], scope="openinference.instrumentation.openai_agents")
+    assert [(r.kind, r.agent_name) for r in out.runs] == [("workflow", "Agent workflow"),
+                                                          ("agent", "researcher")]
+    # Elsewhere an unnamed agent at the root is an agent, named by its span.
+    (alone,) = calls([trace_span], scope="openinference.instrumentation.langchain").runs
+    assert (alone.kind, alone.agent_name) == ("agent", "Agent workflow")
 
 
 # -- rules for every convention --------------------------------------------------------------

@@ -15,7 +15,8 @@ CONFIG = Path(__file__).resolve().parent / "schemathesis.toml"
 def test_openapi_document_is_served(server: Server) -> None:
     status, body = server.api("/api/openapi.json", None)
     assert status == 200 and body["openapi"] == "3.1.0"
-    assert {"/api/analytics/llm", "/api/calls", "/api/prices"} <= set(body["paths"])
+    assert {"/api/analytics/llm", "/api/calls", "/api/prices", "/api/analytics/runs",
+            "/api/runs", "/api/runs/{traceId}/{spanId}"} <= set(body["paths"])
 
 
 def test_schemathesis_finds_no_failure(server: Server, project: Project) -> None:
@@ -26,4 +27,4 @@ def test_schemathesis_finds_no_failure(server: Server, project: Project) -> None
          "--max-examples", "40", "--seed", "20261122"],
         capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    assert " passed" in done.stdout and "Tested: 16" in done.stdout  # every operation ran
+    assert " passed" in done.stdout and "Tested: 21" in done.stdout  # every operation ran

@@ -29,6 +29,7 @@ from spantally.store import (
     migrate,
 )
 from spantally.store.migrate import available_migrations
+from spantally.store.writer import write_calls
 
 T0 = datetime(2026, 5, 1, tzinfo=timezone.utc)
 
@@ -297,7 +298,8 @@ def test_aggregates_v2_migration_keeps_existing_calls(
         await db.open()
         # The write itself, without the refresh that follows late writes in `timescale` mode:
         # this code would refresh aggregates the old schema does not have yet.
-        await CallWriter(db)._write_once(before)
+        async with db.pool.connection() as conn:
+            await write_calls(conn.cursor(), before)
         await db.close()
         monkeypatch.undo()
         cut = T0 + timedelta(minutes=30)

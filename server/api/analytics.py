@@ -23,11 +23,11 @@ from spantally.store import (
     Plan,
     Question,
     breakdown,
+    bucket_names,
     detect_anomalies,
     execute,
     list_sessions,
     plan,
-    segments,
     sessions_summary,
 )
 
@@ -48,8 +48,7 @@ from .analytics_params import (
     parse_zone,
 )
 from .export import flatten, respond
-from .params import parse_currency
-from .services import CONFIG_KEY, exchange_rate, project_of, reading
+from .services import CONFIG_KEY, money_of, project_of, reading
 from .shape import (
     Money,
     anomaly_row,
@@ -57,7 +56,6 @@ from .shape import (
     changes,
     explain_json,
     iso_local,
-    iso_utc,
     llm_json,
     measures_row,
     session_row,
@@ -82,16 +80,8 @@ def add_analytics_routes(app: web.Application) -> None:
     app.router.add_get("/api/analytics/anomalies", _anomalies)
 
 
-async def _money(request: web.Request, project_id: int) -> Money | None:
-    """`currency`: costs also in that currency (an exchange rate must be set)."""
-    if "currency" not in request.query:
-        return None
-    currency = parse_currency("currency", request.query["currency"])
-    return Money(currency, await exchange_rate(request, project_id, currency))
 
 
-def _period_json(period: Period) -> dict[str, str]:
-    return {"from": iso_utc(period.start), "to": iso_utc(period.end)}
 
 
 def _explain(query: Any, fmt: str = "json") -> Explain | None:
@@ -127,7 +117,7 @@ async def _llm(request: web.Request) -> web.Response:
     explain = _explain(query)
     planned = _checked(Question(period.start, period.end, filters, _BY_MODEL, granularity,
                                 histograms=False), config.max_raw_range_days, "this query")
-    money = await _money(request, project_id)
+    money = await money_of(request, project_id)
     async with reading(request) as conn:
         grouped = await execute(conn, project_id, planned, explain)
     body = llm_json(grouped.total(), grouped.by_key(), grouped.by_bucket(), money)
@@ -144,13 +134,13 @@ async def _summary(request: web.Request) -> web.StreamResponse:
     previous = parse_compare(request.query, period, config.max_range_days)
     plans = [_checked(Question(p.start, p.end, filters), config.max_raw_range_days,
                       "this summary") for p in ((period, previous) if previous else (period,))]
-    money = await _money(request, project_id)
+    money = await money_of(request, project_id)
     async with reading(request) as conn:
         current = await _total(conn, project_id, plans[0], explain)
         before = await _total(conn, project_id, plans[1], explain) if previous else None
-    body: dict[str, Any] = {**_period_json(period), **measures_row(current, money)}
+    body: dict[str, Any] = {**period.as_json(), **measures_row(current, money)}
     if previous is not None and before is not None:
-        body["previous"] = {**_period_json(previous), **measures_row(before, money)}
+        body["previous"] = {**previous.as_json(), **measures_row(before, money)}
         body["changes"] = changes(current, before)
     rows = [dict(body)]
     return await respond(request, fmt, _explained(body, explain), rows=rows,
@@ -174,18 +164,17 @@ async def _timeseries(request: web.Request) -> web.StreamResponse:
     explain = _explain(query, fmt)
     planned = _checked(Question(period.start, period.end, filters, granularity=granularity,
                                 zone=zone), config.max_raw_range_days, "this time series")
-    money = await _money(request, project_id)
+    money = await money_of(request, project_id)
     async with reading(request) as conn:
         grouped = await execute(conn, project_id, planned, explain)
     by_bucket = grouped.by_bucket()
     if fill == "zero":
-        buckets = list(dict.fromkeys(s.bucket for s in segments(period.start, period.end,
-                                                                  granularity, zone)))
+        buckets = bucket_names(period.start, period.end, granularity, zone)
     else:
         buckets = sorted(by_bucket)  # type: ignore[arg-type]
     rows = [{"bucket": iso_local(b),  # type: ignore[arg-type]
              **measures_row(by_bucket.get(b) or Measures(), money)} for b in buckets]
-    body = {**_period_json(period), "granularity": granularity.value, "timeZone": zone_name,
+    body = {**period.as_json(), "granularity": granularity.value, "timeZone": zone_name,
             "data": rows}
     return await respond(request, fmt, _explained(body, explain), rows=rows,
                          columns=timeseries_columns(money), name="timeseries")
@@ -214,7 +203,7 @@ async def _breakdown(request: web.Request) -> web.StreamResponse:
     for checked in (period, previous) if previous else (period,):
         _checked(Question(checked.start, checked.end, filters, (dimension,), histograms=False),
                  config.max_raw_range_days, f"a breakdown by {dimension.name}")
-    money = await _money(request, project_id)
+    money = await money_of(request, project_id)
     async with reading(request) as conn:
         current = await breakdown(conn, project_id, period.start, period.end, filters,
                                   dimension, sort, limit, explain=explain)
@@ -222,10 +211,10 @@ async def _breakdown(request: web.Request) -> web.StreamResponse:
                                  dimension, sort, limit, [key for key, _ in current.rows],
                                  explain=explain) if previous else None
     rows = breakdown_rows(current, sort, before, money)
-    body: dict[str, Any] = {**_period_json(period), "dimension": dimension.name, "sort": sort,
+    body: dict[str, Any] = {**period.as_json(), "dimension": dimension.name, "sort": sort,
                             "data": rows, "total": measures_row(current.total, money)}
     if previous is not None and before is not None:
-        body["previous"] = {**_period_json(previous), "total": measures_row(before.total, money)}
+        body["previous"] = {**previous.as_json(), "total": measures_row(before.total, money)}
     return await respond(request, fmt, _explained(body, explain), rows=rows,
                          columns=breakdown_columns(previous is not None, money),
                          name=f"breakdown-{dimension.name}")
@@ -244,13 +233,13 @@ async def _compare(request: web.Request) -> web.Response:
     previous = parse_compare(query, period, config.max_range_days) or period.previous()
     plans = [_checked(Question(p.start, p.end, filters), config.max_raw_range_days,
                       "this comparison") for p in (period, previous)]
-    money = await _money(request, project_id)
+    money = await money_of(request, project_id)
     async with reading(request) as conn:
         current = await _total(conn, project_id, plans[0], explain)
         before = await _total(conn, project_id, plans[1], explain)
     return web.json_response(_explained({
-        "current": {**_period_json(period), **measures_row(current, money)},
-        "previous": {**_period_json(previous), **measures_row(before, money)},
+        "current": {**period.as_json(), **measures_row(current, money)},
+        "previous": {**previous.as_json(), **measures_row(before, money)},
         "changes": changes(current, before),
     }, explain))
 
@@ -279,7 +268,7 @@ async def _sessions(request: web.Request) -> web.StreamResponse:
         summary = await sessions_summary(conn, project_id, period.start, period.end, filters,
                                          explain)
     rows = [session_row(s) for s in found]
-    body = {**_period_json(period), "sort": order, "limit": limit, "offset": offset,
+    body = {**period.as_json(), "sort": order, "limit": limit, "offset": offset,
             "data": rows, "summary": sessions_summary_json(summary)}
     return await respond(request, fmt, _explained(body, explain), rows=rows,
                          columns=_SESSION_COLUMNS, name="sessions")
@@ -338,6 +327,6 @@ async def _anomalies(request: web.Request) -> web.StreamResponse:
                     if key is not None:  # calls without an agent (model) count for the project
                         series.setdefault(key, {})[hour] = measures
     rows = [anomaly_row(a) for a in detect_anomalies(hourly, hours, rules)]
-    body = {**_period_json(period), "baselineDays": rules.baseline_days, "data": rows}
+    body = {**period.as_json(), "baselineDays": rules.baseline_days, "data": rows}
     return await respond(request, fmt, _explained(body, explain), rows=rows,
                          columns=_ANOMALY_COLUMNS, name="anomalies")

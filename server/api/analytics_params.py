@@ -19,6 +19,7 @@ from spantally.store import (
 )
 
 from .params import no_nul, parse_filters, parse_int, parse_time
+from .shape import iso_utc
 
 __all__ = [
     "BREAKDOWN_SORTS",
@@ -56,6 +57,10 @@ class Period:
     def previous(self) -> Period:
         """The period of the same length just before this one."""
         return Period(self.start - self.length, self.start)
+
+    def as_json(self) -> dict[str, str]:
+        """`from` and `to`, as every answer about a period starts."""
+        return {"from": iso_utc(self.start), "to": iso_utc(self.end)}
 
 
 def parse_period(query: Mapping[str, str], max_range_days: int, *, from_name: str = "from",

@@ -21,6 +21,7 @@ from .health import healthz, metrics
 from .openapi import openapi_document
 from .params import parse_filters, parse_limit
 from .prices import add_price_routes
+from .runs import add_run_routes
 from .services import CONFIG_KEY, SERVICES_KEY, ApiServices, project_of, reading
 from .shape import RECENT_CALL_COLUMNS, recent_calls_json
 
@@ -48,6 +49,7 @@ def create_app(config: ApiConfig, services: ApiServices) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/calls", _recent_calls)
     add_analytics_routes(app)
+    add_run_routes(app)
     add_price_routes(app)
     return app
 
@@ -112,7 +114,11 @@ async def _index(request: web.Request) -> web.Response:
             "endpoints": ["/api/analytics/llm", "/api/analytics/summary",
                           "/api/analytics/timeseries", "/api/analytics/breakdown/{dimension}",
                           "/api/analytics/compare", "/api/analytics/sessions",
-                          "/api/analytics/anomalies", "/api/calls", "/api/prices", "/api/currencies",
+                          "/api/analytics/anomalies", "/api/analytics/runs",
+                          "/api/analytics/runs/timeseries",
+                          "/api/analytics/runs/breakdown/{dimension}", "/api/calls",
+                          "/api/runs", "/api/runs/{traceId}/{spanId}", "/api/prices",
+                          "/api/currencies",
                           "/api/openapi.json", "/healthz", "/metrics"],
         }
     )

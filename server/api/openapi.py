@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from spantally import __version__
+from spantally.store import RUN_DIMENSIONS, RUN_SORTS, RunMeasures
+
+from .runs import run_measures_row, run_row_columns
 
 __all__ = ["openapi_document"]
 
@@ -110,6 +113,45 @@ def _measures(*extra: str, **properties: Any) -> dict[str, Any]:
                            "currency": {"type": "string"},
                            "cost": {"type": "number", "minimum": 0,
                                     "description": "In `currency` (when asked)."}}}
+
+
+def _schema_of(example: dict[str, Any]) -> dict[str, Any]:
+    """The schema of a body shaped like `example` (the shape function's answer for an empty
+    set): counts are integers, figures that are None without data nullable numbers."""
+    properties: dict[str, Any] = {}
+    for key, value in example.items():
+        if isinstance(value, bool):
+            properties[key] = {"type": "boolean"}
+        elif isinstance(value, int):
+            properties[key] = {"type": "integer", "minimum": 0}
+        elif isinstance(value, float):
+            properties[key] = {"type": "number", "minimum": 0}
+        else:
+            properties[key] = {"type": ["number", "null"], "minimum": 0}
+    return {"type": "object", "required": list(properties), "properties": properties}
+
+
+_RUN_MEASURES = _schema_of(run_measures_row(RunMeasures()))
+_RUN_MEASURES["properties"].update({"currency": {"type": "string"},
+                                    "cost": {"type": "number", "minimum": 0},
+                                    "costPerRun": {"type": ["number", "null"], "minimum": 0}})
+_RUN_ROLLUP = {"type": "object", "description": "Steps, tokens and cost below the run, "
+               "sub-agents' included; `own`: its own steps only."}
+
+
+def _run_measures(*extra: str, **properties: Any) -> dict[str, Any]:
+    return {**_RUN_MEASURES, "required": [*extra, *_RUN_MEASURES["required"]],
+            "properties": {**properties, **_RUN_MEASURES["properties"]}}
+
+
+_RUN = {"type": "object", "required": ["traceId", "spanId", "kind", "startTime", "durationMs",
+                                       "status", "llmCalls", "toolCalls", "own"],
+        "properties": {c: {} for c in run_row_columns() if "." not in c} | {
+            "traceId": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+            "spanId": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+            "kind": {"enum": ["agent", "workflow"]}, "status": {"enum": ["ok", "error"]},
+            "own": _RUN_ROLLUP}}
+_HEX_ID = {"trace": 32, "span": 16}
 
 
 def _listing(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -231,6 +273,90 @@ def openapi_document() -> dict[str, Any]:
                         other={"type": "boolean"},
                         percentageOfTotal={"type": "number", "minimum": 0, "maximum": 100},
                         previous=_measures(), changes=_CHANGES)}}}, "Rows"), **_ERRORS},
+            }},
+            "/api/analytics/runs": {"get": {
+                "summary": "Agent runs: how many, how many failed, duration, steps, tokens and "
+                           "cost per run",
+                "description": "Runs that started in from..to (docs/analytics.md, \"Agent "
+                               "runs\"). Steps, tokens and cost include sub-agents'; `model` "
+                               "and `provider` select the runs that used them. Durations' "
+                               "percentiles are exact.",
+                "parameters": [*_FILTERS, *_COMPARE, _FORMAT, _CURRENCY],
+                "responses": {"200": _listing(_run_measures(
+                    "from", "to", **_PERIOD, previous={"type": "object"}, changes=_CHANGES),
+                    "The runs' measures"), **_ERRORS},
+            }},
+            "/api/analytics/runs/timeseries": {"get": {
+                "summary": "The runs' measures per calendar bucket in a time zone",
+                "parameters": [
+                    *_FILTERS, _FORMAT, _CURRENCY,
+                    {"name": "granularity", "in": "query",
+                     "schema": {"enum": ["hour", "day", "week", "month"], "default": "day"}},
+                    {"name": "tz", "in": "query",
+                     "schema": {"type": "string", "default": "UTC", "maxLength": 64}},
+                    {"name": "fill", "in": "query",
+                     "schema": {"enum": ["none", "zero"], "default": "none"}},
+                ],
+                "responses": {"200": _listing({"type": "object", "required": [
+                    "from", "to", "granularity", "timeZone", "data"], "properties": {
+                    **_PERIOD, "granularity": {"type": "string"}, "timeZone": {"type": "string"},
+                    "data": {"type": "array", "items": _run_measures(
+                        "bucket", bucket={"type": "string"})}}}, "Buckets, oldest first"),
+                    **_ERRORS},
+            }},
+            "/api/analytics/runs/breakdown/{dimension}": {"get": {
+                "summary": "The runs' measures per agent, service, user, model (runs that used "
+                           "it), ..., largest first",
+                "parameters": [
+                    {"name": "dimension", "in": "path", "required": True,
+                     "schema": {"anyOf": [
+                         {"enum": list(RUN_DIMENSIONS)},
+                         {"type": "string", "pattern": "^tags\\.[^\x00/]+$",
+                          "maxLength": 200}]}},
+                    *_FILTERS, *_COMPARE, _FORMAT, _CURRENCY,
+                    {"name": "sort", "in": "query",
+                     "schema": {"enum": list(RUN_SORTS), "default": "runs"}},
+                    {"name": "limit", "in": "query",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000,
+                                "default": 10}},
+                ],
+                "responses": {"200": _listing({"type": "object", "required": [
+                    "from", "to", "dimension", "sort", "data", "others"], "properties": {
+                    **_PERIOD, "dimension": {"type": "string"}, "sort": {"type": "string"},
+                    "others": {"type": "integer", "minimum": 0,
+                               "description": "Values left out by `limit`."},
+                    "data": {"type": "array", "items": _run_measures(
+                        "key", key={"type": ["string", "null"]}, changes=_CHANGES)}}},
+                    "Rows"), **_ERRORS},
+            }},
+            "/api/runs": {"get": {
+                "summary": "The latest runs, newest first",
+                "parameters": [
+                    *_FILTERS, _FORMAT,
+                    {"name": "limit", "in": "query",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000,
+                                "default": 50}},
+                    {"name": "offset", "in": "query",
+                     "schema": {"type": "integer", "minimum": 0, "maximum": 10_000_000,
+                                "default": 0}},
+                ],
+                "responses": {"200": _listing({"type": "object", "required": [
+                    "from", "to", "limit", "offset", "data"], "properties": {
+                    **_PERIOD, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+                    "data": {"type": "array", "items": _RUN}}}, "Runs"), **_ERRORS},
+            }},
+            "/api/runs/{traceId}/{spanId}": {"get": {
+                "summary": "One run with its steps in start order (for a waterfall)",
+                "parameters": [
+                    {"name": f"{kind}Id", "in": "path", "required": True,
+                     "schema": {"type": "string", "pattern": f"^[0-9a-f]{{{digits}}}$"}}
+                    for kind, digits in _HEX_ID.items()],
+                "responses": {"200": _json({**_RUN, "required": [*_RUN["required"],
+                                                                  "stepsInOrder"],
+                                            "properties": {**_RUN["properties"],
+                                                           "stepsInOrder": {"type": "array"}}},
+                                           "The run"),
+                              "404": {"$ref": "#/components/responses/NotFound"}, **_ERRORS},
             }},
             "/api/analytics/compare": {"get": {
                 "summary": "Two periods side by side, with changes and trends",
@@ -448,6 +574,6 @@ def openapi_document() -> dict[str, Any]:
     }
     # Every analytics endpoint can say how it answered (docs/analytics.md, "explain=true").
     for path, item in document["paths"].items():
-        if path.startswith("/api/analytics/"):
+        if path.startswith("/api/analytics/") and not path.startswith("/api/analytics/runs"):
             item["get"]["parameters"].append(_EXPLAIN)
     return document

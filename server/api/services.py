@@ -18,9 +18,11 @@ from spantally.common.errors import InvalidArgument
 from spantally.store import Database, find_rate
 
 from ..config import ApiConfig
+from .params import parse_currency
+from .shape import Money
 
 __all__ = ["CONFIG_KEY", "SERVICES_KEY", "ApiServices", "exchange_rate", "json_body",
-           "project_of", "reading"]
+           "money_of", "project_of", "reading"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +76,11 @@ async def exchange_rate(request: web.Request, project_id: int, currency: str) ->
             f"PUT /api/currencies/{currency} or `spantally prices rate {currency}"
             " <units per USD>`")
     return rate
+
+
+async def money_of(request: web.Request, project_id: int) -> Money | None:
+    """`currency`: costs also in that currency (an exchange rate must be set)."""
+    if "currency" not in request.query:
+        return None
+    currency = parse_currency("currency", request.query["currency"])
+    return Money(currency, await exchange_rate(request, project_id, currency))

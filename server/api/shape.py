@@ -31,6 +31,7 @@ __all__ = [
     "RECENT_CALL_COLUMNS",
     "anomaly_row",
     "breakdown_rows",
+    "change",
     "changes",
     "converted",
     "explain_json",
@@ -175,19 +176,21 @@ def iso_local(bucket: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def _change(current: float | None, previous: float | None) -> dict[str, Any]:
+def change(current: float | None, previous: float | None) -> dict[str, Any]:
+    """One measure in two periods: both values, the change, the change in percent of the
+    earlier value (None from 0), and the trend: up, down, or flat within 1%."""
     if current is None or previous is None:
         return {"current": current, "previous": previous, "change": None,
                 "changePercent": None, "trend": None}
-    change = current - previous
-    percent = round(change / abs(previous) * 100, 2) if previous else (0.0 if not change else None)
-    flat = abs(change) <= _FLAT_WITHIN * abs(previous) if previous else change == 0
+    delta = current - previous
+    percent = round(delta / abs(previous) * 100, 2) if previous else (0.0 if not delta else None)
+    flat = abs(delta) <= _FLAT_WITHIN * abs(previous) if previous else delta == 0
     return {
         "current": current,
         "previous": previous,
-        "change": round(change, 9),
+        "change": round(delta, 9),
         "changePercent": percent,
-        "trend": "flat" if flat else "up" if change > 0 else "down",
+        "trend": "flat" if flat else "up" if delta > 0 else "down",
     }
 
 
@@ -195,7 +198,7 @@ def changes(current: Measures, previous: Measures) -> dict[str, Any]:
     """Per measure: both values, the change, the change in percent of the earlier value (None
     from 0), and the trend: up, down, or flat within 1%."""
     now, before = measures_row(current), measures_row(previous)
-    out = {name: _change(now[name], before[name]) for name in CHANGE_MEASURES}
+    out = {name: change(now[name], before[name]) for name in CHANGE_MEASURES}
     # costUsd's change from the exact integers, not from two rounded floats.
     out["costUsd"]["change"] = usd(current.cost_nano_usd - previous.cost_nano_usd)
     return out

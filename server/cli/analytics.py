@@ -3,7 +3,6 @@ export, through the API client."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -12,48 +11,26 @@ from rich.table import Table
 
 from spantally.client import SpanTallyError
 
-from .common import api_client, api_connection_options, console
+from .common import (
+    api_client,
+    console,
+    echo_json,
+    filter_options,
+    filter_query,
+    show_number,
+    show_percent,
+    show_usd,
+)
 
 __all__ = ["analytics"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _filter_options(f: F) -> F:
-    """Range and filters, named like the API's parameters (docs/analytics.md)."""
-    for option in reversed([
-        click.option("--from", "from_", default="24h", show_default=True,
-                     help="ISO 8601, or a time ago: 90m, 24h, 7d, 2w."),
-        click.option("--to", default=None, help="ISO 8601 or a time ago (default: now)."),
-        click.option("--agent", "agent_id", default=None, help="Only this agent id."),
-        click.option("--model", default=None, help="Only this model."),
-        click.option("--provider", default=None, help="Only this provider."),
-        click.option("--service", default=None, help="Only this service."),
-        click.option("--environment", default=None, help="Only this environment."),
-        click.option("--user", "user_id", default=None, help="Only this user id."),
-        click.option("--session", "session_id", default=None, help="Only this session id."),
-        click.option("--status", type=click.Choice(["ok", "error"]), default=None),
-        click.option("--tag", "tags", multiple=True, metavar="KEY:VALUE",
-                     help="Only calls with this tag (repeat: all of them)."),
-    ]):
-        f = option(f)
-    return api_connection_options(f)
-
-
-def _query(params: dict[str, Any]) -> dict[str, Any]:
-    """Client keyword arguments: the options given, tags as the API's `k:v,k:v` (the server
-    checks them, so its message names what is wrong)."""
-    query = {name: value for name, value in params.items()
-             if value is not None and name != "tags"}
-    if params.get("tags"):
-        query["tags"] = ",".join(params["tags"])
-    return query
-
-
 def _ask(url: str, api_key: str | None, endpoint: str, params: dict[str, Any]) -> Any:
     client = api_client(url, api_key)
     try:
-        return client.analytics(endpoint, **_query(params))
+        return client.analytics(endpoint, **filter_query(params))
     except SpanTallyError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -69,34 +46,15 @@ def _extra(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _number(value: float | int | None, unit: str = "") -> str:
-    if value is None:
-        return "—"
-    text = f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
-    return text + unit
-
-
-def _usd(value: float | None) -> str:
-    return "—" if value is None else f"${value:,.6f}"
-
-
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
-
-
 # One table column per measure: (header, field, how it is shown).
 _MEASURE_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
-    ("calls", "calls", _number),
-    ("errors", "errorCalls", _number),
-    ("cost", "costUsd", _usd),
-    ("tokens", "totalTokens", _number),
-    ("p50 ms", "p50LatencyMs", _number),
-    ("p95 ms", "p95LatencyMs", _number),
+    ("calls", "calls", show_number),
+    ("errors", "errorCalls", show_number),
+    ("cost", "costUsd", show_usd),
+    ("tokens", "totalTokens", show_number),
+    ("p50 ms", "p50LatencyMs", show_number),
+    ("p95 ms", "p95LatencyMs", show_number),
 )
-
-
-def _echo_json(body: Any) -> None:
-    click.echo(json.dumps(body, indent=2))
 
 
 @click.group()
@@ -105,7 +63,7 @@ def analytics() -> None:
 
 
 @analytics.command("summary")
-@_filter_options
+@filter_options
 @click.option("--compare", is_flag=True, help="Against the period of the same length before.")
 @click.option("--json", "as_json", is_flag=True, help="The API's JSON.")
 def summary(url: str, api_key: str | None, compare: bool, as_json: bool,
@@ -114,7 +72,7 @@ def summary(url: str, api_key: str | None, compare: bool, as_json: bool,
     endpoint = "compare" if compare else "summary"
     body = _ask(url, api_key, endpoint, params)
     if as_json:
-        _echo_json(body)
+        echo_json(body)
         return
     if compare:
         table = Table("measure", "current", "previous", "change", "trend",
@@ -122,32 +80,32 @@ def summary(url: str, api_key: str | None, compare: bool, as_json: bool,
                             f"{body['previous']['from']} .. {body['previous']['to']}")
         for name, change in body["changes"].items():
             percent = change["changePercent"]
-            table.add_row(name, _number(change["current"]), _number(change["previous"]),
+            table.add_row(name, show_number(change["current"]), show_number(change["previous"]),
                           "—" if percent is None else f"{percent:+.2f}%", change["trend"] or "—")
         console.print(table)
         return
     table = Table(show_header=False, title=f"{body['from']} .. {body['to']}")
     for label, value in (
-        ("calls", _number(body["calls"])),
-        ("success rate", _percent(body["successRate"])),
-        ("cost", _usd(body["costUsd"])),
+        ("calls", show_number(body["calls"])),
+        ("success rate", show_percent(body["successRate"])),
+        ("cost", show_usd(body["costUsd"])),
         ("input / output tokens",
          f"{body['inputTokens']:,} / {body['outputTokens']:,}"),
         ("cached / reasoning tokens",
          f"{body['cacheReadTokens']:,} / {body['reasoningTokens']:,}"),
         ("latency avg / p50 / p95 / p99 ms",
-         " / ".join(_number(body[k]) for k in ("avgLatencyMs", "p50LatencyMs", "p95LatencyMs",
+         " / ".join(show_number(body[k]) for k in ("avgLatencyMs", "p50LatencyMs", "p95LatencyMs",
                                                  "p99LatencyMs"))),
         ("time to first token avg / p95 ms",
-         f"{_number(body['avgTtftMs'])} / {_number(body['p95TtftMs'])}"),
-        ("unpriced calls", _number(body["unpricedCalls"])),
+         f"{show_number(body['avgTtftMs'])} / {show_number(body['p95TtftMs'])}"),
+        ("unpriced calls", show_number(body["unpricedCalls"])),
     ):
         table.add_row(label, value)
     console.print(table)
 
 
 @analytics.command("timeseries")
-@_filter_options
+@filter_options
 @click.option("--granularity", type=click.Choice(["hour", "day", "week", "month"]),
               default="hour", show_default=True)
 @click.option("--tz", default="UTC", show_default=True, help="IANA time zone of the buckets.")
@@ -159,7 +117,7 @@ def timeseries(url: str, api_key: str | None, granularity: str, tz: str, fill_ze
     body = _ask(url, api_key, "timeseries", {**params, "granularity": granularity, "tz": tz,
                                              "fill": "zero" if fill_zero else None})
     if as_json:
-        _echo_json(body)
+        echo_json(body)
         return
     table = Table("bucket", *(header for header, _, _ in _MEASURE_COLUMNS))
     for row in body["data"]:
@@ -169,7 +127,7 @@ def timeseries(url: str, api_key: str | None, granularity: str, tz: str, fill_ze
 
 @analytics.command("breakdown")
 @click.argument("dimension")
-@_filter_options
+@filter_options
 @click.option("--sort", type=click.Choice(["cost", "calls", "tokens", "errors"]),
               default="cost", show_default=True)
 @click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
@@ -184,7 +142,7 @@ def breakdown(url: str, api_key: str | None, dimension: str, sort: str, limit: i
         **params, "sort": sort, "limit": limit,
         "compare": "previous_period" if compare else None})
     if as_json:
-        _echo_json(body)
+        echo_json(body)
         return
     headers = [dimension, "share", *(header for header, _, _ in _MEASURE_COLUMNS)]
     if compare:
@@ -204,7 +162,7 @@ def breakdown(url: str, api_key: str | None, dimension: str, sort: str, limit: i
 
 
 @analytics.command("sessions")
-@_filter_options
+@filter_options
 @click.option("--sort", type=click.Choice(["startedAt", "cost", "calls", "tokens"]),
               default="startedAt", show_default=True)
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
@@ -214,29 +172,29 @@ def sessions(url: str, api_key: str | None, sort: str, limit: int, as_json: bool
     """Sessions: start, duration, turns, tokens, cost; with totals and averages."""
     body = _ask(url, api_key, "sessions", {**params, "sort": sort, "limit": limit})
     if as_json:
-        _echo_json(body)
+        echo_json(body)
         return
     table = Table("session", "user", "started (UTC)", "duration s", "calls", "errors", "tokens",
                   "cost")
     for s in body["data"]:
         table.add_row(s["sessionId"], s["userId"] or "—", s["startedAt"][:19],
-                      f"{s['durationMs'] / 1000:,.1f}", _number(s["calls"]),
-                      _number(s["errorCalls"]), _number(s["totalTokens"]), _usd(s["costUsd"]))
+                      f"{s['durationMs'] / 1000:,.1f}", show_number(s["calls"]),
+                      show_number(s["errorCalls"]), show_number(s["totalTokens"]), show_usd(s["costUsd"]))
     console.print(table)
     total = body["summary"]
-    console.print(f"{total['totalSessions']:,} sessions, {_number(total['avgCallsPerSession'])} "
-                  f"calls and {_usd(total['avgCostPerSessionUsd'])} per session on average")
+    console.print(f"{total['totalSessions']:,} sessions, {show_number(total['avgCallsPerSession'])} "
+                  f"calls and {show_usd(total['avgCostPerSessionUsd'])} per session on average")
 
 
 @analytics.command("anomalies")
-@_filter_options
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="The API's JSON.")
 def anomalies(url: str, api_key: str | None, as_json: bool, **params: Any) -> None:
     """Cost, volume, error-rate and latency spikes against the same hour of the previous 7
     days, per project, agent and model."""
     body = _ask(url, api_key, "anomalies", params)
     if as_json:
-        _echo_json(body)
+        echo_json(body)
         return
     if not body["data"]:
         console.print(f"no anomalies between {body['from']} and {body['to']}")
@@ -250,7 +208,7 @@ def anomalies(url: str, api_key: str | None, as_json: bool, **params: Any) -> No
 
 @analytics.command("export")
 @click.argument("endpoint")
-@_filter_options
+@filter_options
 @click.option("--format", "format_", type=click.Choice(["csv", "ndjson", "json"]),
               default="csv", show_default=True)
 @click.option("--param", "extra", multiple=True, metavar="NAME=VALUE",
@@ -262,7 +220,7 @@ def export(url: str, api_key: str | None, endpoint: str, format_: str, extra: tu
     """Stream ENDPOINT's rows as CSV, NDJSON or JSON, as the server sends them. ENDPOINT:
     summary, timeseries, breakdown/<dimension>, sessions, anomalies, or calls."""
     client = api_client(url, api_key)
-    chunks = client.export(endpoint, format_, **{**_query(params), **_extra(extra)})
+    chunks = client.export(endpoint, format_, **{**filter_query(params), **_extra(extra)})
     try:
         first = next(chunks, b"")  # the request, and any error, before the file is touched
         with click.open_file(output, "wb") as out:
@@ -277,7 +235,7 @@ def export(url: str, api_key: str | None, endpoint: str, format_: str, extra: tu
 
 @analytics.command("explain")
 @click.argument("endpoint")
-@_filter_options
+@filter_options
 @click.option("--param", "extra", multiple=True, metavar="NAME=VALUE",
               help="Any other API parameter, e.g. granularity=day or tz=Europe/Paris "
                    "(repeatable).")
@@ -290,11 +248,11 @@ def explain(url: str, api_key: str | None, endpoint: str, extra: tuple[str, ...]
     query with the rows it read, to see why a question is slow."""
     client = api_client(url, api_key)
     try:
-        found = client.explain(endpoint, **{**_query(params), **_extra(extra)})
+        found = client.explain(endpoint, **{**filter_query(params), **_extra(extra)})
     except SpanTallyError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
-        _echo_json(found)
+        echo_json(found)
         return
     for number, plan in enumerate(found["plans"], 1):
         grouping = ", ".join(plan["groupBy"]) or "nothing"

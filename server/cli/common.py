@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,9 @@ from rich.console import Console
 
 from spantally.client import Client, SpanTallyError
 
-__all__ = ["api_client", "api_connection_options", "asked", "console", "database_options"]
+__all__ = ["api_client", "api_connection_options", "asked", "console", "database_options",
+           "echo_json", "filter_options", "filter_query", "show_number", "show_percent",
+           "show_usd"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -65,3 +68,55 @@ def asked(call: Callable[[], T]) -> T:
         return call()
     except SpanTallyError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+# -- what the analytics and runs commands share ----------------------------------------------
+
+def filter_options(f: F) -> F:
+    """Range and filters, named like the API's parameters (docs/analytics.md)."""
+    for option in reversed([
+        click.option("--from", "from_", default="24h", show_default=True,
+                     help="ISO 8601, or a time ago: 90m, 24h, 7d, 2w."),
+        click.option("--to", default=None, help="ISO 8601 or a time ago (default: now)."),
+        click.option("--agent", "agent_id", default=None, help="Only this agent id."),
+        click.option("--model", default=None, help="Only this model."),
+        click.option("--provider", default=None, help="Only this provider."),
+        click.option("--service", default=None, help="Only this service."),
+        click.option("--environment", default=None, help="Only this environment."),
+        click.option("--user", "user_id", default=None, help="Only this user id."),
+        click.option("--session", "session_id", default=None, help="Only this session id."),
+        click.option("--status", type=click.Choice(["ok", "error"]), default=None),
+        click.option("--tag", "tags", multiple=True, metavar="KEY:VALUE",
+                     help="Only calls with this tag (repeat: all of them)."),
+    ]):
+        f = option(f)
+    return api_connection_options(f)
+
+
+def filter_query(params: dict[str, Any]) -> dict[str, Any]:
+    """Client keyword arguments: the options given, tags as the API's `k:v,k:v` (the server
+    checks them, so its message names what is wrong)."""
+    query = {name: value for name, value in params.items()
+             if value is not None and name != "tags"}
+    if params.get("tags"):
+        query["tags"] = ",".join(params["tags"])
+    return query
+
+
+def show_number(value: float | int | None, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    text = f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+    return text + unit
+
+
+def show_usd(value: float | None) -> str:
+    return "—" if value is None else f"${value:,.6f}"
+
+
+def show_percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def echo_json(body: Any) -> None:
+    click.echo(json.dumps(body, indent=2))

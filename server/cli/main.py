@@ -24,6 +24,7 @@ from .admin import db, demo, keys, llm, projects
 from .analytics import analytics
 from .common import database_options
 from .costs import database_url_for, prices, reprice
+from .runs import runs
 
 __all__ = ["main"]
 
@@ -163,6 +164,7 @@ def migrate(database_url: str | None, home: Path | None, embedded_port: int, db_
 
 main.add_command(prices)
 main.add_command(analytics)
+main.add_command(runs)
 for command in (db, projects, keys, llm, demo):
     main.add_command(command)
 
