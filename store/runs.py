@@ -263,22 +263,38 @@ async def _recompute_touched(conn: psycopg.AsyncConnection[Any], touched: Touche
                        "shared": shared})
     changed = 0
     for project_id, traces in touched.items():
-        changed += await _recompute(cur, project_id, traces)
+        # Most projects send calls only: one probe of the project's runs in the batch's window
+        # spares looking up each trace (taken under the locks, so it misses no run).
+        await cur.execute(_ANY_RUNS, {"project_id": project_id, **_window(traces)})
+        found = await cur.fetchone()
+        if not found or not found["any"]:
+            continue
+        for group in _by_day(traces):
+            changed += await _recompute(cur, project_id, group)
     return changed
+
+
+def _window(traces: dict[bytes, list[datetime]]) -> dict[str, datetime]:
+    """Where runs that may hold the spans written in `traces` start."""
+    times = [t for ts in traces.values() for t in ts]
+    return {"start": min(times) - RUN_WINDOW, "end": max(times) + RUN_SKEW}
+
+
+def _by_day(traces: dict[bytes, list[datetime]]) -> list[dict[bytes, list[datetime]]]:
+    """The traces grouped by the UTC day of their first span written: each group is looked up
+    within its own days (a few chunks), not within the whole range the batch spans (a late
+    batch can hold spans of every day of a month)."""
+    groups: dict[datetime, dict[bytes, list[datetime]]] = defaultdict(dict)
+    for trace_id, times in traces.items():
+        first = min(times)
+        groups[first.replace(hour=0, minute=0, second=0, microsecond=0)][trace_id] = times
+    return [groups[day] for day in sorted(groups)]
 
 
 async def _recompute(cur: psycopg.AsyncCursor[dict[str, Any]], project_id: int,
                      traces: dict[bytes, list[datetime]]) -> int:
-    times = [t for ts in traces.values() for t in ts]
-    window = {"project_id": project_id, "start": min(times) - RUN_WINDOW,
-              "end": max(times) + RUN_SKEW}
-    # Most projects send calls only: one probe of the project's runs in the window spares
-    # looking up each trace (taken under the same locks, so it misses no run).
-    await cur.execute(_ANY_RUNS, window)
-    found = await cur.fetchone()
-    if not found or not found["any"]:
-        return 0
-    await cur.execute(_LOCK_TRACE_RUNS, {**window, "traces": list(traces)})
+    await cur.execute(_LOCK_TRACE_RUNS, {"project_id": project_id, **_window(traces),
+                                         "traces": list(traces)})
     runs = await cur.fetchall()
     if not runs:
         return 0

@@ -152,6 +152,15 @@ def check_run_endpoints(server: Server, project: Project, root: Node, trace_id: 
         for model in expected[n.span_id][3] or {None}:
             models[model] = models.get(model, 0) + 1
     assert {row["key"]: row["runs"] for row in by_model["data"]} == models
+    status, series = server.api(f"/api/analytics/runs/timeseries?{window}&granularity=hour",
+                                project.key)
+    assert status == 200, series
+    hours: dict[str, int] = {}
+    for n in runs:
+        assert n.start is not None
+        hour = n.start.replace(minute=0, second=0, microsecond=0).strftime("%Y-%m-%dT%H:00:00Z")
+        hours[hour] = hours.get(hour, 0) + 1
+    assert {row["bucket"]: row["runs"] for row in series["data"]} == hours
     status, listed = server.api(f"/api/runs?{window}&limit=1000", project.key)
     assert status == 200, listed
     assert sorted(r["spanId"] for r in listed["data"]) == sorted(n.span_id.hex() for n in runs)
@@ -195,6 +204,29 @@ def test_rollups_are_exact_when_spans_of_many_runs_arrive_at_once(
         trace_id = next(s for s in spans if s.context.span_id.to_bytes(8, "big")
                         == root.span_id).context.trace_id.to_bytes(16, "big")
         assert stored_rollups(server, project, trace_id) == expected_rows(root)
+
+
+def test_run_lists_and_measures_as_csv_and_ndjson(server: Server, project: Project) -> None:
+    root = Node("run", "exporter", children=[Node("call", input_tokens=5, cost_usd=0.001),
+                                             Node("run", "helper", children=[Node("tool", "t")])])
+    assert export_grpc(spans_of(root, recent()), server.grpc_endpoint,
+                       project.key) is SpanExportResult.SUCCESS
+    client = Client(server.api_url, project.key)
+    lines = b"".join(client.export("runs/breakdown/agent", "csv", from_="2h")).decode()
+    header, *rows = lines.strip().splitlines()
+    assert header.split(",")[:3] == ["key", "runs", "completedRuns"]
+    assert sorted(row.split(",")[0] for row in rows) == ["exporter", "helper"]
+    status, body = server.api("/api/runs?from=2000-01-01&to=2000-01-02&limit=0", project.key)
+    assert (status, body["error"]["code"]) == (400, "INVALID_ARGUMENT")
+    assert "limit" in body["error"]["message"]
+    import urllib.request
+    since = (recent(120)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    request = urllib.request.Request(f"{server.api_url}/api/runs?format=ndjson&from={since}",
+                                     headers={"Authorization": f"Bearer {project.key}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        listed = [json.loads(line) for line in response.read().splitlines()]
+    assert {(r["agentName"], r["own"]["toolCalls"], r["toolCalls"]) for r in listed} == {
+        ("exporter", 0, 1), ("helper", 1, 1)}
 
 
 def test_a_repeated_request_changes_nothing(server: Server, project: Project) -> None:
