@@ -23,7 +23,6 @@ from spantally.store import (
     Plan,
     Question,
     breakdown,
-    bucket_names,
     detect_anomalies,
     execute,
     list_sessions,
@@ -35,7 +34,6 @@ from .analytics_params import (
     Period,
     check_raw_span,
     parse_breakdown_sort,
-    parse_choice,
     parse_compare,
     parse_dimension,
     parse_explain,
@@ -44,8 +42,8 @@ from .analytics_params import (
     parse_granularity,
     parse_int,
     parse_period,
+    parse_series,
     parse_session_order,
-    parse_zone,
 )
 from .export import flatten, respond
 from .services import CONFIG_KEY, money_of, project_of, reading
@@ -157,25 +155,20 @@ async def _timeseries(request: web.Request) -> web.StreamResponse:
     query = request.query
     period = parse_period(query, config.max_range_days)
     filters = parse_filters(query)
-    granularity = parse_granularity(query)
-    zone_name, zone = parse_zone(query)
-    fill = parse_choice(query, "fill", ("none", "zero"), "none")
+    series = parse_series(query)
     fmt = parse_format(query)
     explain = _explain(query, fmt)
-    planned = _checked(Question(period.start, period.end, filters, granularity=granularity,
-                                zone=zone), config.max_raw_range_days, "this time series")
+    planned = _checked(Question(period.start, period.end, filters,
+                                granularity=series.granularity, zone=series.zone),
+                       config.max_raw_range_days, "this time series")
     money = await money_of(request, project_id)
     async with reading(request) as conn:
         grouped = await execute(conn, project_id, planned, explain)
     by_bucket = grouped.by_bucket()
-    if fill == "zero":
-        buckets = bucket_names(period.start, period.end, granularity, zone)
-    else:
-        buckets = sorted(by_bucket)  # type: ignore[arg-type]
     rows = [{"bucket": iso_local(b),  # type: ignore[arg-type]
-             **measures_row(by_bucket.get(b) or Measures(), money)} for b in buckets]
-    body = {**period.as_json(), "granularity": granularity.value, "timeZone": zone_name,
-            "data": rows}
+             **measures_row(by_bucket.get(b) or Measures(), money)}
+            for b in series.buckets(period, by_bucket)]  # type: ignore[arg-type]
+    body = {**period.as_json(), **series.as_json(), "data": rows}
     return await respond(request, fmt, _explained(body, explain), rows=rows,
                          columns=timeseries_columns(money), name="timeseries")
 

@@ -3,7 +3,7 @@ refusal names the parameter at fault."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,6 +15,7 @@ from spantally.store import (
     Dimension,
     Granularity,
     Plan,
+    bucket_names,
     dimension_of,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "BREAKDOWN_SORTS",
     "FORMATS",
     "Period",
+    "Series",
     "check_raw_span",
     "parse_breakdown_sort",
     "parse_choice",
@@ -36,6 +38,7 @@ __all__ = [
     "parse_granularity",
     "parse_int",
     "parse_period",
+    "parse_series",
     "parse_session_order",
     "parse_zone",
 ]
@@ -93,6 +96,32 @@ def parse_format(query: Mapping[str, str], choices: tuple[str, ...] = FORMATS) -
 def parse_granularity(query: Mapping[str, str], default: Granularity = Granularity.DAY) -> Granularity:
     value = parse_choice(query, "granularity", tuple(g.value for g in Granularity), default.value)
     return Granularity(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """How a time series is cut: `granularity`, `tz`, and `fill=zero` (also empty buckets)."""
+
+    granularity: Granularity
+    zone_name: str
+    zone: ZoneInfo
+    fill_zero: bool
+
+    def buckets(self, period: Period, present: Iterable[datetime]) -> list[datetime]:
+        """The buckets to answer, in order: those with data, or with `fill=zero` all of them."""
+        if self.fill_zero:
+            return bucket_names(period.start, period.end, self.granularity, self.zone)
+        return sorted(present)
+
+    def as_json(self) -> dict[str, str]:
+        return {"granularity": self.granularity.value, "timeZone": self.zone_name}
+
+
+def parse_series(query: Mapping[str, str]) -> Series:
+    granularity = parse_granularity(query)
+    zone_name, zone = parse_zone(query)
+    fill = parse_choice(query, "fill", ("none", "zero"), "none")
+    return Series(granularity, zone_name, zone, fill == "zero")
 
 
 def parse_zone(query: Mapping[str, str]) -> tuple[str, ZoneInfo]:

@@ -17,7 +17,6 @@ from spantally.store import (
     RunMeasures,
     RunRecord,
     RunStep,
-    bucket_names,
     find_run,
     list_runs,
     run_dimension_of,
@@ -32,10 +31,9 @@ from .analytics_params import (
     parse_compare,
     parse_filters,
     parse_format,
-    parse_granularity,
     parse_int,
     parse_period,
-    parse_zone,
+    parse_series,
 )
 from .export import flatten, respond
 from .services import CONFIG_KEY, money_of, project_of, reading
@@ -220,22 +218,15 @@ async def _timeseries(request: web.Request) -> web.StreamResponse:
     query = request.query
     period = parse_period(query, config.max_range_days)
     filters = parse_filters(query)
-    granularity = parse_granularity(query)
-    zone_name, zone = parse_zone(query)
-    fill = parse_choice(query, "fill", ("none", "zero"), "none")
+    series = parse_series(query)
     fmt = parse_format(query)
     money = await money_of(request, project_id)
     async with reading(request) as conn:
         by_bucket = await run_timeseries(conn, project_id, period.start, period.end,
-                                         granularity, zone, filters)
-    if fill == "zero":
-        buckets = bucket_names(period.start, period.end, granularity, zone)
-    else:
-        buckets = sorted(by_bucket)
+                                         series.granularity, series.zone, filters)
     rows = [{"bucket": iso_local(b), **run_measures_row(by_bucket.get(b) or RunMeasures(), money)}
-            for b in buckets]
-    body = {**period.as_json(), "granularity": granularity.value, "timeZone": zone_name,
-            "data": rows}
+            for b in series.buckets(period, by_bucket)]
+    body = {**period.as_json(), **series.as_json(), "data": rows}
     return await respond(request, fmt, body, rows=rows, columns=_timeseries_columns(money),
                          name="runs-timeseries")
 
