@@ -1,6 +1,7 @@
 """Agent runs: what keeping their roll-ups costs at ingest, and what the run endpoints cost.
 
     python bench/runs.py [--traces 200000] [--batch 5000] [--rounds 6]
+    python bench/runs.py --at-scale 3300000 [--rounds 6]
 
 Ingest, through the store's write path (store.CallWriter, 2 writers as the collector runs
 them), on one database, alternating batches so that both sides see the same machine:
@@ -10,6 +11,14 @@ them), on one database, alternating batches so that both sides see the same mach
   late half repairs the roll-ups): spans/s against calls-only spans/s in the same run.
 Then `--traces` agent traces over 30 days and every run endpoint over HTTP (median of
 `--rounds` after one warm-up), against /api/analytics/summary of the same range.
+
+`--at-scale N`: N runs over 30 days (3.3M: the runs of 10M calls at 3 calls a run) loaded by
+SQL straight into agent_runs, the run aggregates then filled once from it (the catalog's
+queries), so that the size, not the write path, is what is measured. Each run question over 30
+days is answered by the store (in process, median of `--rounds`) as planned (whole days and
+hours from the run aggregates, raw edges) and from agent_runs alone (one raw piece: what every
+run question cost before the aggregates), on the same data in the same run; then the endpoints
+over HTTP.
 """
 
 from __future__ import annotations
@@ -24,18 +33,32 @@ import urllib.parse
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
+import psycopg
+from psycopg import sql
+
 from _common import api_get, now_utc, spantally_up, stopwatch, synthetic_calls
 from spantally.store import (
+    RUN_DIMENSIONS,
     AgentRun,
     CallWriter,
     Database,
+    Filters,
+    Granularity,
+    Plan,
+    Question,
     SpanLink,
     SpanRecords,
     StoreConfig,
     ToolCall,
     WriteResult,
+    ddl,
+    execute,
+    plan,
     temporary_cluster,
 )
+from spantally.store.buckets import Segment
+from spantally.store.catalog import RUNS, aggregates_of
+from spantally.store.planner import Piece
 
 _AGENTS = ("billing", "planner", "researcher", "support")
 
@@ -43,7 +66,7 @@ _AGENTS = ("billing", "planner", "researcher", "support")
 class _WithoutRollups(CallWriter):
     """The writer without the roll-up step: the cost of the step is the difference."""
 
-    async def _write_once(self, records: SpanRecords) -> int:
+    async def _write_once(self, records: SpanRecords) -> tuple[int, datetime | None]:
         from spantally.store.runs import write_run_spans
         from spantally.store.writer import write_calls
 
@@ -51,7 +74,7 @@ class _WithoutRollups(CallWriter):
             async with conn.cursor() as cur:
                 inserted = await write_calls(cur, records.calls)
                 await write_run_spans(cur, records)
-        return inserted
+        return inserted, None
 
 
 def agent_traces(n: int, start: datetime, span: timedelta, project_id: int,
@@ -143,6 +166,118 @@ async def load(url: str, traces: int) -> float:
         await db.close()
 
 
+# N runs over the 30 days before now, in time order, as agents of 4 names in 2 services and 2
+# environments record them; roll-ups as a run of 3 calls and a tool would have.
+_BULK_RUNS = """
+INSERT INTO agent_runs (time, project_id, trace_id, span_id, kind, agent_id, agent_name,
+    service_name, environment, user_id, duration_us, status, error_type, llm_calls, tool_calls,
+    input_tokens, output_tokens, cost_nano_usd, own_llm_calls, own_tool_calls, models,
+    providers)
+SELECT now() - interval '30 days' + (i::float8 / %(n)s) * interval '30 days', 1,
+       decode(md5(i::text), 'hex'), substr(decode(md5(i::text), 'hex'), 1, 8),
+       CASE WHEN i %% 10 = 0 THEN 'workflow' ELSE 'agent' END,
+       (ARRAY['billing', 'planner', 'researcher', 'support'])[1 + i %% 4],
+       (ARRAY['billing', 'planner', 'researcher', 'support'])[1 + i %% 4],
+       (ARRAY['api', 'worker'])[1 + i %% 2], (ARRAY['prod', 'staging'])[1 + (i / 7) %% 2],
+       'user-' || (i %% 5000), 200000 + (hashint4(i)::bigint & 65535) * 300,
+       CASE WHEN i %% 17 = 0 THEN 'error' ELSE 'ok' END,
+       CASE WHEN i %% 17 = 0 THEN 'Timeout' END, 3, 1, 3000, 300, 4500000, 3, 1,
+       ARRAY[(ARRAY['gpt-4o', 'claude-3-5-sonnet'])[1 + i %% 2]], ARRAY['openai']
+FROM generate_series(%(first)s::int, %(last)s::int) AS i
+"""
+
+
+async def load_at_scale(url: str, runs: int) -> float:
+    """`runs` runs straight into agent_runs, then every run aggregate filled from it."""
+    started = stopwatch()
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        for at in range(0, runs, 500_000):
+            await conn.execute(_BULK_RUNS, {"n": runs, "first": at + 1,
+                                            "last": min(runs, at + 500_000)})
+        for a in aggregates_of(RUNS):
+            columns = sql.SQL(", ").join(map(sql.Identifier, ("bucket", "project_id", *a.keys,
+                                                             *a.columns)))
+            await conn.execute(sql.SQL("INSERT INTO {} ({}) {}").format(
+                sql.Identifier(a.name), columns, sql.SQL(ddl.continuous_aggregate_query(a))))
+        await conn.execute("VACUUM ANALYZE agent_runs")
+        for a in aggregates_of(RUNS):
+            await conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(a.name)))
+    return stopwatch() - started
+
+
+def _raw_only(question: Question) -> Plan:
+    """The plan that reads agent_runs alone (no granularity: one part, one piece)."""
+    return Plan(question, (Segment(question.start, question.end, None),),  # type: ignore[arg-type]
+                (Piece(question.start, question.end, RUNS.raw, None),), (question.start,),
+                (None,))
+
+
+async def store_timings(url: str, rounds: int) -> dict[str, tuple[float, float]]:
+    """Median ms of each run question as planned and from agent_runs alone."""
+    end = now_utc() - timedelta(minutes=3, seconds=7)
+    start = end - timedelta(days=30) + timedelta(minutes=17)
+    questions = {
+        "runs summary": Question(start, end, fact=RUNS),
+        "runs, agent = billing": Question(start, end, Filters(agent_id="billing"), fact=RUNS),
+        "runs by agent": Question(start, end, group_by=(RUN_DIMENSIONS["agent"],), fact=RUNS),
+        "runs by status": Question(start, end, group_by=(RUN_DIMENSIONS["status"],), fact=RUNS),
+    }
+    out: dict[str, tuple[float, float]] = {}
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        for name, question in questions.items():
+            timings = []
+            for planned in (plan(question), _raw_only(question)):
+                times = []
+                await execute(conn, 1, planned)  # warm
+                for _ in range(rounds):
+                    t0 = stopwatch()
+                    answered = await execute(conn, 1, planned)
+                    times.append((stopwatch() - t0) * 1000)
+                timings.append((statistics.median(times), answered.total()))
+            (fast, one), (slow, other) = timings
+            assert one == other, f"{name}: planned and raw answers differ"
+            out[name] = (fast, slow)
+        daily = Question(start, end, granularity=Granularity.DAY, fact=RUNS)
+        times = []
+        for _ in range(rounds):
+            t0 = stopwatch()
+            await execute(conn, 1, plan(daily))
+            times.append((stopwatch() - t0) * 1000)
+        out["runs per day"] = (statistics.median(times), float("nan"))
+    return out
+
+
+def at_scale(runs: int, rounds: int) -> None:
+    with temporary_cluster("spantally-bench-") as cluster:
+        db = Database(StoreConfig(cluster.url))
+        asyncio.run(db.open())
+        asyncio.run(db.close())
+        loaded = asyncio.run(load_at_scale(cluster.url, runs))
+        print(f"loaded {runs:,} runs over 30 days and the run aggregates in {loaded:.0f} s")
+        timed = asyncio.run(store_timings(cluster.url, rounds))
+        print(f"\n{'over 30 days (store, in process)':<36}{'planned ms':>12}{'raw ms':>10}"
+              f"{'ratio':>8}")
+        for name, (fast, slow) in timed.items():
+            print(f"{name:<36}{fast:>12,.1f}{slow:>10,.1f}{fast / slow:>8.3f}")
+        with spantally_up(cluster.url) as up:
+            end = now_utc().replace(microsecond=0)
+            window = urllib.parse.urlencode({"from": (end - timedelta(days=30)).isoformat(),
+                                             "to": end.isoformat()})
+            cases = [("/api/analytics/runs", f"/api/analytics/runs?{window}"),
+                     ("  compare=previous_period",
+                      f"/api/analytics/runs?{window}&compare=previous_period"),
+                     ("  agentId=billing", f"/api/analytics/runs?{window}&agentId=billing"),
+                     ("/runs/timeseries (day)", f"/api/analytics/runs/timeseries?{window}"),
+                     ("/runs/breakdown/agent", f"/api/analytics/runs/breakdown/agent?{window}"),
+                     ("/runs/breakdown/kind", f"/api/analytics/runs/breakdown/kind?{window}"),
+                     ("/runs/breakdown/model (raw)",
+                      f"/api/analytics/runs/breakdown/model?{window}")]
+            http = {name: _median_ms(up, path, rounds) for name, path in cases}
+        print(f"\n{'over 30 days (HTTP)':<36}{'median ms':>12}")
+        for name, ms in http.items():
+            print(f"{name:<36}{ms:>12,.1f}")
+
+
 def _median_ms(up, path: str, rounds: int) -> float:
     api_get(up, path)
     times = []
@@ -159,8 +294,13 @@ def main() -> None:
     parser.add_argument("--ingest-spans", type=int, default=60_000)
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--at-scale", type=int, metavar="RUNS",
+                        help="only the run questions over RUNS runs loaded by SQL")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores")
+    if args.at_scale:
+        at_scale(args.at_scale, args.rounds)
+        return
     with temporary_cluster("spantally-bench-") as cluster:
         rates = asyncio.run(ingest(cluster.url, args.ingest_spans, args.batch, args.rounds))
         base = statistics.median(rates["calls, no roll-up step"])

@@ -29,7 +29,7 @@ from .maintenance import (
     configure_columnstore,
     maintenance_health,
 )
-from .measures import BIN_RATIO, Measures, bin_of, percentile_ms
+from .measures import BIN_RATIO, Measures, RunMeasures, bin_of, percentile_ms
 from .migrate import migrate
 from .planner import Piece, Plan, Read, plan
 from .prices import (
@@ -53,8 +53,6 @@ from .run_analytics import (
     RUN_DIMENSIONS,
     RUN_SORTS,
     RunDetail,
-    RunDimension,
-    RunMeasures,
     RunRecord,
     RunStep,
     find_run,
@@ -113,7 +111,6 @@ __all__ = [
     "RepriceTotals",
     "RetentionConfig",
     "RunDetail",
-    "RunDimension",
     "RunMeasures",
     "RunRecord",
     "RunStep",

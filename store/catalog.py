@@ -1,13 +1,18 @@
 """Every aggregate SpanTally keeps, described once, as data.
 
-An aggregate holds, per (project, UTC bucket of its grain, its key columns), the sums and
-counts of `SUMS` over the calls in that cell, and (when it has them) the bins of every
-histogram of `HISTOGRAMS`. Nothing here is an average, so any set of cells adds up exactly.
+A *fact* is a relation of one row per span that analytics summarize: LLM calls (`CALLS`,
+llm_calls) and agent runs (`RUNS`, agent_runs). Each has its sums and histograms, and the
+columns its aggregates can be keyed by. An aggregate holds, per (project, UTC bucket of its
+grain, its key columns), the sums and counts of its fact's `sums` over the rows in that cell,
+and (when it has them) the bins of every histogram of its fact. Nothing here is an average, so
+any set of cells adds up exactly.
 
 Everything that lists aggregates derives from `AGGREGATES`:
-- `store.ddl` turns it into SQL: the rollup function that keeps the aggregates at ingest
-  (`apache`, `postgres`), the continuous-aggregate definitions (`timescale`), re-pricing;
-- the writer's and re-pricing's refreshes, retention, and the planner's choice of relation.
+- `store.ddl` turns it into SQL: the ingest function that keeps the call aggregates at ingest
+  and the statement adding run changes to the run aggregates (`apache`, `postgres`), the
+  continuous-aggregate definitions (`timescale`), re-pricing;
+- the writer's and re-pricing's refreshes, retention, maintenance, and the planner's choice of
+  relation for a question about either fact.
 `tests/test_catalog.py` checks that a migrated database holds exactly what this module says.
 """
 
@@ -20,12 +25,19 @@ from datetime import datetime, timedelta, timezone
 
 __all__ = [
     "AGGREGATES",
+    "CALLS",
+    "RUNS",
+    "RUN_HISTOGRAMS",
+    "RUN_ROLLUPS",
+    "RUN_KEYS",
+    "RUN_SUMS",
     "BIN_HIGH_MS",
     "BIN_LOW_MS",
     "BINS",
     "CALL_KEYS",
     "DIMENSION_KEYS",
     "Aggregate",
+    "Fact",
     "Grain",
     "HISTOGRAMS",
     "Histogram",
@@ -36,17 +48,18 @@ __all__ = [
     "SUMS",
     "Sum",
     "aggregate",
+    "aggregates_of",
     "bin_expression",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 12
 """The migration after which the database holds the aggregates as described here. A change to
 the catalog comes with a migration that brings the tables along, and raises this."""
 
 RAW = "llm_calls"
-"""The relation of one row per call that every aggregate summarizes."""
+"""The relation of one row per call that the call aggregates summarize."""
 
 RAW_RELATIONS = (RAW, "agent_runs", "tool_calls", "span_links")
 """Every relation of one row per span (store/runs.py), each kept for the raw retention."""
@@ -88,9 +101,10 @@ class Sum:
     and the SQL aggregate computing it from the calls of a cell."""
 
     name: str
-    over_calls: str
+    over_rows: str
+    """Over the rows of its fact's relation (calls or runs)."""
     reads: tuple[str, ...] = ()
-    """The llm_calls columns `over_calls` reads."""
+    """The columns `over_rows` reads."""
 
 
 # In the order of Measures' fields. Every one adds up across cells with sum().
@@ -131,11 +145,11 @@ class Histogram:
 
     name: str
     value: str
-    """The llm_calls column, in microseconds."""
+    """The column of its fact's relation, in microseconds."""
     nullable: bool
-    """Calls without a value are in no bin."""
+    """Rows without a value are in no bin."""
     stored_bin: str | None = None
-    """A generated llm_calls column holding the bin, when there is one."""
+    """A generated column holding the bin, when there is one."""
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -156,7 +170,7 @@ class Histogram:
             return f"CASE WHEN {self.value} IS NOT NULL THEN {self.bin_of_value} END"
         return self.bin_of_value
 
-    def over_calls(self, index: int) -> str:
+    def over_rows(self, index: int) -> str:
         """The SQL aggregate counting a cell's calls in bin `index`, as a continuous aggregate
         computes it from llm_calls."""
         counted = self.value if self.nullable else "*"
@@ -178,26 +192,72 @@ DIMENSION_KEYS = ("provider", "model", "agent_id", "service_name", "operation", 
                   "environment", "error_type")
 CALL_KEYS = (*DIMENSION_KEYS, "user_id")
 
+# Agent runs (store/runs.py): the roll-ups of a run's steps are columns of agent_runs, kept
+# exact as steps arrive; an aggregate adds them up over the runs that started in a bucket.
+RUN_ROLLUPS = ("llm_calls", "llm_errors", "tool_calls", "tool_errors", "input_tokens",
+                "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+                "cost_nano_usd", "unpriced_calls")
+# In the order of RunMeasures' fields.
+RUN_SUMS: tuple[Sum, ...] = (
+    Sum("runs", "count(*)"),
+    Sum("failed_runs", "count(*) FILTER (WHERE status = 'error')", ("status",)),
+    Sum("duration_us_sum", "sum(duration_us)::bigint", ("duration_us",)),
+    *(Sum(c, f"sum({c})::bigint", (c,)) for c in RUN_ROLLUPS),
+)
+RUN_HISTOGRAMS: tuple[Histogram, ...] = (Histogram("duration", "duration_us", nullable=False),)
+RUN_KEYS = ("agent_id", "service_name", "environment", "status", "error_type", "kind")
+"""The columns of agent_runs a run aggregate can be keyed by, in the order of the keys."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """What one kind of aggregate summarizes: a relation of one row per span."""
+
+    name: str
+    raw: str
+    """The relation of one row per call or run."""
+    sums: tuple[Sum, ...]
+    histograms: tuple[Histogram, ...]
+    keys: tuple[str, ...]
+    """The columns of `raw` an aggregate of it can be keyed by."""
+    used: tuple[tuple[str, str], ...] = ()
+    """Filters that match a row holding the value in an array column (filter column, array
+    column): a run matches `model` when any of its calls used the model."""
+
+
+CALLS = Fact("calls", RAW, SUMS, HISTOGRAMS, CALL_KEYS)
+RUNS = Fact("runs", "agent_runs", RUN_SUMS, RUN_HISTOGRAMS, RUN_KEYS,
+            used=(("model", "models"), ("provider", "providers")))
+
 
 @dataclass(frozen=True, slots=True)
 class Aggregate:
     name: str
     grain: Grain
     keys: tuple[str, ...]
-    """Its key columns besides project_id and bucket (columns of llm_calls)."""
+    """Its key columns besides project_id and bucket (columns of its fact's relation)."""
     histograms: bool
-    source: str = RAW
-    """What it is computed from: llm_calls, or a finer aggregate with at least its keys (in
-    `timescale` mode a continuous aggregate on a continuous aggregate)."""
+    source: str | None = None
+    """What it is computed from: None for its fact's relation, or a finer aggregate with at
+    least its keys (in `timescale` mode a continuous aggregate on a continuous aggregate)."""
     why: str = ""
+    fact: Fact = CALLS
+
+    @property
+    def from_raw(self) -> bool:
+        return self.source is None
+
+    @property
+    def source_relation(self) -> str:
+        return self.fact.raw if self.source is None else self.source
 
     @property
     def columns(self) -> tuple[str, ...]:
         """Every measure column, in order."""
-        sums = tuple(s.name for s in SUMS)
+        sums = tuple(s.name for s in self.fact.sums)
         if not self.histograms:
             return sums
-        return sums + tuple(c for h in HISTOGRAMS for c in h.columns)
+        return sums + tuple(c for h in self.fact.histograms for c in h.columns)
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -220,6 +280,10 @@ AGGREGATES: tuple[Aggregate, ...] = (
               source="llm_calls_total_1h", why="the same per day"),
     Aggregate("llm_calls_user_1d", Grain.DAY, ("user_id",), histograms=False,
               why="ranking users: one row per user and day (sums only)"),
+    Aggregate("agent_runs_1h", Grain.HOUR, RUN_KEYS, histograms=True, fact=RUNS,
+              why="runs by agent, service, environment, status, error type and kind, per hour"),
+    Aggregate("agent_runs_1d", Grain.DAY, RUN_KEYS, histograms=True, fact=RUNS,
+              source="agent_runs_1h", why="the same per day, for long ranges"),
 )
 """In dependency order: each after the aggregate it is computed from."""
 
@@ -230,13 +294,21 @@ def aggregate(name: str) -> Aggregate:
     return _BY_NAME[name]
 
 
+def aggregates_of(fact: Fact) -> tuple[Aggregate, ...]:
+    """The aggregates of `fact`, in catalog order."""
+    return tuple(a for a in AGGREGATES if a.fact is fact)
+
+
 def _check() -> None:
-    names = [a.name for a in AGGREGATES] + [RAW] + [s.name for s in SUMS] + list(CALL_KEYS)
-    assert all(n.isidentifier() and n == n.lower() for n in names)  # plain SQL identifiers
+    for fact in (CALLS, RUNS):
+        names = [fact.raw, *(s.name for s in fact.sums), *fact.keys]
+        assert all(n.isidentifier() and n == n.lower() for n in names)  # plain SQL identifiers
     for a in AGGREGATES:
-        assert set(a.keys) <= set(CALL_KEYS), a.name
-        if a.source != RAW:
+        assert a.name.isidentifier() and a.name == a.name.lower()
+        assert set(a.keys) <= set(a.fact.keys), a.name
+        if a.source is not None:
             parent = _BY_NAME[a.source]
+            assert parent.fact is a.fact, a.name
             assert AGGREGATES.index(parent) < AGGREGATES.index(a), a.name
             assert set(a.keys) <= set(parent.keys) and (parent.histograms or not a.histograms)
             ratio = a.grain.width / parent.grain.width

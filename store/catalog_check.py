@@ -15,16 +15,18 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from . import ddl
-from .catalog import AGGREGATES, HISTOGRAMS, RAW, Aggregate
+from .catalog import AGGREGATES, CALLS, HISTOGRAMS, RAW, RUNS, Aggregate
 from .database import StorageMode
 
 __all__ = ["catalog_differences"]
 
+# Every relation named like an aggregate of a fact (<raw relation>_...).
 _AGGREGATE_RELATIONS = """
 SELECT c.relname AS name FROM pg_class c
 WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p')
-  AND c.relname LIKE 'llm\\_calls\\_%%' AND c.relname <> 'llm_calls_staging'
+  AND c.relname LIKE ANY(%(patterns)s) AND c.relname <> 'llm_calls_staging'
 """
+_AGGREGATE_PATTERNS = [fact.raw.replace("_", "\\_") + "\\_%" for fact in (CALLS, RUNS)]
 _COLUMNS = """
 SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null
 FROM pg_attribute a
@@ -65,7 +67,8 @@ async def catalog_differences(conn: psycopg.AsyncConnection, mode: StorageMode) 
     out: list[str] = []
     async with conn.transaction(force_rollback=True):
         cur = conn.cursor(row_factory=dict_row)
-        present = {r["name"] for r in await (await cur.execute(_AGGREGATE_RELATIONS)).fetchall()}
+        present = {r["name"] for r in await (await cur.execute(
+            _AGGREGATE_RELATIONS, {"patterns": _AGGREGATE_PATTERNS})).fetchall()}
         expected = {a.name for a in AGGREGATES}
         out += [f"{name}: in the database, not in the catalog" for name in
                 sorted(present - expected)]
@@ -140,10 +143,11 @@ async def _continuous_aggregates(cur: psycopg.AsyncCursor) -> list[str]:
         wanted = (await (await cur.execute(
             sql.SQL("SELECT pg_get_viewdef({}::regclass) AS d").format(
                 sql.Literal(f"pg_temp.{probe.as_string()}")))).fetchone())["d"]
-        if _normalized(wanted) != _normalized(view["view_definition"]):
+        source = a.source_relation
+        if _normalized(wanted, source) != _normalized(view["view_definition"], source):
             out.append(f"{a.name}: its query differs from the catalog's:\n"
-                       f"  database: {_normalized(view['view_definition'])}\n"
-                       f"  catalog:  {_normalized(wanted)}")
+                       f"  database: {_normalized(view['view_definition'], source)}\n"
+                       f"  catalog:  {_normalized(wanted, source)}")
         out += _column_differences(a.name, await _columns(cur, a.name), _expected_columns(a),
                                    nullability=False)
         materialization = (await (await cur.execute(_MATERIALIZATION, {"name": a.name})
@@ -187,8 +191,8 @@ def _interval(text: str) -> timedelta | None:
     return None
 
 
-def _normalized(definition: str) -> str:
-    return " ".join(definition.replace(RAW + ".", "").split()).rstrip(";")
+def _normalized(definition: str, relation: str) -> str:
+    return " ".join(definition.replace(relation + ".", "").split()).rstrip(";")
 
 
 async def _ingest_function(cur: psycopg.AsyncCursor, mode: StorageMode) -> list[str]:

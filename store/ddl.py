@@ -2,8 +2,12 @@
 histogram bin; every statement is derived from `store.catalog`.
 
 - `ingest_function(mode)`: `spantally_ingest_staged()`, which moves a staged batch into
-  llm_calls and, in the rollup modes, adds the rows actually inserted to every aggregate.
+  llm_calls and, in the rollup modes, adds the rows actually inserted to every call aggregate.
   `migrate()` installs it whenever the installed one differs (it holds no data).
+- `ADD_RUN_CHANGES`: in the rollup modes, what the runs a transaction inserted or whose
+  roll-ups it changed add to every run aggregate (their rows now, less their rows before).
+  The run aggregates are not kept by the ingest function: a run's roll-ups change as its steps
+  arrive, after the run itself was written.
 - `create_aggregate(aggregate, mode)`: a rollup table with its unique key, or a continuous
   aggregate with its index and refresh policy, for a migration that adds an aggregate.
 - `continuous_aggregate_query(aggregate)`: the query a continuous aggregate is defined by.
@@ -17,21 +21,37 @@ ingest function, to write a migration from.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 
 from psycopg import sql
 
-from .catalog import AGGREGATES, CALL_KEYS, HISTOGRAMS, RAW, SUMS, Aggregate
+from .catalog import (
+    AGGREGATES,
+    CALL_KEYS,
+    CALLS,
+    HISTOGRAMS,
+    RAW,
+    RUNS,
+    SUMS,
+    Aggregate,
+    aggregates_of,
+)
 from .records import STAGING_COLUMNS
 
 __all__ = [
+    "ADD_RUN_CHANGES",
+    "CALL_AGGREGATES",
     "COPY_REPRICE_CHANGES",
     "CREATE_REPRICE_CHANGES",
+    "COPY_RUN_CHANGES",
+    "CREATE_RUN_CHANGES",
     "INGEST_FUNCTION",
     "REPRICED_CALLS",
     "REPRICE_KEYS",
     "REPRICE_LOCK",
+    "RUN_CHANGES",
+    "RUN_CHANGE_COLUMNS",
     "continuous_aggregate_query",
     "create_aggregate",
     "delete_expired",
@@ -43,6 +63,9 @@ __all__ = [
 ]
 
 INGEST_FUNCTION = "spantally_ingest_staged"
+CALL_AGGREGATES = aggregates_of(CALLS)
+"""The aggregates the ingest function and re-pricing keep (the run aggregates follow the runs'
+roll-ups instead: `ADD_RUN_CHANGES`)."""
 
 # The staged columns that llm_calls stores (all of them: the staging table is LIKE llm_calls).
 _CALL_COLUMNS = STAGING_COLUMNS
@@ -62,15 +85,19 @@ def _aliased(expression: str, name: str) -> sql.Composed:
     return sql.SQL("{} AS {}").format(sql.SQL(expression), sql.Identifier(name))
 
 
-def _over_calls(aggregate: Aggregate, with_bins: bool = False) -> list[sql.Composed]:
-    """The measure columns of `aggregate` computed from call rows; `with_bins`: the rows hold
-    each histogram's bin as `<name>_bin` (a `row_bin`)."""
-    measures = [_aliased(s.over_calls, s.name) for s in SUMS]
+def _over_rows(aggregate: Aggregate, with_bins: bool = False,
+               negated: bool = False) -> list[sql.Composed]:
+    """The measure columns of `aggregate` computed from rows of its fact; `with_bins`: the rows
+    hold each histogram's bin as `<name>_bin` (a `row_bin`); `negated`: each measure's
+    opposite."""
+    measures = [(s.over_rows, s.name) for s in aggregate.fact.sums]
     if aggregate.histograms:
-        for h in HISTOGRAMS:
-            measures += [_aliased(h.in_bin(i, f"{h.name}_bin") if with_bins else h.over_calls(i),
-                                  column) for i, column in enumerate(h.columns)]
-    return measures
+        for h in aggregate.fact.histograms:
+            measures += [(h.in_bin(i, f"{h.name}_bin") if with_bins else h.over_rows(i), column)
+                         for i, column in enumerate(h.columns)]
+    return [sql.SQL("{} AS {}").format(
+        sql.SQL("-({})" if negated else "{}").format(sql.SQL(expression)), sql.Identifier(name))
+        for expression, name in measures]
 
 
 def _summed(aggregate: Aggregate) -> list[sql.Composed]:
@@ -102,17 +129,26 @@ def _returned() -> list[sql.Composable]:
     return out
 
 
-def _delta(aggregate: Aggregate, kept: Sequence[Aggregate]) -> sql.Composed:
-    """What this batch adds to each row of `aggregate`."""
-    unit = sql.Literal(aggregate.grain.value)
+Rows = tuple[sql.Composable, list[sql.Composed], sql.Composable]
+"""How a delta is computed from a batch's rows: the bucket, the measures, the rows."""
+
+
+def _inserted_calls(aggregate: Aggregate) -> Rows:
+    return (sql.SQL("date_trunc({}, time, 'UTC')").format(sql.Literal(aggregate.grain.value)),
+            _over_rows(aggregate, with_bins=True), sql.Identifier("inserted"))
+
+
+def _delta(aggregate: Aggregate, kept: Sequence[Aggregate],
+           from_rows: Callable[[Aggregate], Rows] = _inserted_calls) -> sql.Composed:
+    """What this batch adds to each row of `aggregate`: from the batch's rows (`from_rows`), or
+    summed from the delta of a finer aggregate computed before it."""
     feeder = _feeder(aggregate, kept)
     if feeder is None:
-        bucket = sql.SQL("date_trunc({}, time, 'UTC')").format(unit)
-        measures = _over_calls(aggregate, with_bins=True)
-        source = sql.Identifier("inserted")
+        bucket, measures, source = from_rows(aggregate)
     else:
         bucket = (sql.SQL("bucket") if feeder.grain is aggregate.grain
-                  else sql.SQL("date_trunc({}, bucket, 'UTC')").format(unit))
+                  else sql.SQL("date_trunc({}, bucket, 'UTC')").format(
+                      sql.Literal(aggregate.grain.value)))
         measures = _summed(aggregate)
         source = sql.Identifier(f"delta_{feeder.name}")
     keys = [sql.Identifier("project_id"), *map(sql.Identifier, aggregate.keys)]
@@ -145,7 +181,7 @@ def _upsert(aggregate: Aggregate) -> sql.Composed:
                  updates=_indent(updates, 12))
 
 
-def ingest_function_body(rollup: bool, kept: Sequence[Aggregate] = AGGREGATES) -> str:
+def ingest_function_body(rollup: bool, kept: Sequence[Aggregate] = CALL_AGGREGATES) -> str:
     """The PL/pgSQL body of the ingest function: with `rollup`, the aggregates (`kept`, in
     catalog order; all of them but to measure what one costs) are kept in the same statement
     from the rows actually inserted, so a duplicate is never counted."""
@@ -176,7 +212,7 @@ END
     return body.as_string()
 
 
-def ingest_function(rollup: bool, kept: Sequence[Aggregate] = AGGREGATES) -> str:
+def ingest_function(rollup: bool, kept: Sequence[Aggregate] = CALL_AGGREGATES) -> str:
     """CREATE OR REPLACE FUNCTION for the ingest function."""
     return (f"CREATE OR REPLACE FUNCTION {INGEST_FUNCTION}() RETURNS bigint LANGUAGE plpgsql "
             f"AS $fn${ingest_function_body(rollup, kept)}$fn$;\n")
@@ -188,11 +224,11 @@ def continuous_aggregate_query(aggregate: Aggregate) -> str:
     """The SELECT of `aggregate` as a continuous aggregate (on llm_calls or on the continuous
     aggregate it is computed from)."""
     width = sql.SQL("INTERVAL {}").format(sql.Literal(f"1 {aggregate.grain.value}"))
-    from_raw = aggregate.source == RAW
+    from_raw = aggregate.from_raw
     bucket = sql.SQL("time_bucket({}, {})").format(
         width, sql.Identifier("time" if from_raw else "bucket"))
     keys = [sql.Identifier("project_id"), *map(sql.Identifier, aggregate.keys)]
-    measures = _over_calls(aggregate) if from_raw else _summed(aggregate)
+    measures = _over_rows(aggregate) if from_raw else _summed(aggregate)
     return sql.SQL("""SELECT
     {bucket} AS bucket,
     {keys},
@@ -200,7 +236,7 @@ def continuous_aggregate_query(aggregate: Aggregate) -> str:
 FROM {source}
 GROUP BY {group_bucket}, {keys}""").format(
         bucket=bucket, keys=sql.SQL(", ").join(keys), measures=_indent(measures, 4),
-        source=sql.Identifier(aggregate.source),
+        source=sql.Identifier(aggregate.source_relation),
         group_bucket=sql.SQL("bucket") if from_raw else bucket).as_string()
 
 
@@ -233,9 +269,68 @@ def create_aggregate(aggregate: Aggregate, timescale: bool) -> str:
     return "".join(s.as_string() + ";\n" for s in statements)
 
 
+# -- the run aggregates in the rollup modes ---------------------------------------------------
+
+RUN_CHANGES = "agent_run_changes"
+"""Per connection: the runs a transaction inserted or whose roll-ups it changed, each as it is
+now and (for a change) as it was, in the columns the run aggregates read."""
+RUN_CHANGE_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys((
+    "time", "project_id", *RUNS.keys, *(c for s in RUNS.sums for c in s.reads),
+    *(h.value for h in RUNS.histograms))))
+
+CREATE_RUN_CHANGES = sql.SQL(
+    "CREATE TEMP TABLE IF NOT EXISTS {changes} ON COMMIT DELETE ROWS AS "
+    "SELECT {columns}, NULL::boolean AS is_now FROM {runs} WITH NO DATA").format(
+    changes=sql.Identifier(RUN_CHANGES), columns=_names(RUN_CHANGE_COLUMNS),
+    runs=sql.Identifier(RUNS.raw))
+"""Per connection, when a transaction first changes runs; `is_now` tells a run's row as it is
+now from its row as it was."""
+COPY_RUN_CHANGES = sql.SQL("COPY pg_temp.{} ({}, is_now) FROM STDIN").format(
+    sql.Identifier(RUN_CHANGES), _names(RUN_CHANGE_COLUMNS))
+
+
+def _run_rows(aggregate: Aggregate, now: bool) -> sql.Composed:
+    """`aggregate`'s measures over the changed runs as they are now, or negated over their
+    rows as they were."""
+    keys = [sql.Identifier("project_id"), *map(sql.Identifier, aggregate.keys)]
+    measures = _over_rows(aggregate, negated=not now)
+    return sql.SQL("""SELECT date_trunc({unit}, time, 'UTC') AS bucket, {keys},
+                {measures}
+            FROM pg_temp.{changes} WHERE {now}
+            GROUP BY {group}""").format(
+        unit=sql.Literal(aggregate.grain.value), keys=sql.SQL(", ").join(keys),
+        measures=_indent(measures, 16), changes=sql.Identifier(RUN_CHANGES),
+        now=sql.SQL("is_now" if now else "NOT is_now"), group=sql.SQL(", ").join([sql.SQL("1"), *keys]))
+
+
+def _changed_runs(aggregate: Aggregate) -> Rows:
+    """The changed runs as they are now, less as they were, each side grouped by `aggregate`."""
+    rows = sql.SQL("""(
+            {now}
+            UNION ALL
+            {before}
+        ) AS changes""").format(now=_run_rows(aggregate, now=True),
+                               before=_run_rows(aggregate, now=False))
+    return sql.SQL("bucket"), _summed(aggregate), rows
+
+
+def _add_run_changes() -> sql.Composed:
+    kept = aggregates_of(RUNS)
+    ctes = [*(_delta(a, kept, _changed_runs) for a in kept), *map(_upsert, kept)]
+    return sql.SQL("WITH {}\nSELECT count(*) FROM {}").format(
+        sql.SQL(", ").join(ctes), sql.Identifier(f"delta_{kept[0].name}"))
+
+
+ADD_RUN_CHANGES = _add_run_changes()
+"""Modes `apache` and `postgres`, after a transaction's runs are written and their roll-ups
+recomputed (store.runs): each run aggregate gains the changed runs' rows as they are now and
+loses them as they were (pg_temp.agent_run_changes), so that it always adds up the runs as
+stored. Returns how many hourly cells changed."""
+
+
 # -- statements run on every aggregate -------------------------------------------------------
 
-REPRICE_KEYS: tuple[str, ...] = tuple(dict.fromkeys(k for a in AGGREGATES for k in a.keys))
+REPRICE_KEYS: tuple[str, ...] = tuple(dict.fromkeys(k for a in CALL_AGGREGATES for k in a.keys))
 """The key columns re-pricing records for each changed call, to find its aggregate rows."""
 
 
@@ -329,6 +424,8 @@ def _main(argv: list[str]) -> int:
         print(f"-- {a.name}: {a.why}")
         print(create_aggregate(a, timescale=mode == "timescale"))
     print(ingest_function(rollup=mode == "rollup"))
+    if mode == "rollup":
+        print(f"-- run changes:\n{ADD_RUN_CHANGES.as_string()};")
     return 0
 
 

@@ -14,8 +14,8 @@ import psycopg
 from psycopg import sql
 
 from . import queries
-from .catalog import RAW, aggregate
-from .measures import Measures
+from .catalog import CALLS, aggregate
+from .measures import Summed, measures_of
 from .planner import Plan, plan
 from .question import Question
 
@@ -26,20 +26,22 @@ Key = tuple[str | None, ...]
 
 @dataclass(slots=True)
 class Grouped:
-    """Measures per (bucket, key). The bucket is a calendar bucket's name (see
-    buckets.bucket_label), or None without a granularity; the key holds the value of each
-    group-by dimension (None: calls without one)."""
+    """Measures (of the question's fact: `Measures` of calls, `RunMeasures` of runs) per
+    (bucket, key). The bucket is a calendar bucket's name (see buckets.bucket_label), or None
+    without a granularity; the key holds the value of each group-by dimension (None: rows
+    without one)."""
 
-    cells: dict[tuple[datetime | None, Key], Measures]
+    cells: dict[tuple[datetime | None, Key], Any]
+    kind: type[Summed] = field(default_factory=lambda: measures_of(CALLS))
 
-    def by_key(self) -> dict[Key, Measures]:
-        return _merged((key, measures) for (_, key), measures in self.cells.items())
+    def by_key(self) -> dict[Key, Any]:
+        return _merged(self.kind, ((key, m) for (_, key), m in self.cells.items()))
 
-    def by_bucket(self) -> dict[datetime | None, Measures]:
-        return _merged((bucket, measures) for (bucket, _), measures in self.cells.items())
+    def by_bucket(self) -> dict[datetime | None, Any]:
+        return _merged(self.kind, ((bucket, m) for (bucket, _), m in self.cells.items()))
 
-    def total(self) -> Measures:
-        total = Measures()
+    def total(self) -> Any:
+        total = self.kind()
         for measures in self.cells.values():
             total.add(measures)
         return total
@@ -48,11 +50,11 @@ class Grouped:
 K = TypeVar("K")
 
 
-def _merged(items: Iterable[tuple[K, Measures]]) -> dict[K, Measures]:
+def _merged(kind: type[Summed], items: Iterable[tuple[K, Summed]]) -> dict[K, Any]:
     """Measures summed per key. A key seen once keeps its cell's object (a ranking over 10,000
     users would otherwise spend most of its time copying histograms); a new object is made
     only for a key seen twice, so the cells themselves never change."""
-    out: dict[K, Measures] = {}
+    out: dict[K, Summed] = {}
     owned: set[K] = set()
     for key, measures in items:
         seen = out.get(key)
@@ -61,7 +63,7 @@ def _merged(items: Iterable[tuple[K, Measures]]) -> dict[K, Measures]:
         elif key in owned:
             seen.add(measures)
         else:
-            merged = Measures()
+            merged = kind()
             merged.add(seen)
             merged.add(measures)
             out[key] = merged
@@ -103,16 +105,18 @@ def _key_expressions(question: Question) -> list[sql.Composable]:
 async def execute(conn: psycopg.AsyncConnection, project_id: int, planned: Plan,
                   explain: Explain | None = None) -> Grouped:
     question = planned.question
-    conditions, params = question.filters.sql()
+    kind = measures_of(question.fact)
+    conditions, params = question.filters.sql(question.fact)
     params["project_id"] = project_id
     keys = _key_expressions(question)
     if question.only is not None:
         conditions, params = _only(conditions, params, keys[0], question.only)
+    joins = sql.Composed([d.join() for d in question.group_by])
     width = len(keys)
-    cells: dict[tuple[datetime | None, Key], Measures] = {}
+    cells: dict[tuple[datetime | None, Key], Summed] = {}
 
     def add(bucket: datetime | None, key: Key, values: list[Any]) -> None:
-        measures = Measures.from_row(values)
+        measures = kind.from_row(values)
         cell = cells.get((bucket, key))
         if cell is None:
             cells[(bucket, key)] = measures
@@ -123,11 +127,12 @@ async def execute(conn: psycopg.AsyncConnection, project_id: int, planned: Plan,
         explain.plans.append(planned)
     many_buckets = len(planned.parts) > 1
     for read in planned.reads:
-        if read.relation == RAW:
+        raw = read.relation == planned.raw
+        if raw:
             # In one part, every range belongs to its one bucket: grouping by key is enough.
             starts = [p.start for p in planned.raw_pieces][:None if many_buckets else 1]
-            statement = queries.grouped_raw(keys, conditions, list(read.ranges), starts,
-                                            question.histograms)
+            statement = queries.grouped_raw(question.fact, keys, conditions, list(read.ranges),
+                                            starts, question.histograms, joins)
             read_params = {**params, "starts": starts}
         else:
             statement = queries.grouped_aggregate(
@@ -138,7 +143,7 @@ async def execute(conn: psycopg.AsyncConnection, project_id: int, planned: Plan,
         rows = await (await conn.execute(statement, read_params)).fetchall()
         rows_read = 0
         grouped = bool(question.group_by)
-        bucket_of = planned.raw_bucket if read.relation == RAW else planned.bucket_at
+        bucket_of = planned.raw_bucket if raw else planned.bucket_at
         for row in rows:
             # (bucket or range number, key..., rows read, measures...)
             rows_read += row[1 + width]
@@ -148,7 +153,7 @@ async def execute(conn: psycopg.AsyncConnection, project_id: int, planned: Plan,
                 read.relation, read.ranges, statement.as_string(conn),
                 {k: v for k, v in read_params.items() if k != "starts"}, rows_read, len(rows),
                 round((time.perf_counter() - began) * 1000, 3)))
-    return Grouped(cells)
+    return Grouped(cells, kind)
 
 
 def _only(conditions: sql.Composed, params: dict[str, Any], key: sql.Composable,

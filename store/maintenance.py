@@ -25,7 +25,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from . import queries
-from .catalog import AGGREGATES, RAW
+from .catalog import AGGREGATES, RAW_RELATIONS
 from .database import Database, StorageMode, is_transient
 from .errors import StoreError
 
@@ -50,7 +50,7 @@ _KINDS = {
     "policy_compression": "compression",
     "policy_job_stat_history_retention": "job history retention",
 }
-_RELATIONS = [RAW, *(a.name for a in AGGREGATES)]
+_RELATIONS = [*RAW_RELATIONS, *(a.name for a in AGGREGATES)]
 _GRACE = timedelta(minutes=1)
 """How late a scheduled run may start before the scheduler counts as not running it."""
 

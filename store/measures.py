@@ -1,5 +1,6 @@
-"""The measures every analytics answer is made of: exact sums and counts, plus latency and
-time-to-first-token histograms from which percentiles are read.
+"""The measures every analytics answer is made of: exact sums and counts, plus histograms of
+durations (a call's latency and time to first token, a run's duration) from which percentiles
+are read.
 
 Histogram bins are log-scale: bin 0 holds values under 8 ms, bins 1..30 split 8 ms .. 10 min
 into 30 bins each `BIN_RATIO` (about 1.454) times wider than the one before, bin 31 holds
@@ -13,8 +14,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from typing import ClassVar, TypeVar
 
-from .catalog import BIN_HIGH_MS, BIN_LOW_MS, BINS, HISTOGRAMS, INNER_BINS, SUMS
+from .catalog import BIN_HIGH_MS, BIN_LOW_MS, BINS, CALLS, INNER_BINS, RUNS, Fact
 
 __all__ = [
     "BINS",
@@ -22,8 +24,11 @@ __all__ = [
     "BIN_HIGH_MS",
     "BIN_RATIO",
     "Measures",
+    "RunMeasures",
+    "Summed",
     "bin_bounds_ms",
     "bin_of",
+    "measures_of",
     "percentile_ms",
 ]
 
@@ -38,9 +43,67 @@ def _zeros() -> Sequence[int]:
     return _EMPTY_HISTOGRAM
 
 
+S = TypeVar("S", bound="Summed")
+
+
+class Summed:
+    """The measures of one fact (store.catalog): its sums, then one field per histogram
+    (`<name>_hist`), in the catalog's order. Sums only, so any two add exactly; averages,
+    rates and percentiles are derived."""
+
+    __slots__ = ()
+    FACT: ClassVar[Fact]
+    _SUMS: ClassVar[tuple[str, ...]]
+    _HISTOGRAMS: ClassVar[tuple[str, ...]]
+    _PARTS: ClassVar[tuple[slice, ...]]
+
+    def __init_subclass__(cls, fact: Fact | None = None, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if fact is None:  # dataclass(slots=True) makes the class anew, without the argument
+            return
+        cls.FACT = fact
+        cls._SUMS = tuple(s.name for s in fact.sums)
+        cls._HISTOGRAMS = tuple(f"{h.name}_hist" for h in fact.histograms)
+        width = len(cls._SUMS)
+        # Where each histogram's bins are among a query's measure columns.
+        cls._PARTS = tuple(slice(width + i * BINS, width + (i + 1) * BINS)
+                           for i in range(len(cls._HISTOGRAMS)))
+
+    @classmethod
+    def _check_fields(cls) -> None:
+        # The columns of every query are the catalog's measures in its order: so must the
+        # fields be.
+        names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+        assert names == cls._SUMS + cls._HISTOGRAMS, f"{cls.__name__} and the catalog disagree"
+
+    @classmethod
+    def from_row(cls: type[S], values: Sequence[object]) -> S:
+        """From the measure columns of a query, in the catalog's order: the sums, then (unless
+        the query left them out) each histogram's bins."""
+        numbers = [int(v or 0) for v in values]  # type: ignore[call-overload]
+        if len(numbers) == len(cls._SUMS):
+            return cls(*numbers)
+        return cls(*numbers[:len(cls._SUMS)], *(numbers[part] for part in cls._PARTS))
+
+    def subtract(self, other: Summed) -> None:
+        for f in self._SUMS:
+            setattr(self, f, getattr(self, f) - getattr(other, f))
+        for h in self._HISTOGRAMS:
+            setattr(self, h, [a - b for a, b in zip(getattr(self, h), getattr(other, h),
+                                                    strict=True)])
+
+    def add(self, other: Summed) -> None:
+        for f in self._SUMS:
+            setattr(self, f, getattr(self, f) + getattr(other, f))
+        for h in self._HISTOGRAMS:
+            theirs = getattr(other, h)
+            if theirs is not _EMPTY_HISTOGRAM:
+                setattr(self, h, [a + b for a, b in zip(getattr(self, h), theirs, strict=True)])
+
+
 @dataclass(slots=True)
-class Measures:
-    """Sums only, so any two add exactly; averages, rates and percentiles are derived."""
+class Measures(Summed, fact=CALLS):
+    """The measures of a set of LLM calls."""
 
     calls: int = 0
     errors: int = 0
@@ -58,31 +121,6 @@ class Measures:
     latency_hist: Sequence[int] = field(default_factory=_zeros)
     ttft_hist: Sequence[int] = field(default_factory=_zeros)
 
-    @classmethod
-    def from_row(cls, values: Sequence[object]) -> Measures:
-        """From the measure columns of a query, in the catalog's order: the sums, then (unless
-        the query left them out) each histogram's bins."""
-        numbers = [int(v or 0) for v in values]  # type: ignore[call-overload]
-        if len(numbers) == _SUMS:
-            return cls(*numbers)
-        return cls(*numbers[:_SUMS], *(numbers[part] for part in _HISTOGRAM_PARTS))
-
-    def subtract(self, other: Measures) -> None:
-        for f in _SUM_FIELDS:
-            setattr(self, f, getattr(self, f) - getattr(other, f))
-        self.latency_hist = [a - b for a, b in zip(self.latency_hist, other.latency_hist,
-                                                   strict=True)]
-        self.ttft_hist = [a - b for a, b in zip(self.ttft_hist, other.ttft_hist, strict=True)]
-
-    def add(self, other: Measures) -> None:
-        for f in _SUM_FIELDS:
-            setattr(self, f, getattr(self, f) + getattr(other, f))
-        if other.latency_hist is not _EMPTY_HISTOGRAM:
-            self.latency_hist = [a + b for a, b in zip(self.latency_hist, other.latency_hist,
-                                                       strict=True)]
-        if other.ttft_hist is not _EMPTY_HISTOGRAM:
-            self.ttft_hist = [a + b for a, b in zip(self.ttft_hist, other.ttft_hist, strict=True)]
-
     @property
     def successes(self) -> int:
         return self.calls - self.errors
@@ -93,15 +131,49 @@ class Measures:
         return self.input_tokens + self.output_tokens
 
 
-_SUM_FIELDS = tuple(f.name for f in fields(Measures) if not f.name.endswith("_hist"))
-# The columns of every query are the catalog's measures in its order: so must the fields be.
-assert _SUM_FIELDS == tuple(s.name for s in SUMS), "Measures and catalog.SUMS disagree"
-assert tuple(f.name for f in fields(Measures))[len(_SUM_FIELDS):] == tuple(
-    f"{h.name}_hist" for h in HISTOGRAMS), "Measures and catalog.HISTOGRAMS disagree"
-_SUMS = len(_SUM_FIELDS)
-# Where each histogram's bins are among a query's measure columns.
-_HISTOGRAM_PARTS = tuple(slice(_SUMS + i * BINS, _SUMS + (i + 1) * BINS)
-                         for i in range(len(HISTOGRAMS)))
+@dataclass(slots=True)
+class RunMeasures(Summed, fact=RUNS):
+    """The measures of a set of agent runs; the LLM calls, tools, tokens and cost are the runs'
+    inclusive roll-ups (store/runs.py)."""
+
+    runs: int = 0
+    failed_runs: int = 0
+    duration_us_sum: int = 0
+    llm_calls: int = 0
+    llm_errors: int = 0
+    tool_calls: int = 0
+    tool_errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_nano_usd: int = 0
+    unpriced_calls: int = 0
+    duration_hist: Sequence[int] = field(default_factory=_zeros)
+
+    @property
+    def completed_runs(self) -> int:
+        return self.runs - self.failed_runs
+
+    @property
+    def steps(self) -> int:
+        return self.llm_calls + self.tool_calls
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+Measures._check_fields()
+RunMeasures._check_fields()
+
+_OF_FACT: dict[str, type[Summed]] = {m.FACT.name: m for m in (Measures, RunMeasures)}
+
+
+def measures_of(fact: Fact) -> type[Summed]:
+    """The measures class of `fact`."""
+    return _OF_FACT[fact.name]
 
 
 def bin_of(value_us: int) -> int:

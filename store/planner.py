@@ -2,10 +2,11 @@
 tested without a database (tests/test_planner.py).
 
 The range is cut into the question's calendar buckets (in its time zone). Within each, whole
-UTC buckets of the coarsest grain come from the aggregate of that grain that carries every
-column the question filters or groups by (and histograms, if wanted) with the fewest keys;
-what is left at the edges from finer aggregates in the same way, and the rest from llm_calls.
-So every instant of the range is read exactly once.
+UTC buckets of the coarsest grain come from the aggregate of the question's fact and of that
+grain that carries every column the question filters or groups by (and histograms, if wanted)
+with the fewest keys; what is left at the edges from finer aggregates in the same way, and the
+rest from the fact's raw relation (llm_calls, agent_runs). So every instant of the range is
+read exactly once.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .buckets import Segment, segments
-from .catalog import AGGREGATES, RAW, Aggregate, Grain
+from .catalog import AGGREGATES, Aggregate, Grain
 from .question import Question
 
 __all__ = ["Piece", "Plan", "Read", "plan", "relation_for"]
@@ -51,11 +52,16 @@ class Plan:
     starts: tuple[datetime, ...]
     """Each part's start, to find the part of a moment."""
     raw_buckets: tuple[datetime | None, ...]
-    """The bucket of each piece read from llm_calls, in order (numbered from 1)."""
+    """The bucket of each piece read from raw rows, in order (numbered from 1)."""
+
+    @property
+    def raw(self) -> str:
+        """The relation of raw rows: the question's fact's."""
+        return self.question.fact.raw
 
     @property
     def reads(self) -> tuple[Read, ...]:
-        """The aggregate reads, coarsest first, then llm_calls (ranges merged)."""
+        """The aggregate reads, coarsest first, then raw rows (ranges merged)."""
         by_relation: dict[str, list[tuple[datetime, datetime]]] = {}
         for p in self.pieces:
             ranges = by_relation.setdefault(p.relation, [])
@@ -63,21 +69,21 @@ class Plan:
                 ranges[-1] = (ranges[-1][0], p.end)
             else:
                 ranges.append((p.start, p.end))
-        order = [a.name for a in AGGREGATES] + [RAW]
+        order = [a.name for a in AGGREGATES] + [self.raw]
         return tuple(Read(name, tuple(by_relation[name])) for name in order
                      if name in by_relation)
 
     @property
     def raw_pieces(self) -> tuple[Piece, ...]:
-        return tuple(p for p in self.pieces if p.relation == RAW)
+        return tuple(p for p in self.pieces if p.relation == self.raw)
 
     @property
     def raw_span(self) -> timedelta:
-        """How much of the range llm_calls answers."""
+        """How much of the range raw rows answer."""
         return sum((p.end - p.start for p in self.raw_pieces), timedelta())
 
     def raw_bucket(self, number: int) -> datetime | None:
-        """The bucket of the `number`-th piece read from llm_calls (from 1)."""
+        """The bucket of the `number`-th piece read from raw rows (from 1)."""
         return self.raw_buckets[number - 1]
 
     def bucket_at(self, moment: datetime) -> datetime | None:
@@ -88,7 +94,7 @@ class Plan:
 def relation_for(question: Question, grain: Grain) -> Aggregate | None:
     """The aggregate of `grain` that answers `question` reading the fewest rows, if any."""
     columns = question.columns
-    fits = [a for a in AGGREGATES if a.grain is grain
+    fits = [a for a in AGGREGATES if a.fact is question.fact and a.grain is grain
             and a.carries(columns, question.histograms)]
     return min(fits, key=lambda a: len(a.keys), default=None)
 
@@ -110,7 +116,7 @@ def plan(question: Question) -> Plan:
         if start >= end:
             return
         if level == len(usable):
-            pieces.append(Piece(start, end, RAW, bucket))
+            pieces.append(Piece(start, end, question.fact.raw, bucket))
             return
         grain, relation = usable[level]
         lo, hi = grain.ceil(start), grain.floor(end)
@@ -125,4 +131,4 @@ def plan(question: Question) -> Plan:
     for part in parts:
         cover(part.start, part.end, 0, part.bucket)
     return Plan(question, parts, tuple(pieces), tuple(part.start for part in parts),
-                tuple(p.bucket for p in pieces if p.relation == RAW))
+                tuple(p.bucket for p in pieces if p.relation == question.fact.raw))

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from psycopg import sql
 
-from .catalog import BINS, HISTOGRAMS, SUMS, Aggregate, Histogram
+from .catalog import BINS, Aggregate, Fact, Histogram
 from .records import STAGING_COLUMNS
 
 __all__ = [
@@ -264,13 +264,13 @@ WHERE key_id = %s AND (last_used_at IS NULL OR last_used_at < now() - interval '
 # -- analytics: the reads of a plan (store.executor) -------------------------------------------
 
 # Each returns (bucket or range number, key..., rows read, sums..., histogram bins...): the
-# measures in the order of store.catalog (SUMS, then each histogram's bins).
+# measures in the order of store.catalog (the fact's sums, then each histogram's bins).
 
 # Composed once per shape: composing ~80 expressions for every query cost more than the rest
 # of planning a question.
 @functools.cache
 def _aggregate_measures(aggregate: Aggregate, histograms: bool) -> sql.SQL:
-    columns = aggregate.columns if histograms else tuple(s.name for s in SUMS)
+    columns = aggregate.columns if histograms else tuple(s.name for s in aggregate.fact.sums)
     return _rendered(sql.SQL(",\n       ").join(
         sql.SQL("sum({0})::bigint").format(sql.Identifier(c)) for c in columns))
 
@@ -281,13 +281,13 @@ def _rendered(composed: sql.Composed) -> sql.SQL:
 
 
 @functools.cache
-def _raw_measures(histograms: bool) -> tuple[sql.SQL, sql.SQL]:
-    """The measures over llm_calls rows, and the lateral subqueries computing the bins that
-    llm_calls does not store."""
-    measures: list[sql.Composable] = [sql.SQL(s.over_calls) for s in SUMS]
+def _raw_measures(fact: Fact, histograms: bool) -> tuple[sql.SQL, sql.SQL]:
+    """The measures over the rows of `fact`'s relation, and the lateral subqueries computing
+    the bins that it does not store."""
+    measures: list[sql.Composable] = [sql.SQL(s.over_rows) for s in fact.sums]
     bins: list[sql.Composable] = []
     if histograms:
-        for h in HISTOGRAMS:
+        for h in fact.histograms:
             bin_column = h.stored_bin
             if bin_column is None:
                 bin_column = f"{h.name}_bins.bin"
@@ -308,11 +308,12 @@ GROUP BY {group}
 # Raw rows are grouped by the number of the range they fall in ({range_number}), since a range
 # can be shorter than an hour. (Counting histogram bins with 64 filtered aggregates in one scan
 # measured faster than grouping by bin in further scans or over a materialized CTE.) A bin that
-# llm_calls does not store is computed once per row, in a lateral subquery.
+# the relation does not store is computed once per row, in a lateral subquery; {joins} are a
+# dimension's (a run counted once per model it used).
 _GROUPED_RAW = sql.SQL("""
 SELECT {range_number}, {keys}, count(*)::bigint,
        {measures}
-FROM llm_calls c {bins}
+FROM {raw} c {bins} {joins}
 WHERE c.project_id = %(project_id)s AND ({ranges}) {filters}
 GROUP BY {group}
 """)
@@ -360,15 +361,19 @@ def grouped_aggregate(aggregate: Aggregate, keys: list[sql.Composable],
         group=group)
 
 
-def grouped_raw(keys: list[sql.Composable], filters: sql.Composable,
+_NO_JOINS = sql.SQL("")
+
+
+def grouped_raw(fact: Fact, keys: list[sql.Composable], filters: sql.Composable,
                 ranges: list[tuple[datetime, datetime]], starts: list[datetime],
-                histograms: bool = True) -> sql.Composed:
-    """Measures per (number of the range, keys) of llm_calls within `ranges`, the ranges being
-    numbered from 1 by their sorted `starts` (also given as %(starts)s)."""
-    measures, bins = _raw_measures(histograms)
+                histograms: bool = True, joins: sql.Composable = _NO_JOINS) -> sql.Composed:
+    """Measures per (number of the range, keys) of `fact`'s relation within `ranges`, the
+    ranges being numbered from 1 by their sorted `starts` (also given as %(starts)s)."""
+    measures, bins = _raw_measures(fact, histograms)
     return _GROUPED_RAW.format(range_number=_range_number(starts), keys=sql.SQL(", ").join(keys),
-                               measures=measures, bins=bins, ranges=_ranges("time", ranges),
-                               filters=filters, group=_group(len(keys) + 1))
+                               measures=measures, bins=bins, raw=sql.Identifier(fact.raw),
+                               joins=joins, ranges=_ranges("time", ranges), filters=filters,
+                               group=_group(len(keys) + 1))
 
 
 # -- sessions ----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""An analytics question, as the planner takes it: a range, a time zone and granularity,
-filters, what to group by, and whether percentiles (histograms) are wanted."""
+"""An analytics question, as the planner takes it: of which fact (LLM calls or agent runs), a
+range, a time zone and granularity, filters, what to group by, and whether percentiles
+(histograms) are wanted."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from psycopg import sql
 
 from .buckets import Granularity
+from .catalog import CALLS, Fact
 
 __all__ = ["DIMENSIONS", "Dimension", "Filters", "Question", "TAG_PREFIX", "TAGS",
            "dimension_of"]
@@ -25,20 +27,39 @@ class Dimension:
     name: str
     """Its API name."""
     column: str
-    """Its llm_calls column; for a tag, the tag's key."""
+    """Its column (of llm_calls or agent_runs); for a tag, the tag's key."""
     tag: bool = False
     many_values: bool = False
     """Whether it can have a value per call or so (users, sessions): ranked on sums first."""
+    each_of: str | None = None
+    """An array column whose elements are its values, a row counting once per element (a run
+    per model its calls used; a run without any counts once, without a value)."""
 
     @property
     def reads(self) -> str:
-        """The llm_calls column grouping by it reads."""
+        """The column grouping by it reads."""
         return TAGS if self.tag else self.column
 
     def expression(self) -> sql.Composable:
         if self.tag:
             return sql.SQL("c.tags ->> {}").format(sql.Literal(self.column))
+        if self.each_of is not None:
+            return sql.SQL("{}.{}").format(sql.Identifier(self._elements),
+                                           sql.Identifier(self.column))
         return sql.Identifier(self.column)
+
+    @property
+    def _elements(self) -> str:
+        return f"each_{self.column}"
+
+    def join(self) -> sql.Composable:
+        """What a query over raw rows joins to read it: each element of `each_of`."""
+        if self.each_of is None:
+            return sql.SQL("")
+        array = sql.SQL("c.{}").format(sql.Identifier(self.each_of))
+        return sql.SQL(" CROSS JOIN LATERAL unnest(CASE WHEN {0} = '{{}}' THEN ARRAY[NULL::text] "
+                       "ELSE {0} END) AS {1} ({2})").format(
+            array, sql.Identifier(self._elements), sql.Identifier(self.column))
 
 
 DIMENSIONS: dict[str, Dimension] = {d.name: d for d in (
@@ -97,13 +118,19 @@ class Filters:
         """A filter an index of llm_calls narrows to few rows over any range."""
         return self.user_id is not None or self.session_id is not None
 
-    def sql(self) -> tuple[sql.Composed, dict[str, Any]]:
-        """` AND column = %(f_name)s ...` and its parameters."""
+    def sql(self, fact: Fact = CALLS) -> tuple[sql.Composed, dict[str, Any]]:
+        """` AND column = %(f_name)s ...` and its parameters, on rows of `fact` (where a filter
+        on a column of `fact.used` matches a row whose array holds the value)."""
         parts: list[sql.Composable] = []
         params: dict[str, Any] = {}
+        used = dict(fact.used)
         for name, column, value in self._set():
-            parts.append(sql.SQL(" AND {} = {}").format(sql.Identifier(column),
-                                                       sql.Placeholder(f"f_{name}")))
+            if column in used:
+                parts.append(sql.SQL(" AND {} = ANY(c.{})").format(
+                    sql.Placeholder(f"f_{name}"), sql.Identifier(used[column])))
+            else:
+                parts.append(sql.SQL(" AND {} = {}").format(sql.Identifier(column),
+                                                           sql.Placeholder(f"f_{name}")))
             params[f"f_{name}"] = value
         for i, (key, value) in enumerate(self.tags):
             parts.append(sql.SQL(" AND tags ->> {} = {}").format(
@@ -114,9 +141,10 @@ class Filters:
 
 @dataclass(frozen=True, slots=True)
 class Question:
-    """Measures of the calls in [start, end), per calendar bucket of `granularity` in `zone`
-    (None: one bucket) and per value of `group_by`; `only` keeps those values of the first
-    dimension; without `histograms` (cheaper) no percentile can be read from the answer."""
+    """Measures of the calls (or, with `fact` RUNS, the runs) in [start, end), per calendar
+    bucket of `granularity` in `zone` (None: one bucket) and per value of `group_by`; `only`
+    keeps those values of the first dimension; without `histograms` (cheaper) no percentile can
+    be read from the answer."""
 
     start: datetime
     end: datetime
@@ -126,8 +154,9 @@ class Question:
     zone: tzinfo = timezone.utc
     histograms: bool = True
     only: tuple[str | None, ...] | None = None
+    fact: Fact = CALLS
 
     @property
     def columns(self) -> frozenset[str]:
-        """Every llm_calls column the question filters or groups by."""
+        """Every column the question filters or groups by."""
         return self.filters.columns | {d.reads for d in self.group_by}

@@ -167,14 +167,15 @@ async def _reprice_window(conn: psycopg.AsyncConnection, mode: StorageMode | Non
             for change in changes:
                 await copy.write_row(change)
         await conn.execute(queries.REPRICE_UPDATE_CALLS, (project_id,))
-        if mode is not StorageMode.TIMESCALE:
-            for a in AGGREGATES:
+        rollup = mode is not StorageMode.TIMESCALE
+        if rollup:
+            for a in ddl.CALL_AGGREGATES:
                 await conn.execute(ddl.reprice_rollup(a), {"project_id": project_id})
         # The runs above the re-priced calls: their cost is their calls'.
         traces: dict[bytes, list[datetime]] = {}
         for call in changed:
             traces.setdefault(call["trace_id"], []).append(call["time"])
-        await recompute_runs(conn, project_id, traces)
+        await recompute_runs(conn, project_id, traces, rollup=rollup)
 
 
 async def _refresh_aggregates(database: Database) -> None:

@@ -21,6 +21,12 @@ requests and collectors):
 The spans of a trace read for a run are those starting from a minute before its first run
 (clock skew between services) to `RUN_WINDOW` after its last: a step that starts later is not
 counted in a run.
+
+The run aggregates (store.catalog: agent_runs_1h, agent_runs_1d) add up the runs' rows. In
+`timescale` mode they are continuous aggregates over agent_runs, which see the updates; in the
+rollup modes the same transaction adds every run it inserted, and moves every run whose
+roll-ups it changed from its old row to its new one (store.ddl.ADD_RUN_CHANGES). The row locks
+above make the old row the one the aggregates hold.
 """
 
 from __future__ import annotations
@@ -36,14 +42,18 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from . import ddl
+from .catalog import RUN_ROLLUPS
 from .records import AgentRun, SpanLink, SpanRecords, ToolCall
 
 __all__ = [
+    "Inserted",
     "OWN",
     "ROLLUP_COLUMNS",
     "RUN_SKEW",
     "RUN_WINDOW",
     "Rollup",
+    "RunChanges",
     "RunRollups",
     "compute_rollups",
     "keep_rollups",
@@ -104,6 +114,7 @@ class Rollup:
 
 ROLLUP_COLUMNS: Final = tuple(f.name for f in fields(Rollup))
 """agent_runs' inclusive roll-up columns; each has an exclusive twin `own_<name>`."""
+assert ROLLUP_COLUMNS == RUN_ROLLUPS, "Rollup and catalog.RUN_ROLLUPS disagree"
 
 
 @dataclass(slots=True)
@@ -201,14 +212,23 @@ def _insert(table: str, columns: Sequence[str], types: Sequence[str]) -> sql.Com
                                   for t in types))
 
 
+_IDENTITY: Final = ("project_id", "trace_id", "span_id", "time")
 _INSERTS = {attribute: (_insert(table, columns, types), types)
             for table, columns, types, attribute in _TABLES}
+# The runs' insert says which rows it inserted (not those stored before).
+_INSERTS["runs"] = (sql.SQL("{} RETURNING {}").format(_INSERTS["runs"][0], sql.SQL(", ").join(
+    map(sql.Identifier, _IDENTITY))), _RUN_TYPES)
 # Cut the column arrays to this many rows per statement.
 _INSERT_ROWS = 5_000
 
+Inserted = set[tuple[int, bytes, bytes, datetime]]
+"""The identities (project, trace, span, start) of the runs a transaction inserted."""
 
-async def write_run_spans(cur: psycopg.AsyncCursor[Any], records: SpanRecords) -> None:
-    """Insert the batch's runs, tools and links (its calls are written by the ingest function)."""
+
+async def write_run_spans(cur: psycopg.AsyncCursor[Any], records: SpanRecords) -> Inserted:
+    """Insert the batch's runs, tools and links (its calls are written by the ingest function);
+    returns the runs actually inserted."""
+    inserted: Inserted = set()
     for attribute, (statement, types) in _INSERTS.items():
         rows: list[tuple[Any, ...]] = getattr(records, attribute)
         for at in range(0, len(rows), _INSERT_ROWS):
@@ -217,6 +237,9 @@ async def write_run_spans(cur: psycopg.AsyncCursor[Any], records: SpanRecords) -
                 if kind == "jsonb":
                     columns[i] = [None if v is None else Jsonb(v) for v in columns[i]]
             await cur.execute(statement, columns)
+            if attribute == "runs":
+                inserted.update(await cur.fetchall())
+    return inserted
 
 
 def _stripe(trace_id: bytes) -> int:
@@ -227,9 +250,26 @@ Touched = dict[int, dict[bytes, list[datetime]]]
 """project id -> trace id -> start times of the spans written in that trace."""
 
 
-async def keep_rollups(conn: psycopg.AsyncConnection[Any], records: SpanRecords) -> int:
-    """After the batch's rows are inserted, in the same transaction: recompute the roll-ups of
-    every run in the traces it touched. Returns how many runs changed."""
+@dataclass(slots=True)
+class RunChanges:
+    """What a transaction did to runs: for the run aggregates (rows as they are now, `True`,
+    and as they were, `False`, in ddl.RUN_CHANGE_COLUMNS' order) and their refreshes."""
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    oldest: datetime | None = None
+    """The start of the oldest run inserted or changed."""
+    changed: int = 0
+    """Runs whose roll-ups changed."""
+
+    def saw(self, moment: datetime) -> None:
+        self.oldest = moment if self.oldest is None else min(self.oldest, moment)
+
+
+async def keep_rollups(conn: psycopg.AsyncConnection[Any], records: SpanRecords,
+                       inserted: Inserted, *, rollup: bool) -> RunChanges:
+    """After the batch's rows are inserted (`inserted`: the runs among them that were new), in
+    the same transaction: recompute the roll-ups of every run in the traces it touched and,
+    with `rollup` (modes apache, postgres), keep the run aggregates."""
     touched: Touched = defaultdict(lambda: defaultdict(list))
     shaping: set[int] = set()
     for rows, shapes in ((records.calls, False), (records.runs, True), (records.tools, True),
@@ -238,21 +278,23 @@ async def keep_rollups(conn: psycopg.AsyncConnection[Any], records: SpanRecords)
             touched[row.project_id][row.trace_id].append(row.time)
             if shapes:
                 shaping.add(_stripe(row.trace_id))
-    return await _recompute_touched(conn, touched, shaping)
+    return await _recompute_touched(conn, touched, shaping, inserted, rollup)
 
 
 async def recompute_runs(conn: psycopg.AsyncConnection[Any], project_id: int,
-                         traces: dict[bytes, list[datetime]]) -> int:
+                         traces: dict[bytes, list[datetime]], *, rollup: bool) -> RunChanges:
     """After calls of `traces` changed (re-pricing), in the same transaction: recompute the
     roll-ups of their runs, as a write of those calls would."""
-    return await _recompute_touched(conn, {project_id: traces}, set())
+    return await _recompute_touched(conn, {project_id: traces}, set(), set(), rollup)
 
 
 async def _recompute_touched(conn: psycopg.AsyncConnection[Any], touched: Touched,
-                             shaping: set[int]) -> int:
+                             shaping: set[int], inserted: Inserted,
+                             rollup: bool) -> RunChanges:
     """`shaping`: the stripes where spans that can change the tree were written."""
+    changes = RunChanges()
     if not touched:
-        return 0
+        return changes
     stripes = sorted({_stripe(t) for traces in touched.values() for t in traces})
     exclusive = [s for s in stripes if s in shaping]
     shared = [s for s in stripes if s not in shaping]
@@ -261,7 +303,6 @@ async def _recompute_touched(conn: psycopg.AsyncConnection[Any], touched: Touche
     await cur.execute(_LOCK_TRACE_STRIPES,
                       {"class": _LOCK_CLASS, "stripes": stripes, "exclusive": exclusive,
                        "shared": shared})
-    changed = 0
     for project_id, traces in touched.items():
         # Most projects send calls only: one probe of the project's runs in the batch's window
         # spares looking up each trace (taken under the locks, so it misses no run).
@@ -270,8 +311,15 @@ async def _recompute_touched(conn: psycopg.AsyncConnection[Any], touched: Touche
         if not found or not found["any"]:
             continue
         for group in _by_day(traces):
-            changed += await _recompute(cur, project_id, group)
-    return changed
+            await _recompute(cur, project_id, group, inserted, changes)
+    if rollup and changes.rows:
+        # Made here rather than with the connection: only batches that touch runs need it.
+        await cur.execute(ddl.CREATE_RUN_CHANGES)
+        async with cur.copy(ddl.COPY_RUN_CHANGES) as copy:
+            for row in changes.rows:
+                await copy.write_row(row)
+        await cur.execute(ddl.ADD_RUN_CHANGES)
+    return changes
 
 
 def _window(traces: dict[bytes, list[datetime]]) -> dict[str, datetime]:
@@ -292,18 +340,17 @@ def _by_day(traces: dict[bytes, list[datetime]]) -> list[dict[bytes, list[dateti
 
 
 async def _recompute(cur: psycopg.AsyncCursor[dict[str, Any]], project_id: int,
-                     traces: dict[bytes, list[datetime]]) -> int:
+                     traces: dict[bytes, list[datetime]], inserted: Inserted,
+                     changes: RunChanges) -> None:
     await cur.execute(_LOCK_TRACE_RUNS, {"project_id": project_id, **_window(traces),
                                          "traces": list(traces)})
     runs = await cur.fetchall()
     if not runs:
-        return 0
+        return
     windows: dict[bytes, tuple[datetime, datetime]] = {}
-    stored: dict[tuple[bytes, bytes], list[dict[str, Any]]] = defaultdict(list)
     for r in runs:
         lo, hi = windows.get(r["trace_id"], (r["time"], r["time"]))
         windows[r["trace_id"]] = (min(lo, r["time"]), max(hi, r["time"]))
-        stored[(r["trace_id"], r["span_id"])].append(r)
     await cur.execute(_TRACE_NODES, {
         "project_id": project_id, "traces": sorted(windows),
         "start": min(lo for lo, _ in windows.values()) - RUN_SKEW,
@@ -314,15 +361,36 @@ async def _recompute(cur: psycopg.AsyncCursor[dict[str, Any]], project_id: int,
         if lo - RUN_SKEW <= node["time"] <= hi + RUN_WINDOW:  # this trace's own window
             nodes[node["trace_id"]].append(node)
     updates: list[tuple[Any, ...]] = []
+    computed: dict[tuple[bytes, bytes], RunRollups] = {}
     for trace_id in sorted(windows):
         for span_id, rollups in compute_rollups(nodes[trace_id]).items():
-            row = rollups.row()
-            for current in stored.get((trace_id, span_id), ()):
-                if row != _stored_row(current):
-                    updates.append((*row, project_id, trace_id, span_id, current["time"]))
+            computed[(trace_id, span_id)] = rollups
+    for current in runs:
+        rollups = computed.get((current["trace_id"], current["span_id"]))
+        row = _stored_row(current) if rollups is None else rollups.row()
+        new = row != _stored_row(current)
+        if new:
+            updates.append((*row, project_id, current["trace_id"], current["span_id"],
+                            current["time"]))
+        if (project_id, current["trace_id"], current["span_id"], current["time"]) in inserted:
+            changes.rows.append(_change_row(current, rollups, is_now=True))
+        elif new:
+            changes.rows.append(_change_row(current, None, is_now=False))
+            changes.rows.append(_change_row(current, rollups, is_now=True))
+        else:
+            continue
+        changes.saw(current["time"])
     if updates:
         await cur.executemany(_UPDATE_RUN_ROLLUPS, updates)
-    return len(updates)
+    changes.changed += len(updates)
+
+
+def _change_row(run: dict[str, Any], rollups: RunRollups | None,
+                is_now: bool) -> tuple[Any, ...]:
+    """A row of ddl.RUN_CHANGES: `run` as stored, with `rollups` when they changed."""
+    now = {} if rollups is None else dict(zip(ROLLUP_COLUMNS, rollups.inclusive.values(),
+                                               strict=True))
+    return (*(now.get(c, run[c]) for c in ddl.RUN_CHANGE_COLUMNS), is_now)
 
 
 def _stored_row(run: dict[str, Any]) -> tuple[Any, ...]:
@@ -357,14 +425,16 @@ SELECT EXISTS (SELECT FROM agent_runs WHERE project_id = %(project_id)s
 """)
 
 _LOCK_TRACE_RUNS = sql.SQL("""
-SELECT time, trace_id, span_id, {stored}
+SELECT {read}
 FROM agent_runs
 WHERE project_id = %(project_id)s AND trace_id = ANY(%(traces)s::bytea[])
   AND time >= %(start)s AND time <= %(end)s
 ORDER BY trace_id, span_id, time
 FOR UPDATE
-""").format(stored=_names(_STORED))
-"""The runs that may hold a step of the batch's traces, locked in key order."""
+""").format(read=_names(dict.fromkeys(("time", "trace_id", "span_id", *_STORED,
+                                        *ddl.RUN_CHANGE_COLUMNS))))
+"""The runs that may hold a step of the batch's traces, locked in key order: what the roll-ups
+and the run aggregates read of them."""
 
 _CALL_MEASURES = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
                   "reasoning_tokens", "cost_nano_usd")

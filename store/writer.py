@@ -61,7 +61,7 @@ class CallWriter:
             return WriteResult((0, 0))
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
-                inserted = await self._write_once(records)
+                inserted, oldest_run = await self._write_once(records)
             except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure):
                 # Rollup upserts lock in key order, so this is rare; the batch is retried whole.
                 log.warning("write conflict, retrying batch (attempt %d)", attempt)
@@ -72,19 +72,24 @@ class CallWriter:
                     raise StoreUnavailable(f"database unavailable: {exc}") from exc
                 raise StoreError(f"batch of {len(calls)} calls rejected: {exc}") from exc
             self._db.record_success()
-            if inserted and self._db.mode is StorageMode.TIMESCALE:
-                await self._refresher.after_write(min(call.time for call in calls))
+            if self._db.mode is StorageMode.TIMESCALE:
+                oldest = [t for t in (min(c.time for c in calls) if inserted else None,
+                                      oldest_run) if t is not None]
+                if oldest:
+                    await self._refresher.after_write(min(oldest))
             return WriteResult((inserted, len(calls) - inserted))
         raise StoreUnavailable("write conflicts persisted; retry the batch")
 
-    async def _write_once(self, records: SpanRecords) -> int:
+    async def _write_once(self, records: SpanRecords) -> tuple[int, datetime | None]:
+        """The calls inserted, and the start of the oldest run inserted or changed."""
         async with self._db.pool.connection() as conn:
             async with conn.cursor() as cur:
                 inserted = await write_calls(cur, records.calls)
-                await write_run_spans(cur, records)
-            await keep_rollups(conn, records)
+                runs = await write_run_spans(cur, records)
+            changes = await keep_rollups(conn, records, runs,
+                                         rollup=self._db.mode is not StorageMode.TIMESCALE)
             # Leaving the pool's context commits; only then is the batch acknowledged.
-        return inserted
+        return inserted, changes.oldest
 
 
 async def write_calls(cur: psycopg.AsyncCursor[Any], calls: Sequence[LlmCall]) -> int:
@@ -104,11 +109,12 @@ async def write_calls(cur: psycopg.AsyncCursor[Any], calls: Sequence[LlmCall]) -
 
 
 class _AggregateRefresher:
-    """Mode `timescale`: keeps "acknowledged means queryable" for calls older than an hour.
+    """Mode `timescale`: keeps "acknowledged means queryable" for calls and runs older than an
+    hour.
 
-    Real-time aggregation covers calls newer than the refresh policy's end; an older call lands
-    in a bucket that may already be materialized and would stay invisible until the next policy
-    run. After such a write, the same refresh the policy runs is done before the write is
+    Real-time aggregation covers rows newer than the refresh policy's end; an older call, or a
+    run whose roll-ups a late step changed, lands in a bucket that may already be materialized
+    and would stay invisible until the next policy run. After such a write, the same refresh the policy runs is done before the write is
     acknowledged. Refreshes run one at a time, and one that starts after a write's commit
     serves it, so concurrent writers share them."""
 

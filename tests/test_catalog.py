@@ -17,7 +17,6 @@ import pytest
 from psycopg import sql
 
 from spantally.store import (
-    AGGREGATES,
     CallWriter,
     Database,
     LlmCall,
@@ -105,7 +104,7 @@ def test_an_upgraded_database_matches_the_catalog_and_stays_exact(
                 differences = await catalog_differences(conn, mode)
                 everything = before + after
                 start, end = T0 - timedelta(days=1), T0 + timedelta(days=4)
-                for a in AGGREGATES:  # each one alone holds every call exactly once
+                for a in ddl.CALL_AGGREGATES:  # each one alone holds every call exactly once
                     cur = await conn.execute(sql.SQL(
                         "SELECT coalesce(sum(calls), 0), coalesce(sum(cost_nano_usd), 0),"
                         " coalesce(sum(latency_us_sum), 0) FROM {}").format(

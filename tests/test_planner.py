@@ -1,7 +1,8 @@
-"""The planner, without a database: for random questions (ranges, zones with :30/:45 offsets
-and daylight saving time, granularities, filters, group-bys, histograms or not), every
-instant of [from, to) is read exactly once, by a relation carrying every column the question
-needs, and every piece lies within one of the question's buckets."""
+"""The planner, without a database: for random questions of calls or runs (ranges, zones with
+:30/:45 offsets and daylight saving time, granularities, filters, group-bys, histograms or
+not), every instant of [from, to) is read exactly once, by a relation of the question's fact
+carrying every column the question needs, and every piece lies within one of the question's
+buckets."""
 
 from __future__ import annotations
 
@@ -11,9 +12,18 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spantally.store import AGGREGATES, DIMENSIONS, Filters, Granularity, Question, dimension_of
+from spantally.store import (
+    AGGREGATES,
+    DIMENSIONS,
+    RUN_DIMENSIONS,
+    Filters,
+    Granularity,
+    Question,
+    dimension_of,
+    run_dimension_of,
+)
 from spantally.store.buckets import segments
-from spantally.store.catalog import RAW, Grain
+from spantally.store.catalog import CALLS, RAW, RUNS, Grain
 from spantally.store.planner import plan, relation_for
 
 UTC = timezone.utc
@@ -23,7 +33,8 @@ BY_NAME = {a.name: a for a in AGGREGATES}
 # Filters, each with a value, and the dimensions a question can group by.
 FILTERS = {"agent_id": "a", "model": "m", "provider": "p", "service": "s", "environment": "e",
            "user_id": "u", "session_id": "x", "status": "ok", "tags": (("k", "v"),)}
-GROUPINGS = [*DIMENSIONS, "tags.feature"]
+GROUPINGS = {CALLS: ([*DIMENSIONS, "tags.feature"], dimension_of),
+             RUNS: ([*RUN_DIMENSIONS, "tags.feature"], run_dimension_of)}
 
 moments = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31),
                        timezones=st.just(UTC))
@@ -39,11 +50,13 @@ def questions(draw: st.DrawFn) -> Question:
         length = min(length, timedelta(days=5))
     filters = Filters(**{name: FILTERS[name] for name in draw(
         st.lists(st.sampled_from(sorted(FILTERS)), max_size=3, unique=True))})
-    group_by = tuple(dimension_of(name) for name in draw(
-        st.lists(st.sampled_from(GROUPINGS), max_size=2, unique=True)))
+    fact = draw(st.sampled_from([CALLS, RUNS]))
+    names, dimension = GROUPINGS[fact]
+    group_by = tuple(dimension(name) for name in draw(
+        st.lists(st.sampled_from(names), max_size=2, unique=True)))
     return Question(start, start + length, filters, group_by,  # type: ignore[arg-type]
                     granularity, ZoneInfo(draw(st.sampled_from(ZONES))),
-                    histograms=draw(st.booleans()))
+                    histograms=draw(st.booleans()), fact=fact)
 
 
 @settings(max_examples=400, deadline=None)
@@ -54,8 +67,9 @@ def test_every_instant_is_read_once_by_a_relation_that_can_answer(question: Ques
     for piece in planned.pieces:
         assert piece.start == covered and piece.start < piece.end
         covered = piece.end
-        if piece.relation != RAW:
+        if piece.relation != question.fact.raw:
             aggregate = BY_NAME[piece.relation]
+            assert aggregate.fact is question.fact
             assert aggregate.carries(question.columns, question.histograms)
             # whole UTC buckets of the aggregate's grain
             assert aggregate.grain.floor(piece.start) == piece.start
@@ -88,7 +102,8 @@ def test_whole_buckets_come_from_the_coarsest_aggregate_that_can_answer(
             continue
         # No finer read holds a whole UTC bucket that this grain's aggregate could answer.
         for piece in planned.pieces:
-            finer = piece.relation == RAW or BY_NAME[piece.relation].grain.width < grain.width
+            finer = (piece.relation == question.fact.raw
+                     or BY_NAME[piece.relation].grain.width < grain.width)
             if finer:
                 assert not _holds_whole_bucket(piece.start, piece.end, grain), piece
 
@@ -110,3 +125,21 @@ def test_relations_chosen_for_typical_questions() -> None:
     assert [r.relation for r in kolkata.reads] == ["llm_calls_total_1h", RAW]
     assert kolkata.raw_span == timedelta(hours=8, minutes=30)
     assert plan(Question(end, end)).pieces == ()
+
+
+def test_relations_chosen_for_typical_run_questions() -> None:
+    start, end = datetime(2026, 3, 1, 5, 30, tzinfo=UTC), datetime(2026, 3, 9, 7, tzinfo=UTC)
+
+    def relations(**kwargs: object) -> list[str]:
+        return [r.relation for r in plan(Question(start, end, fact=RUNS, **kwargs)).reads]  # type: ignore[arg-type]
+
+    assert relations() == ["agent_runs_1h", "agent_runs_1d", "agent_runs"]
+    assert relations(group_by=(RUN_DIMENSIONS["agent"],), filters=Filters(status="ok")) == [
+        "agent_runs_1h", "agent_runs_1d", "agent_runs"]
+    assert relations(group_by=(RUN_DIMENSIONS["kind"],), granularity=Granularity.DAY) == [
+        "agent_runs_1h", "agent_runs_1d", "agent_runs"]
+    # What a run used, its user and its tags are not in the run aggregates.
+    assert relations(group_by=(RUN_DIMENSIONS["model"],)) == ["agent_runs"]
+    assert relations(filters=Filters(model="gpt-4o")) == ["agent_runs"]
+    assert relations(filters=Filters(user_id="u")) == ["agent_runs"]
+    assert relations(group_by=(run_dimension_of("tags.team"),)) == ["agent_runs"]

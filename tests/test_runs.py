@@ -18,9 +18,12 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
+from psycopg import sql
 
 from spantally.client import Client
-from spantally.store import ManagedCluster
+from spantally.store import BIN_RATIO, ManagedCluster, bin_of, percentile_ms
+from spantally.store.catalog import RUNS, aggregates_of
+from spantally.store.measures import BIN_HIGH_MS, BIN_LOW_MS, BINS
 
 from .harness import Project, Server, export_grpc, export_http, start_server
 from .run_traces import Node, examples, expected_rollups, random_tree, recent, spans_of, walk
@@ -112,13 +115,48 @@ def test_a_failed_step_leaves_its_run_successful(server: Server, project: Projec
     assert (row[1], row[2], row[3], row[4], row[-2]) == (1, 1, 1, 1, "ok")
 
 
-def _nearest_rank(values: list[int], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)] / 1000
+def _nearest_rank(values_us: list[int], fraction: float) -> float:
+    """The percentile the API reports: read from the durations' histogram (store.measures),
+    checked against the exact nearest-rank value it stands for."""
+    ordered = sorted(values_us)
+    exact_ms = ordered[max(0, math.ceil(fraction * len(ordered)) - 1)] / 1000
+    hist = [0] * BINS
+    for value in values_us:
+        hist[bin_of(value)] += 1
+    reported = percentile_ms(hist, round(fraction * 100))
+    assert reported is not None
+    if BIN_LOW_MS <= exact_ms < BIN_HIGH_MS:
+        assert exact_ms / math.sqrt(BIN_RATIO) <= reported <= exact_ms * math.sqrt(BIN_RATIO)
+    return reported
+
+
+def run_aggregates_mismatches(server: Server, project: Project) -> list[str]:
+    """Each run aggregate, per bucket, against the same measures computed from agent_runs (the
+    catalog's expressions): kept at ingest in the rollup modes, continuous aggregates in
+    `timescale` mode."""
+    found = []
+    for a in aggregates_of(RUNS):
+        columns = sql.SQL(", ").join(sql.SQL("sum({})::bigint").format(sql.Identifier(c))
+                                     for c in a.columns)
+        stored = server.sql(sql.SQL(
+            "SELECT bucket, {} FROM {} WHERE project_id = %s GROUP BY 1 "
+            "HAVING sum(runs) <> 0 ORDER BY 1").format(
+            columns, sql.Identifier(a.name)).as_string(None), (project.id,))
+        measures = [sql.SQL(s.over_rows) for s in RUNS.sums] + [
+            sql.SQL(h.over_rows(i)) for h in RUNS.histograms for i in range(len(h.columns))]
+        raw = server.sql(sql.SQL(
+            "SELECT date_trunc({}, time, 'UTC'), {} FROM agent_runs WHERE project_id = %s "
+            "GROUP BY 1 ORDER BY 1").format(
+            sql.Literal(a.grain.value), sql.SQL(", ").join(measures)).as_string(None),
+            (project.id,))
+        if stored != raw:
+            found.append(f"{a.name}: {stored} != agent_runs {raw}")
+    return found
 
 
 def check_run_endpoints(server: Server, project: Project, root: Node, trace_id: bytes) -> None:
     """Every run endpoint against figures computed from the tree (the project holds only it)."""
+    assert run_aggregates_mismatches(server, project) == []
     expected = expected_rollups(root)
     runs = [n for n in walk(root) if n.kind == "run"]
     window = f"from={(root.start - timedelta(hours=1)).isoformat()}&to=" \
@@ -262,12 +300,16 @@ def test_a_run_and_its_call_written_at_the_same_time_by_two_writers(
     call_part = SpanRecords(calls=normalized.calls)
     first, then = (run_part, call_part) if run_first else (call_part, run_part)
 
+    # The run aggregates are tables kept by the writers, or continuous aggregates.
+    ((kind,),) = server.sql("SELECT relkind FROM pg_class WHERE relname = 'agent_runs_1h'")
+    rollup = kind == "r"
+
     async def write(conn: psycopg.AsyncConnection[Any], records: SpanRecords) -> None:
         async with conn.cursor() as cur:
             await cur.execute(queries.CREATE_STAGING_TABLE)
             await write_calls(cur, records.calls)
-            await write_run_spans(cur, records)
-        await keep_rollups(conn, records)
+            inserted = await write_run_spans(cur, records)
+        await keep_rollups(conn, records, inserted, rollup=rollup)
 
     async def scenario() -> None:
         url = server.database_url
@@ -284,6 +326,9 @@ def test_a_run_and_its_call_written_at_the_same_time_by_two_writers(
     asyncio.run(scenario())
     (row,) = stored_rollups(server, project, _trace_id(spans)).values()
     assert (row[1], row[5], row[7]) == (1, 7, 1_000_000)
+    assert run_aggregates_mismatches(server, project) == []
+    assert server.sql("SELECT sum(runs), sum(llm_calls), sum(cost_nano_usd) FROM agent_runs_1h "
+                      "WHERE project_id = %s", (project.id,)) == [(1, 1, 1_000_000)]
 
 
 # -- real frameworks -----------------------------------------------------------------------------
@@ -384,3 +429,44 @@ def test_repricing_a_runs_calls_moves_its_cost(server: Server, project: Project)
     assert (stored[root.span_id][7], stored[root.span_id][8]) == (3_500_000_000, 0)
     assert (stored[inner.span_id][7], stored[inner.span_id][15]) == (3_000_000_000, 3_000_000_000)
     assert (stored[root.span_id][15], stored[root.span_id][16]) == (500_000_000, 0)
+    assert run_aggregates_mismatches(server, project) == []
+
+
+def test_run_measures_come_from_the_run_aggregates_and_say_so(
+        server: Server, project: Project) -> None:
+    """Over days, whole days and hours are read from agent_runs_1d and agent_runs_1h, the edges
+    from agent_runs; what the aggregates do not carry (models used) reads agent_runs alone.
+    The answers are the same either way."""
+    root = Node("run", "planner", children=[Node("call", input_tokens=40, cost_usd=0.25),
+                                            Node("run", "helper", children=[Node("tool")])])
+    spans = spans_of(root, recent())
+    assert export_grpc(spans, server.grpc_endpoint, project.key) is SpanExportResult.SUCCESS
+    end = root.start + timedelta(hours=2)
+    window = f"from={(end - timedelta(days=3)).isoformat()}&to={end.isoformat()}".replace(
+        "+", "%2B")
+    status, summary = server.api(f"/api/analytics/runs?{window}&explain=true", project.key)
+    assert status == 200, summary
+    (planned,) = summary["explain"]["plans"]
+    assert planned["of"] == "runs"
+    assert {p["relation"] for p in planned["pieces"]} == {
+        "agent_runs_1d", "agent_runs_1h", "agent_runs"}
+    # Inclusive: the helper's tool counts for it and for the planner above it.
+    assert (summary["runs"], summary["llmCalls"], summary["toolCalls"], summary["inputTokens"]) \
+        == (2, 1, 2, 40)
+    status, by_model = server.api(
+        f"/api/analytics/runs/breakdown/model?{window}&explain=true", project.key)
+    assert status == 200, by_model
+    assert {p["relation"] for plan in by_model["explain"]["plans"]
+            for p in plan["pieces"]} == {"agent_runs"}
+    assert {row["key"]: row["runs"] for row in by_model["data"]} == {"gpt-4o": 1, None: 1}
+    status, by_agent = server.api(
+        f"/api/analytics/runs/breakdown/agent?{window}&explain=true&compare=previous_period",
+        project.key)
+    assert status == 200, by_agent
+    assert len(by_agent["explain"]["plans"]) == 2
+    assert {row["key"]: row["llmCalls"] for row in by_agent["data"]} == {"planner": 1,
+                                                                         "helper": 0}
+    status, refused = server.api(f"/api/analytics/runs/timeseries?{window}&explain=true"
+                                 "&format=csv", project.key)
+    assert status == 400 and "explain" in refused["error"]["message"], refused
+    assert run_aggregates_mismatches(server, project) == []

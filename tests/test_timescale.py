@@ -99,7 +99,7 @@ async def _mismatches(db: Database, start: datetime, end: datetime) -> list[str]
         raw = dict(await (await conn.execute(
             "SELECT date_trunc('day', time, 'UTC'), count(*) FROM llm_calls GROUP BY 1"
         )).fetchall())
-        for a in AGGREGATES:
+        for a in ddl.CALL_AGGREGATES:
             rows = dict(await (await conn.execute(sql.SQL(
                 "SELECT date_trunc('day', bucket, 'UTC'), sum(calls)::bigint FROM {} GROUP BY 1"
             ).format(sql.Identifier(a.name)))).fetchall())
@@ -167,7 +167,7 @@ def test_aggregates_stay_exact_through_pauses_and_refreshes_in_any_order(
                     done.append("write " + ", ".join(f"{c.time:%m-%d %H:%M:%S}" for c in batch))
                     assert await _mismatches(db, start, end) == [], "\n".join(done)
                 else:
-                    a = rng.choice(AGGREGATES)
+                    a = rng.choice(ddl.CALL_AGGREGATES)
                     # A policy's end, as it was up to three of its buckets ago.
                     at = a.grain.refresh_end(now) - rng.randint(0, 3) * a.grain.width * (
                         1 if a.grain is Grain.DAY else 9)
@@ -254,7 +254,7 @@ def test_compressed_chunks_take_late_writes_duplicates_and_repricing(
                     "FROM llm_calls WHERE project_id = %s AND time >= %s AND time < %s",
                     (project_id, *window))).fetchone()
                 assert raw == (expected, 230)
-                for a in AGGREGATES:
+                for a in ddl.CALL_AGGREGATES:
                     (cost,) = await (await conn.execute(sql.SQL(
                         "SELECT sum(cost_nano_usd) FROM {} WHERE project_id = %s"
                         " AND bucket >= %s AND bucket < %s").format(sql.Identifier(a.name)),

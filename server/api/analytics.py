@@ -52,7 +52,7 @@ from .shape import (
     anomaly_row,
     breakdown_rows,
     changes,
-    explain_json,
+    explained,
     iso_local,
     llm_json,
     measures_row,
@@ -82,16 +82,6 @@ def add_analytics_routes(app: web.Application) -> None:
 
 
 
-def _explain(query: Any, fmt: str = "json") -> Explain | None:
-    return Explain() if parse_explain(query, fmt) else None
-
-
-def _explained(body: dict[str, Any], explain: Explain | None) -> dict[str, Any]:
-    if explain is not None:
-        body["explain"] = explain_json(explain)
-    return body
-
-
 def _checked(question: Question, max_raw_days: float, what: str) -> Plan:
     """The plan of `question`, refused when it reads too many raw calls."""
     planned = plan(question)
@@ -112,14 +102,14 @@ async def _llm(request: web.Request) -> web.Response:
     period = parse_period(query, config.max_range_days)
     granularity = parse_granularity(query, Granularity.HOUR)
     filters = parse_filters(query)
-    explain = _explain(query)
+    explain = parse_explain(query)
     planned = _checked(Question(period.start, period.end, filters, _BY_MODEL, granularity,
                                 histograms=False), config.max_raw_range_days, "this query")
     money = await money_of(request, project_id)
     async with reading(request) as conn:
         grouped = await execute(conn, project_id, planned, explain)
     body = llm_json(grouped.total(), grouped.by_key(), grouped.by_bucket(), money)
-    return web.json_response(_explained(body, explain))
+    return web.json_response(explained(body, explain))
 
 
 async def _summary(request: web.Request) -> web.StreamResponse:
@@ -128,7 +118,7 @@ async def _summary(request: web.Request) -> web.StreamResponse:
     period = parse_period(request.query, config.max_range_days)
     filters = parse_filters(request.query)
     fmt = parse_format(request.query)
-    explain = _explain(request.query, fmt)
+    explain = parse_explain(request.query, fmt)
     previous = parse_compare(request.query, period, config.max_range_days)
     plans = [_checked(Question(p.start, p.end, filters), config.max_raw_range_days,
                       "this summary") for p in ((period, previous) if previous else (period,))]
@@ -141,7 +131,7 @@ async def _summary(request: web.Request) -> web.StreamResponse:
         body["previous"] = {**previous.as_json(), **measures_row(before, money)}
         body["changes"] = changes(current, before)
     rows = [dict(body)]
-    return await respond(request, fmt, _explained(body, explain), rows=rows,
+    return await respond(request, fmt, explained(body, explain), rows=rows,
                          columns=tuple(flatten(rows[0])), name="summary")
 
 
@@ -157,7 +147,7 @@ async def _timeseries(request: web.Request) -> web.StreamResponse:
     filters = parse_filters(query)
     series = parse_series(query)
     fmt = parse_format(query)
-    explain = _explain(query, fmt)
+    explain = parse_explain(query, fmt)
     planned = _checked(Question(period.start, period.end, filters,
                                 granularity=series.granularity, zone=series.zone),
                        config.max_raw_range_days, "this time series")
@@ -169,7 +159,7 @@ async def _timeseries(request: web.Request) -> web.StreamResponse:
              **measures_row(by_bucket.get(b) or Measures(), money)}
             for b in series.buckets(period, by_bucket)]  # type: ignore[arg-type]
     body = {**period.as_json(), **series.as_json(), "data": rows}
-    return await respond(request, fmt, _explained(body, explain), rows=rows,
+    return await respond(request, fmt, explained(body, explain), rows=rows,
                          columns=timeseries_columns(money), name="timeseries")
 
 
@@ -189,7 +179,7 @@ async def _breakdown(request: web.Request) -> web.StreamResponse:
     sort = parse_breakdown_sort(query)
     limit = parse_int(query, "limit", 10, 1, 1000)
     fmt = parse_format(query)
-    explain = _explain(query, fmt)
+    explain = parse_explain(query, fmt)
     previous = parse_compare(query, period, config.max_range_days)
     # A breakdown scans the range for sums only; the histograms of its top values come through
     # their index (users, sessions) or in the same pass (tags).
@@ -208,7 +198,7 @@ async def _breakdown(request: web.Request) -> web.StreamResponse:
                             "data": rows, "total": measures_row(current.total, money)}
     if previous is not None and before is not None:
         body["previous"] = {**previous.as_json(), "total": measures_row(before.total, money)}
-    return await respond(request, fmt, _explained(body, explain), rows=rows,
+    return await respond(request, fmt, explained(body, explain), rows=rows,
                          columns=breakdown_columns(previous is not None, money),
                          name=f"breakdown-{dimension.name}")
 
@@ -222,7 +212,7 @@ async def _compare(request: web.Request) -> web.Response:
     period = parse_period(query, config.max_range_days)
     filters = parse_filters(query)
     parse_format(query, ("json",))
-    explain = _explain(query)
+    explain = parse_explain(query)
     previous = parse_compare(query, period, config.max_range_days) or period.previous()
     plans = [_checked(Question(p.start, p.end, filters), config.max_raw_range_days,
                       "this comparison") for p in (period, previous)]
@@ -230,7 +220,7 @@ async def _compare(request: web.Request) -> web.Response:
     async with reading(request) as conn:
         current = await _total(conn, project_id, plans[0], explain)
         before = await _total(conn, project_id, plans[1], explain)
-    return web.json_response(_explained({
+    return web.json_response(explained({
         "current": {**period.as_json(), **measures_row(current, money)},
         "previous": {**previous.as_json(), **measures_row(before, money)},
         "changes": changes(current, before),
@@ -252,7 +242,7 @@ async def _sessions(request: web.Request) -> web.StreamResponse:
     fmt = parse_format(query)
     limit = parse_int(query, "limit", 50, 1, 10_000)
     offset = parse_int(query, "offset", 0, 0, 10_000_000)
-    explain = _explain(query, fmt)
+    explain = parse_explain(query, fmt)
     _checked(Question(period.start, period.end, filters, (DIMENSIONS["session"],)),
              config.max_raw_range_days, "a list of sessions")
     async with reading(request) as conn:
@@ -263,7 +253,7 @@ async def _sessions(request: web.Request) -> web.StreamResponse:
     rows = [session_row(s) for s in found]
     body = {**period.as_json(), "sort": order, "limit": limit, "offset": offset,
             "data": rows, "summary": sessions_summary_json(summary)}
-    return await respond(request, fmt, _explained(body, explain), rows=rows,
+    return await respond(request, fmt, explained(body, explain), rows=rows,
                          columns=_SESSION_COLUMNS, name="sessions")
 
 
@@ -289,7 +279,7 @@ async def _anomalies(request: web.Request) -> web.StreamResponse:
     period = parse_period(query, config.max_range_days)
     filters = parse_filters(query)
     fmt = parse_format(query)
-    explain = _explain(query, fmt)
+    explain = parse_explain(query, fmt)
     if period.length > timedelta(days=_MAX_ANOMALY_DAYS):
         raise InvalidArgument(f"from..to: anomalies are judged over at most {_MAX_ANOMALY_DAYS}"
                               " days at a time")
@@ -321,5 +311,5 @@ async def _anomalies(request: web.Request) -> web.StreamResponse:
                         series.setdefault(key, {})[hour] = measures
     rows = [anomaly_row(a) for a in detect_anomalies(hourly, hours, rules)]
     body = {**period.as_json(), "baselineDays": rules.baseline_days, "data": rows}
-    return await respond(request, fmt, _explained(body, explain), rows=rows,
+    return await respond(request, fmt, explained(body, explain), rows=rows,
                          columns=_ANOMALY_COLUMNS, name="anomalies")

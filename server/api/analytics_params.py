@@ -13,6 +13,7 @@ from spantally.store import (
     DIMENSIONS,
     SESSION_ORDERS,
     Dimension,
+    Explain,
     Granularity,
     Plan,
     bucket_names,
@@ -171,12 +172,13 @@ def parse_compare(query: Mapping[str, str], current: Period, max_range_days: int
     return current.previous() if mode == "previous_period" else None
 
 
-def parse_explain(query: Mapping[str, str], fmt: str = "json") -> bool:
-    """`explain=true`: the answer also says how it was found (JSON only)."""
+def parse_explain(query: Mapping[str, str], fmt: str = "json") -> Explain | None:
+    """`explain=true`: the answer also says how it was found (JSON only); what to record it
+    in, else None."""
     explain = parse_choice(query, "explain", ("true", "false"), "false") == "true"
     if explain and fmt != "json":
         raise InvalidArgument(f"explain: the plan is shown in JSON answers only, not {fmt}")
-    return explain
+    return Explain() if explain else None
 
 
 def check_raw_span(plan: Plan, max_raw_days: float, what: str) -> None:

@@ -574,6 +574,6 @@ def openapi_document() -> dict[str, Any]:
     }
     # Every analytics endpoint can say how it answered (docs/analytics.md, "explain=true").
     for path, item in document["paths"].items():
-        if path.startswith("/api/analytics/") and not path.startswith("/api/analytics/runs"):
+        if path.startswith("/api/analytics/"):
             item["get"]["parameters"].append(_EXPLAIN)
     return document

@@ -19,6 +19,7 @@ from spantally.store import (
     RunStep,
     find_run,
     list_runs,
+    percentile_ms,
     run_dimension_of,
     run_measures,
     run_measures_by,
@@ -29,6 +30,7 @@ from spantally.store.runs import Rollup
 from .analytics_params import (
     parse_choice,
     parse_compare,
+    parse_explain,
     parse_filters,
     parse_format,
     parse_int,
@@ -37,7 +39,7 @@ from .analytics_params import (
 )
 from .export import flatten, respond
 from .services import CONFIG_KEY, money_of, project_of, reading
-from .shape import Money, change, converted, iso_local, iso_micro, usd
+from .shape import Money, change, converted, explained, iso_local, iso_micro, usd
 
 __all__ = ["RUN_CHANGE_MEASURES", "add_run_routes", "run_json", "run_measures_row",
            "run_row_columns"]
@@ -70,8 +72,8 @@ def run_measures_row(m: RunMeasures, money: Money | None = None) -> dict[str, An
         "failedRuns": m.failed_runs,
         "successRate": round(m.completed_runs / m.runs, 6) if m.runs else None,
         "avgDurationMs": _ms(round(m.duration_us_sum / m.runs)) if m.runs else None,
-        "p50DurationMs": _ms(m.p50_duration_us),
-        "p95DurationMs": _ms(m.p95_duration_us),
+        "p50DurationMs": percentile_ms(m.duration_hist, 50),
+        "p95DurationMs": percentile_ms(m.duration_hist, 95),
         "steps": m.steps,
         "avgSteps": _per_run(m.steps, m.runs),
         "failedSteps": m.llm_errors + m.tool_errors,
@@ -186,6 +188,7 @@ def _step_json(step: RunStep, run: RunRecord) -> dict[str, Any]:
 
 
 
+
 async def _summary(request: web.Request) -> web.StreamResponse:
     project_id = await project_of(request)
     config = request.app[CONFIG_KEY]
@@ -193,19 +196,21 @@ async def _summary(request: web.Request) -> web.StreamResponse:
     period = parse_period(query, config.max_range_days)
     filters = parse_filters(query)
     fmt = parse_format(query)
+    explain = parse_explain(query, fmt)
     previous = parse_compare(query, period, config.max_range_days)
     money = await money_of(request, project_id)
     async with reading(request) as conn:
-        current = await run_measures(conn, project_id, period.start, period.end, filters)
+        current = await run_measures(conn, project_id, period.start, period.end, filters,
+                                     explain)
         before = await run_measures(conn, project_id, previous.start, previous.end,
-                                    filters) if previous else None
+                                    filters, explain) if previous else None
     body: dict[str, Any] = {**period.as_json(), **run_measures_row(current, money)}
     if previous is not None and before is not None:
         body["previous"] = {**previous.as_json(), **run_measures_row(before, money)}
         body["changes"] = _changes(current, before)
     rows = [dict(body)]
-    return await respond(request, fmt, body, rows=rows, columns=tuple(flatten(rows[0])),
-                         name="runs-summary")
+    return await respond(request, fmt, explained(body, explain), rows=rows,
+                         columns=tuple(flatten(rows[0])), name="runs-summary")
 
 
 def _timeseries_columns(money: Money | None) -> tuple[str, ...]:
@@ -220,15 +225,16 @@ async def _timeseries(request: web.Request) -> web.StreamResponse:
     filters = parse_filters(query)
     series = parse_series(query)
     fmt = parse_format(query)
+    explain = parse_explain(query, fmt)
     money = await money_of(request, project_id)
     async with reading(request) as conn:
         by_bucket = await run_timeseries(conn, project_id, period.start, period.end,
-                                         series.granularity, series.zone, filters)
+                                         series.granularity, series.zone, filters, explain)
     rows = [{"bucket": iso_local(b), **run_measures_row(by_bucket.get(b) or RunMeasures(), money)}
             for b in series.buckets(period, by_bucket)]
     body = {**period.as_json(), **series.as_json(), "data": rows}
-    return await respond(request, fmt, body, rows=rows, columns=_timeseries_columns(money),
-                         name="runs-timeseries")
+    return await respond(request, fmt, explained(body, explain), rows=rows,
+                         columns=_timeseries_columns(money), name="runs-timeseries")
 
 
 def _sort_key(sort: str) -> Any:
@@ -250,13 +256,14 @@ async def _breakdown(request: web.Request) -> web.StreamResponse:
     sort = parse_choice(query, "sort", tuple(RUN_SORTS), "runs")
     limit = parse_int(query, "limit", 10, 1, 1000)
     fmt = parse_format(query)
+    explain = parse_explain(query, fmt)
     previous = parse_compare(query, period, config.max_range_days)
     money = await money_of(request, project_id)
     async with reading(request) as conn:
         current = await run_measures_by(conn, project_id, period.start, period.end, dimension,
-                                        filters)
+                                        filters, explain)
         before = await run_measures_by(conn, project_id, previous.start, previous.end,
-                                       dimension, filters) if previous else None
+                                       dimension, filters, explain) if previous else None
     top = sorted(current.items(), key=_sort_key(sort))[:limit]
     rows = []
     for key, measures in top:
@@ -268,7 +275,7 @@ async def _breakdown(request: web.Request) -> web.StreamResponse:
                             "data": rows, "others": max(0, len(current) - len(top))}
     columns = tuple(flatten(rows[0])) if rows else (
         "key", *run_measures_row(RunMeasures(), money))
-    return await respond(request, fmt, body, rows=rows, columns=columns,
+    return await respond(request, fmt, explained(body, explain), rows=rows, columns=columns,
                          name=f"runs-breakdown-{dimension.name}")
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "changes",
     "converted",
     "explain_json",
+    "explained",
     "iso_local",
     "iso_micro",
     "iso_utc",
@@ -383,11 +384,19 @@ def llm_json(summary: Measures, by_model: dict[tuple[str | None, ...], Measures]
 
 # -- explain=true --------------------------------------------------------------------------
 
+def explained(body: dict[str, Any], explain: Explain | None) -> dict[str, Any]:
+    """`body`, with how it was answered when that was asked for (`explain=true`)."""
+    if explain is not None:
+        body["explain"] = explain_json(explain)
+    return body
+
+
 def explain_json(explain: Explain) -> dict[str, Any]:
     """How the answer was found: each question's plan (which relation answers which part of the
     range) and each query run, with the SQL it sent and the rows it read."""
     return {
         "plans": [{
+            "of": p.question.fact.name,
             "from": iso_utc(p.question.start), "to": iso_utc(p.question.end),
             "granularity": p.question.granularity.value if p.question.granularity else None,
             "timeZone": str(p.question.zone),

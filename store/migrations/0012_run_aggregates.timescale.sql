@@ -1,0 +1,117 @@
+-- Storage mode `timescale`: the measures of agent runs per UTC hour and day, keyed by agent,
+-- service, environment, status, error type and kind, with a duration histogram, as continuous
+-- aggregates over agent_runs (the daily one over the hourly one). A run's roll-ups change as its
+-- steps arrive: the updates invalidate their buckets like inserts do, and the writer refreshes
+-- before acknowledging a change older than the policy's end (store/writer.py).
+
+CREATE MATERIALIZED VIEW "agent_runs_1h" WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+SELECT
+    time_bucket(INTERVAL '1 hour', "time") AS bucket,
+    "project_id", "agent_id", "service_name", "environment", "status", "error_type", "kind",
+    count(*) AS "runs",
+    count(*) FILTER (WHERE status = 'error') AS "failed_runs",
+    sum(duration_us)::bigint AS "duration_us_sum",
+    sum(llm_calls)::bigint AS "llm_calls",
+    sum(llm_errors)::bigint AS "llm_errors",
+    sum(tool_calls)::bigint AS "tool_calls",
+    sum(tool_errors)::bigint AS "tool_errors",
+    sum(input_tokens)::bigint AS "input_tokens",
+    sum(output_tokens)::bigint AS "output_tokens",
+    sum(cache_read_tokens)::bigint AS "cache_read_tokens",
+    sum(cache_write_tokens)::bigint AS "cache_write_tokens",
+    sum(reasoning_tokens)::bigint AS "reasoning_tokens",
+    sum(cost_nano_usd)::bigint AS "cost_nano_usd",
+    sum(unpriced_calls)::bigint AS "unpriced_calls",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 0) AS "duration_h00",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 1) AS "duration_h01",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 2) AS "duration_h02",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 3) AS "duration_h03",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 4) AS "duration_h04",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 5) AS "duration_h05",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 6) AS "duration_h06",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 7) AS "duration_h07",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 8) AS "duration_h08",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 9) AS "duration_h09",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 10) AS "duration_h10",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 11) AS "duration_h11",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 12) AS "duration_h12",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 13) AS "duration_h13",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 14) AS "duration_h14",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 15) AS "duration_h15",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 16) AS "duration_h16",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 17) AS "duration_h17",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 18) AS "duration_h18",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 19) AS "duration_h19",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 20) AS "duration_h20",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 21) AS "duration_h21",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 22) AS "duration_h22",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 23) AS "duration_h23",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 24) AS "duration_h24",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 25) AS "duration_h25",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 26) AS "duration_h26",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 27) AS "duration_h27",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 28) AS "duration_h28",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 29) AS "duration_h29",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 30) AS "duration_h30",
+    count(*) FILTER (WHERE width_bucket(ln(greatest(duration_us, 1)::double precision / 1000.0), ln(8.0), ln(600000.0), 30) = 31) AS "duration_h31"
+FROM "agent_runs"
+GROUP BY bucket, "project_id", "agent_id", "service_name", "environment", "status", "error_type", "kind"
+WITH NO DATA;
+CREATE INDEX "agent_runs_1h_project_bucket" ON "agent_runs_1h" (project_id, bucket);
+SELECT add_continuous_aggregate_policy('agent_runs_1h', start_offset => NULL, end_offset => '1:00:00'::interval, schedule_interval => '0:01:00'::interval);
+
+CREATE MATERIALIZED VIEW "agent_runs_1d" WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+SELECT
+    time_bucket(INTERVAL '1 day', "bucket") AS bucket,
+    "project_id", "agent_id", "service_name", "environment", "status", "error_type", "kind",
+    sum("runs")::bigint AS "runs",
+    sum("failed_runs")::bigint AS "failed_runs",
+    sum("duration_us_sum")::bigint AS "duration_us_sum",
+    sum("llm_calls")::bigint AS "llm_calls",
+    sum("llm_errors")::bigint AS "llm_errors",
+    sum("tool_calls")::bigint AS "tool_calls",
+    sum("tool_errors")::bigint AS "tool_errors",
+    sum("input_tokens")::bigint AS "input_tokens",
+    sum("output_tokens")::bigint AS "output_tokens",
+    sum("cache_read_tokens")::bigint AS "cache_read_tokens",
+    sum("cache_write_tokens")::bigint AS "cache_write_tokens",
+    sum("reasoning_tokens")::bigint AS "reasoning_tokens",
+    sum("cost_nano_usd")::bigint AS "cost_nano_usd",
+    sum("unpriced_calls")::bigint AS "unpriced_calls",
+    sum("duration_h00")::bigint AS "duration_h00",
+    sum("duration_h01")::bigint AS "duration_h01",
+    sum("duration_h02")::bigint AS "duration_h02",
+    sum("duration_h03")::bigint AS "duration_h03",
+    sum("duration_h04")::bigint AS "duration_h04",
+    sum("duration_h05")::bigint AS "duration_h05",
+    sum("duration_h06")::bigint AS "duration_h06",
+    sum("duration_h07")::bigint AS "duration_h07",
+    sum("duration_h08")::bigint AS "duration_h08",
+    sum("duration_h09")::bigint AS "duration_h09",
+    sum("duration_h10")::bigint AS "duration_h10",
+    sum("duration_h11")::bigint AS "duration_h11",
+    sum("duration_h12")::bigint AS "duration_h12",
+    sum("duration_h13")::bigint AS "duration_h13",
+    sum("duration_h14")::bigint AS "duration_h14",
+    sum("duration_h15")::bigint AS "duration_h15",
+    sum("duration_h16")::bigint AS "duration_h16",
+    sum("duration_h17")::bigint AS "duration_h17",
+    sum("duration_h18")::bigint AS "duration_h18",
+    sum("duration_h19")::bigint AS "duration_h19",
+    sum("duration_h20")::bigint AS "duration_h20",
+    sum("duration_h21")::bigint AS "duration_h21",
+    sum("duration_h22")::bigint AS "duration_h22",
+    sum("duration_h23")::bigint AS "duration_h23",
+    sum("duration_h24")::bigint AS "duration_h24",
+    sum("duration_h25")::bigint AS "duration_h25",
+    sum("duration_h26")::bigint AS "duration_h26",
+    sum("duration_h27")::bigint AS "duration_h27",
+    sum("duration_h28")::bigint AS "duration_h28",
+    sum("duration_h29")::bigint AS "duration_h29",
+    sum("duration_h30")::bigint AS "duration_h30",
+    sum("duration_h31")::bigint AS "duration_h31"
+FROM "agent_runs_1h"
+GROUP BY time_bucket(INTERVAL '1 day', "bucket"), "project_id", "agent_id", "service_name", "environment", "status", "error_type", "kind"
+WITH NO DATA;
+CREATE INDEX "agent_runs_1d_project_bucket" ON "agent_runs_1d" (project_id, bucket);
+SELECT add_continuous_aggregate_policy('agent_runs_1d', start_offset => NULL, end_offset => '1 day 0:00:00'::interval, schedule_interval => '0:10:00'::interval);
