@@ -189,6 +189,9 @@ FROM generate_series(%(first)s::int, %(last)s::int) AS i
 
 async def load_at_scale(url: str, runs: int) -> float:
     """`runs` runs straight into agent_runs, then every run aggregate filled from it."""
+    db = Database(StoreConfig(url))  # migrates
+    await db.open()
+    await db.close()
     started = stopwatch()
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         for at in range(0, runs, 500_000):
@@ -249,9 +252,6 @@ async def store_timings(url: str, rounds: int) -> dict[str, tuple[float, float]]
 
 def at_scale(runs: int, rounds: int) -> None:
     with temporary_cluster("spantally-bench-") as cluster:
-        db = Database(StoreConfig(cluster.url))
-        asyncio.run(db.open())
-        asyncio.run(db.close())
         loaded = asyncio.run(load_at_scale(cluster.url, runs))
         print(f"loaded {runs:,} runs over 30 days and the run aggregates in {loaded:.0f} s")
         timed = asyncio.run(store_timings(cluster.url, rounds))

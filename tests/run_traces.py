@@ -39,6 +39,8 @@ class Node:
     output_tokens: int = 0
     cost_usd: float | None = None
     model: str = "gpt-4o"
+    after: timedelta = timedelta(milliseconds=10)
+    """How long after its parent (or the sibling before it) it starts."""
     span_id: bytes = b""
     """Set once the node is made into a span."""
     start: datetime | None = None
@@ -130,8 +132,8 @@ def _random_child(rng: random.Random, depth: int) -> Node:
 
 def spans_of(root: Node, start: datetime, service: str = "runs-test",
              scope: str = "spantally.tests") -> list[ReadableSpan]:
-    """Finished SDK spans of the tree, each child starting 10 ms after its parent's start and
-    ending before its parent ends. Sets each node's span id, start and duration."""
+    """Finished SDK spans of the tree, each child starting `after` (10 ms) after its parent's
+    start or the sibling before it. Sets each node's span id, start and duration."""
     memory = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": service,
                                                         "deployment.environment.name": "test"}))
@@ -166,7 +168,7 @@ def spans_of(root: Node, start: datetime, service: str = "runs-test",
         node.start = at
         child_at = at
         for child in node.children:
-            child_at += timedelta(milliseconds=10)
+            child_at += child.after
             make(child, span, child_at, depth + 1)
         node.duration_ms = 1000 * (10 - depth) + 10 * len(node.children)
         if node.error:

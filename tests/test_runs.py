@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.trace import SpanKind
 from psycopg import sql
 
 from spantally.client import Client
@@ -470,3 +471,47 @@ def test_run_measures_come_from_the_run_aggregates_and_say_so(
                                  "&format=csv", project.key)
     assert status == 400 and "explain" in refused["error"]["message"], refused
     assert run_aggregates_mismatches(server, project) == []
+    env = {**os.environ, "SPANTALLY_URL": server.api_url, "SPANTALLY_API_KEY": project.key}
+    shown = subprocess.run([sys.executable, "-m", "spantally.server.cli", "analytics", "explain",
+                            "runs/breakdown/agent", "--from", "3d"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "agent_runs_1d" in shown.stdout and "h from agent_runs" in shown.stdout
+
+
+def test_a_late_step_of_an_older_run_reaches_its_aggregates(
+        server: Server, project: Project) -> None:
+    """A run from five hours ago, its aggregates then materialized (`timescale` mode: refreshed
+    past it, as the policies do); then a call of that run arrives, one that itself started
+    minutes ago (newer than any policy's end). Acknowledged means counted: the rollup tables
+    move the run in the same transaction, the continuous aggregates are refreshed before the
+    answer."""
+    import psycopg
+
+    root = Node("run", "archivist", children=[
+        Node("call", input_tokens=11, cost_usd=0.1),
+        Node("call", input_tokens=22, cost_usd=0.2, after=timedelta(hours=4, minutes=50))])
+    spans = spans_of(root, recent(5 * 60))
+    late = next(s for s in spans if s.kind is SpanKind.CLIENT
+                and s.attributes["gen_ai.usage.input_tokens"] == 22)
+    early = [s for s in spans if s is not late]
+    assert export_grpc(early, server.grpc_endpoint, project.key) is SpanExportResult.SUCCESS
+    ((kind,),) = server.sql("SELECT relkind FROM pg_class WHERE relname = 'agent_runs_1h'")
+    if kind != "r":  # continuous aggregates: materialize up to each policy's end
+        with psycopg.connect(server.database_url, autocommit=True) as conn:
+            for a in aggregates_of(RUNS):
+                conn.execute(sql.SQL("CALL refresh_continuous_aggregate({}, NULL, now() - {})")
+                             .format(sql.Literal(a.name), sql.Literal(a.grain.width)))
+    before = server.sql("SELECT sum(llm_calls) FROM agent_runs_1h WHERE project_id = %s",
+                        (project.id,))
+    assert before == [(1,)]
+    assert export_http([late], server.http_endpoint, project.key) is SpanExportResult.SUCCESS
+    assert run_aggregates_mismatches(server, project) == []
+    assert server.sql("SELECT sum(llm_calls), sum(input_tokens) FROM agent_runs_1h "
+                      "WHERE project_id = %s", (project.id,)) == [(2, 33)]
+    end = root.start + timedelta(days=1)
+    window = f"from={(end - timedelta(days=3)).isoformat()}&to={end.isoformat()}".replace(
+        "+", "%2B")
+    status, summary = server.api(f"/api/analytics/runs?{window}", project.key)
+    assert status == 200, summary
+    assert (summary["runs"], summary["llmCalls"], summary["inputTokens"]) == (1, 2, 33)

@@ -404,6 +404,7 @@ def explain_json(explain: Explain) -> dict[str, Any]:
             "filters": sorted(p.question.filters.columns),
             "histograms": p.question.histograms,
             "buckets": len(p.parts),
+            "rawRelation": p.raw,
             "rawSeconds": p.raw_span.total_seconds(),
             "pieces": [{"from": iso_micro(piece.start), "to": iso_micro(piece.end),
                         "relation": piece.relation} for piece in p.pieces],

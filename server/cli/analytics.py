@@ -244,8 +244,9 @@ def export(url: str, api_key: str | None, endpoint: str, format_: str, extra: tu
 def explain(url: str, api_key: str | None, endpoint: str, extra: tuple[str, ...],
             show_sql: bool, as_json: bool, **params: Any) -> None:
     """How the server answers ENDPOINT (llm, summary, timeseries, breakdown/<dimension>,
-    compare, sessions, anomalies): which relation answers which part of the range, and each
-    query with the rows it read, to see why a question is slow."""
+    compare, sessions, anomalies, runs, runs/timeseries, runs/breakdown/<dimension>): which
+    relation answers which part of the range, and each query with the rows it read, to see why
+    a question is slow."""
     client = api_client(url, api_key)
     try:
         found = client.explain(endpoint, **{**filter_query(params), **_extra(extra)})
@@ -261,7 +262,7 @@ def explain(url: str, api_key: str | None, endpoint: str, extra: tuple[str, ...]
                             f"{plan['buckets']} bucket(s) ({plan['granularity'] or 'none'}, "
                             f"{plan['timeZone']}), grouped by {grouping}, filtered on "
                             f"{', '.join(plan['filters']) or 'nothing'}; "
-                            f"{plan['rawSeconds'] / 3600:,.2f} h from llm_calls")
+                            f"{plan['rawSeconds'] / 3600:,.2f} h from {plan['rawRelation']}")
         for piece in _merged_pieces(plan["pieces"]):
             table.add_row(piece["from"], piece["to"], piece["relation"])
         console.print(table)
