@@ -77,6 +77,9 @@ class NormalizeLimits:
     """Longer string attribute values are cut to this length, and counted."""
     max_tags: int = 64
     """Unmapped attributes kept as tags per call; the rest are dropped."""
+    max_attributes: int = 1024
+    """Attributes read per span and per resource (instrumentations send about 30); the rest
+    are ignored, and counted."""
 
 
 @dataclass(slots=True)
@@ -95,6 +98,8 @@ class Normalized:
     """Spans refused as invalid, by reason (reported as OTLP partial success)."""
     truncated: int = 0
     """Attribute values cut to NormalizeLimits.max_value_chars."""
+    dropped_attributes: int = 0
+    """Attributes beyond NormalizeLimits.max_attributes of their span or resource."""
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -254,6 +259,9 @@ def _add_tag(
         return
     if key.startswith(TAG_RENAMED_PREFIXES):
         key = key.split(".", 3)[-1]
+    if len(key) > limits.max_value_chars:
+        key = key[: limits.max_value_chars]
+        out.truncated += 1
     raw = _scalar(value)
     if isinstance(raw, str) and len(raw) > limits.max_value_chars:
         raw = raw[: limits.max_value_chars]
@@ -273,6 +281,9 @@ def _read(
 ) -> None:
     """Fold `attributes` into `fields` (best-ranked key wins) and, if given, `tags`."""
     max_chars = limits.max_value_chars
+    if len(attributes) > limits.max_attributes:
+        out.dropped_attributes += len(attributes) - limits.max_attributes
+        attributes = attributes[:limits.max_attributes]
     kv: KeyValue
     for kv in attributes:
         key = kv.key

@@ -156,26 +156,46 @@ def _parse_protobuf(body: bytes, message_type: type[Message]) -> Any:
 # OTLP/JSON encodes these ids as hex, where protobuf's JSON mapping expects base64.
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
 
+MAX_JSON_DEPTH = 100
+"""Objects and arrays nested deeper than this are refused, as the protobuf decoder refuses
+messages nested deeper than 100. An OTLP request needs about 10 levels, plus 3 for each level
+of an attribute's arrayValue or kvlistValue."""
+_TOO_DEEP = (f"the JSON body nests objects and arrays more than {MAX_JSON_DEPTH} levels deep; "
+             "an OTLP request needs far fewer")
 
-def _hex_ids_to_base64(obj: Any) -> None:
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            if key in _ID_FIELDS and isinstance(value, str):
-                try:
-                    obj[key] = base64.b64encode(bytes.fromhex(value)).decode()
-                except ValueError:
-                    raise InvalidArgument(f"{key} {value[:40]!r} is not hex") from None
+
+def _hex_ids_to_base64(document: Any) -> None:
+    """Turn the hex ids into base64, walking the document level by level (without recursion),
+    and refuse one nested deeper than MAX_JSON_DEPTH (the protobuf JSON parser recurses)."""
+    level, depth = [document], 1
+    while level:
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidArgument(_TOO_DEEP)
+        below: list[Any] = []
+        for obj in level:
+            if obj.__class__ is dict:
+                for key, value in obj.items():
+                    if value.__class__ is str:
+                        if key in _ID_FIELDS:
+                            try:
+                                obj[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                            except ValueError:
+                                raise InvalidArgument(
+                                    f"{key} {value[:40]!r} is not hex") from None
+                    elif value.__class__ is dict or value.__class__ is list:
+                        below.append(value)
             else:
-                _hex_ids_to_base64(value)
-    elif isinstance(obj, list):
-        for item in obj:
-            _hex_ids_to_base64(item)
+                below.extend(item for item in obj
+                             if item.__class__ is dict or item.__class__ is list)
+        level, depth = below, depth + 1
 
 
 def _parse_json(body: bytes, message_type: type[Message]) -> Any:
     name = message_type.__name__
     try:
         document = json.loads(body)
+    except RecursionError:  # far deeper than MAX_JSON_DEPTH: the decoder itself gave up
+        raise InvalidArgument(_TOO_DEEP) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidArgument(f"the body is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
@@ -184,6 +204,8 @@ def _parse_json(body: bytes, message_type: type[Message]) -> Any:
     message = message_type()
     try:
         json_format.ParseDict(document, message, ignore_unknown_fields=True)
+    except RecursionError:
+        raise InvalidArgument(_TOO_DEEP) from None
     except (json_format.ParseError, binascii.Error, ValueError, TypeError) as exc:
         raise InvalidArgument(f"the body is not an OTLP {name}: {exc}") from None
     return message

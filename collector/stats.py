@@ -32,6 +32,8 @@ class CollectorStats:
     requests_throttled: int = 0
     """Requests refused (retryably) because too many were in flight."""
     attributes_truncated: int = 0
+    attributes_dropped: int = 0
+    """Attributes beyond the per-span limit (NormalizeLimits.max_attributes), ignored."""
     log_records_ignored: int = 0
     """OTLP log records accepted and dropped: usage they repeat is never added to calls."""
     metrics_ignored: int = 0
@@ -42,6 +44,7 @@ class CollectorStats:
         self.spans_skipped.update(normalized.skipped)
         self.spans_rejected.update(normalized.rejected)
         self.attributes_truncated += normalized.truncated
+        self.attributes_dropped += normalized.dropped_attributes
 
     def as_dict(self) -> dict[str, int | dict[str, int]]:
         """Counters by name; a counter kept by reason is a dict reason -> count, with every

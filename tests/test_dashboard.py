@@ -179,10 +179,13 @@ def test_dashboard_lists_anomalies_and_refuses_what_the_api_refuses(
     page.dispatch_event("#to", "change")  # type: ignore[attr-defined]
     page.wait_for_selector("#anomalies-status.error")  # type: ignore[attr-defined]
     assert "31 days" in page.inner_text("#anomalies-status")  # type: ignore[attr-defined]
+    # The other panels' requests may still be running: the page says "Loading…" until the
+    # last one is answered, and then nothing (waited for, not slept on; fails after 30 s).
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "document.querySelector('#status').textContent === ''")
     assert page.locator("#anomalies tbody tr").count() == 0  # type: ignore[attr-defined]
     assert page.inner_text("#card-calls") == "17"  # type: ignore[attr-defined]
     assert page.inner_text("#agents-table tbody tr td") == "planner"  # type: ignore[attr-defined]
-    assert page.inner_text("#status") == ""  # type: ignore[attr-defined]
 
 
 def test_dashboard_empty_and_error_states(page: object, server: Server, project: Project) -> None:

@@ -74,6 +74,10 @@ def main(log_level: str) -> None:
               help="Beyond this, requests are refused retryably before being read.")
 @click.option("--max-attribute-chars", envvar="SPANTALLY_MAX_ATTRIBUTE_CHARS", type=int,
               default=1024, show_default=True, help="Longer attribute values are truncated.")
+@click.option("--max-span-attributes", envvar="SPANTALLY_MAX_SPAN_ATTRIBUTES", type=int,
+              default=1024, show_default=True,
+              help="Attributes beyond this many on one span (or resource) are "
+                   "ignored, and counted.")
 @click.option("--shutdown-timeout", envvar="SPANTALLY_SHUTDOWN_TIMEOUT", type=float,
               default=30.0, show_default=True,
               help="Seconds SIGTERM gives accepted requests to be written.")
@@ -101,7 +105,8 @@ def up(
     api_port: int, max_request_bytes: int, max_queue_calls: int, max_batch_calls: int,
     batch_linger_ms: float,
     writers: int, max_spans_per_request: int, max_requests_in_flight: int,
-    max_attribute_chars: int, shutdown_timeout: float, retention_days: int | None,
+    max_attribute_chars: int, max_span_attributes: int, shutdown_timeout: float,
+    retention_days: int | None,
     aggregate_retention_days: int | None, compress_after_days: int,
     maintenance_interval: float, max_raw_range_days: float, default_project: str,
 ) -> None:
@@ -136,7 +141,8 @@ def up(
             limits=IngestLimits(
                 max_spans_per_request=max_spans_per_request,
                 max_requests_in_flight=max_requests_in_flight,
-                attributes=NormalizeLimits(max_value_chars=max_attribute_chars),
+                attributes=NormalizeLimits(max_value_chars=max_attribute_chars,
+                                           max_attributes=max_span_attributes),
             ),
             pipeline=PipelineConfig(
                 max_queue_calls=max_queue_calls,
