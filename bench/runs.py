@@ -198,10 +198,7 @@ async def load_at_scale(url: str, runs: int) -> float:
             await conn.execute(_BULK_RUNS, {"n": runs, "first": at + 1,
                                             "last": min(runs, at + 500_000)})
         for a in aggregates_of(RUNS):
-            columns = sql.SQL(", ").join(map(sql.Identifier, ("bucket", "project_id", *a.keys,
-                                                             *a.columns)))
-            await conn.execute(sql.SQL("INSERT INTO {} ({}) {}").format(
-                sql.Identifier(a.name), columns, sql.SQL(ddl.continuous_aggregate_query(a))))
+            await conn.execute(ddl.fill_aggregate(a))
         await conn.execute("VACUUM ANALYZE agent_runs")
         for a in aggregates_of(RUNS):
             await conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(a.name)))
@@ -224,6 +221,11 @@ async def store_timings(url: str, rounds: int) -> dict[str, tuple[float, float]]
         "runs, agent = billing": Question(start, end, Filters(agent_id="billing"), fact=RUNS),
         "runs by agent": Question(start, end, group_by=(RUN_DIMENSIONS["agent"],), fact=RUNS),
         "runs by status": Question(start, end, group_by=(RUN_DIMENSIONS["status"],), fact=RUNS),
+        "runs by model": Question(start, end, group_by=(RUN_DIMENSIONS["model"],), fact=RUNS),
+        "runs, model = gpt-4o": Question(start, end, Filters(model="gpt-4o"), fact=RUNS),
+        "runs by model, agent = billing": Question(
+            start, end, Filters(agent_id="billing"), group_by=(RUN_DIMENSIONS["model"],),
+            fact=RUNS),
     }
     out: dict[str, tuple[float, float]] = {}
     async with await psycopg.AsyncConnection.connect(url) as conn:
@@ -239,6 +241,7 @@ async def store_timings(url: str, rounds: int) -> dict[str, tuple[float, float]]
                 timings.append((statistics.median(times), answered.total()))
             (fast, one), (slow, other) = timings
             assert one == other, f"{name}: planned and raw answers differ"
+            assert one.runs > 0, name
             out[name] = (fast, slow)
         daily = Question(start, end, granularity=Granularity.DAY, fact=RUNS)
         times = []
@@ -270,8 +273,9 @@ def at_scale(runs: int, rounds: int) -> None:
                      ("/runs/timeseries (day)", f"/api/analytics/runs/timeseries?{window}"),
                      ("/runs/breakdown/agent", f"/api/analytics/runs/breakdown/agent?{window}"),
                      ("/runs/breakdown/kind", f"/api/analytics/runs/breakdown/kind?{window}"),
-                     ("/runs/breakdown/model (raw)",
-                      f"/api/analytics/runs/breakdown/model?{window}")]
+                     ("/runs/breakdown/model", f"/api/analytics/runs/breakdown/model?{window}"),
+                     ("/runs/breakdown/user (raw)",
+                      f"/api/analytics/runs/breakdown/user?{window}")]
             http = {name: _median_ms(up, path, rounds) for name, path in cases}
         print(f"\n{'over 30 days (HTTP)':<36}{'median ms':>12}")
         for name, ms in http.items():

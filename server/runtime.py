@@ -91,7 +91,10 @@ class Runtime:
         self.collector = Collector(collector_config, self.database, authenticator)
         await self.collector.start()
         self._watch = asyncio.create_task(self.database.watch(), name="spantally-db-watch")
-        if settings.retention.enabled and mode is not StorageMode.TIMESCALE:
+        # In `timescale` mode policies drop raw chunks and continuous aggregates' rows; this
+        # pass deletes the rows of the aggregates the writers keep there too.
+        if settings.retention.enabled and (mode is not StorageMode.TIMESCALE
+                                           or settings.retention.aggregate_days is not None):
             self._retention = asyncio.create_task(
                 self._apply_retention_periodically(), name="spantally-retention")
         if mode is StorageMode.TIMESCALE:

@@ -26,9 +26,11 @@ from datetime import datetime, timedelta, timezone
 __all__ = [
     "AGGREGATES",
     "CALLS",
+    "CONTINUOUS_AGGREGATES",
     "RUNS",
     "RUN_HISTOGRAMS",
     "RUN_ROLLUPS",
+    "RUN_ELEMENT_KEYS",
     "RUN_KEYS",
     "RUN_SUMS",
     "BIN_HIGH_MS",
@@ -50,11 +52,12 @@ __all__ = [
     "aggregate",
     "aggregates_of",
     "bin_expression",
+    "each_element",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 """The migration after which the database holds the aggregates as described here. A change to
 the catalog comes with a migration that brings the tables along, and raises this."""
 
@@ -207,6 +210,8 @@ RUN_SUMS: tuple[Sum, ...] = (
 RUN_HISTOGRAMS: tuple[Histogram, ...] = (Histogram("duration", "duration_us", nullable=False),)
 RUN_KEYS = ("agent_id", "service_name", "environment", "status", "error_type", "kind")
 """The columns of agent_runs a run aggregate can be keyed by, in the order of the keys."""
+RUN_ELEMENT_KEYS = ("model",)
+"""Keys a run aggregate can hold a row per element of (`Aggregate.each`): each model used."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +231,15 @@ class Fact:
 
 
 CALLS = Fact("calls", RAW, SUMS, HISTOGRAMS, CALL_KEYS)
-RUNS = Fact("runs", "agent_runs", RUN_SUMS, RUN_HISTOGRAMS, RUN_KEYS,
+RUNS = Fact("runs", "agent_runs", RUN_SUMS, RUN_HISTOGRAMS, (*RUN_KEYS, *RUN_ELEMENT_KEYS),
             used=(("model", "models"), ("provider", "providers")))
+
+
+def each_element(array: str, key: str) -> str:
+    """SQL joining, to rows `c`, each element of their `array` as column `key` (of the alias
+    `each_<key>`); a row whose array is empty joins once, with NULL."""
+    return (f" CROSS JOIN LATERAL unnest(CASE WHEN c.{array} = '{{}}' THEN ARRAY[NULL::text] "
+            f"ELSE c.{array} END) AS each_{key} ({key})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +254,17 @@ class Aggregate:
     least its keys (in `timescale` mode a continuous aggregate on a continuous aggregate)."""
     why: str = ""
     fact: Fact = CALLS
+    each: tuple[str, str] | None = None
+    """(key, array column): a row per element of the fact's array column, keyed by it (a run
+    counted once per model its calls used). Such an aggregate answers only questions that group
+    or filter by that key (any other would count a row once per element), and is a table the
+    writers keep in every storage mode: a continuous aggregate cannot unnest."""
+
+    @property
+    def continuous(self) -> bool:
+        """Whether it is a continuous aggregate in `timescale` mode (else a table kept by the
+        writers there too)."""
+        return self.each is None
 
     @property
     def from_raw(self) -> bool:
@@ -266,6 +289,8 @@ class Aggregate:
 
     def carries(self, keys: frozenset[str], histograms: bool) -> bool:
         """Whether it can answer a question grouped or filtered by `keys`."""
+        if self.each is not None and self.each[0] not in keys:
+            return False
         return keys <= set(self.keys) and (self.histograms or not histograms)
 
 
@@ -284,8 +309,18 @@ AGGREGATES: tuple[Aggregate, ...] = (
               why="runs by agent, service, environment, status, error type and kind, per hour"),
     Aggregate("agent_runs_1d", Grain.DAY, RUN_KEYS, histograms=True, fact=RUNS,
               source="agent_runs_1h", why="the same per day, for long ranges"),
+    Aggregate("agent_runs_model_1h", Grain.HOUR, ("model", "agent_id"), histograms=True,
+              fact=RUNS, each=("model", "models"),
+              why="runs per model they used (and agent), per hour"),
+    Aggregate("agent_runs_model_1d", Grain.DAY, ("model", "agent_id"), histograms=True,
+              fact=RUNS, each=("model", "models"), source="agent_runs_model_1h",
+              why="the same per day"),
 )
 """In dependency order: each after the aggregate it is computed from."""
+
+CONTINUOUS_AGGREGATES = tuple(a for a in AGGREGATES if a.continuous)
+"""The aggregates that are continuous aggregates in `timescale` mode (refreshed, with policies),
+in dependency order; the others are tables the writers keep in every mode."""
 
 _BY_NAME = {a.name: a for a in AGGREGATES}
 
@@ -306,9 +341,11 @@ def _check() -> None:
     for a in AGGREGATES:
         assert a.name.isidentifier() and a.name == a.name.lower()
         assert set(a.keys) <= set(a.fact.keys), a.name
+        if a.each is not None:
+            assert a.each[0] in a.keys and a.each in a.fact.used, a.name
         if a.source is not None:
             parent = _BY_NAME[a.source]
-            assert parent.fact is a.fact, a.name
+            assert parent.fact is a.fact and parent.each == a.each, a.name
             assert AGGREGATES.index(parent) < AGGREGATES.index(a), a.name
             assert set(a.keys) <= set(parent.keys) and (parent.histograms or not a.histograms)
             ratio = a.grain.width / parent.grain.width

@@ -15,7 +15,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from . import ddl
-from .catalog import AGGREGATES, CALLS, HISTOGRAMS, RAW, RUNS, Aggregate
+from .catalog import AGGREGATES, CALLS, CONTINUOUS_AGGREGATES, HISTOGRAMS, RAW, RUNS, Aggregate
 from .database import StorageMode
 
 __all__ = ["catalog_differences"]
@@ -73,12 +73,12 @@ async def catalog_differences(conn: psycopg.AsyncConnection, mode: StorageMode) 
         out += [f"{name}: in the database, not in the catalog" for name in
                 sorted(present - expected)]
         out += [f"{name}: in the catalog, missing" for name in sorted(expected - present)]
-        if mode is StorageMode.TIMESCALE:
+        timescale = mode is StorageMode.TIMESCALE
+        if timescale:
             out += await _continuous_aggregates(cur)
-        else:
-            for a in AGGREGATES:
-                if a.name in present:
-                    out += await _rollup_table(cur, a)
+        for a in AGGREGATES:  # the tables the writers keep
+            if a.name in present and not (timescale and a.continuous):
+                out += await _rollup_table(cur, a)
         out += await _ingest_function(cur, mode)
         out += await _stored_bins(cur)
     return out
@@ -130,7 +130,7 @@ async def _continuous_aggregates(cur: psycopg.AsyncCursor) -> list[str]:
     out: list[str] = []
     found = {r["name"]: r for r in await (await cur.execute(_CONTINUOUS)).fetchall()}
     policies = {r["name"]: r for r in await (await cur.execute(_POLICIES)).fetchall()}
-    for a in AGGREGATES:
+    for a in CONTINUOUS_AGGREGATES:
         view = found.get(a.name)
         if view is None:
             out.append(f"{a.name}: not a continuous aggregate")

@@ -4,10 +4,11 @@ histogram bin; every statement is derived from `store.catalog`.
 - `ingest_function(mode)`: `spantally_ingest_staged()`, which moves a staged batch into
   llm_calls and, in the rollup modes, adds the rows actually inserted to every call aggregate.
   `migrate()` installs it whenever the installed one differs (it holds no data).
-- `ADD_RUN_CHANGES`: in the rollup modes, what the runs a transaction inserted or whose
-  roll-ups it changed add to every run aggregate (their rows now, less their rows before).
-  The run aggregates are not kept by the ingest function: a run's roll-ups change as its steps
-  arrive, after the run itself was written.
+- `add_run_changes(kept)`: what the runs a transaction inserted or whose roll-ups it changed
+  add to the run aggregates the writers keep (all in the rollup modes; in `timescale` mode the
+  per-model ones, which cannot be continuous aggregates): their rows now, less their rows
+  before. The run aggregates are not kept by the ingest function: a run's roll-ups change as
+  its steps arrive, after the run itself was written.
 - `create_aggregate(aggregate, mode)`: a rollup table with its unique key, or a continuous
   aggregate with its index and refresh policy, for a migration that adds an aggregate.
 - `continuous_aggregate_query(aggregate)`: the query a continuous aggregate is defined by.
@@ -20,6 +21,7 @@ ingest function, to write a migration from.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
@@ -32,15 +34,16 @@ from .catalog import (
     CALLS,
     HISTOGRAMS,
     RAW,
+    RUN_KEYS,
     RUNS,
     SUMS,
     Aggregate,
     aggregates_of,
+    each_element,
 )
 from .records import STAGING_COLUMNS
 
 __all__ = [
-    "ADD_RUN_CHANGES",
     "CALL_AGGREGATES",
     "COPY_REPRICE_CHANGES",
     "CREATE_REPRICE_CHANGES",
@@ -53,13 +56,16 @@ __all__ = [
     "RUN_CHANGES",
     "RUN_CHANGE_COLUMNS",
     "continuous_aggregate_query",
+    "add_run_changes",
     "create_aggregate",
     "delete_expired",
+    "fill_aggregate",
     "ingest_function",
     "ingest_function_body",
     "refresh",
     "reprice_change",
     "reprice_rollup",
+    "run_aggregates_kept",
 ]
 
 INGEST_FUNCTION = "spantally_ingest_staged"
@@ -220,15 +226,23 @@ def ingest_function(rollup: bool, kept: Sequence[Aggregate] = CALL_AGGREGATES) -
 
 # -- creating an aggregate -------------------------------------------------------------------
 
-def continuous_aggregate_query(aggregate: Aggregate) -> str:
-    """The SELECT of `aggregate` as a continuous aggregate (on llm_calls or on the continuous
-    aggregate it is computed from)."""
-    width = sql.SQL("INTERVAL {}").format(sql.Literal(f"1 {aggregate.grain.value}"))
+def _select(aggregate: Aggregate, continuous: bool) -> sql.Composed:
+    """The SELECT computing `aggregate` from what it is computed from: as a continuous
+    aggregate (time_bucket, which TimescaleDB needs), or as any query (date_trunc in UTC)."""
     from_raw = aggregate.from_raw
-    bucket = sql.SQL("time_bucket({}, {})").format(
-        width, sql.Identifier("time" if from_raw else "bucket"))
+    column = sql.Identifier("time" if from_raw else "bucket")
+    if continuous:
+        bucket = sql.SQL("time_bucket({}, {})").format(
+            sql.SQL("INTERVAL {}").format(sql.Literal(f"1 {aggregate.grain.value}")), column)
+    else:
+        bucket = sql.SQL("date_trunc({}, {}, 'UTC')").format(
+            sql.Literal(aggregate.grain.value), column)
     keys = [sql.Identifier("project_id"), *map(sql.Identifier, aggregate.keys)]
     measures = _over_rows(aggregate) if from_raw else _summed(aggregate)
+    source: sql.Composable = sql.Identifier(aggregate.source_relation)
+    if from_raw and aggregate.each is not None:
+        key, array = aggregate.each
+        source = sql.SQL("{} c{}").format(source, sql.SQL(each_element(array, key)))
     return sql.SQL("""SELECT
     {bucket} AS bucket,
     {keys},
@@ -236,15 +250,29 @@ def continuous_aggregate_query(aggregate: Aggregate) -> str:
 FROM {source}
 GROUP BY {group_bucket}, {keys}""").format(
         bucket=bucket, keys=sql.SQL(", ").join(keys), measures=_indent(measures, 4),
-        source=sql.Identifier(aggregate.source_relation),
-        group_bucket=sql.SQL("bucket") if from_raw else bucket).as_string()
+        source=source, group_bucket=sql.SQL("bucket") if from_raw else bucket)
+
+
+def continuous_aggregate_query(aggregate: Aggregate) -> str:
+    """The SELECT of `aggregate` as a continuous aggregate (on llm_calls or on the continuous
+    aggregate it is computed from)."""
+    return _select(aggregate, continuous=True).as_string()
+
+
+def fill_aggregate(aggregate: Aggregate) -> str:
+    """INSERT of every row of `aggregate` computed from what it is computed from (a migration
+    that adds it, in any mode where it is a table)."""
+    return sql.SQL("INSERT INTO {} ({})\n{}").format(
+        sql.Identifier(aggregate.name),
+        _names(("bucket", "project_id", *aggregate.keys, *aggregate.columns)),  # as selected
+        _select(aggregate, continuous=False)).as_string()
 
 
 def create_aggregate(aggregate: Aggregate, timescale: bool) -> str:
     """Statements creating `aggregate` empty: a continuous aggregate with its index and refresh
-    policy (`timescale`), or a rollup table with its unique key."""
+    policy (`timescale`, where it can be one), or a rollup table with its unique key."""
     name = sql.Identifier(aggregate.name)
-    if timescale:
+    if timescale and aggregate.continuous:
         statements = [
             sql.SQL("CREATE MATERIALIZED VIEW {} WITH (timescaledb.continuous, "
                     "timescaledb.materialized_only = false) AS\n{}\nWITH NO DATA").format(
@@ -275,8 +303,8 @@ RUN_CHANGES = "agent_run_changes"
 """Per connection: the runs a transaction inserted or whose roll-ups it changed, each as it is
 now and (for a change) as it was, in the columns the run aggregates read."""
 RUN_CHANGE_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys((
-    "time", "project_id", *RUNS.keys, *(c for s in RUNS.sums for c in s.reads),
-    *(h.value for h in RUNS.histograms))))
+    "time", "project_id", *RUN_KEYS, *(a.each[1] for a in aggregates_of(RUNS) if a.each),
+    *(c for s in RUNS.sums for c in s.reads), *(h.value for h in RUNS.histograms))))
 
 CREATE_RUN_CHANGES = sql.SQL(
     "CREATE TEMP TABLE IF NOT EXISTS {changes} ON COMMIT DELETE ROWS AS "
@@ -294,13 +322,16 @@ def _run_rows(aggregate: Aggregate, now: bool) -> sql.Composed:
     rows as they were."""
     keys = [sql.Identifier("project_id"), *map(sql.Identifier, aggregate.keys)]
     measures = _over_rows(aggregate, negated=not now)
+    elements = sql.SQL(each_element(aggregate.each[1], aggregate.each[0])
+                       if aggregate.each else "")
     return sql.SQL("""SELECT date_trunc({unit}, time, 'UTC') AS bucket, {keys},
                 {measures}
-            FROM pg_temp.{changes} WHERE {now}
+            FROM pg_temp.{changes} c{elements} WHERE {now}
             GROUP BY {group}""").format(
         unit=sql.Literal(aggregate.grain.value), keys=sql.SQL(", ").join(keys),
-        measures=_indent(measures, 16), changes=sql.Identifier(RUN_CHANGES),
-        now=sql.SQL("is_now" if now else "NOT is_now"), group=sql.SQL(", ").join([sql.SQL("1"), *keys]))
+        measures=_indent(measures, 16), changes=sql.Identifier(RUN_CHANGES), elements=elements,
+        now=sql.SQL("is_now" if now else "NOT is_now"),
+        group=sql.SQL(", ").join([sql.SQL("1"), *keys]))
 
 
 def _changed_runs(aggregate: Aggregate) -> Rows:
@@ -314,18 +345,21 @@ def _changed_runs(aggregate: Aggregate) -> Rows:
     return sql.SQL("bucket"), _summed(aggregate), rows
 
 
-def _add_run_changes() -> sql.Composed:
-    kept = aggregates_of(RUNS)
+def run_aggregates_kept(timescale: bool) -> tuple[Aggregate, ...]:
+    """The run aggregates the writers keep: all of them in the rollup modes, those that cannot
+    be continuous aggregates in `timescale` mode."""
+    return tuple(a for a in aggregates_of(RUNS) if not (timescale and a.continuous))
+
+
+@functools.cache
+def add_run_changes(kept: tuple[Aggregate, ...]) -> sql.Composed:
+    """After a transaction's runs are written and their roll-ups recomputed (store.runs): each
+    aggregate of `kept` (run_aggregates_kept) gains the changed runs' rows as they are now and
+    loses them as they were (pg_temp.agent_run_changes), so that it always adds up the runs as
+    stored. Returns how many cells of the first changed."""
     ctes = [*(_delta(a, kept, _changed_runs) for a in kept), *map(_upsert, kept)]
     return sql.SQL("WITH {}\nSELECT count(*) FROM {}").format(
         sql.SQL(", ").join(ctes), sql.Identifier(f"delta_{kept[0].name}"))
-
-
-ADD_RUN_CHANGES = _add_run_changes()
-"""Modes `apache` and `postgres`, after a transaction's runs are written and their roll-ups
-recomputed (store.runs): each run aggregate gains the changed runs' rows as they are now and
-loses them as they were (pg_temp.agent_run_changes), so that it always adds up the runs as
-stored. Returns how many hourly cells changed."""
 
 
 # -- statements run on every aggregate -------------------------------------------------------
@@ -424,8 +458,8 @@ def _main(argv: list[str]) -> int:
         print(f"-- {a.name}: {a.why}")
         print(create_aggregate(a, timescale=mode == "timescale"))
     print(ingest_function(rollup=mode == "rollup"))
-    if mode == "rollup":
-        print(f"-- run changes:\n{ADD_RUN_CHANGES.as_string()};")
+    kept = run_aggregates_kept(timescale=mode == "timescale")
+    print(f"-- run changes:\n{add_run_changes(kept).as_string()};")
     return 0
 
 

@@ -106,11 +106,16 @@ async def execute(conn: psycopg.AsyncConnection, project_id: int, planned: Plan,
                   explain: Explain | None = None) -> Grouped:
     question = planned.question
     kind = measures_of(question.fact)
-    conditions, params = question.filters.sql(question.fact)
-    params["project_id"] = project_id
+    # On raw rows a filter on what a row used (a run's models) reads its array, unless the
+    # query joins each element to group by it; on an aggregate it is a key like any other.
+    joined = frozenset(d.column for d in question.group_by if d.each_of is not None)
+    conditions, params = question.filters.sql()
+    raw_conditions, raw_params = question.filters.sql(question.fact, joined)
+    params["project_id"] = raw_params["project_id"] = project_id
     keys = _key_expressions(question)
     if question.only is not None:
         conditions, params = _only(conditions, params, keys[0], question.only)
+        raw_conditions, raw_params = _only(raw_conditions, raw_params, keys[0], question.only)
     joins = sql.Composed([d.join() for d in question.group_by])
     width = len(keys)
     cells: dict[tuple[datetime | None, Key], Summed] = {}
@@ -131,9 +136,9 @@ async def execute(conn: psycopg.AsyncConnection, project_id: int, planned: Plan,
         if raw:
             # In one part, every range belongs to its one bucket: grouping by key is enough.
             starts = [p.start for p in planned.raw_pieces][:None if many_buckets else 1]
-            statement = queries.grouped_raw(question.fact, keys, conditions, list(read.ranges),
-                                            starts, question.histograms, joins)
-            read_params = {**params, "starts": starts}
+            statement = queries.grouped_raw(question.fact, keys, raw_conditions,
+                                            list(read.ranges), starts, question.histograms, joins)
+            read_params = {**raw_params, "starts": starts}
         else:
             statement = queries.grouped_aggregate(
                 aggregate(read.relation), keys, conditions, list(read.ranges),

@@ -25,7 +25,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from . import queries
-from .catalog import AGGREGATES, RAW_RELATIONS
+from .catalog import AGGREGATES, CONTINUOUS_AGGREGATES, RAW_RELATIONS
 from .database import Database, StorageMode, is_transient
 from .errors import StoreError
 
@@ -258,7 +258,7 @@ class MaintenanceRunner:
         ran = []
         # Refreshes first and in catalog order (each aggregate after the one it is computed
         # from); compression and retention after them.
-        order = {f"refresh {a.name}": i for i, a in enumerate(AGGREGATES)}
+        order = {f"refresh {a.name}": i for i, a in enumerate(CONTINUOUS_AGGREGATES)}
         due = [job for job in health.jobs if job.due_for_stand_in(health.checked_at)]
         for job in sorted(due, key=lambda j: (order.get(j.task, len(order)), j.job_id)):
             started = datetime.now(timezone.utc)

@@ -12,7 +12,7 @@ from typing import Any
 from psycopg import sql
 
 from .buckets import Granularity
-from .catalog import CALLS, Fact
+from .catalog import CALLS, Fact, each_element
 
 __all__ = ["DIMENSIONS", "Dimension", "Filters", "Question", "TAG_PREFIX", "TAGS",
            "dimension_of"]
@@ -43,23 +43,15 @@ class Dimension:
     def expression(self) -> sql.Composable:
         if self.tag:
             return sql.SQL("c.tags ->> {}").format(sql.Literal(self.column))
-        if self.each_of is not None:
-            return sql.SQL("{}.{}").format(sql.Identifier(self._elements),
-                                           sql.Identifier(self.column))
+        # An `each_of` dimension too: over raw rows its column is the joined element's (no
+        # raw relation has a column of that name), over an aggregate the aggregate's key.
         return sql.Identifier(self.column)
-
-    @property
-    def _elements(self) -> str:
-        return f"each_{self.column}"
 
     def join(self) -> sql.Composable:
         """What a query over raw rows joins to read it: each element of `each_of`."""
         if self.each_of is None:
             return sql.SQL("")
-        array = sql.SQL("c.{}").format(sql.Identifier(self.each_of))
-        return sql.SQL(" CROSS JOIN LATERAL unnest(CASE WHEN {0} = '{{}}' THEN ARRAY[NULL::text] "
-                       "ELSE {0} END) AS {1} ({2})").format(
-            array, sql.Identifier(self._elements), sql.Identifier(self.column))
+        return sql.SQL(each_element(self.each_of, self.column))
 
 
 DIMENSIONS: dict[str, Dimension] = {d.name: d for d in (
@@ -118,12 +110,15 @@ class Filters:
         """A filter an index of llm_calls narrows to few rows over any range."""
         return self.user_id is not None or self.session_id is not None
 
-    def sql(self, fact: Fact = CALLS) -> tuple[sql.Composed, dict[str, Any]]:
-        """` AND column = %(f_name)s ...` and its parameters, on rows of `fact` (where a filter
-        on a column of `fact.used` matches a row whose array holds the value)."""
+    def sql(self, fact: Fact = CALLS,
+            joined: frozenset[str] = frozenset()) -> tuple[sql.Composed, dict[str, Any]]:
+        """` AND column = %(f_name)s ...` and its parameters, on raw rows of `fact` (where a
+        filter on a column of `fact.used` matches a row whose array holds the value, unless
+        the query `joined` each element as that column) or on an aggregate (`fact` CALLS: plain
+        columns)."""
         parts: list[sql.Composable] = []
         params: dict[str, Any] = {}
-        used = dict(fact.used)
+        used = {column: array for column, array in fact.used if column not in joined}
         for name, column, value in self._set():
             if column in used:
                 parts.append(sql.SQL(" AND {} = ANY(c.{})").format(

@@ -21,7 +21,7 @@ import psycopg
 from psycopg.rows import class_row, dict_row
 
 from . import ddl, queries
-from .catalog import AGGREGATES
+from .catalog import CONTINUOUS_AGGREGATES
 from .database import Database, StorageMode
 from .prices import ModelPrice, list_prices
 from .runs import recompute_runs
@@ -167,15 +167,15 @@ async def _reprice_window(conn: psycopg.AsyncConnection, mode: StorageMode | Non
             for change in changes:
                 await copy.write_row(change)
         await conn.execute(queries.REPRICE_UPDATE_CALLS, (project_id,))
-        rollup = mode is not StorageMode.TIMESCALE
-        if rollup:
+        timescale = mode is StorageMode.TIMESCALE
+        if not timescale:
             for a in ddl.CALL_AGGREGATES:
                 await conn.execute(ddl.reprice_rollup(a), {"project_id": project_id})
         # The runs above the re-priced calls: their cost is their calls'.
         traces: dict[bytes, list[datetime]] = {}
         for call in changed:
             traces.setdefault(call["trace_id"], []).append(call["time"])
-        await recompute_runs(conn, project_id, traces, rollup=rollup)
+        await recompute_runs(conn, project_id, traces, ddl.run_aggregates_kept(timescale))
 
 
 async def _refresh_aggregates(database: Database) -> None:
@@ -183,7 +183,7 @@ async def _refresh_aggregates(database: Database) -> None:
     async with database.pool.connection() as conn:
         await conn.set_autocommit(True)  # refresh_continuous_aggregate needs it
         try:
-            for a in AGGREGATES:
+            for a in CONTINUOUS_AGGREGATES:
                 await conn.execute(ddl.refresh(a, database.refreshes_in_one_pass),
                                    {"end": a.grain.refresh_end(now)})
         finally:

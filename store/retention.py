@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from . import ddl, queries
-from .catalog import AGGREGATES, RAW_RELATIONS
+from .catalog import AGGREGATES, CONTINUOUS_AGGREGATES, RAW_RELATIONS
 from .database import Database, StorageMode
 from .errors import StoreError
 from .maintenance import record_run
@@ -57,16 +57,19 @@ async def configure_retention(db: Database, config: RetentionConfig) -> None:
         return
     async with db.pool.connection() as conn:
         for relation, days in (*((r, config.raw_days) for r in RAW_RELATIONS),
-                               *((a.name, config.aggregate_days) for a in AGGREGATES)):
+                               *((a.name, config.aggregate_days) for a in CONTINUOUS_AGGREGATES)):
             await conn.execute(queries.REMOVE_RETENTION_POLICY, (relation,))
             if days is not None:
                 await conn.execute(queries.ADD_RETENTION_POLICY, (relation, timedelta(days=days)))
 
 
 async def apply_retention(db: Database, config: RetentionConfig) -> bool:
-    """Modes `apache` and `postgres`: delete what has expired, once. Returns False when
+    """Delete what has expired, once: raw rows and aggregate rows in modes `apache` and
+    `postgres`; in `timescale` mode, where policies drop the rest, the expired rows of the
+    aggregates the writers keep there (store.catalog: not continuous). Returns False when
     another process holds the retention lock (it is doing the same work)."""
-    if db.mode is StorageMode.TIMESCALE or not config.enabled:
+    timescale = db.mode is StorageMode.TIMESCALE
+    if not config.enabled or (timescale and config.aggregate_days is None):
         return True
     assert config.raw_days is not None
     async with db.pool.connection() as conn:
@@ -75,13 +78,15 @@ async def apply_retention(db: Database, config: RetentionConfig) -> bool:
             return False
         started = datetime.now(timezone.utc)
         raw_cutoff = timedelta(days=config.raw_days)
-        for relation in RAW_RELATIONS:
+        for relation in () if timescale else RAW_RELATIONS:
             if db.mode is StorageMode.APACHE:
                 await conn.execute(queries.DROP_RAW_CHUNKS, (relation, raw_cutoff))
             else:
                 await conn.execute(queries.delete_raw_rows(relation), (raw_cutoff,))
         if config.aggregate_days is not None:
             for a in AGGREGATES:
+                if timescale and a.continuous:
+                    continue  # its retention policy
                 await conn.execute(ddl.delete_expired(a),
                                    {"older_than": timedelta(days=config.aggregate_days)})
         await record_run(conn, "retention", started, None)

@@ -22,11 +22,12 @@ The spans of a trace read for a run are those starting from a minute before its 
 (clock skew between services) to `RUN_WINDOW` after its last: a step that starts later is not
 counted in a run.
 
-The run aggregates (store.catalog: agent_runs_1h, agent_runs_1d) add up the runs' rows. In
-`timescale` mode they are continuous aggregates over agent_runs, which see the updates; in the
-rollup modes the same transaction adds every run it inserted, and moves every run whose
-roll-ups it changed from its old row to its new one (store.ddl.ADD_RUN_CHANGES). The row locks
-above make the old row the one the aggregates hold.
+The run aggregates (store.catalog: agent_runs_1h, _1d, agent_runs_model_1h, _1d) add up the
+runs' rows. Those the writers keep (all in the rollup modes; in `timescale` mode the per-model
+ones, the others being continuous aggregates over agent_runs, which see the updates) get, in the
+same transaction, every run it inserted, and every run whose roll-ups it changed moved from its
+old row to its new one (store.ddl.add_run_changes). The row locks above make the old row the
+one the aggregates hold.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from . import ddl
-from .catalog import RUN_ROLLUPS
+from .catalog import RUN_ROLLUPS, Aggregate
 from .records import AgentRun, SpanLink, SpanRecords, ToolCall
 
 __all__ = [
@@ -266,10 +267,10 @@ class RunChanges:
 
 
 async def keep_rollups(conn: psycopg.AsyncConnection[Any], records: SpanRecords,
-                       inserted: Inserted, *, rollup: bool) -> RunChanges:
+                       inserted: Inserted, kept: Sequence[Aggregate]) -> RunChanges:
     """After the batch's rows are inserted (`inserted`: the runs among them that were new), in
-    the same transaction: recompute the roll-ups of every run in the traces it touched and,
-    with `rollup` (modes apache, postgres), keep the run aggregates."""
+    the same transaction: recompute the roll-ups of every run in the traces it touched, and
+    keep the run aggregates of `kept` (ddl.run_aggregates_kept)."""
     touched: Touched = defaultdict(lambda: defaultdict(list))
     shaping: set[int] = set()
     for rows, shapes in ((records.calls, False), (records.runs, True), (records.tools, True),
@@ -278,19 +279,20 @@ async def keep_rollups(conn: psycopg.AsyncConnection[Any], records: SpanRecords,
             touched[row.project_id][row.trace_id].append(row.time)
             if shapes:
                 shaping.add(_stripe(row.trace_id))
-    return await _recompute_touched(conn, touched, shaping, inserted, rollup)
+    return await _recompute_touched(conn, touched, shaping, inserted, tuple(kept))
 
 
 async def recompute_runs(conn: psycopg.AsyncConnection[Any], project_id: int,
-                         traces: dict[bytes, list[datetime]], *, rollup: bool) -> RunChanges:
+                         traces: dict[bytes, list[datetime]],
+                         kept: Sequence[Aggregate]) -> RunChanges:
     """After calls of `traces` changed (re-pricing), in the same transaction: recompute the
     roll-ups of their runs, as a write of those calls would."""
-    return await _recompute_touched(conn, {project_id: traces}, set(), set(), rollup)
+    return await _recompute_touched(conn, {project_id: traces}, set(), set(), tuple(kept))
 
 
 async def _recompute_touched(conn: psycopg.AsyncConnection[Any], touched: Touched,
                              shaping: set[int], inserted: Inserted,
-                             rollup: bool) -> RunChanges:
+                             kept: tuple[Aggregate, ...]) -> RunChanges:
     """`shaping`: the stripes where spans that can change the tree were written."""
     changes = RunChanges()
     if not touched:
@@ -312,13 +314,13 @@ async def _recompute_touched(conn: psycopg.AsyncConnection[Any], touched: Touche
             continue
         for group in _by_day(traces):
             await _recompute(cur, project_id, group, inserted, changes)
-    if rollup and changes.rows:
+    if kept and changes.rows:
         # Made here rather than with the connection: only batches that touch runs need it.
         await cur.execute(ddl.CREATE_RUN_CHANGES)
         async with cur.copy(ddl.COPY_RUN_CHANGES) as copy:
             for row in changes.rows:
                 await copy.write_row(row)
-        await cur.execute(ddl.ADD_RUN_CHANGES)
+        await cur.execute(ddl.add_run_changes(kept))
     return changes
 
 
@@ -388,8 +390,10 @@ async def _recompute(cur: psycopg.AsyncCursor[dict[str, Any]], project_id: int,
 def _change_row(run: dict[str, Any], rollups: RunRollups | None,
                 is_now: bool) -> tuple[Any, ...]:
     """A row of ddl.RUN_CHANGES: `run` as stored, with `rollups` when they changed."""
-    now = {} if rollups is None else dict(zip(ROLLUP_COLUMNS, rollups.inclusive.values(),
-                                               strict=True))
+    now: dict[str, Any] = {}
+    if rollups is not None:
+        now = dict(zip(ROLLUP_COLUMNS, rollups.inclusive.values(), strict=True))
+        now["models"] = sorted(rollups.models)
     return (*(now.get(c, run[c]) for c in ddl.RUN_CHANGE_COLUMNS), is_now)
 
 

@@ -16,7 +16,7 @@ from psycopg import errors as pg_errors
 from psycopg.sql import Composable
 
 from . import ddl, queries
-from .catalog import AGGREGATES, Grain
+from .catalog import CONTINUOUS_AGGREGATES, Grain
 from .database import Database, StorageMode, is_transient
 from .errors import StoreError, StoreUnavailable
 from .records import STAGING_TYPES, LlmCall, SpanRecords
@@ -86,8 +86,8 @@ class CallWriter:
             async with conn.cursor() as cur:
                 inserted = await write_calls(cur, records.calls)
                 runs = await write_run_spans(cur, records)
-            changes = await keep_rollups(conn, records, runs,
-                                         rollup=self._db.mode is not StorageMode.TIMESCALE)
+            changes = await keep_rollups(conn, records, runs, ddl.run_aggregates_kept(
+                timescale=self._db.mode is StorageMode.TIMESCALE))
             # Leaving the pool's context commits; only then is the batch acknowledged.
         return inserted, changes.oldest
 
@@ -140,7 +140,7 @@ class _AggregateRefresher:
 
     async def _refresh(self, now: datetime) -> None:
         try:
-            for a in AGGREGATES:  # each after the aggregate it is computed from
+            for a in CONTINUOUS_AGGREGATES:  # each after the aggregate it is computed from
                 await self._refresh_one(ddl.refresh(a, self._db.refreshes_in_one_pass),
                                         a.grain.refresh_end(now))
         except Exception as exc:

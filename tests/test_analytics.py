@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from spantally.store import AGGREGATES
+from spantally.store.catalog import CONTINUOUS_AGGREGATES
 
 from .harness import CallSpec, Project, Server, export_grpc, make_spans
 
@@ -174,11 +174,11 @@ def test_healthz_and_metrics_report_maintenance(server: Server) -> None:
         assert maintenance["jobs"] == [] and "columnstore" not in maintenance
         return
     tasks = {job["task"]: job for job in maintenance["jobs"]}
-    assert {f"refresh {a.name}" for a in AGGREGATES} | {"compression llm_calls"} <= set(tasks)
+    assert {f"refresh {a.name}" for a in CONTINUOUS_AGGREGATES} | {"compression llm_calls"} <= set(tasks)
     for job in tasks.values():
         assert job["lastRunBy"] in ("scheduler", "spantally", "nobody")
         assert isinstance(job["healthy"], bool) and job["scheduleSeconds"] > 0
-    assert set(maintenance["aggregateWatermarks"]) == {a.name for a in AGGREGATES}
+    assert set(maintenance["aggregateWatermarks"]) == {a.name for a in CONTINUOUS_AGGREGATES}
     assert maintenance["columnstore"]["chunks"] >= maintenance["columnstore"]["compressedChunks"]
     metrics = server.metrics()
     assert 'spantally_job_healthy{task="refresh llm_calls_1h"}' in metrics

@@ -138,8 +138,13 @@ def test_relations_chosen_for_typical_run_questions() -> None:
         "agent_runs_1h", "agent_runs_1d", "agent_runs"]
     assert relations(group_by=(RUN_DIMENSIONS["kind"],), granularity=Granularity.DAY) == [
         "agent_runs_1h", "agent_runs_1d", "agent_runs"]
-    # What a run used, its user and its tags are not in the run aggregates.
-    assert relations(group_by=(RUN_DIMENSIONS["model"],)) == ["agent_runs"]
-    assert relations(filters=Filters(model="gpt-4o")) == ["agent_runs"]
+    # A run per model it used: only questions by model (grouped or filtered) may read those.
+    per_model = ["agent_runs_model_1h", "agent_runs_model_1d", "agent_runs"]
+    assert relations(group_by=(RUN_DIMENSIONS["model"],)) == per_model
+    assert relations(filters=Filters(model="gpt-4o")) == per_model
+    assert relations(filters=Filters(model="gpt-4o", agent_id="a")) == per_model
+    assert relations(filters=Filters(model="gpt-4o", status="ok")) == ["agent_runs"]
+    # The provider a run used, its user and its tags are in no run aggregate.
+    assert relations(filters=Filters(provider="openai")) == ["agent_runs"]
     assert relations(filters=Filters(user_id="u")) == ["agent_runs"]
     assert relations(group_by=(run_dimension_of("tags.team"),)) == ["agent_runs"]

@@ -23,7 +23,7 @@ from psycopg import sql
 
 from spantally.client import Client
 from spantally.store import BIN_RATIO, ManagedCluster, bin_of, percentile_ms
-from spantally.store.catalog import RUNS, aggregates_of
+from spantally.store.catalog import RUNS, aggregates_of, each_element
 from spantally.store.measures import BIN_HIGH_MS, BIN_LOW_MS, BINS
 
 from .harness import Project, Server, export_grpc, export_http, start_server
@@ -145,10 +145,12 @@ def run_aggregates_mismatches(server: Server, project: Project) -> list[str]:
             columns, sql.Identifier(a.name)).as_string(None), (project.id,))
         measures = [sql.SQL(s.over_rows) for s in RUNS.sums] + [
             sql.SQL(h.over_rows(i)) for h in RUNS.histograms for i in range(len(h.columns))]
+        # A per-model aggregate holds a run once per model it used.
+        elements = sql.SQL(each_element(a.each[1], a.each[0]) if a.each else "")
         raw = server.sql(sql.SQL(
-            "SELECT date_trunc({}, time, 'UTC'), {} FROM agent_runs WHERE project_id = %s "
+            "SELECT date_trunc({}, time, 'UTC'), {} FROM agent_runs c{} WHERE project_id = %s "
             "GROUP BY 1 ORDER BY 1").format(
-            sql.Literal(a.grain.value), sql.SQL(", ").join(measures)).as_string(None),
+            sql.Literal(a.grain.value), sql.SQL(", ").join(measures), elements).as_string(None),
             (project.id,))
         if stored != raw:
             found.append(f"{a.name}: {stored} != agent_runs {raw}")
@@ -191,6 +193,18 @@ def check_run_endpoints(server: Server, project: Project, root: Node, trace_id: 
         for model in expected[n.span_id][3] or {None}:
             models[model] = models.get(model, 0) + 1
     assert {row["key"]: row["runs"] for row in by_model["data"]} == models
+    for model in sorted(m for m in models if m is not None)[:1]:
+        # Runs that used the model: grouped by model, only its own row.
+        status, used = server.api(f"/api/analytics/runs/breakdown/model?{window}&limit=100"
+                                  f"&model={model}", project.key)
+        assert status == 200, used
+        assert {row["key"]: row["runs"] for row in used["data"]} == {model: models[model]}
+        status, used_summary = server.api(f"/api/analytics/runs?{window}&model={model}",
+                                          project.key)
+        assert status == 200, used_summary
+        assert used_summary["runs"] == models[model]
+        assert used_summary["llmCalls"] == sum(expected[n.span_id][0].llm_calls for n in runs
+                                               if model in expected[n.span_id][3])
     status, series = server.api(f"/api/analytics/runs/timeseries?{window}&granularity=hour",
                                 project.key)
     assert status == 200, series
@@ -290,7 +304,7 @@ def test_a_run_and_its_call_written_at_the_same_time_by_two_writers(
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
     from spantally.collector import normalize_request
-    from spantally.store import SpanRecords, queries
+    from spantally.store import SpanRecords, ddl, queries
     from spantally.store.runs import keep_rollups, write_run_spans
     from spantally.store.writer import write_calls
 
@@ -303,14 +317,14 @@ def test_a_run_and_its_call_written_at_the_same_time_by_two_writers(
 
     # The run aggregates are tables kept by the writers, or continuous aggregates.
     ((kind,),) = server.sql("SELECT relkind FROM pg_class WHERE relname = 'agent_runs_1h'")
-    rollup = kind == "r"
+    kept = ddl.run_aggregates_kept(timescale=kind != "r")
 
     async def write(conn: psycopg.AsyncConnection[Any], records: SpanRecords) -> None:
         async with conn.cursor() as cur:
             await cur.execute(queries.CREATE_STAGING_TABLE)
             await write_calls(cur, records.calls)
             inserted = await write_run_spans(cur, records)
-        await keep_rollups(conn, records, inserted, rollup=rollup)
+        await keep_rollups(conn, records, inserted, kept)
 
     async def scenario() -> None:
         url = server.database_url
@@ -435,9 +449,9 @@ def test_repricing_a_runs_calls_moves_its_cost(server: Server, project: Project)
 
 def test_run_measures_come_from_the_run_aggregates_and_say_so(
         server: Server, project: Project) -> None:
-    """Over days, whole days and hours are read from agent_runs_1d and agent_runs_1h, the edges
-    from agent_runs; what the aggregates do not carry (models used) reads agent_runs alone.
-    The answers are the same either way."""
+    """Over days, whole days and hours are read from agent_runs_1d and agent_runs_1h (per model
+    used: agent_runs_model_1d and _1h), the edges from agent_runs; what no aggregate carries
+    (the run's user) reads agent_runs alone."""
     root = Node("run", "planner", children=[Node("call", input_tokens=40, cost_usd=0.25),
                                             Node("run", "helper", children=[Node("tool")])])
     spans = spans_of(root, recent())
@@ -458,8 +472,20 @@ def test_run_measures_come_from_the_run_aggregates_and_say_so(
         f"/api/analytics/runs/breakdown/model?{window}&explain=true", project.key)
     assert status == 200, by_model
     assert {p["relation"] for plan in by_model["explain"]["plans"]
-            for p in plan["pieces"]} == {"agent_runs"}
+            for p in plan["pieces"]} == {"agent_runs_model_1d", "agent_runs_model_1h",
+                                         "agent_runs"}
     assert {row["key"]: row["runs"] for row in by_model["data"]} == {"gpt-4o": 1, None: 1}
+    # Filtered by a model it used, the planner grouped by agent: the per-model aggregates too.
+    status, used = server.api(
+        f"/api/analytics/runs/breakdown/agent?{window}&model=gpt-4o&explain=true", project.key)
+    assert status == 200, used
+    assert "agent_runs_model_1d" in {p["relation"] for p in used["explain"]["plans"][0]["pieces"]}
+    assert {row["key"]: row["runs"] for row in used["data"]} == {"planner": 1}
+    # What no aggregate carries (the run's user) reads agent_runs alone.
+    status, by_user = server.api(
+        f"/api/analytics/runs/breakdown/user?{window}&explain=true", project.key)
+    assert status == 200, by_user
+    assert {p["relation"] for p in by_user["explain"]["plans"][0]["pieces"]} == {"agent_runs"}
     status, by_agent = server.api(
         f"/api/analytics/runs/breakdown/agent?{window}&explain=true&compare=previous_period",
         project.key)
@@ -500,6 +526,8 @@ def test_a_late_step_of_an_older_run_reaches_its_aggregates(
     if kind != "r":  # continuous aggregates: materialize up to each policy's end
         with psycopg.connect(server.database_url, autocommit=True) as conn:
             for a in aggregates_of(RUNS):
+                if not a.continuous:
+                    continue  # a table the writers keep
                 conn.execute(sql.SQL("CALL refresh_continuous_aggregate({}, NULL, now() - {})")
                              .format(sql.Literal(a.name), sql.Literal(a.grain.width)))
     before = server.sql("SELECT sum(llm_calls) FROM agent_runs_1h WHERE project_id = %s",

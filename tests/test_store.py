@@ -12,7 +12,6 @@ import psycopg
 import pytest
 
 from spantally.store import (
-    AGGREGATES,
     DIMENSIONS,
     CallWriter,
     Database,
@@ -28,6 +27,7 @@ from spantally.store import (
     configure_retention,
     migrate,
 )
+from spantally.store.catalog import CONTINUOUS_AGGREGATES
 from spantally.store.migrate import available_migrations
 from spantally.store.writer import write_calls
 
@@ -177,10 +177,10 @@ def test_continuous_aggregates_in_timescale_mode(fresh_database: str) -> None:
     with psycopg.connect(fresh_database) as conn:
         caggs = {r[0] for r in conn.execute(
             "SELECT view_name FROM timescaledb_information.continuous_aggregates").fetchall()}
-        assert caggs == {a.name for a in AGGREGATES}
+        assert caggs == {a.name for a in CONTINUOUS_AGGREGATES}
         jobs = conn.execute("SELECT count(*) FROM timescaledb_information.jobs "
                             "WHERE proc_name = 'policy_refresh_continuous_aggregate'").fetchone()[0]
-        assert jobs == len(AGGREGATES)
+        assert jobs == len(CONTINUOUS_AGGREGATES)
 
 
 @pytest.mark.parametrize("requested_mode", ["auto", "postgres"])

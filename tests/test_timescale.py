@@ -37,7 +37,7 @@ from spantally.store import (
     reprice,
     sessions_summary,
 )
-from spantally.store.catalog import Grain
+from spantally.store.catalog import CONTINUOUS_AGGREGATES, Grain
 
 pytestmark = pytest.mark.timescale_license
 
@@ -178,7 +178,7 @@ def test_aggregates_stay_exact_through_pauses_and_refreshes_in_any_order(
 
             async def keep_refreshing(grain: Grain) -> None:
                 while not stop.is_set():
-                    for a in AGGREGATES:
+                    for a in CONTINUOUS_AGGREGATES:
                         if a.grain is grain:
                             await _refresh(db, a.name, grain.refresh_end(
                                 datetime.now(timezone.utc)))
@@ -309,7 +309,7 @@ def test_maintenance_stands_in_for_policies_the_scheduler_does_not_run(
             assert all(w is None for w in before.watermarks.values())
             assert not before.jobs_healthy
             tasks = {job.task for job in before.jobs}
-            assert {f"refresh {a.name}" for a in AGGREGATES} | {"compression llm_calls"} <= tasks
+            assert {f"refresh {a.name}" for a in CONTINUOUS_AGGREGATES} | {"compression llm_calls"} <= tasks
 
             runner = MaintenanceRunner(db)
             # Another process holding the maintenance lock does the work: this one waits.
@@ -320,10 +320,10 @@ def test_maintenance_stands_in_for_policies_the_scheduler_does_not_run(
                 await other.execute("SELECT pg_advisory_unlock(7342165006)")
             ran = await runner.run_once()
             assert ran is not None
-            assert {f"refresh {a.name}" for a in AGGREGATES} | {"compression llm_calls"} <= set(ran)
+            assert {f"refresh {a.name}" for a in CONTINUOUS_AGGREGATES} | {"compression llm_calls"} <= set(ran)
             # Refreshes run in catalog order, compression after them.
             assert ran.index("compression llm_calls") > max(
-                ran.index(f"refresh {a.name}") for a in AGGREGATES)
+                ran.index(f"refresh {a.name}") for a in CONTINUOUS_AGGREGATES)
             assert await runner.run_once() == []  # nothing is due again before its schedule
 
             async with db.pool.connection() as conn:
