@@ -543,3 +543,35 @@ def test_a_late_step_of_an_older_run_reaches_its_aggregates(
     status, summary = server.api(f"/api/analytics/runs?{window}", project.key)
     assert status == 200, summary
     assert (summary["runs"], summary["llmCalls"], summary["inputTokens"]) == (1, 2, 33)
+
+
+def test_retention_deletes_expired_rows_of_the_tables_the_writers_keep(
+        server: Server, project: Project) -> None:
+    """In every mode, agent_runs_model_1h/_1d are tables: SpanTally's retention pass deletes
+    their expired rows (in `timescale` mode the policies drop the rest)."""
+    import asyncio
+
+    from spantally.store import Database, RetentionConfig, StoreConfig, apply_retention
+
+    for a in aggregates_of(RUNS):
+        if a.continuous:
+            continue
+        server.sql(sql.SQL("INSERT INTO {} (bucket, project_id, model, runs) VALUES "
+                           "(now() - interval '4000 days', %s, 'old-model', 1), "
+                           "(now() - interval '10 days', %s, 'kept-model', 1) "
+                           "RETURNING 1").format(sql.Identifier(a.name)).as_string(None),
+                   (project.id, project.id))
+
+    async def run() -> bool:
+        db = Database(StoreConfig(server.database_url))
+        await db.open()
+        try:
+            return await apply_retention(db, RetentionConfig(raw_days=3650, aggregate_days=3650))
+        finally:
+            await db.close()
+
+    assert asyncio.run(run())
+    for a in aggregates_of(RUNS):
+        if not a.continuous:
+            assert server.sql(sql.SQL("SELECT model FROM {} WHERE project_id = %s").format(
+                sql.Identifier(a.name)).as_string(None), (project.id,)) == [("kept-model",)]
