@@ -14,6 +14,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from spantally.common.errors import PayloadTooLarge, Unavailable
+from spantally.store import INGEST
 
 from .auth import Authenticator
 from .normalize import Normalized, NormalizeLimits, count_spans, normalize_request
@@ -87,7 +88,7 @@ class TraceIngest:
         committed."""
         self._stats.requests += 1
         try:
-            project_id = await self._auth.project_for(authorization)
+            project_id = await self._auth.project_for(authorization, INGEST)
             spans = count_spans(request)
             if spans > self._limits.max_spans_per_request:
                 raise PayloadTooLarge(
@@ -114,7 +115,7 @@ class TraceIngest:
         """OTLP logs or metrics: authenticated and acknowledged, never added to any call.
         Instrumentations send usage there too (events, token histograms): it repeats the
         spans' usage, so counting it would count calls twice."""
-        await self._auth.project_for(authorization)
+        await self._auth.project_for(authorization, INGEST)
         if signal == "logs":
             self._stats.log_records_ignored += items
         else:

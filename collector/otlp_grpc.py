@@ -97,9 +97,11 @@ def _services(ingest: TraceIngest) -> dict[str, _ExportService]:
 
 
 async def start_grpc_receiver(
-    ingest: TraceIngest, host: str, port: int, max_request_bytes: int
+    ingest: TraceIngest, host: str, port: int, max_request_bytes: int,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    """Start serving; returns the server and the port it listens on (useful with port 0)."""
+    """Start serving (over TLS with `credentials`); returns the server and the port it listens
+    on (useful with port 0)."""
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_request_bytes),
@@ -110,7 +112,9 @@ async def start_grpc_receiver(
         grpc.method_handlers_generic_handler(name, {"Export": service.handler()})
         for name, service in _services(ingest).items()
     ))
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    bound = (server.add_insecure_port(address) if credentials is None
+             else server.add_secure_port(address, credentials))
     if bound == 0:
         raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port}")
     await server.start()

@@ -10,6 +10,7 @@ from functools import partial
 import grpc
 from aiohttp import web
 
+from spantally.common.tls import TlsConfig
 from spantally.store import CallWriter, Database
 from spantally.store.prices import ModelPrice, list_prices
 
@@ -37,6 +38,8 @@ class CollectorConfig:
     """On SIGTERM: how long requests in progress and queued calls get to finish."""
     limits: IngestLimits = field(default_factory=IngestLimits)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    tls: TlsConfig | None = None
+    """Serve both receivers over TLS (and require client certificates if it has a CA)."""
 
 
 async def _load_prices(database: Database, project_id: int) -> list[ModelPrice]:
@@ -59,9 +62,10 @@ class Collector:
 
     async def start(self) -> None:
         self.pipeline.start()
+        tls = self.config.tls
         self._grpc, self.grpc_port = await start_grpc_receiver(
-            self.ingest, self.config.host, self.config.grpc_port, self.config.max_request_bytes
-        )
+            self.ingest, self.config.host, self.config.grpc_port, self.config.max_request_bytes,
+            None if tls is None else tls.grpc_credentials())
         self._http = web.AppRunner(
             create_otlp_http_app(self.ingest, self.config.max_request_bytes),
             access_log=None,
@@ -70,7 +74,8 @@ class Collector:
             shutdown_timeout=self.config.shutdown_timeout_s,
         )
         await self._http.setup()
-        site = web.TCPSite(self._http, self.config.host, self.config.http_port)
+        site = web.TCPSite(self._http, self.config.host, self.config.http_port,
+                           ssl_context=None if tls is None else tls.server_context())
         await site.start()
         self.http_port = bound_port(self._http, self.config.http_port)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spantally.collector import CollectorConfig
+from spantally.common.tls import TlsConfig
 from spantally.store import ColumnstoreConfig, RetentionConfig
 
 __all__ = ["ApiConfig", "Settings"]
@@ -45,3 +46,5 @@ class Settings:
     policy, running those it did not (store.maintenance)."""
     collector: CollectorConfig = field(default_factory=CollectorConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    tls: TlsConfig | None = None
+    """TLS on all three listeners (OTLP gRPC and HTTP, API); None serves them in the clear."""

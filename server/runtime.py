@@ -61,6 +61,8 @@ class Runtime:
         self._watch: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
         self._maintenance: asyncio.Task[None] | None = None
+        self._revocations: asyncio.Task[None] | None = None
+        self.authenticator: Authenticator | None = None
         self.api_port = settings.api.port
 
     async def start(self) -> StartupInfo:
@@ -82,11 +84,14 @@ class Runtime:
 
         await configure_retention(self.database, settings.retention)
         await configure_columnstore(self.database, settings.columnstore)
-        authenticator = Authenticator(self.database)
+        authenticator = self.authenticator = Authenticator(self.database)
+        self._revocations = asyncio.create_task(authenticator.listen(),
+                                                name="spantally-key-revocations")
         collector_config = replace(
             settings.collector,
             limits=replace(settings.collector.limits,
                            max_call_age_days=settings.retention.raw_days),
+            tls=settings.tls,
         )
         self.collector = Collector(collector_config, self.database, authenticator)
         await self.collector.start()
@@ -117,15 +122,18 @@ class Runtime:
         )
         self._api = web.AppRunner(create_app(settings.api, services), access_log=None)
         await self._api.setup()
-        await web.TCPSite(self._api, settings.api.host, settings.api.port).start()
+        tls = settings.tls
+        await web.TCPSite(self._api, settings.api.host, settings.api.port,
+                          ssl_context=None if tls is None else tls.server_context()).start()
         self.api_port = bound_port(self._api, settings.api.port)
         host = settings.collector.host
+        scheme = "http" if tls is None else "https"
         return StartupInfo(
             storage_mode=mode,
             database=where,
-            grpc_endpoint=f"http://{host}:{self.collector.grpc_port}",
-            http_endpoint=f"http://{host}:{self.collector.http_port}/v1/traces",
-            api_url=f"http://{settings.api.host}:{self.api_port}",
+            grpc_endpoint=f"{scheme}://{host}:{self.collector.grpc_port}",
+            http_endpoint=f"{scheme}://{host}:{self.collector.http_port}/v1/traces",
+            api_url=f"{scheme}://{settings.api.host}:{self.api_port}",
             project=project,
             api_key=api_key,
         )
@@ -136,7 +144,8 @@ class Runtime:
             await self.collector.stop()
         if self._api is not None:
             await self._api.cleanup()
-        tasks = [t for t in (self._watch, self._retention, self._maintenance) if t is not None]
+        tasks = [t for t in (self._watch, self._retention, self._maintenance, self._revocations)
+                 if t is not None]
         for task in tasks:
             task.cancel()
         # Wait for them to end before the pool closes under a maintenance round in progress.
@@ -210,6 +219,8 @@ def _announce(info: StartupInfo) -> None:
         f"  health        {info.api_url}/healthz\n"
         f"  project       {info.project}\n"
         f"  API key       {key}\n"
+        f"  its scopes    ingest, read (to change prices: spantally keys create {info.project} "
+        "--scope admin)\n"
         "Send spans with: spantally.init(endpoint=..., api_key=...); stop with Ctrl-C.",
         flush=True,
     )

@@ -1,22 +1,32 @@
 """Projects and API keys. A key is `st_<key id>_<secret>`: the key id is public and indexed,
-the secret is stored only as its SHA-256 and compared in constant time."""
+the secret is stored only as its SHA-256 and compared in constant time. Each key has scopes
+(`SCOPES`): what it may do."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 import psycopg
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row
 
 from . import queries
 
 __all__ = [
+    "ADMIN",
+    "DEFAULT_SCOPES",
+    "INGEST",
+    "READ",
     "KEY_PREFIX",
+    "SCOPES",
     "ApiKeyInfo",
+    "KeyGrant",
+    "check_scopes",
     "ProjectInfo",
     "create_api_key",
     "ensure_project",
@@ -29,6 +39,24 @@ __all__ = [
 ]
 
 KEY_PREFIX = "st"
+
+INGEST: Final = "ingest"
+READ: Final = "read"
+ADMIN: Final = "admin"
+SCOPES: Final = (INGEST, READ, ADMIN)
+"""`ingest`: export spans (OTLP); `read`: analytics, calls, runs, prices and currencies as read;
+`admin`: change prices and currencies. (The database's api_keys_scopes_known agrees.)"""
+DEFAULT_SCOPES: Final = (INGEST, READ)
+"""What a key can do unless it is given other scopes: what an application exporting spans and
+a dashboard reading them need."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyGrant:
+    """What a valid key resolves to."""
+
+    project_id: int
+    scopes: frozenset[str]
 
 
 def parse_api_key(key: str) -> tuple[str, str] | None:
@@ -53,25 +81,41 @@ async def ensure_project(conn: psycopg.AsyncConnection, name: str) -> tuple[int,
     return int(row[0]), True
 
 
-async def create_api_key(conn: psycopg.AsyncConnection, project_id: int, name: str = "") -> str:
-    """Create a key for the project and return it; this is the only time the secret exists."""
+def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    """`scopes` in SCOPES' order; ValueError naming any unknown one, or none at all."""
+    wanted = set(scopes)
+    unknown = sorted(wanted - set(SCOPES))
+    if unknown:
+        raise ValueError(f"unknown scope {', '.join(unknown)}: the scopes are "
+                         f"{', '.join(SCOPES)}")
+    if not wanted:
+        raise ValueError(f"a key needs at least one scope of {', '.join(SCOPES)}")
+    return tuple(s for s in SCOPES if s in wanted)
+
+
+async def create_api_key(conn: psycopg.AsyncConnection, project_id: int, name: str = "",
+                         scopes: Iterable[str] = DEFAULT_SCOPES) -> str:
+    """Create a key for the project with `scopes` and return it; this is the only time the
+    secret exists."""
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    await conn.execute(queries.CREATE_API_KEY, (key_id, project_id, _digest(secret), name))
+    await conn.execute(queries.CREATE_API_KEY, (key_id, project_id, _digest(secret), name,
+                                                list(check_scopes(scopes))))
     return f"{KEY_PREFIX}_{key_id}_{secret}"
 
 
-async def resolve_api_key(conn: psycopg.AsyncConnection, key: str) -> int | None:
-    """The project of a valid, unrevoked key, else None."""
+async def resolve_api_key(conn: psycopg.AsyncConnection, key: str) -> KeyGrant | None:
+    """The project and scopes of a valid, unrevoked key, else None."""
     parsed = parse_api_key(key)
     if parsed is None:
         return None
     key_id, secret = parsed
-    row = await (await conn.execute(queries.FIND_API_KEY, (key_id,))).fetchone()
-    if row is None or not hmac.compare_digest(bytes(row[1]), _digest(secret)):
+    async with conn.cursor(row_factory=dict_row) as cur:
+        row = await (await cur.execute(queries.FIND_API_KEY, (key_id,))).fetchone()
+    if row is None or not hmac.compare_digest(bytes(row["secret_sha256"]), _digest(secret)):
         return None
     await conn.execute(queries.TOUCH_API_KEY, (key_id,))
-    return int(row[0])
+    return KeyGrant(int(row["project_id"]), frozenset(row["scopes"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +130,7 @@ class ProjectInfo:
 class ApiKeyInfo:
     key_id: str
     name: str
+    scopes: list[str]
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
@@ -104,9 +149,13 @@ async def list_api_keys(conn: psycopg.AsyncConnection, project_id: int) -> list[
 
 
 async def revoke_api_key(conn: psycopg.AsyncConnection, key_id: str) -> bool:
-    """Revoke a key by its id (the part after `st_`); False if no active key has it."""
+    """Revoke a key by its id (the part after `st_`); False if no active key has it. Every
+    process caching keys hears of it when the transaction commits (`KEYS_CHANNEL`)."""
     row = await (await conn.execute(queries.REVOKE_API_KEY, (key_id,))).fetchone()
-    return row is not None
+    if row is None:
+        return False
+    await conn.execute(queries.NOTIFY_KEY_CHANGED, (key_id,))
+    return True
 
 
 async def find_project(conn: psycopg.AsyncConnection, project: str) -> ProjectInfo | None:

@@ -32,7 +32,10 @@ __all__ = [
     "FIND_RATE",
     "INGEST_FUNCTION_SOURCE",
     "INGEST_STAGED",
+    "KEYS_CHANNEL",
+    "LISTEN_KEYS",
     "LIST_API_KEYS",
+    "NOTIFY_KEY_CHANGED",
     "LIST_PRICES",
     "LIST_PROJECTS",
     "LIST_PROJECT_IDS",
@@ -237,11 +240,11 @@ ADD_COMPRESSION_POLICY = "SELECT add_compression_policy('llm_calls', compress_af
 
 CREATE_PROJECT = "INSERT INTO projects (name) VALUES (%s) RETURNING id"
 FIND_PROJECT = "SELECT id FROM projects WHERE name = %s"
-CREATE_API_KEY = (
-    "INSERT INTO api_keys (key_id, project_id, secret_sha256, name) VALUES (%s, %s, %s, %s)"
-)
+CREATE_API_KEY = """
+INSERT INTO api_keys (key_id, project_id, secret_sha256, name, scopes) VALUES (%s, %s, %s, %s, %s)
+"""
 FIND_API_KEY = """
-SELECT project_id, secret_sha256 FROM api_keys WHERE key_id = %s AND revoked_at IS NULL
+SELECT project_id, secret_sha256, scopes FROM api_keys WHERE key_id = %s AND revoked_at IS NULL
 """
 LIST_PROJECTS = """
 SELECT p.id, p.name, p.created_at,
@@ -250,12 +253,16 @@ SELECT p.id, p.name, p.created_at,
 FROM projects p ORDER BY p.id
 """
 LIST_API_KEYS = """
-SELECT key_id, name, created_at, last_used_at, revoked_at FROM api_keys
+SELECT key_id, name, scopes, created_at, last_used_at, revoked_at FROM api_keys
 WHERE project_id = %s ORDER BY created_at
 """
 REVOKE_API_KEY = """
 UPDATE api_keys SET revoked_at = now() WHERE key_id = %s AND revoked_at IS NULL RETURNING project_id
 """
+# Every process that caches keys listens: a revocation reaches them when it commits.
+KEYS_CHANNEL = "spantally_api_keys"
+NOTIFY_KEY_CHANGED = "SELECT pg_notify('spantally_api_keys', %s)"
+LISTEN_KEYS = "LISTEN spantally_api_keys"
 TOUCH_API_KEY = """
 UPDATE api_keys SET last_used_at = now()
 WHERE key_id = %s AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')

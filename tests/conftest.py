@@ -39,6 +39,16 @@ def server(cluster: ManagedCluster) -> Iterator[Server]:
         running.stop()
 
 
+@pytest.fixture(scope="module")
+def second(server: Server, cluster: ManagedCluster) -> Iterator[Server]:
+    """Another collector and API on the same database (started after `server`)."""
+    running = start_server(cluster.url)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 @pytest.fixture
 def project(server: Server) -> Project:
     """A fresh project with its own API key, so tests never see each other's data."""

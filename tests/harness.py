@@ -30,8 +30,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from spantally.collector import CollectorConfig, PipelineConfig
+from spantally.common.tls import TlsConfig
 from spantally.server import ApiConfig, Runtime, Settings
-from spantally.store import RetentionConfig, create_api_key, ensure_project
+from spantally.store import SCOPES, RetentionConfig, create_api_key, ensure_project
 
 T = TypeVar("T")
 
@@ -76,11 +77,22 @@ class Server:
     _stopped: bool = field(default=False)
 
     def new_project(self) -> Project:
+        """A project of its own, with a key of every scope (tests change prices too)."""
         async def create() -> Project:
             assert self.runtime.database is not None
             async with self.runtime.database.pool.connection() as conn:
                 project_id, _ = await ensure_project(conn, f"test-{uuid.uuid4().hex[:12]}")
-                return Project(project_id, await create_api_key(conn, project_id))
+                return Project(project_id, await create_api_key(conn, project_id,
+                                                                scopes=SCOPES))
+
+        return self.thread.run(create())
+
+    def new_key(self, project: Project, scopes: Sequence[str]) -> str:
+        """Another key of `project`, with `scopes`."""
+        async def create() -> str:
+            assert self.runtime.database is not None
+            async with self.runtime.database.pool.connection() as conn:
+                return await create_api_key(conn, project.id, scopes=scopes)
 
         return self.thread.run(create())
 
@@ -125,8 +137,9 @@ STORAGE_MODE = os.environ.get("SPANTALLY_TEST_STORAGE_MODE", "auto")
 
 def start_server(database_url: str, collector: dict[str, Any] | None = None,
                  retention: RetentionConfig | None = None, read_database_url: str | None = None,
-                 **pipeline: Any) -> Server:
+                 tls: TlsConfig | None = None, **pipeline: Any) -> Server:
     settings = Settings(
+        tls=tls,
         database_url=database_url,
         read_database_url=read_database_url,
         storage_mode=STORAGE_MODE,

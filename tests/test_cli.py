@@ -55,9 +55,24 @@ def test_projects_and_keys(server: Server) -> None:
 
     second = spantally("keys", "create", "cli-project", "--name", "ci", *db)
     assert second.returncode == 0
-    second_key = second.stdout.split(": ")[1].strip()
+    assert "its scopes: ingest, read" in second.stdout
+    second_key = second.stdout.split("API key (shown once, keep it secret): ")[1].strip()
     key_id = second_key.split("_")[1]
     assert key_id in spantally("keys", "list", "cli-project", *db).stdout
+    # Scopes: an admin-only key may change prices and may not read; an unknown scope is refused.
+    admin = spantally("keys", "create", "cli-project", "--scope", "admin", *db)
+    assert admin.returncode == 0 and "its scopes: admin" in admin.stdout
+    admin_key = admin.stdout.split("API key (shown once, keep it secret): ")[1].strip()
+    listed_keys = spantally("keys", "list", "cli-project", *db).stdout
+    assert "admin" in listed_keys and "ingest, read" in listed_keys
+    with pytest.raises(PermissionDenied) as no_read:
+        Client(server.api_url, admin_key).get_llm_analytics()
+    assert "'read' scope" in str(no_read.value)
+    with pytest.raises(PermissionDenied) as no_admin:
+        Client(server.api_url, key).create_price("cli-model", input_per_mtok=1, output_per_mtok=2)
+    assert "'admin' scope" in str(no_admin.value)
+    bad = spantally("keys", "create", "cli-project", "--scope", "owner", *db)
+    assert bad.returncode == 2 and "unknown scope owner" in bad.stderr
     assert second_key not in spantally("keys", "list", "cli-project", *db).stdout  # never shown
     assert spantally("keys", "revoke", second_key, *db).returncode == 0
     # (never used before its revocation, so no server has it cached)

@@ -10,7 +10,6 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,11 @@ from opentelemetry.trace import SpanKind
 from psycopg import sql
 
 from spantally.client import Client
-from spantally.store import BIN_RATIO, ManagedCluster, bin_of, percentile_ms
+from spantally.store import BIN_RATIO, bin_of, percentile_ms
 from spantally.store.catalog import RUNS, aggregates_of, each_element
 from spantally.store.measures import BIN_HIGH_MS, BIN_LOW_MS, BINS
 
-from .harness import Project, Server, export_grpc, export_http, start_server
+from .harness import Project, Server, export_grpc, export_http
 from .run_traces import Node, examples, expected_rollups, random_tree, recent, spans_of, walk
 
 _ROLLUP_SQL = """
@@ -36,16 +35,6 @@ SELECT span_id, parent_run_span_id, llm_calls, llm_errors, tool_calls, tool_erro
        own_output_tokens, own_cost_nano_usd, own_unpriced_calls, models, status, agent_name
 FROM agent_runs WHERE project_id = %s AND trace_id = %s
 """
-
-
-@pytest.fixture(scope="module")
-def second(cluster: ManagedCluster) -> Iterator[Server]:
-    """Another collector on the same database."""
-    running = start_server(cluster.url)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def stored_rollups(server: Server, project: Project, trace_id: bytes) -> dict[bytes, Any]:

@@ -8,6 +8,7 @@ from spantally import __version__
 from spantally.store import RUN_DIMENSIONS, RUN_SORTS, RunMeasures
 
 from .runs import run_measures_row, run_row_columns
+from .services import scope_for
 
 __all__ = ["openapi_document"]
 
@@ -483,12 +484,15 @@ def openapi_document() -> dict[str, Any]:
         },
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
-                                               "description": "A project API key, st_..."}},
+                                               "description": "A project API key, st_...; "
+                                               "each operation names the scope it needs "
+                                               "(x-spantally-scope)"}},
             "responses": {
                 name: _json(_ref("Error"), text) for name, text in (
                     ("InvalidArgument", "A parameter or the body is invalid (400)"),
                     ("Unauthenticated", "No API key (401)"),
-                    ("PermissionDenied", "Unknown or revoked API key (403)"),
+                    ("PermissionDenied", "Unknown or revoked API key, or one without the "
+                                         "scope the operation needs (403)"),
                     ("NotFound", "No such thing in this project (404)"),
                     ("Conflict", "Overlaps what is stored (409)"),
                     ("Unavailable", "The database is unreachable; see Retry-After (503)"),
@@ -576,4 +580,9 @@ def openapi_document() -> dict[str, Any]:
     for path, item in document["paths"].items():
         if path.startswith("/api/analytics/"):
             item["get"]["parameters"].append(_EXPLAIN)
+    # The scope of the key each operation needs (docs/security.md).
+    for item in document["paths"].values():
+        for method, operation in item.items():
+            if operation.get("security") != []:
+                operation["x-spantally-scope"] = scope_for(method.upper())
     return document

@@ -15,14 +15,14 @@ from aiohttp import web
 from spantally.collector import Authenticator, CollectorStats
 from spantally.collector.pricing import PriceBook
 from spantally.common.errors import InvalidArgument
-from spantally.store import Database, find_rate
+from spantally.store import ADMIN, READ, Database, find_rate
 
 from ..config import ApiConfig
 from .params import parse_currency
 from .shape import Money
 
 __all__ = ["CONFIG_KEY", "SERVICES_KEY", "ApiServices", "exchange_rate", "json_body",
-           "money_of", "project_of", "reading"]
+           "money_of", "project_of", "reading", "scope_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +41,20 @@ CONFIG_KEY = web.AppKey("config", ApiConfig)
 SERVICES_KEY = web.AppKey("services", ApiServices)
 
 
+# The scope a request needs, by its method: reading is `read`, any change `admin`.
+_SCOPE_OF_METHOD: dict[str, str] = {"GET": READ, "HEAD": READ}
+
+
+def scope_for(method: str) -> str:
+    """The scope of the key an API request with `method` needs."""
+    return _SCOPE_OF_METHOD.get(method, ADMIN)
+
+
 async def project_of(request: web.Request) -> int:
-    """The project of the request's API key (401/403 otherwise)."""
+    """The project of the request's API key, which must have the scope the request needs
+    (401 without a key; 403 for an unknown or revoked one, or one without that scope)."""
     return await request.app[SERVICES_KEY].authenticator.project_for(
-        request.headers.get("Authorization")
-    )
+        request.headers.get("Authorization"), scope_for(request.method))
 
 
 @asynccontextmanager

@@ -137,6 +137,8 @@ def projects_create(database_url: str | None, home: Path | None, embedded_port: 
         raise click.ClickException(f"project {name!r} exists already (id {project_id}); "
                                    f"add a key with: spantally keys create {name}")
     console.print(f"project {name} (id {project_id}) created")
+    console.print(f"its scopes: ingest, read (to change prices, add a key with: "
+                  f"spantally keys create {name} --scope admin)")
     click.echo(f"API key (shown once, keep it secret): {key}")
 
 
@@ -172,19 +174,34 @@ async def _project_id(conn: Any, project: str) -> int:
     return found.id
 
 
+def _scopes(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+            ) -> tuple[str, ...]:
+    from spantally.store import DEFAULT_SCOPES, check_scopes
+
+    try:
+        return check_scopes(values) if values else DEFAULT_SCOPES
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @keys.command("create")
 @database_options
 @click.argument("project")
 @click.option("--name", default="", help="A label for the key.")
+@click.option("--scope", "scopes", multiple=True, callback=_scopes,
+              help="What the key may do (repeatable): ingest (OTLP export), read (analytics, "
+                   "calls, runs, prices), admin (change prices and currencies). "
+                   "Default: ingest and read.")
 def keys_create(database_url: str | None, home: Path | None, embedded_port: int, db_user: str,
-                project: str, name: str) -> None:
+                project: str, name: str, scopes: tuple[str, ...]) -> None:
     """Create a key for PROJECT (name or id); the secret is printed once."""
     from spantally.store import create_api_key
 
     async def work(conn: Any) -> str:
-        return await create_api_key(conn, await _project_id(conn, project), name)
+        return await create_api_key(conn, await _project_id(conn, project), name, scopes)
 
     key = _on_database(database_url, home, embedded_port, db_user, work)
+    console.print(f"its scopes: {', '.join(scopes)}")
     click.echo(f"API key (shown once, keep it secret): {key}")
 
 
@@ -199,10 +216,10 @@ def keys_list(database_url: str | None, home: Path | None, embedded_port: int, d
     async def work(conn: Any) -> Any:
         return await list_api_keys(conn, await _project_id(conn, project))
 
-    table = Table("key id", "name", "created", "last used", "revoked")
+    table = Table("key id", "name", "scopes", "created", "last used", "revoked")
     for k in _on_database(database_url, home, embedded_port, db_user, work):
-        table.add_row(f"st_{k.key_id}_…", k.name, _when(k.created_at), _when(k.last_used_at),
-                      _when(k.revoked_at))
+        table.add_row(f"st_{k.key_id}_…", k.name, ", ".join(k.scopes), _when(k.created_at),
+                      _when(k.last_used_at), _when(k.revoked_at))
     console.print(table)
 
 

@@ -11,10 +11,14 @@ import logging
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from spantally import __version__
+
+if TYPE_CHECKING:
+    from spantally.common.tls import TlsConfig
 from spantally.client import SpanTallyError
 from spantally.client import parse_moment as client_moment
 from spantally.collector import CollectorConfig, IngestLimits, NormalizeLimits, PipelineConfig
@@ -97,6 +101,16 @@ def main(log_level: str) -> None:
               default=7.0, show_default=True,
               help="Longest span of raw calls one analytics query may read (breakdowns by user, "
                    "session or tag; filters on them, except one userId or sessionId).")
+@click.option("--tls-cert", envvar="SPANTALLY_TLS_CERT",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Serve OTLP gRPC, OTLP HTTP and the API over TLS with this certificate "
+                   "chain (PEM); needs --tls-key.")
+@click.option("--tls-key", envvar="SPANTALLY_TLS_KEY",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The private key (PEM) of --tls-cert.")
+@click.option("--tls-client-ca", envvar="SPANTALLY_TLS_CLIENT_CA",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Require client certificates signed by this CA (PEM) on all three listeners.")
 @click.option("--project", "default_project", envvar="SPANTALLY_DEFAULT_PROJECT",
               default="default", show_default=True, help="Project created on first start.")
 def up(
@@ -108,7 +122,8 @@ def up(
     max_attribute_chars: int, max_span_attributes: int, shutdown_timeout: float,
     retention_days: int | None,
     aggregate_retention_days: int | None, compress_after_days: int,
-    maintenance_interval: float, max_raw_range_days: float, default_project: str,
+    maintenance_interval: float, max_raw_range_days: float, tls_cert: Path | None,
+    tls_key: Path | None, tls_client_ca: Path | None, default_project: str,
 ) -> None:
     """Run the collector (OTLP gRPC and HTTP) and the API."""
     from spantally.store import ColumnstoreConfig, RetentionConfig, StoreError
@@ -120,6 +135,7 @@ def up(
         columnstore = ColumnstoreConfig(compress_after_days=compress_after_days or None)
     except StoreError as exc:
         raise click.UsageError(str(exc)) from None
+    tls = _tls(tls_cert, tls_key, tls_client_ca)
 
     settings = Settings(
         database_url=database_url,
@@ -152,8 +168,27 @@ def up(
             ),
         ),
         api=ApiConfig(host=host, port=api_port, max_raw_range_days=max_raw_range_days),
+        tls=tls,
     )
     _run(serve(settings))
+
+
+def _tls(cert: Path | None, key: Path | None, client_ca: Path | None) -> TlsConfig | None:
+    """The TLS settings, checked now (a bad file is a usage error, not a failed start)."""
+    from spantally.common.tls import TlsConfig, TlsError
+
+    if cert is None and key is None:
+        if client_ca is not None:
+            raise click.UsageError("--tls-client-ca needs --tls-cert and --tls-key")
+        return None
+    if cert is None or key is None:
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    tls = TlsConfig(cert, key, client_ca)
+    try:
+        tls.server_context()
+    except TlsError as exc:
+        raise click.UsageError(str(exc)) from None
+    return tls
 
 
 @main.command()
