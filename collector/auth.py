@@ -15,6 +15,8 @@ from spantally.store import SCOPES, Database, KeyGrant, queries, resolve_api_key
 from spantally.store.database import is_transient
 from spantally.store.keys import KEY_PREFIX
 
+from .limits import Limiter
+
 __all__ = ["Authenticator"]
 
 _MAX_CACHED = 10_000
@@ -33,8 +35,11 @@ class Authenticator:
     bounds a revocation while the listener is down. While the database is down, cached keys
     still authenticate and others get a retryable answer, never a false "permission denied"."""
 
-    def __init__(self, database: Database, ttl_s: float = 60.0, negative_ttl_s: float = 5.0) -> None:
+    def __init__(self, database: Database, ttl_s: float = 60.0, negative_ttl_s: float = 5.0,
+                 limiter: Limiter | None = None) -> None:
         self._db = database
+        self._limiter = limiter
+        """Counts refused keys per client address, and refuses an address past its limit."""
         self._ttl_s = ttl_s
         self._negative_ttl_s = negative_ttl_s
         self._cache: dict[str, tuple[KeyGrant | None, float]] = {}
@@ -68,9 +73,29 @@ class Authenticator:
         for key in [k for k in self._cache if k.startswith(prefix)]:
             del self._cache[key]
 
-    async def project_for(self, authorization: str | None, scope: str) -> int:
+    async def project_for(self, authorization: str | None, scope: str,
+                          client: str | None = None) -> int:
         """The project of the key, which must have `scope` (PermissionDenied naming it)."""
+        return (await self.grant_for(authorization, scope, client)).project_id
+
+    async def grant_for(self, authorization: str | None, scope: str,
+                        client: str | None = None) -> KeyGrant:
+        """What the key may do, which must include `scope`. `client`: the caller's address,
+        refused once it caused too many refusals (RateLimited)."""
         assert scope in SCOPES, scope
+        limiter = self._limiter if client is not None else None
+        if limiter is not None:
+            assert client is not None
+            limiter.check_client(client)
+        try:
+            return await self._grant(authorization, scope)
+        except (Unauthenticated, PermissionDenied):
+            if limiter is not None:
+                assert client is not None
+                limiter.failed(client)
+            raise
+
+    async def _grant(self, authorization: str | None, scope: str) -> KeyGrant:
         key = self._bearer_token(authorization)
         now = time.monotonic()
         cached = self._cache.get(key)
@@ -97,7 +122,7 @@ class Authenticator:
             raise PermissionDenied(
                 f"the API key lacks the '{scope}' scope (it has {', '.join(sorted(grant.scopes))})"
                 f": create one with `spantally keys create PROJECT --scope {scope}`")
-        return grant.project_id
+        return grant
 
     @staticmethod
     def _bearer_token(authorization: str | None) -> str:

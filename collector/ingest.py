@@ -13,16 +13,26 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from spantally.common.errors import PayloadTooLarge, Unavailable
+from spantally.common.errors import PayloadTooLarge, RateLimited, Unavailable
 from spantally.store import INGEST
 
 from .auth import Authenticator
+from .limits import Limiter
 from .normalize import Normalized, NormalizeLimits, count_spans, normalize_request
 from .pipeline import Pipeline
 from .pricing import PriceBook
 from .stats import CollectorStats
 
-__all__ = ["ExportOutcome", "IngestLimits", "TraceIngest", "count_log_records", "count_metrics"]
+__all__ = ["Caller", "ExportOutcome", "IngestLimits", "TraceIngest", "count_log_records",
+           "count_metrics"]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent an OTLP request: its Authorization header and its address."""
+
+    authorization: str | None
+    address: str | None = None
 
 
 def count_log_records(request: ExportLogsServiceRequest) -> int:
@@ -61,12 +71,14 @@ class TraceIngest:
         prices: PriceBook,
         stats: CollectorStats,
         limits: IngestLimits = IngestLimits(),
+        limiter: Limiter | None = None,
     ) -> None:
         self._auth = authenticator
         self._pipeline = pipeline
         self._prices = prices
         self._stats = stats
         self._limits = limits
+        self._limiter = limiter
         self._in_flight = 0
 
     @asynccontextmanager
@@ -81,20 +93,22 @@ class TraceIngest:
         finally:
             self._in_flight -= 1
 
-    async def export(
-        self, request: ExportTraceServiceRequest, authorization: str | None
-    ) -> ExportOutcome:
+    async def export(self, request: ExportTraceServiceRequest, caller: Caller) -> ExportOutcome:
         """Store the calls, runs, tools and links of one request; returns once they are
         committed."""
         self._stats.requests += 1
+        spans = 0
         try:
-            project_id = await self._auth.project_for(authorization, INGEST)
+            project_id = await self._auth.project_for(caller.authorization, INGEST,
+                                                      caller.address)
             spans = count_spans(request)
             if spans > self._limits.max_spans_per_request:
                 raise PayloadTooLarge(
                     f"the request has {spans} spans; at most "
                     f"{self._limits.max_spans_per_request} are accepted: export smaller batches"
                 )
+            if self._limiter is not None:
+                await self._limiter.ingest(project_id, spans)
             price = await self._prices.for_project(project_id)
             normalized = normalize_request(request, project_id, price, self._limits.attributes)
             if self._limits.max_call_age_days is not None:
@@ -102,6 +116,11 @@ class TraceIngest:
             records = normalized.records
             if len(records):
                 await self._pipeline.submit(records)
+        except RateLimited:
+            self._stats.requests_failed += 1
+            self._stats.requests_rate_limited += 1
+            self._stats.spans_rate_limited += spans
+            raise
         except Exception:
             self._stats.requests_failed += 1
             raise
@@ -111,11 +130,11 @@ class TraceIngest:
             return ExportOutcome(rejected, "; ".join(normalized.errors))
         return ExportOutcome()
 
-    async def ignore(self, signal: str, items: int, authorization: str | None) -> ExportOutcome:
+    async def ignore(self, signal: str, items: int, caller: Caller) -> ExportOutcome:
         """OTLP logs or metrics: authenticated and acknowledged, never added to any call.
         Instrumentations send usage there too (events, token histograms): it repeats the
         spans' usage, so counting it would count calls twice."""
-        await self._auth.project_for(authorization, INGEST)
+        await self._auth.project_for(caller.authorization, INGEST, caller.address)
         if signal == "logs":
             self._stats.log_records_ignored += items
         else:

@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from spantally.common.errors import InvalidArgument, classify
 
-from .ingest import ExportOutcome, TraceIngest, count_log_records, count_metrics
+from .ingest import Caller, ExportOutcome, TraceIngest, count_log_records, count_metrics
 
 __all__ = ["start_grpc_receiver"]
 
@@ -28,7 +28,7 @@ log = logging.getLogger("spantally.collector")
 
 _PACKAGE = "opentelemetry.proto.collector"
 
-Handle = Callable[[Any, str | None], Awaitable[ExportOutcome]]
+Handle = Callable[[Any, Caller], Awaitable[ExportOutcome]]
 
 
 class _ExportService:
@@ -56,7 +56,8 @@ class _ExportService:
                     raise InvalidArgument(
                         f"the message is not an OTLP {self._request_type.__name__}: {exc}"
                     ) from None
-                outcome = await self._handle(request, authorization)
+                outcome = await self._handle(request, Caller(authorization,
+                                                             _address(context.peer())))
         except Exception as exc:  # noqa: BLE001 - every failure gets its status from classify()
             failure = classify(exc)
             if failure.grpc_code is grpc.StatusCode.INTERNAL:
@@ -76,12 +77,21 @@ class _ExportService:
         )
 
 
-def _services(ingest: TraceIngest) -> dict[str, _ExportService]:
-    async def ignore_logs(request: Any, authorization: str | None) -> ExportOutcome:
-        return await ingest.ignore("logs", count_log_records(request), authorization)
+def _address(peer: str | None) -> str | None:
+    """The client's address from gRPC's peer ("ipv4:127.0.0.1:5123", "ipv6:[::1]:5123")."""
+    if not peer:
+        return None
+    _, _, rest = peer.partition(":")
+    host = rest.rpartition(":")[0] or rest
+    return host.strip("[]") or None
 
-    async def ignore_metrics(request: Any, authorization: str | None) -> ExportOutcome:
-        return await ingest.ignore("metrics", count_metrics(request), authorization)
+
+def _services(ingest: TraceIngest) -> dict[str, _ExportService]:
+    async def ignore_logs(request: Any, caller: Caller) -> ExportOutcome:
+        return await ingest.ignore("logs", count_log_records(request), caller)
+
+    async def ignore_metrics(request: Any, caller: Caller) -> ExportOutcome:
+        return await ingest.ignore("metrics", count_metrics(request), caller)
 
     return {
         f"{_PACKAGE}.trace.v1.TraceService": _ExportService(

@@ -42,7 +42,7 @@ from spantally.common.errors import (
     classify,
 )
 
-from .ingest import ExportOutcome, TraceIngest, count_log_records, count_metrics
+from .ingest import Caller, ExportOutcome, TraceIngest, count_log_records, count_metrics
 
 __all__ = ["create_otlp_http_app"]
 
@@ -67,24 +67,22 @@ def create_otlp_http_app(ingest: TraceIngest, max_request_bytes: int) -> web.App
 
 
 async def _export_traces(request: web.Request) -> web.StreamResponse:
-    async def handle(message: Any, authorization: str | None) -> ExportOutcome:
-        return await request.app[INGEST_KEY].export(message, authorization)
+    async def handle(message: Any, caller: Caller) -> ExportOutcome:
+        return await request.app[INGEST_KEY].export(message, caller)
 
     return await _export(request, ExportTraceServiceRequest, ExportTraceServiceResponse, handle)
 
 
 async def _export_logs(request: web.Request) -> web.StreamResponse:
-    async def handle(message: Any, authorization: str | None) -> ExportOutcome:
-        return await request.app[INGEST_KEY].ignore("logs", count_log_records(message),
-                                                    authorization)
+    async def handle(message: Any, caller: Caller) -> ExportOutcome:
+        return await request.app[INGEST_KEY].ignore("logs", count_log_records(message), caller)
 
     return await _export(request, ExportLogsServiceRequest, ExportLogsServiceResponse, handle)
 
 
 async def _export_metrics(request: web.Request) -> web.StreamResponse:
-    async def handle(message: Any, authorization: str | None) -> ExportOutcome:
-        return await request.app[INGEST_KEY].ignore("metrics", count_metrics(message),
-                                                    authorization)
+    async def handle(message: Any, caller: Caller) -> ExportOutcome:
+        return await request.app[INGEST_KEY].ignore("metrics", count_metrics(message), caller)
 
     return await _export(request, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
                          handle)
@@ -108,7 +106,8 @@ async def _export(
             body = await _read_body(request)
             export = (_parse_json(body, request_type) if as_json
                       else _parse_protobuf(body, request_type))
-            outcome = await handle(export, request.headers.get("Authorization"))
+            outcome = await handle(export, Caller(request.headers.get("Authorization"),
+                                                  request.remote))
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[MAX_BYTES_KEY]
         return _error(PayloadTooLarge(f"the request body exceeds {limit} bytes"), as_json)

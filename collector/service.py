@@ -16,6 +16,7 @@ from spantally.store.prices import ModelPrice, list_prices
 
 from .auth import Authenticator
 from .ingest import IngestLimits, TraceIngest
+from .limits import Limiter
 from .otlp_grpc import start_grpc_receiver
 from .otlp_http import create_otlp_http_app
 from .pipeline import Pipeline, PipelineConfig
@@ -48,13 +49,14 @@ async def _load_prices(database: Database, project_id: int) -> list[ModelPrice]:
 
 
 class Collector:
-    def __init__(self, config: CollectorConfig, database: Database, authenticator: Authenticator) -> None:
+    def __init__(self, config: CollectorConfig, database: Database, authenticator: Authenticator,
+                 limiter: Limiter | None = None) -> None:
         self.config = config
         self.stats = CollectorStats()
         self.pipeline = Pipeline(CallWriter(database), database, config.pipeline, self.stats)
         self.prices = PriceBook(partial(_load_prices, database))
         self.ingest = TraceIngest(authenticator, self.pipeline, self.prices, self.stats,
-                                  config.limits)
+                                  config.limits, limiter)
         self.grpc_port = config.grpc_port
         self.http_port = config.http_port
         self._grpc: grpc.aio.Server | None = None

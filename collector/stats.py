@@ -31,6 +31,10 @@ class CollectorStats:
     queue_full: int = 0
     requests_throttled: int = 0
     """Requests refused (retryably) because too many were in flight."""
+    requests_rate_limited: int = 0
+    """OTLP requests refused (retryably) over their project's spans-per-minute limit."""
+    spans_rate_limited: int = 0
+    """The spans of those requests (sent again by the exporter's retries)."""
     attributes_truncated: int = 0
     attributes_dropped: int = 0
     """Attributes beyond the per-span limit (NormalizeLimits.max_attributes), ignored."""

@@ -21,6 +21,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
+    "RateLimited",
     "Unauthenticated",
     "Unavailable",
     "UnsupportedMediaType",
@@ -52,6 +53,7 @@ class Failure(Exception):
 
     grpc_code: grpc.StatusCode = grpc.StatusCode.INTERNAL
     http_override: int | None = None
+    code_override: str | None = None
     retry_after_s: int | None = None
 
     def __init__(self, message: str) -> None:
@@ -61,7 +63,7 @@ class Failure(Exception):
     @property
     def code(self) -> str:
         """The stable error code of the JSON error body, e.g. "INVALID_ARGUMENT"."""
-        return self.grpc_code.name
+        return self.code_override or self.grpc_code.name
 
     @property
     def http_status(self) -> int:
@@ -102,6 +104,20 @@ class AlreadyExists(Failure):
     """The request conflicts with what is stored (an overlapping price window)."""
 
     grpc_code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class RateLimited(Failure):
+    """Over a rate limit (collector/limits.py): retry after `retry_after_s`. HTTP 429 with
+    Retry-After and code RESOURCE_EXHAUSTED; gRPC UNAVAILABLE, which every OTLP exporter
+    retries (RESOURCE_EXHAUSTED only with RetryInfo details). Nothing was done."""
+
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    http_override = 429
+    code_override = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
 
 
 class Unavailable(Failure):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spantally.collector import CollectorConfig
+from spantally.collector import CollectorConfig, RateLimits
 from spantally.common.tls import TlsConfig
 from spantally.store import ColumnstoreConfig, RetentionConfig
 
@@ -48,3 +48,5 @@ class Settings:
     api: ApiConfig = field(default_factory=ApiConfig)
     tls: TlsConfig | None = None
     """TLS on all three listeners (OTLP gRPC and HTTP, API); None serves them in the clear."""
+    limits: RateLimits = field(default_factory=RateLimits)
+    """The default rate limits (a project's own replace them: store.project_limits)."""

@@ -10,13 +10,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from spantally.collector import Authenticator, Collector
+from spantally.collector import Authenticator, Collector, Limiter
 from spantally.collector.service import bound_port
 from spantally.store import (
     ClusterConfig,
     Database,
     MaintenanceRunner,
     ManagedCluster,
+    ProjectLimits,
     StorageMode,
     StoreConfig,
     apply_retention,
@@ -25,6 +26,7 @@ from spantally.store import (
     create_api_key,
     default_home,
     ensure_project,
+    project_limits,
 )
 
 from .api import ApiServices, create_app
@@ -63,6 +65,7 @@ class Runtime:
         self._maintenance: asyncio.Task[None] | None = None
         self._revocations: asyncio.Task[None] | None = None
         self.authenticator: Authenticator | None = None
+        self.limiter: Limiter | None = None
         self.api_port = settings.api.port
 
     async def start(self) -> StartupInfo:
@@ -84,7 +87,10 @@ class Runtime:
 
         await configure_retention(self.database, settings.retention)
         await configure_columnstore(self.database, settings.columnstore)
-        authenticator = self.authenticator = Authenticator(self.database)
+        database = self.database
+        self.limiter = Limiter(settings.limits,
+                               lambda project_id: _own_limits(database, project_id))
+        authenticator = self.authenticator = Authenticator(self.database, limiter=self.limiter)
         self._revocations = asyncio.create_task(authenticator.listen(),
                                                 name="spantally-key-revocations")
         collector_config = replace(
@@ -93,7 +99,7 @@ class Runtime:
                            max_call_age_days=settings.retention.raw_days),
             tls=settings.tls,
         )
-        self.collector = Collector(collector_config, self.database, authenticator)
+        self.collector = Collector(collector_config, self.database, authenticator, self.limiter)
         await self.collector.start()
         self._watch = asyncio.create_task(self.database.watch(), name="spantally-db-watch")
         # In `timescale` mode policies drop raw chunks and continuous aggregates' rows; this
@@ -119,6 +125,7 @@ class Runtime:
             collector_stats=self.collector.stats,
             queued_calls=lambda: self.collector.pipeline.queued_calls if self.collector else 0,
             prices=self.collector.prices,
+            limiter=self.limiter,
         )
         self._api = web.AppRunner(create_app(settings.api, services), access_log=None)
         await self._api.setup()
@@ -181,6 +188,11 @@ class Runtime:
         if key_file is not None and key_file.exists():
             return name, key_file.read_text().strip()
         return name, None
+
+
+async def _own_limits(database: Database, project_id: int) -> ProjectLimits | None:
+    async with database.pool.connection() as conn:
+        return await project_limits(conn, project_id)
 
 
 def _write_secret(path: Path, value: str) -> None:

@@ -19,6 +19,7 @@ from .keys import (
     ApiKeyInfo,
     KeyGrant,
     ProjectInfo,
+    ProjectLimits,
     check_scopes,
     create_api_key,
     ensure_project,
@@ -26,8 +27,10 @@ from .keys import (
     list_api_keys,
     list_projects,
     parse_api_key,
+    project_limits,
     resolve_api_key,
     revoke_api_key,
+    set_project_limits,
 )
 from .maintenance import (
     ColumnstoreConfig,
@@ -85,6 +88,9 @@ __all__ = [
     "INGEST",
     "READ",
     "KeyGrant",
+    "ProjectLimits",
+    "project_limits",
+    "set_project_limits",
     "SCOPES",
     "check_scopes",
     "BIN_RATIO",

@@ -26,7 +26,10 @@ __all__ = [
     "SCOPES",
     "ApiKeyInfo",
     "KeyGrant",
+    "ProjectLimits",
     "check_scopes",
+    "project_limits",
+    "set_project_limits",
     "ProjectInfo",
     "create_api_key",
     "ensure_project",
@@ -57,6 +60,34 @@ class KeyGrant:
 
     project_id: int
     scopes: frozenset[str]
+    key_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectLimits:
+    """A project's own rate limits (None: the default)."""
+
+    spans_per_minute: int | None = None
+    api_requests_per_second: float | None = None
+
+
+async def project_limits(conn: psycopg.AsyncConnection, project_id: int) -> ProjectLimits | None:
+    """The project's own rate limits, None when it has none."""
+    async with conn.cursor(row_factory=class_row(ProjectLimits)) as cur:
+        await cur.execute(queries.PROJECT_LIMITS, (project_id,))
+        return await cur.fetchone()
+
+
+async def set_project_limits(conn: psycopg.AsyncConnection, project_id: int,
+                             limits: ProjectLimits) -> ProjectLimits:
+    """Replace the project's own rate limits (a None field: back to the default). Every
+    process reads them again within its cache's 30 s."""
+    async with conn.cursor(row_factory=class_row(ProjectLimits)) as cur:
+        await cur.execute(queries.SET_PROJECT_LIMITS, (project_id, limits.spans_per_minute,
+                                                       limits.api_requests_per_second))
+        row = await cur.fetchone()
+    assert row is not None
+    return row
 
 
 def parse_api_key(key: str) -> tuple[str, str] | None:
@@ -115,7 +146,7 @@ async def resolve_api_key(conn: psycopg.AsyncConnection, key: str) -> KeyGrant |
     if row is None or not hmac.compare_digest(bytes(row["secret_sha256"]), _digest(secret)):
         return None
     await conn.execute(queries.TOUCH_API_KEY, (key_id,))
-    return KeyGrant(int(row["project_id"]), frozenset(row["scopes"]))
+    return KeyGrant(int(row["project_id"]), frozenset(row["scopes"]), key_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,8 @@ __all__ = [
     "KEYS_CHANNEL",
     "LISTEN_KEYS",
     "LIST_API_KEYS",
+    "PROJECT_LIMITS",
+    "SET_PROJECT_LIMITS",
     "NOTIFY_KEY_CHANGED",
     "LIST_PRICES",
     "LIST_PROJECTS",
@@ -258,6 +260,16 @@ WHERE project_id = %s ORDER BY created_at
 """
 REVOKE_API_KEY = """
 UPDATE api_keys SET revoked_at = now() WHERE key_id = %s AND revoked_at IS NULL RETURNING project_id
+"""
+PROJECT_LIMITS = """
+SELECT spans_per_minute, api_requests_per_second FROM project_limits WHERE project_id = %s
+"""
+SET_PROJECT_LIMITS = """
+INSERT INTO project_limits (project_id, spans_per_minute, api_requests_per_second)
+VALUES (%s, %s, %s)
+ON CONFLICT (project_id) DO UPDATE SET spans_per_minute = excluded.spans_per_minute,
+    api_requests_per_second = excluded.api_requests_per_second, updated_at = now()
+RETURNING spans_per_minute, api_requests_per_second
 """
 # Every process that caches keys listens: a revocation reaches them when it commits.
 KEYS_CHANNEL = "spantally_api_keys"

@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from spantally.collector import CollectorConfig, PipelineConfig
+from spantally.collector import CollectorConfig, PipelineConfig, RateLimits
 from spantally.common.tls import TlsConfig
 from spantally.server import ApiConfig, Runtime, Settings
 from spantally.store import SCOPES, RetentionConfig, create_api_key, ensure_project
@@ -137,9 +137,14 @@ STORAGE_MODE = os.environ.get("SPANTALLY_TEST_STORAGE_MODE", "auto")
 
 def start_server(database_url: str, collector: dict[str, Any] | None = None,
                  retention: RetentionConfig | None = None, read_database_url: str | None = None,
-                 tls: TlsConfig | None = None, **pipeline: Any) -> Server:
+                 tls: TlsConfig | None = None, limits: RateLimits | None = None,
+                 **pipeline: Any) -> Server:
+    """A runtime on `database_url`, without rate limits unless given (every test's requests
+    come from one address, many with bad keys on purpose)."""
     settings = Settings(
         tls=tls,
+        limits=limits or RateLimits(spans_per_minute=None, api_requests_per_second=None,
+                                    failed_auth_per_minute=None),
         database_url=database_url,
         read_database_url=read_database_url,
         storage_mode=STORAGE_MODE,

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from aiohttp import web
 
-from spantally.collector import Authenticator, CollectorStats
+from spantally.collector import Authenticator, CollectorStats, Limiter
 from spantally.collector.pricing import PriceBook
 from spantally.common.errors import InvalidArgument
 from spantally.store import ADMIN, READ, Database, find_rate
@@ -35,6 +35,8 @@ class ApiServices:
     queued_calls: Callable[[], int] | None = None
     prices: PriceBook | None = None
     """The collector's price book, told when a project's custom prices change."""
+    limiter: Limiter | None = None
+    """Requests per second per key (and refused keys per address): 429 beyond."""
 
 
 CONFIG_KEY = web.AppKey("config", ApiConfig)
@@ -52,9 +54,14 @@ def scope_for(method: str) -> str:
 
 async def project_of(request: web.Request) -> int:
     """The project of the request's API key, which must have the scope the request needs
-    (401 without a key; 403 for an unknown or revoked one, or one without that scope)."""
-    return await request.app[SERVICES_KEY].authenticator.project_for(
-        request.headers.get("Authorization"), scope_for(request.method))
+    (401 without a key; 403 for an unknown or revoked one, or one without that scope; 429
+    past the key's requests per second, or from an address that sent too many bad keys)."""
+    services = request.app[SERVICES_KEY]
+    grant = await services.authenticator.grant_for(
+        request.headers.get("Authorization"), scope_for(request.method), request.remote)
+    if services.limiter is not None:
+        await services.limiter.api_request(grant.project_id, grant.key_id)
+    return grant.project_id
 
 
 @asynccontextmanager

@@ -160,6 +160,52 @@ def projects_list(database_url: str | None, home: Path | None, embedded_port: in
     console.print(table)
 
 
+def _limit(kind: type) -> Callable[[click.Context, click.Parameter, str | None], Any]:
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+        if value is None or value == "default":
+            return value
+        try:
+            number = kind(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a number or 'default'") from None
+        if number <= 0:
+            raise click.BadParameter("must be more than 0 (or 'default')")
+        return number
+    return parse
+
+
+@projects.command("limits")
+@database_options
+@click.argument("project")
+@click.option("--spans-per-minute", callback=_limit(int), metavar="N|default",
+              help="Spans the project may send a minute to each collector.")
+@click.option("--api-requests-per-second", callback=_limit(float), metavar="R|default",
+              help="API requests each of its keys may make a second.")
+def projects_limits(database_url: str | None, home: Path | None, embedded_port: int,
+                    db_user: str, project: str, spans_per_minute: Any,
+                    api_requests_per_second: Any) -> None:
+    """Show PROJECT's own rate limits, or set them ('default': the server's default). Every
+    collector applies a change within 30 s."""
+    from spantally.store import ProjectLimits, project_limits, set_project_limits
+
+    async def work(conn: Any) -> ProjectLimits:
+        project_id = await _project_id(conn, project)
+        current = await project_limits(conn, project_id) or ProjectLimits()
+        if spans_per_minute is None and api_requests_per_second is None:
+            return current
+        changed = ProjectLimits(
+            current.spans_per_minute if spans_per_minute is None else (
+                None if spans_per_minute == "default" else spans_per_minute),
+            current.api_requests_per_second if api_requests_per_second is None else (
+                None if api_requests_per_second == "default" else api_requests_per_second))
+        return await set_project_limits(conn, project_id, changed)
+
+    limits = _on_database(database_url, home, embedded_port, db_user, work)
+    for name, value in (("spans per minute", limits.spans_per_minute),
+                        ("API requests per second per key", limits.api_requests_per_second)):
+        console.print(f"{name}: {'the default' if value is None else f'{value:g}'}")
+
+
 @click.group()
 def keys() -> None:
     """API keys of a project."""

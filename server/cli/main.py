@@ -16,17 +16,25 @@ from typing import TYPE_CHECKING
 import click
 
 from spantally import __version__
-
-if TYPE_CHECKING:
-    from spantally.common.tls import TlsConfig
 from spantally.client import SpanTallyError
 from spantally.client import parse_moment as client_moment
-from spantally.collector import CollectorConfig, IngestLimits, NormalizeLimits, PipelineConfig
+from spantally.collector import (
+    CollectorConfig,
+    IngestLimits,
+    NormalizeLimits,
+    PipelineConfig,
+    RateLimits,
+)
 
 from ..config import ApiConfig, Settings
 from .admin import db, demo, keys, llm, projects
 from .analytics import analytics
 from .common import database_options
+
+if TYPE_CHECKING:
+    from spantally.common.tls import TlsConfig
+
+_DEFAULT_LIMITS = RateLimits()
 from .costs import database_url_for, prices, reprice
 from .runs import runs
 
@@ -101,6 +109,20 @@ def main(log_level: str) -> None:
               default=7.0, show_default=True,
               help="Longest span of raw calls one analytics query may read (breakdowns by user, "
                    "session or tag; filters on them, except one userId or sessionId).")
+@click.option("--spans-per-minute", envvar="SPANTALLY_SPANS_PER_MINUTE", type=int,
+              default=_DEFAULT_LIMITS.spans_per_minute or 0, show_default=True,
+              help="Spans a project may send a minute to this process (0: no limit); beyond, "
+                   "a retryable 429 / UNAVAILABLE. A project's own limit replaces it "
+                   "(spantally projects limits).")
+@click.option("--api-requests-per-second", envvar="SPANTALLY_API_REQUESTS_PER_SECOND",
+              type=float, default=_DEFAULT_LIMITS.api_requests_per_second or 0,
+              show_default=True,
+              help="API requests a key may make a second, bursts of twice that (0: no limit); "
+                   "beyond, 429 with Retry-After.")
+@click.option("--failed-auth-per-minute", envvar="SPANTALLY_FAILED_AUTH_PER_MINUTE", type=int,
+              default=_DEFAULT_LIMITS.failed_auth_per_minute or 0, show_default=True,
+              help="Refused API keys a client address may send a minute before all its "
+                   "requests get 429 (0: no limit).")
 @click.option("--tls-cert", envvar="SPANTALLY_TLS_CERT",
               type=click.Path(dir_okay=False, path_type=Path),
               help="Serve OTLP gRPC, OTLP HTTP and the API over TLS with this certificate "
@@ -122,7 +144,8 @@ def up(
     max_attribute_chars: int, max_span_attributes: int, shutdown_timeout: float,
     retention_days: int | None,
     aggregate_retention_days: int | None, compress_after_days: int,
-    maintenance_interval: float, max_raw_range_days: float, tls_cert: Path | None,
+    maintenance_interval: float, max_raw_range_days: float, spans_per_minute: int,
+    api_requests_per_second: float, failed_auth_per_minute: int, tls_cert: Path | None,
     tls_key: Path | None, tls_client_ca: Path | None, default_project: str,
 ) -> None:
     """Run the collector (OTLP gRPC and HTTP) and the API."""
@@ -169,6 +192,9 @@ def up(
         ),
         api=ApiConfig(host=host, port=api_port, max_raw_range_days=max_raw_range_days),
         tls=tls,
+        limits=RateLimits(spans_per_minute=spans_per_minute or None,
+                          api_requests_per_second=api_requests_per_second or None,
+                          failed_auth_per_minute=failed_auth_per_minute or None),
     )
     _run(serve(settings))
 
