@@ -17,7 +17,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -32,6 +32,7 @@ __all__ = [
     "ModelRow",
     "NotFound",
     "PermissionDenied",
+    "RateLimited",
     "RecentCall",
     "SpanTallyError",
     "Summary",
@@ -61,7 +62,7 @@ class Unauthenticated(SpanTallyError):
 
 
 class PermissionDenied(SpanTallyError):
-    """403: the API key is unknown or revoked."""
+    """403: the API key is unknown or revoked, or lacks the scope (the message names it)."""
 
 
 class NotFound(SpanTallyError):
@@ -74,13 +75,18 @@ class Unavailable(SpanTallyError):
     retry_after_s: int | None = None
 
 
+class RateLimited(Unavailable):
+    """429: over a rate limit (of the key, or of refused keys from this address); retry after
+    `retry_after_s`."""
+
+
 class ConnectionFailed(SpanTallyError):
     """No answer: the server is not running or not reachable at that URL."""
 
 
 _BY_STATUS: dict[int, type[SpanTallyError]] = {
     400: InvalidArgument, 401: Unauthenticated, 403: PermissionDenied, 404: NotFound,
-    503: Unavailable,
+    429: RateLimited, 503: Unavailable,
 }
 
 
@@ -349,6 +355,33 @@ class Client:
 
     def delete_currency_rate(self, currency: str) -> None:
         self._send("DELETE", f"/api/currencies/{urllib.parse.quote(currency, safe='')}")
+
+    # -- the admin API (a key with the admin scope; docs/security.md) -----------------------
+
+    def keys(self) -> list[dict[str, Any]]:
+        """GET /api/admin/keys: the project's keys (ids, names, scopes; never secrets)."""
+        return self._get("/api/admin/keys")["keys"]  # type: ignore[no-any-return]
+
+    def create_key(self, name: str = "", scopes: Sequence[str] = ("ingest", "read")
+                   ) -> dict[str, Any]:
+        """POST /api/admin/keys: a new key of the project; `key` (the secret) is in this
+        answer only."""
+        return self._send("POST", "/api/admin/keys",  # type: ignore[no-any-return]
+                          {"name": name, "scopes": list(scopes)})
+
+    def revoke_key(self, key_id: str) -> None:
+        """DELETE /api/admin/keys/{keyId}: every collector refuses the key within a second."""
+        self._send("DELETE", f"/api/admin/keys/{urllib.parse.quote(key_id, safe='')}")
+
+    def limits(self) -> dict[str, Any]:
+        """GET /api/admin/limits: the project's own rate limits and the defaults."""
+        return self._get("/api/admin/limits")  # type: ignore[no-any-return]
+
+    def set_limits(self, spans_per_minute: int | None = None,
+                   api_requests_per_second: float | None = None) -> dict[str, Any]:
+        """PUT /api/admin/limits (None: the default)."""
+        return self._send("PUT", "/api/admin/limits", {  # type: ignore[no-any-return]
+            "spansPerMinute": spans_per_minute, "apiRequestsPerSecond": api_requests_per_second})
 
     def health(self) -> dict[str, Any]:
         """GET /healthz (a 503 answer is returned, not raised: it describes the outage)."""

@@ -179,10 +179,13 @@ async def list_api_keys(conn: psycopg.AsyncConnection, project_id: int) -> list[
         return await cur.fetchall()
 
 
-async def revoke_api_key(conn: psycopg.AsyncConnection, key_id: str) -> bool:
-    """Revoke a key by its id (the part after `st_`); False if no active key has it. Every
-    process caching keys hears of it when the transaction commits (`KEYS_CHANNEL`)."""
-    row = await (await conn.execute(queries.REVOKE_API_KEY, (key_id,))).fetchone()
+async def revoke_api_key(conn: psycopg.AsyncConnection, key_id: str,
+                         project_id: int | None = None) -> bool:
+    """Revoke a key by its id (the part after `st_`), of `project_id` if given; False if no
+    such active key. Every process caching keys hears of it when the transaction commits
+    (`KEYS_CHANNEL`)."""
+    row = await (await conn.execute(queries.REVOKE_API_KEY,
+                                    {"key_id": key_id, "project_id": project_id})).fetchone()
     if row is None:
         return False
     await conn.execute(queries.NOTIFY_KEY_CHANGED, (key_id,))

@@ -259,7 +259,10 @@ SELECT key_id, name, scopes, created_at, last_used_at, revoked_at FROM api_keys
 WHERE project_id = %s ORDER BY created_at
 """
 REVOKE_API_KEY = """
-UPDATE api_keys SET revoked_at = now() WHERE key_id = %s AND revoked_at IS NULL RETURNING project_id
+UPDATE api_keys SET revoked_at = now()
+WHERE key_id = %(key_id)s AND revoked_at IS NULL
+  AND (%(project_id)s::bigint IS NULL OR project_id = %(project_id)s)
+RETURNING project_id
 """
 PROJECT_LIMITS = """
 SELECT spans_per_minute, api_requests_per_second FROM project_limits WHERE project_id = %s

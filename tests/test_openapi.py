@@ -24,7 +24,10 @@ def test_schemathesis_finds_no_failure(server: Server, project: Project) -> None
         [sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run",
          f"{server.api_url}/api/openapi.json", "--url", server.api_url,
          "-H", f"Authorization: Bearer {project.key}", "--checks", "all",
-         "--max-examples", "40", "--seed", "20261122"],
+         "--max-examples", "40", "--seed", "20261122",
+         # Its own rate limits, set at random, would throttle the rest of the run: tested in
+         # tests/test_admin_api.py instead.
+         "--exclude-path", "/api/admin/limits"],
         capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    assert " passed" in done.stdout and "Tested: 21" in done.stdout  # every operation ran
+    assert " passed" in done.stdout and "Tested: 25" in done.stdout  # every operation ran

@@ -29,12 +29,21 @@ from spantally.store import SCOPES
 from .harness import CallSpec, Project, Server, encode_spans, make_spans
 
 EXPECTED_SCOPE = {"GET": "read", "POST": "admin", "PUT": "admin", "DELETE": "admin"}
+
+
+def expected_scope(method: str, path: str) -> str:
+    """Reading needs `read`, changing `admin`; the admin API needs `admin` even to read."""
+    return "admin" if path.startswith("/api/admin/") else EXPECTED_SCOPE[method]
+
+
 COMBINATIONS = [frozenset(c) for n in range(1, len(SCOPES) + 1)
                 for c in itertools.combinations(SCOPES, n)]
 _PATH_VALUES = {"dimension": "agent", "id": "987654321", "code": "EUR", "traceId": "00" * 16,
-                "spanId": "00" * 8}
+                "spanId": "00" * 8, "keyId": "0123456789ab"}
 _BODIES = {"/api/prices": {"model": "scoped-model", "inputPerMTok": 1, "outputPerMTok": 2},
-           "/api/currencies/{code}": {"perUsd": 0.9}}
+           "/api/currencies/{code}": {"perUsd": 0.9},
+           "/api/admin/keys": {"name": "made by the matrix", "scopes": ["read"]},
+           "/api/admin/limits": {"spansPerMinute": 100000, "apiRequestsPerSecond": None}}
 
 
 def _operations(server: Server) -> list[tuple[str, str, str]]:
@@ -69,15 +78,19 @@ def _request(server: Server, method: str, template: str, authorization: str | No
 def _changeable(server: Server, project: Project) -> list[tuple[Any, ...]]:
     """What an admin operation would change in the project."""
     return server.sql(
-        "SELECT 'price', model FROM model_prices WHERE project_id = %s UNION ALL "
-        "SELECT 'rate', currency FROM currency_rates WHERE project_id = %s ORDER BY 1, 2",
-        (project.id, project.id))
+        "SELECT 'price', model FROM model_prices WHERE project_id = %(p)s UNION ALL "
+        "SELECT 'rate', currency FROM currency_rates WHERE project_id = %(p)s UNION ALL "
+        "SELECT 'key', key_id || coalesce(revoked_at::text, '') FROM api_keys "
+        "WHERE project_id = %(p)s UNION ALL "
+        "SELECT 'limits', spans_per_minute::text FROM project_limits WHERE project_id = %(p)s "
+        "ORDER BY 1, 2", {"p": project.id})
 
 
 def test_the_document_names_the_scope_of_every_operation(server: Server) -> None:
     operations = _operations(server)
-    assert len(operations) >= 20
-    assert all(scope == EXPECTED_SCOPE[method] for method, _, scope in operations), operations
+    assert len(operations) >= 26
+    assert all(scope == expected_scope(method, path) for method, path, scope in operations), (
+        operations)
 
 
 @pytest.mark.parametrize("scopes", COMBINATIONS, ids=lambda s: "+".join(sorted(s)))
@@ -85,7 +98,7 @@ def test_every_api_operation_with_every_combination_of_scopes(
         server: Server, project: Project, scopes: frozenset[str]) -> None:
     key = server.new_key(project, sorted(scopes))
     for method, template, _ in _operations(server):
-        needed = EXPECTED_SCOPE[method]
+        needed = expected_scope(method, template)
         before = _changeable(server, project)
         status, body = _request(server, method, template, f"Bearer {key}")
         if needed in scopes:

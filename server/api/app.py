@@ -14,6 +14,7 @@ from spantally.common.errors import Failure, classify
 from spantally.store import recent_calls
 
 from ..config import ApiConfig
+from .admin import add_admin_routes
 from .analytics import add_analytics_routes
 from .analytics_params import parse_format, parse_period
 from .export import respond
@@ -51,6 +52,7 @@ def create_app(config: ApiConfig, services: ApiServices) -> web.Application:
     add_analytics_routes(app)
     add_run_routes(app)
     add_price_routes(app)
+    add_admin_routes(app)
     return app
 
 

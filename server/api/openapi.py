@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from spantally import __version__
-from spantally.store import RUN_DIMENSIONS, RUN_SORTS, RunMeasures
+from spantally.store import RUN_DIMENSIONS, RUN_SORTS, SCOPES, RunMeasures
 
 from .runs import run_measures_row, run_row_columns
 from .services import scope_for
@@ -470,6 +470,58 @@ def openapi_document() -> dict[str, Any]:
                                          "404": {"$ref": "#/components/responses/NotFound"},
                                          **_ERRORS}},
             },
+            "/api/admin/project": {"get": {
+                "summary": "The key's project (admin scope)",
+                "responses": {"200": _json({"type": "object", "required": ["id", "name"],
+                                            "properties": {"id": {"type": "integer"},
+                                                           "name": {"type": "string"}}},
+                                           "The project"), **_ERRORS}}},
+            "/api/admin/keys": {
+                "get": {"summary": "The project's keys, never their secrets (admin scope)",
+                        "responses": {"200": _json({"type": "object", "required": ["keys"],
+                                                    "properties": {"keys": {
+                                                        "type": "array",
+                                                        "items": _ref("ApiKey")}}},
+                                                   "The keys"), **_ERRORS}},
+                "post": {"summary": "Create a key of the project; its secret is in this "
+                                    "answer only (admin scope)",
+                         "requestBody": {"required": True, "content": {"application/json": {
+                             "schema": {"type": "object", "additionalProperties": False,
+                                        "properties": {
+                                            "name": {"type": "string", "maxLength": 200},
+                                            "scopes": {"type": "array", "minItems": 1,
+                                                       "items": {"enum": list(SCOPES)}}}}}}},
+                         "responses": {"201": _json({"type": "object",
+                                                     "required": ["key", "keyId", "scopes"],
+                                                     "properties": {
+                                                         "key": {"type": "string"},
+                                                         "keyId": {"type": "string"},
+                                                         "scopes": {"type": "array"}}},
+                                                    "The new key"), **_ERRORS}},
+            },
+            "/api/admin/keys/{keyId}": {"delete": {
+                "summary": "Revoke a key of the project; every collector refuses it within a "
+                           "second (admin scope)",
+                "parameters": [{"name": "keyId", "in": "path", "required": True,
+                                "schema": {"type": "string", "pattern": "^[0-9a-f]{1,64}$"}}],
+                "responses": {"204": {"description": "Revoked"},
+                              "404": {"$ref": "#/components/responses/NotFound"}, **_ERRORS}}},
+            "/api/admin/limits": {
+                "get": {"summary": "The project's own rate limits and the defaults (admin "
+                                   "scope)",
+                        "responses": {"200": _json(_ref("Limits"), "The limits"), **_ERRORS}},
+                "put": {"summary": "Set the project's own rate limits; null: the default "
+                                   "(admin scope)",
+                        "requestBody": {"required": True, "content": {"application/json": {
+                            "schema": {"type": "object", "additionalProperties": False,
+                                       "properties": {
+                                           "spansPerMinute": {"type": ["integer", "null"],
+                                                              "minimum": 1},
+                                           "apiRequestsPerSecond": {
+                                               "type": ["number", "null"],
+                                               "exclusiveMinimum": 0}}}}}},
+                        "responses": {"200": _json(_ref("Limits"), "The limits"), **_ERRORS}},
+            },
             "/healthz": {"get": {
                 "summary": "Database reachability, storage mode and maintenance",
                 "description": "`maintenance`: the TimescaleDB version and edition; in "
@@ -567,6 +619,20 @@ def openapi_document() -> dict[str, Any]:
                     "source": {"enum": ["custom", "catalog", None]},
                     "custom": {"oneOf": [price, {"type": "null"}]},
                     "catalog": {"type": ["object", "null"]}}},
+                "ApiKey": {"type": "object", "required": ["keyId", "name", "scopes"],
+                           "properties": {"keyId": {"type": "string"},
+                                          "name": {"type": "string"},
+                                          "scopes": {"type": "array",
+                                                     "items": {"enum": list(SCOPES)}},
+                                          "createdAt": {"type": "string"},
+                                          "lastUsedAt": {"type": ["string", "null"]},
+                                          "revokedAt": {"type": ["string", "null"]}}},
+                "Limits": {"type": "object",
+                           "required": ["spansPerMinute", "apiRequestsPerSecond", "defaults"],
+                           "properties": {
+                               "spansPerMinute": {"type": ["integer", "null"]},
+                               "apiRequestsPerSecond": {"type": ["number", "null"]},
+                               "defaults": {"type": "object"}}},
                 "Rate": {"type": "object", "required": ["currency", "perUsd"], "properties": {
                     "currency": {"type": "string"}, "perUsd": {"type": "number"},
                     "updatedAt": {"type": "string"}}},
@@ -581,8 +647,8 @@ def openapi_document() -> dict[str, Any]:
         if path.startswith("/api/analytics/"):
             item["get"]["parameters"].append(_EXPLAIN)
     # The scope of the key each operation needs (docs/security.md).
-    for item in document["paths"].values():
+    for path, item in document["paths"].items():
         for method, operation in item.items():
             if operation.get("security") != []:
-                operation["x-spantally-scope"] = scope_for(method.upper())
+                operation["x-spantally-scope"] = scope_for(method.upper(), path)
     return document

@@ -21,7 +21,8 @@ from ..config import ApiConfig
 from .params import parse_currency
 from .shape import Money
 
-__all__ = ["CONFIG_KEY", "SERVICES_KEY", "ApiServices", "exchange_rate", "json_body",
+__all__ = ["ADMIN_PREFIX", "CONFIG_KEY", "SERVICES_KEY", "ApiServices", "exchange_rate",
+           "json_body",
            "money_of", "project_of", "reading", "scope_for"]
 
 
@@ -43,12 +44,16 @@ CONFIG_KEY = web.AppKey("config", ApiConfig)
 SERVICES_KEY = web.AppKey("services", ApiServices)
 
 
-# The scope a request needs, by its method: reading is `read`, any change `admin`.
+# The scope a request needs, by its method: reading is `read`, any change `admin`; and
+# anything under the admin prefix (keys, limits) is `admin`, reading it too.
 _SCOPE_OF_METHOD: dict[str, str] = {"GET": READ, "HEAD": READ}
+ADMIN_PREFIX = "/api/admin/"
 
 
-def scope_for(method: str) -> str:
-    """The scope of the key an API request with `method` needs."""
+def scope_for(method: str, path: str) -> str:
+    """The scope of the key an API request with `method` on `path` needs."""
+    if path.startswith(ADMIN_PREFIX):
+        return ADMIN
     return _SCOPE_OF_METHOD.get(method, ADMIN)
 
 
@@ -58,7 +63,8 @@ async def project_of(request: web.Request) -> int:
     past the key's requests per second, or from an address that sent too many bad keys)."""
     services = request.app[SERVICES_KEY]
     grant = await services.authenticator.grant_for(
-        request.headers.get("Authorization"), scope_for(request.method), request.remote)
+        request.headers.get("Authorization"), scope_for(request.method, request.path),
+        request.remote)
     if services.limiter is not None:
         await services.limiter.api_request(grant.project_id, grant.key_id)
     return grant.project_id

@@ -18,7 +18,14 @@ from typing import Any, TypeVar
 import click
 from rich.table import Table
 
-from .common import api_client, api_connection_options, asked, console, database_options
+from .common import (
+    api_client,
+    api_connection_options,
+    asked,
+    console,
+    database_options,
+    limit_value,
+)
 
 __all__ = ["db", "demo", "keys", "llm", "projects"]
 
@@ -160,26 +167,12 @@ def projects_list(database_url: str | None, home: Path | None, embedded_port: in
     console.print(table)
 
 
-def _limit(kind: type) -> Callable[[click.Context, click.Parameter, str | None], Any]:
-    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-        if value is None or value == "default":
-            return value
-        try:
-            number = kind(value)
-        except ValueError:
-            raise click.BadParameter(f"{value!r} is not a number or 'default'") from None
-        if number <= 0:
-            raise click.BadParameter("must be more than 0 (or 'default')")
-        return number
-    return parse
-
-
 @projects.command("limits")
 @database_options
 @click.argument("project")
-@click.option("--spans-per-minute", callback=_limit(int), metavar="N|default",
+@click.option("--spans-per-minute", callback=limit_value(int), metavar="N|default",
               help="Spans the project may send a minute to each collector.")
-@click.option("--api-requests-per-second", callback=_limit(float), metavar="R|default",
+@click.option("--api-requests-per-second", callback=limit_value(float), metavar="R|default",
               help="API requests each of its keys may make a second.")
 def projects_limits(database_url: str | None, home: Path | None, embedded_port: int,
                     db_user: str, project: str, spans_per_minute: Any,

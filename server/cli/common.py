@@ -14,8 +14,8 @@ from rich.console import Console
 from spantally.client import Client, SpanTallyError
 
 __all__ = ["api_client", "api_connection_options", "asked", "console", "database_options",
-           "echo_json", "filter_options", "filter_query", "show_number", "show_percent",
-           "show_usd"]
+           "echo_json", "filter_options", "filter_query", "limit_value", "show_number",
+           "show_percent", "show_usd"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -120,3 +120,18 @@ def show_percent(value: float | None) -> str:
 
 def echo_json(body: Any) -> None:
     click.echo(json.dumps(body, indent=2))
+
+
+def limit_value(kind: type) -> Callable[[click.Context, click.Parameter, str | None], Any]:
+    """A click callback for a rate limit option: a number more than 0, or 'default'."""
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+        if value is None or value == "default":
+            return value
+        try:
+            number = kind(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a number or 'default'") from None
+        if number <= 0:
+            raise click.BadParameter("must be more than 0 (or 'default')")
+        return number
+    return parse

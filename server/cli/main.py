@@ -30,6 +30,7 @@ from ..config import ApiConfig, Settings
 from .admin import db, demo, keys, llm, projects
 from .analytics import analytics
 from .common import database_options
+from .remote import admin
 
 if TYPE_CHECKING:
     from spantally.common.tls import TlsConfig
@@ -232,6 +233,7 @@ def migrate(database_url: str | None, home: Path | None, embedded_port: int, db_
 main.add_command(prices)
 main.add_command(analytics)
 main.add_command(runs)
+main.add_command(admin)
 for command in (db, projects, keys, llm, demo):
     main.add_command(command)
 

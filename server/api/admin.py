@@ -1,0 +1,146 @@
+"""The admin API (keys with the `admin` scope, for their own project): the project, its keys
+(list, create with scopes, revoke) and its rate limits. Creating projects needs the database
+(`spantally projects create`): a project's key speaks for that project only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from spantally.common.errors import InvalidArgument, NotFound
+from spantally.store import (
+    SCOPES,
+    ApiKeyInfo,
+    ProjectLimits,
+    check_scopes,
+    create_api_key,
+    find_project,
+    list_api_keys,
+    project_limits,
+    revoke_api_key,
+    set_project_limits,
+)
+
+from .services import ADMIN_PREFIX, SERVICES_KEY, json_body, project_of
+from .shape import iso_utc
+
+__all__ = ["add_admin_routes", "key_json"]
+
+_KEY_ID = r"{keyId:[0-9a-f]{1,64}}"
+
+
+def add_admin_routes(app: web.Application) -> None:
+    app.router.add_get(ADMIN_PREFIX + "project", _project)
+    app.router.add_get(ADMIN_PREFIX + "keys", _list_keys)
+    app.router.add_post(ADMIN_PREFIX + "keys", _create_key)
+    app.router.add_delete(ADMIN_PREFIX + "keys/" + _KEY_ID, _revoke_key)
+    app.router.add_get(ADMIN_PREFIX + "limits", _limits)
+    app.router.add_put(ADMIN_PREFIX + "limits", _set_limits)
+
+
+def key_json(key: ApiKeyInfo) -> dict[str, Any]:
+    return {"keyId": key.key_id, "name": key.name, "scopes": list(key.scopes),
+            "createdAt": iso_utc(key.created_at),
+            "lastUsedAt": iso_utc(key.last_used_at) if key.last_used_at else None,
+            "revokedAt": iso_utc(key.revoked_at) if key.revoked_at else None}
+
+
+def _limits_json(request: web.Request, own: ProjectLimits | None) -> dict[str, Any]:
+    limiter = request.app[SERVICES_KEY].limiter
+    defaults = limiter.defaults if limiter is not None else None
+    return {
+        "spansPerMinute": own.spans_per_minute if own else None,
+        "apiRequestsPerSecond": own.api_requests_per_second if own else None,
+        "defaults": {
+            "spansPerMinute": defaults.spans_per_minute if defaults else None,
+            "apiRequestsPerSecond": defaults.api_requests_per_second if defaults else None,
+        },
+    }
+
+
+async def _project(request: web.Request) -> web.Response:
+    project_id = await project_of(request)
+    async with request.app[SERVICES_KEY].database.pool.connection() as conn:
+        found = await find_project(conn, str(project_id))
+    assert found is not None  # its key was just resolved
+    return web.json_response({"id": found.id, "name": found.name,
+                              "createdAt": iso_utc(found.created_at),
+                              "activeKeys": found.active_keys})
+
+
+async def _list_keys(request: web.Request) -> web.Response:
+    project_id = await project_of(request)
+    async with request.app[SERVICES_KEY].database.pool.connection() as conn:
+        keys = await list_api_keys(conn, project_id)
+    return web.json_response({"keys": [key_json(k) for k in keys]})
+
+
+async def _create_key(request: web.Request) -> web.Response:
+    project_id = await project_of(request)
+    body = _object(await json_body(request), ("name", "scopes"))
+    name = body.get("name", "")
+    if not isinstance(name, str) or len(name) > 200 or "\x00" in name:
+        raise InvalidArgument("name: a string of at most 200 characters")
+    scopes = body.get("scopes", ["ingest", "read"])
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise InvalidArgument(f"scopes: a list of {', '.join(SCOPES)}")
+    try:
+        checked = check_scopes(scopes)
+    except ValueError as exc:
+        raise InvalidArgument(f"scopes: {exc}") from None
+    async with request.app[SERVICES_KEY].database.pool.connection() as conn:
+        key = await create_api_key(conn, project_id, name, checked)
+    return web.json_response({"key": key, "keyId": key.split("_")[1], "name": name,
+                              "scopes": list(checked)}, status=201)
+
+
+async def _revoke_key(request: web.Request) -> web.Response:
+    project_id = await project_of(request)
+    key_id = request.match_info["keyId"]
+    async with request.app[SERVICES_KEY].database.pool.connection() as conn:
+        revoked = await revoke_api_key(conn, key_id, project_id)
+    if not revoked:
+        raise NotFound(f"no active key {key_id} in this project")
+    return web.Response(status=204)
+
+
+async def _limits(request: web.Request) -> web.Response:
+    project_id = await project_of(request)
+    async with request.app[SERVICES_KEY].database.pool.connection() as conn:
+        own = await project_limits(conn, project_id)
+    return web.json_response(_limits_json(request, own))
+
+
+def _object(body: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The body as an object of (some of) `fields` only; 400 naming anything else."""
+    if not isinstance(body, dict):
+        raise InvalidArgument(f"the body must be a JSON object of {', '.join(fields)}")
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise InvalidArgument(f"{', '.join(unknown)}: not a field here (the fields: "
+                              f"{', '.join(fields)})")
+    return body
+
+
+def _limit(body: dict[str, Any], name: str, kind: type) -> Any:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            kind is int and not float(value).is_integer()) or not 0 < value < 1e12:
+        raise InvalidArgument(f"{name}: a number more than 0 (or null: the default)")
+    return kind(value)
+
+
+async def _set_limits(request: web.Request) -> web.Response:
+    project_id = await project_of(request)
+    body = _object(await json_body(request), ("spansPerMinute", "apiRequestsPerSecond"))
+    limits = ProjectLimits(_limit(body, "spansPerMinute", int),
+                           _limit(body, "apiRequestsPerSecond", float))
+    services = request.app[SERVICES_KEY]
+    async with services.database.pool.connection() as conn:
+        stored = await set_project_limits(conn, project_id, limits)
+    if services.limiter is not None:
+        services.limiter.forget(project_id)  # this process at once; the others within 30 s
+    return web.json_response(_limits_json(request, stored))
