@@ -22,6 +22,9 @@ class ApiConfig:
     max_raw_range_days: float = 7.0
     """Longest span of raw calls (rather than aggregates) one analytics query may read, unless
     it filters on one user or session (an index finds those over any range)."""
+    admin_token: str | None = field(default=None, repr=False)
+    """The server's own secret for /api/admin/projects (creating and listing projects); None
+    turns those off. Project keys never reach them."""
 
 
 @dataclass(frozen=True, slots=True)

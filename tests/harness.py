@@ -138,7 +138,7 @@ STORAGE_MODE = os.environ.get("SPANTALLY_TEST_STORAGE_MODE", "auto")
 def start_server(database_url: str, collector: dict[str, Any] | None = None,
                  retention: RetentionConfig | None = None, read_database_url: str | None = None,
                  tls: TlsConfig | None = None, limits: RateLimits | None = None,
-                 **pipeline: Any) -> Server:
+                 admin_token: str | None = None, **pipeline: Any) -> Server:
     """A runtime on `database_url`, without rate limits unless given (every test's requests
     come from one address, many with bad keys on purpose)."""
     settings = Settings(
@@ -152,7 +152,7 @@ def start_server(database_url: str, collector: dict[str, Any] | None = None,
         collector=CollectorConfig(
             grpc_port=0, http_port=0, pipeline=PipelineConfig(**pipeline), **(collector or {})
         ),
-        api=ApiConfig(port=0),
+        api=ApiConfig(port=0, admin_token=admin_token),
     )
     thread = LoopThread()
     runtime = Runtime(settings)

@@ -1,6 +1,7 @@
 """The admin API, as an operator uses it (through the Python client and `spantally admin`):
 the project, its keys (created with scopes, listed without secrets, revoked and refused at
-once) and its rate limits; every body checked, nothing of another project reachable."""
+once) and its rate limits; every body checked, nothing of another project reachable; projects
+created and listed with the server's admin token only."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import json
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 
 import pytest
 
 from spantally.client import Client, InvalidArgument, NotFound, PermissionDenied
+from spantally.store import ManagedCluster
 
-from .harness import Project, Server
+from .harness import Project, Server, start_server
 
 
 def _admin(server: Server, project: Project) -> Client:
@@ -104,3 +108,42 @@ def test_the_command_line_manages_keys_and_limits_through_the_api(
         "limits", "--spans-per-minute", "default").stdout
     refused = spantally("keys", "create", "--scope", "owner")
     assert refused.returncode == 1 and "unknown scope owner" in refused.stderr
+
+
+ADMIN_TOKEN = "server-admin-" + "z" * 32
+
+
+@pytest.fixture(scope="module")
+def administered(cluster: ManagedCluster) -> Iterator[Server]:
+    running = start_server(cluster.url, admin_token=ADMIN_TOKEN)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_the_servers_admin_token_creates_and_lists_projects(administered: Server) -> None:
+    name = f"made-{uuid.uuid4().hex[:8]}"
+    status, made = administered.call("POST", "/api/admin/projects", ADMIN_TOKEN,
+                                     {"name": name})
+    assert status == 201 and made["name"] == name, made
+    assert made["scopes"] == ["ingest", "read", "admin"]
+    first = Client(administered.api_url, made["key"])
+    assert first.keys()[0]["name"] == "first" and first.get_llm_analytics() is not None
+    status, listed = administered.api("/api/admin/projects", ADMIN_TOKEN)
+    assert status == 200 and name in {p["name"] for p in listed["projects"]}
+    status, again = administered.call("POST", "/api/admin/projects", ADMIN_TOKEN,
+                                      {"name": name})
+    assert status == 409 and "exists already" in again["error"]["message"]
+    status, bad = administered.call("POST", "/api/admin/projects", ADMIN_TOKEN, {"name": ""})
+    assert status == 400 and "name" in bad["error"]["message"]
+    # A project's key, even with every scope, is not the admin token; nor is a wrong one.
+    for token in (made["key"], ADMIN_TOKEN + "x"):
+        status, refused = administered.api("/api/admin/projects", token)
+        assert status == 403 and "admin token" in refused["error"]["message"]
+    assert administered.api("/api/admin/projects", None)[0] == 401
+
+
+def test_without_an_admin_token_projects_are_off(server: Server, project: Project) -> None:
+    status, refused = server.call("POST", "/api/admin/projects", project.key, {"name": "x"})
+    assert status == 403 and "no admin token" in refused["error"]["message"]

@@ -12,6 +12,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import grpc
@@ -75,6 +76,22 @@ def test_spans_beyond_a_projects_limit_are_refused_retryably(limited: Server) ->
     other = limited.new_project()
     assert http_post(limited.http_endpoint, _body(100), "application/x-protobuf",
                      other.key)[0] == 200
+
+
+def test_a_burst_from_several_clients_gets_exactly_the_limit(limited: Server) -> None:
+    """Eight clients at once, 40 spans each, against 120 a minute: what was acknowledged is
+    stored, all of it and only it; the rest was refused retryably."""
+    project = limited.new_project()
+    bodies = [_body(40, 1000 * i) for i in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda body: http_post(
+            limited.http_endpoint, body, "application/x-protobuf", project.key), bodies))
+    accepted = [status for status, _, _ in answers if status == 200]
+    assert all(status in (200, 429) for status, _, _ in answers)
+    assert all(int(headers["Retry-After"]) >= 1 for status, _, headers in answers
+               if status == 429)
+    assert len(accepted) == SPANS_PER_MINUTE // 40  # the bucket holds a minute's spans
+    assert _stored(limited, project) == 40 * len(accepted)
 
 
 def test_a_projects_own_limit_replaces_the_default(limited: Server) -> None:

@@ -1,6 +1,6 @@
-"""The admin API (keys with the `admin` scope, for their own project): the project, its keys
-(list, create with scopes, revoke) and its rate limits. Creating projects needs the database
-(`spantally projects create`): a project's key speaks for that project only."""
+"""The admin API. Keys with the `admin` scope, for their own project: the project, its keys
+(list, create with scopes, revoke) and its rate limits. The server's admin token (not a
+project's key: a key speaks for its project only) for creating and listing projects."""
 
 from __future__ import annotations
 
@@ -8,21 +8,24 @@ from typing import Any
 
 from aiohttp import web
 
-from spantally.common.errors import InvalidArgument, NotFound
+from spantally.common.errors import AlreadyExists, InvalidArgument, NotFound
 from spantally.store import (
     SCOPES,
     ApiKeyInfo,
+    ProjectInfo,
     ProjectLimits,
     check_scopes,
     create_api_key,
+    ensure_project,
     find_project,
     list_api_keys,
+    list_projects,
     project_limits,
     revoke_api_key,
     set_project_limits,
 )
 
-from .services import ADMIN_PREFIX, SERVICES_KEY, json_body, project_of
+from .services import ADMIN_PREFIX, SERVICES_KEY, check_admin_token, json_body, project_of
 from .shape import iso_utc
 
 __all__ = ["add_admin_routes", "key_json"]
@@ -31,6 +34,8 @@ _KEY_ID = r"{keyId:[0-9a-f]{1,64}}"
 
 
 def add_admin_routes(app: web.Application) -> None:
+    app.router.add_get(ADMIN_PREFIX + "projects", _list_projects)
+    app.router.add_post(ADMIN_PREFIX + "projects", _create_project)
     app.router.add_get(ADMIN_PREFIX + "project", _project)
     app.router.add_get(ADMIN_PREFIX + "keys", _list_keys)
     app.router.add_post(ADMIN_PREFIX + "keys", _create_key)
@@ -59,14 +64,41 @@ def _limits_json(request: web.Request, own: ProjectLimits | None) -> dict[str, A
     }
 
 
+def _project_json(project: ProjectInfo) -> dict[str, Any]:
+    return {"id": project.id, "name": project.name, "createdAt": iso_utc(project.created_at),
+            "activeKeys": project.active_keys}
+
+
+async def _list_projects(request: web.Request) -> web.Response:
+    check_admin_token(request)
+    async with request.app[SERVICES_KEY].database.pool.connection() as conn:
+        projects = await list_projects(conn)
+    return web.json_response({"projects": [_project_json(p) for p in projects]})
+
+
+async def _create_project(request: web.Request) -> web.Response:
+    """A new project and its first key, with every scope (its administrator's)."""
+    check_admin_token(request)
+    body = _object(await json_body(request), ("name",))
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200 or "\x00" in name:
+        raise InvalidArgument("name: a non-empty string of at most 200 characters")
+    async with request.app[SERVICES_KEY].database.pool.connection() as conn:
+        project_id, created = await ensure_project(conn, name.strip())
+        if not created:
+            raise AlreadyExists(f"name: a project {name.strip()!r} exists already "
+                                f"(id {project_id})")
+        key = await create_api_key(conn, project_id, "first", SCOPES)
+    return web.json_response({"id": project_id, "name": name.strip(), "key": key,
+                              "scopes": list(SCOPES)}, status=201)
+
+
 async def _project(request: web.Request) -> web.Response:
     project_id = await project_of(request)
     async with request.app[SERVICES_KEY].database.pool.connection() as conn:
         found = await find_project(conn, str(project_id))
     assert found is not None  # its key was just resolved
-    return web.json_response({"id": found.id, "name": found.name,
-                              "createdAt": iso_utc(found.created_at),
-                              "activeKeys": found.active_keys})
+    return web.json_response(_project_json(found))
 
 
 async def _list_keys(request: web.Request) -> web.Response:

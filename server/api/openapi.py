@@ -470,6 +470,32 @@ def openapi_document() -> dict[str, Any]:
                                          "404": {"$ref": "#/components/responses/NotFound"},
                                          **_ERRORS}},
             },
+            "/api/admin/projects": {
+                "get": {"summary": "Every project (the server's admin token, not a key)",
+                        "security": [{"adminToken": []}],
+                        "responses": {"200": _json({"type": "object", "required": ["projects"],
+                                                    "properties": {"projects": {
+                                                        "type": "array"}}},
+                                                   "The projects"), **_ERRORS}},
+                "post": {"summary": "Create a project and its first key, with every scope "
+                                    "(the server's admin token, not a key)",
+                         "security": [{"adminToken": []}],
+                         "requestBody": {"required": True, "content": {"application/json": {
+                             "schema": {"type": "object", "required": ["name"],
+                                        "additionalProperties": False,
+                                        "properties": {"name": {"type": "string",
+                                                                "minLength": 1,
+                                                                "maxLength": 200}}}}}},
+                         "responses": {"201": _json({"type": "object",
+                                                     "required": ["id", "name", "key"],
+                                                     "properties": {
+                                                         "id": {"type": "integer"},
+                                                         "name": {"type": "string"},
+                                                         "key": {"type": "string"}}},
+                                                    "The project and its first key"),
+                                       "409": _json(_ref("Error"), "The name is taken"),
+                                       **_ERRORS}},
+            },
             "/api/admin/project": {"get": {
                 "summary": "The key's project (admin scope)",
                 "responses": {"200": _json({"type": "object", "required": ["id", "name"],
@@ -535,7 +561,10 @@ def openapi_document() -> dict[str, Any]:
             }},
         },
         "components": {
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
+            "securitySchemes": {
+                "adminToken": {"type": "http", "scheme": "bearer",
+                               "description": "The server's admin token (--admin-token)"},
+                "bearerAuth": {"type": "http", "scheme": "bearer",
                                                "description": "A project API key, st_...; "
                                                "each operation names the scope it needs "
                                                "(x-spantally-scope)"}},

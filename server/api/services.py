@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -14,15 +15,15 @@ from aiohttp import web
 
 from spantally.collector import Authenticator, CollectorStats, Limiter
 from spantally.collector.pricing import PriceBook
-from spantally.common.errors import InvalidArgument
+from spantally.common.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from spantally.store import ADMIN, READ, Database, find_rate
 
 from ..config import ApiConfig
 from .params import parse_currency
 from .shape import Money
 
-__all__ = ["ADMIN_PREFIX", "CONFIG_KEY", "SERVICES_KEY", "ApiServices", "exchange_rate",
-           "json_body",
+__all__ = ["ADMIN_PREFIX", "CONFIG_KEY", "SERVER_ADMIN", "SERVICES_KEY", "ApiServices",
+           "check_admin_token", "exchange_rate", "json_body",
            "money_of", "project_of", "reading", "scope_for"]
 
 
@@ -51,10 +52,37 @@ ADMIN_PREFIX = "/api/admin/"
 
 
 def scope_for(method: str, path: str) -> str:
-    """The scope of the key an API request with `method` on `path` needs."""
+    """The scope of the key an API request with `method` on `path` needs (SERVER_ADMIN: no
+    key, the server's admin token)."""
+    if path.startswith(ADMIN_PREFIX + "projects"):
+        return SERVER_ADMIN
     if path.startswith(ADMIN_PREFIX):
         return ADMIN
     return _SCOPE_OF_METHOD.get(method, ADMIN)
+
+
+SERVER_ADMIN = "server"
+"""What /api/admin/projects needs instead of a key's scope: the server's admin token."""
+
+
+def check_admin_token(request: web.Request) -> None:
+    """The request carries the server's admin token (ApiConfig.admin_token), else 401/403;
+    refusals count against the client's address like refused keys."""
+    services = request.app[SERVICES_KEY]
+    token = request.app[CONFIG_KEY].admin_token
+    limiter = services.limiter
+    if limiter is not None and request.remote:
+        limiter.check_client(request.remote)
+    given = request.headers.get("Authorization", "").strip()
+    scheme, _, secret = given.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthenticated("missing the admin token: send 'Authorization: Bearer <token>'")
+    if token is None or not hmac.compare_digest(secret.strip().encode(), token.encode()):
+        if limiter is not None and request.remote:
+            limiter.failed(request.remote)
+        raise PermissionDenied("not the server's admin token" if token is not None else
+                               "this server has no admin token (--admin-token, "
+                               "SPANTALLY_ADMIN_TOKEN)")
 
 
 async def project_of(request: web.Request) -> int:

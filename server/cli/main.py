@@ -124,6 +124,9 @@ def main(log_level: str) -> None:
               default=_DEFAULT_LIMITS.failed_auth_per_minute or 0, show_default=True,
               help="Refused API keys a client address may send a minute before all its "
                    "requests get 429 (0: no limit).")
+@click.option("--admin-token", envvar="SPANTALLY_ADMIN_TOKEN", default=None,
+              help="The server's own secret for /api/admin/projects (create and list "
+                   "projects); unset turns those off. Prefer the variable to the flag.")
 @click.option("--tls-cert", envvar="SPANTALLY_TLS_CERT",
               type=click.Path(dir_okay=False, path_type=Path),
               help="Serve OTLP gRPC, OTLP HTTP and the API over TLS with this certificate "
@@ -146,7 +149,8 @@ def up(
     retention_days: int | None,
     aggregate_retention_days: int | None, compress_after_days: int,
     maintenance_interval: float, max_raw_range_days: float, spans_per_minute: int,
-    api_requests_per_second: float, failed_auth_per_minute: int, tls_cert: Path | None,
+    api_requests_per_second: float, failed_auth_per_minute: int, admin_token: str | None,
+    tls_cert: Path | None,
     tls_key: Path | None, tls_client_ca: Path | None, default_project: str,
 ) -> None:
     """Run the collector (OTLP gRPC and HTTP) and the API."""
@@ -191,7 +195,8 @@ def up(
                 writers=writers,
             ),
         ),
-        api=ApiConfig(host=host, port=api_port, max_raw_range_days=max_raw_range_days),
+        api=ApiConfig(host=host, port=api_port, max_raw_range_days=max_raw_range_days,
+                      admin_token=admin_token or None),
         tls=tls,
         limits=RateLimits(spans_per_minute=spans_per_minute or None,
                           api_requests_per_second=api_requests_per_second or None,
