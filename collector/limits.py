@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from spantally.common.errors import RateLimited
 from spantally.store import ProjectLimits
@@ -49,12 +50,15 @@ class TokenBucket:
         if math.isnan(self.tokens):
             self.tokens = self.capacity
 
+    def refill(self, now: float) -> None:
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
     def take(self, n: float, now: float) -> float:
         """Take `n` tokens: 0 when granted, else the seconds until they would be (nothing is
         taken then). More than the capacity is granted from a full bucket, leaving it in
         debt, so that one large request is slowed down, never refused for ever."""
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
+        self.refill(now)
         if self.tokens >= min(n, self.capacity):
             self.tokens -= n
             return 0.0
@@ -118,9 +122,7 @@ class Limiter:
         bucket = self._failures.get(client)
         if per_minute is None or bucket is None:
             return
-        bucket.tokens = min(bucket.capacity,
-                            bucket.tokens + (time.monotonic() - bucket.stamp) * bucket.rate)
-        bucket.stamp = time.monotonic()
+        bucket.refill(time.monotonic())
         if bucket.tokens < 1:
             wait = math.ceil((1 - bucket.tokens) / bucket.rate)
             raise RateLimited(f"too many refused API keys from {client}; retry in {wait} s",
@@ -134,7 +136,10 @@ class Limiter:
             bucket.take(1, time.monotonic())
 
 
-def _bucket(buckets: dict, key: object, rate: float, capacity: float) -> TokenBucket:
+K = TypeVar("K")
+
+
+def _bucket(buckets: dict[K, TokenBucket], key: K, rate: float, capacity: float) -> TokenBucket:
     bucket = buckets.get(key)
     if bucket is None or bucket.rate != rate:
         if len(buckets) >= _MAX_TRACKED:

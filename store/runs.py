@@ -259,8 +259,6 @@ class RunChanges:
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     oldest: datetime | None = None
     """The start of the oldest run inserted or changed."""
-    changed: int = 0
-    """Runs whose roll-ups changed."""
 
     def saw(self, moment: datetime) -> None:
         self.oldest = moment if self.oldest is None else min(self.oldest, moment)
@@ -384,7 +382,6 @@ async def _recompute(cur: psycopg.AsyncCursor[dict[str, Any]], project_id: int,
         changes.saw(current["time"])
     if updates:
         await cur.executemany(_UPDATE_RUN_ROLLUPS, updates)
-    changes.changed += len(updates)
 
 
 def _change_row(run: dict[str, Any], rollups: RunRollups | None,
