@@ -86,7 +86,7 @@ class _BulkWriter(CallWriter):
 
     async def write(self, calls: Sequence[LlmCall]) -> WriteResult:  # type: ignore[override]
         inserted = await self._write_once(SpanRecords(calls=list(calls)))
-        return WriteResult((inserted, len(calls) - inserted))
+        return WriteResult(inserted, len(calls) - inserted)
 
 
 async def _bulk_load(url: str, n: int, batch: int) -> float:

@@ -18,6 +18,7 @@ __all__ = [
     "CONVENTIONS",
     "Convention",
     "FIRST_CHUNK_EVENTS",
+    "FAMILIES",
     "FieldKind",
     "GENAI_FIELDS",
     "LLM_OPERATIONS",
@@ -27,9 +28,13 @@ __all__ = [
     "TAG_EXCLUDED_KEYS",
     "TAG_EXCLUDED_PREFIXES",
     "TAG_RENAMED_PREFIXES",
+    "SCOPE_PROVIDERS",
     "TOOL_OPERATIONS",
+    "USAGE_JSON_FIELDS",
     "WRAPPER_OPERATIONS",
     "detect_convention",
+    "family_of",
+    "provider_of_scope",
 ]
 
 FieldKind = Literal["str", "int", "float", "bool", "json"]
@@ -46,8 +51,8 @@ GENAI_FIELDS: Final[Fields] = {
     "input_tokens": ("int", ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")),
     "output_tokens": ("int", ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")),
     "cache_read_tokens": ("int", ("gen_ai.usage.cache_read.input_tokens",)),
-    "cache_write_tokens": ("int", ("gen_ai.usage.cache_creation.input_tokens",
-                                   "gen_ai.usage.cache_write.input_tokens")),
+    "cache_write_tokens": ("int", ("gen_ai.usage.cache_write.input_tokens",
+                                   "gen_ai.usage.cache_creation.input_tokens")),
     "reasoning_tokens": ("int", ("gen_ai.usage.reasoning.output_tokens",)),
     "cost_usd": ("float", ("gen_ai.usage.cost",)),
     "ttft_s": ("float", ("gen_ai.response.time_to_first_chunk",)),
@@ -60,6 +65,20 @@ GENAI_FIELDS: Final[Fields] = {
     "error_type": ("str", ("error.type",)),
     "service_name": ("str", ("service.name",)),
     "environment": ("str", ("deployment.environment.name", "deployment.environment")),
+    # The provider's usage object as JSON, which some libraries add beside (or instead of) the
+    # flat counts: read for what the flat names lack (USAGE_JSON_FIELDS).
+    "usage_json": ("json", ("gen_ai.usage.raw",)),
+}
+
+# field -> paths into a provider's usage object (OpenAI chat, OpenAI responses, Anthropic),
+# read when the span has no flat attribute for the field.
+USAGE_JSON_FIELDS: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
+    "cache_read_tokens": (("prompt_tokens_details", "cached_tokens"),
+                          ("input_tokens_details", "cached_tokens"),
+                          ("cache_read_input_tokens",)),
+    "cache_write_tokens": (("cache_creation_input_tokens",),),
+    "reasoning_tokens": (("completion_tokens_details", "reasoning_tokens"),
+                         ("output_tokens_details", "reasoning_tokens")),
 }
 
 
@@ -87,6 +106,12 @@ class Convention:
     streamed_anthropic_output_extra: dict[str, str] = field(default_factory=dict)
     """scope name -> newest affected version (as `major.minor.patch`) of instrumentations
     whose streamed Anthropic output counts `message_start`'s `output_tokens` (1) twice."""
+    stream_in_two_spans: tuple[str, ...] = ()
+    """Scopes where a streamed call is two spans: one around the request that ends when the stream is
+    handed over (no usage, no response id), and a log span when the stream ends (zero length,
+    its `duration` attribute the stream's, with usage and response id). The first is not a
+    call; the second is, over its stream's duration (Logfire's OpenAI and Anthropic
+    instrumentation)."""
 
 
 OPENINFERENCE: Final = Convention(
@@ -165,9 +190,12 @@ LOGFIRE: Final = Convention(
         "reasoning_tokens": ("int", ("gen_ai.usage.details.reasoning_tokens",)),
         "agent_name": ("str", ("agent_name",)),
         "request_model": ("str", ("model_name",)),
+        "span_type": ("str", ("logfire.span_type",)),
+        "log_duration_s": ("float", ("duration",)),
     },
     scopes=("logfire", "pydantic-ai", "pydantic_ai"),
     sdk_names=("logfire",),
+    stream_in_two_spans=("logfire.openai", "logfire.anthropic"),
 )
 
 # Other names in wide use outside one family: Langfuse's own attributes, and the plain keys
@@ -192,6 +220,52 @@ ALL_CONVENTIONS: Final = Convention(
     },
     kinds={k: v for c in CONVENTIONS for k, v in c.kinds.items()},
 )
+
+
+# Which family of instrumentation a span comes from, by its scope name (first prefix that
+# matches). Two spans of one call from different families are copies of it (store.copies);
+# a scope not listed has no family, and its calls meet others only by response id.
+FAMILIES: Final[tuple[tuple[str, str], ...]] = (
+    ("com.anthropic.", "anthropic-sdk"),
+    ("openinference.", "openinference"),
+    ("opentelemetry.instrumentation.openai_v2", "otel-contrib"),
+    ("opentelemetry.instrumentation.google_genai", "otel-contrib"),
+    ("opentelemetry.instrumentation.vertexai", "otel-contrib"),
+    ("opentelemetry.instrumentation.", "openllmetry"),
+    ("traceloop.", "openllmetry"),
+    ("openlit", "openlit"),
+    ("pydantic-ai", "pydantic-ai"),
+    ("pydantic_ai", "pydantic-ai"),
+    ("logfire", "logfire"),
+    ("litellm", "litellm"),
+    ("spantally", "spantally"),
+)
+
+# Scope names whose last part names the provider they instrument (`openlit.instrumentation.
+# anthropic`): with the span name `{operation} {model}`, enough to recover a call whose
+# span carries no attributes (OpenLIT's failed calls).
+PROVIDER_SCOPES: Final = ("openlit.instrumentation.", "opentelemetry.instrumentation.",
+                          "openinference.instrumentation.")
+SCOPE_PROVIDERS: Final[dict[str, str]] = {
+    "openai": "openai", "openai_v2": "openai", "anthropic": "anthropic",
+    "google_genai": "gcp.gemini", "vertexai": "gcp.vertex_ai", "bedrock": "aws.bedrock",
+    "mistralai": "mistral_ai", "groq": "groq", "cohere": "cohere", "ollama": "ollama",
+}
+
+
+def family_of(scope_name: str) -> str | None:
+    for prefix, family in FAMILIES:
+        if scope_name.startswith(prefix):
+            return family
+    return None
+
+
+def provider_of_scope(scope_name: str) -> str | None:
+    """The provider a scope's name says it instruments, or None."""
+    for prefix in PROVIDER_SCOPES:
+        if scope_name.startswith(prefix):
+            return SCOPE_PROVIDERS.get(scope_name[len(prefix):].split(".", 1)[0])
+    return None
 
 
 def detect_convention(scope_name: str, sdk_name: str | None) -> Convention:

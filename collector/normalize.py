@@ -43,9 +43,12 @@ from .mapping import (
     TAG_EXCLUDED_PREFIXES,
     TAG_RENAMED_PREFIXES,
     TOOL_OPERATIONS,
+    USAGE_JSON_FIELDS,
     WRAPPER_OPERATIONS,
     Convention,
     detect_convention,
+    family_of,
+    provider_of_scope,
 )
 
 __all__ = [
@@ -60,7 +63,7 @@ __all__ = [
     "usd_to_nano",
 ]
 
-SKIP_REASONS: Final = ("duplicate", "not_llm", "wrapper")
+SKIP_REASONS: Final = ("duplicate", "not_llm", "stream_start", "wrapper")
 REJECT_REASONS: Final = ("expired", "invalid_span_id", "invalid_trace_id", "no_start_time")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -377,6 +380,34 @@ def _classify(fields: dict[str, Any], convention: Convention, root: bool, scope:
     return _OTHER
 
 
+def _recovered(span: Span, fields: dict[str, Any], scope: str) -> bool:
+    """A span of a provider's instrumentation that says nothing but its name, in the GenAI
+    convention's `{operation} {model}` (OpenLIT's failed calls): read provider, operation and
+    model from scope and name. Whether it was."""
+    if any(k in fields for k in ("provider", "operation", "request_model", "response_model")):
+        return False
+    provider = provider_of_scope(scope)
+    operation, _, model = span.name.partition(" ")
+    model = model.strip()
+    if provider is None or operation not in LLM_OPERATIONS or not model or " " in model:
+        return False
+    fields.update(provider=provider, operation=operation, request_model=model[:256])
+    return True
+
+
+def _stream_start(span: Span, fields: dict[str, Any], convention: Convention,
+                  scope: str) -> bool:
+    """Whether a call span is only the start of a stream whose call is another span (see
+    Convention.stream_in_two_spans); marks the span that is the call."""
+    if scope not in convention.stream_in_two_spans:
+        return False
+    if fields.get("span_type") == "log":
+        fields["streaming"] = True
+        return False
+    return (span.status.code != Status.STATUS_CODE_ERROR and "response_id" not in fields
+            and not _has_usage(fields))
+
+
 class PriceFunction(Protocol):
     """The call's cost in nano-USD and its source (`custom`, `catalog`), or None."""
 
@@ -394,6 +425,7 @@ class _Candidate:
     convention: Convention
     scope_name: str
     scope_version: str
+    family: str | None
 
 
 # Span kinds of spans inside a service (OTLP: an unspecified kind may be taken as internal).
@@ -433,6 +465,7 @@ def normalize_request(
             scope = scope_spans.scope
             table = _TABLES[detect_convention(scope.name, sdk_name).name]
             convention, by_key = table.convention, table.by_key
+            family = family_of(scope.name)
             for span in scope_spans.spans:
                 out.spans += 1
                 fields = dict(base)
@@ -440,14 +473,20 @@ def normalize_request(
                 tags: dict[str, Any] = {}
                 _read(span.attributes, by_key, fields, ranks, tags, limits, out)
                 kind = _classify(fields, convention, not span.parent_span_id, scope.name)
+                if kind == _OTHER and _recovered(span, fields, scope.name):
+                    kind = _CALL
                 key = span.trace_id + span.span_id
-                if kind == _CALL:
+                if kind == _CALL and _stream_start(span, fields, convention, scope.name):
+                    out.skipped["stream_start"] += 1
+                    if span.parent_span_id:
+                        steps.append((_WRAPPER, span, fields))
+                elif kind == _CALL:
                     if len(key) != 24 or key in candidates:  # bad ids: rejected below, alone
                         key = b"!%d" % out.spans
                     candidates[key] = _Candidate(span, fields, tags, convention, scope.name,
-                                                 scope.version)
+                                                 scope.version, family)
                     continue
-                if kind == _RUN:
+                elif kind == _RUN:
                     if fields["run_kind"] == "agent":  # the agent of the calls below it
                         name = _run_name(span, fields)
                         if name is not None:
@@ -567,10 +606,10 @@ def _has_usage(fields: dict[str, Any]) -> bool:
 
 def _drop_duplicates(candidates: dict[bytes, _Candidate], out: Normalized,
                      lineage: dict[bytes, tuple[bytes, dict[str, Any] | None]]) -> None:
-    """One call traced twice (by two instrumentations, or by hand around an instrumented
-    client) shows as LLM spans nested directly in one another, or as LLM spans of one trace
-    with the same provider response id. Of each such group keep the outermost span that has
-    usage, else the outermost."""
+    """One call traced twice within one trace (by two instrumentations of one client, or by
+    hand around an instrumented client) shows as LLM spans nested directly in one another: of
+    each such chain keep the outermost span that has usage, else the outermost. Copies in
+    other traces or requests (the same response id, ...) are the store's (store.copies)."""
     groups: dict[bytes, list[bytes]] = {}  # a group's first member -> its members
     member_of: dict[bytes, bytes] = {}
 
@@ -583,17 +622,10 @@ def _drop_duplicates(candidates: dict[bytes, _Candidate], out: Normalized,
         for member in merged:
             member_of[member] = ga
 
-    by_response: dict[tuple[bytes, str, str], bytes] = {}
     for span_id, candidate in candidates.items():
         parent = _parent_key(candidate.span)
         if parent in candidates:
             join(parent, span_id)
-        response_id = candidate.fields.get("response_id")
-        if response_id:
-            key = (candidate.span.trace_id, candidate.fields.get("provider") or "", response_id)
-            first = by_response.setdefault(key, span_id)
-            if first != span_id:
-                join(first, span_id)
     for members in groups.values():
         def rank(span_id: bytes) -> tuple[bool, int]:
             depth, parent = 0, _parent_key(candidates[span_id].span)
@@ -607,6 +639,10 @@ def _drop_duplicates(candidates: dict[bytes, _Candidate], out: Normalized,
                 dropped = candidates.pop(span_id)
                 lineage[span_id] = (_parent_key(dropped.span), dropped.fields)
                 out.skipped["duplicate"] += 1
+                kept = candidates[keeper].fields
+                for name in ("response_id", "ttft_s"):  # what the inner span knew
+                    if name not in kept and name in dropped.fields:
+                        kept[name] = dropped.fields[name]
 
 
 def _inherit(parent: bytes, fields: dict[str, Any],
@@ -645,6 +681,12 @@ def _to_call(
     if invalid is not None:
         return invalid
     latency_us = _duration_us(span)
+    if "log_duration_s" in f and f.get("span_type") == "log" and f.get("streaming"):
+        # The log at a stream's end (Convention.stream_in_two_spans): the call is the stream.
+        duration = f["log_duration_s"]
+        if 0 <= duration < 86_400:
+            latency_us = int(duration * 1_000_000)
+            start = max(1, start - latency_us * 1000)
     status, error_type = _status(span, f)
     failed = status == "error"
 
@@ -668,6 +710,9 @@ def _to_call(
     if ttft is not None and (streaming is False or not 0 <= ttft < 86_400):
         ttft = None  # some libraries put the whole latency there for calls that do not stream
 
+    usage = get("usage_json")
+    if usage is not None:
+        _fill_from_usage(f, usage)
     input_tokens = get("input_tokens", 0)
     output_tokens = get("output_tokens", 0)
     cache_read_tokens = get("cache_read_tokens", 0)
@@ -719,7 +764,24 @@ def _to_call(
         status,
         error_type,
         tags or None,
+        get("response_id"),
+        candidate.family,
     )
+
+
+def _fill_from_usage(fields: dict[str, Any], usage: dict[str, Any]) -> None:
+    """Counts the flat attributes lack, from the provider's usage object (USAGE_JSON_FIELDS)."""
+    for name, paths in USAGE_JSON_FIELDS.items():
+        if name in fields:
+            continue
+        for path in paths:
+            value: Any = usage
+            for step in path:
+                value = value.get(step) if isinstance(value, dict) else None
+            number = _coerce("int", value) if not isinstance(value, dict) else None
+            if number:
+                fields[name] = number
+                break
 
 
 def _anthropic_usage(candidate: _Candidate, streaming: bool | None, input_tokens: int,

@@ -154,6 +154,7 @@ class Pipeline:
             return
         self._stats.calls_written += result.inserted
         self._stats.calls_duplicate += result.duplicates
+        self._stats.calls_copies += result.copies
         self._stats.runs_received += len(records.runs)
         self._stats.tools_received += len(records.tools)
         self._settle(batch, None)

@@ -24,6 +24,9 @@ class CollectorStats:
     calls_written: int = 0
     calls_duplicate: int = 0
     """Calls already stored (a retried request): accepted, counted once."""
+    calls_copies: int = 0
+    """Copies of a call another copy stands for, from another request, trace or collector
+    (store.copies): folded into one call."""
     runs_received: int = 0
     """Agent runs written (a retried request's again: they are stored once)."""
     tools_received: int = 0

@@ -26,6 +26,7 @@ from spantally.store import (
     create_api_key,
     default_home,
     ensure_project,
+    forget_copies,
     project_limits,
 )
 
@@ -35,6 +36,8 @@ from .config import Settings
 __all__ = ["Runtime", "StartupInfo", "serve"]
 
 log = logging.getLogger("spantally.server")
+
+_FORGET_COPIES_EVERY_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,7 @@ class Runtime:
         self._watch: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
         self._maintenance: asyncio.Task[None] | None = None
+        self._copies: asyncio.Task[None] | None = None
         self._revocations: asyncio.Task[None] | None = None
         self.authenticator: Authenticator | None = None
         self.limiter: Limiter | None = None
@@ -102,6 +106,8 @@ class Runtime:
         self.collector = Collector(collector_config, self.database, authenticator, self.limiter)
         await self.collector.start()
         self._watch = asyncio.create_task(self.database.watch(), name="spantally-db-watch")
+        self._copies = asyncio.create_task(self._forget_copies_periodically(),
+                                           name="spantally-copies")
         # In `timescale` mode policies drop raw chunks and continuous aggregates' rows; this
         # pass deletes the rows of the aggregates the writers keep there too.
         if settings.retention.enabled and (mode is not StorageMode.TIMESCALE
@@ -151,8 +157,8 @@ class Runtime:
             await self.collector.stop()
         if self._api is not None:
             await self._api.cleanup()
-        tasks = [t for t in (self._watch, self._retention, self._maintenance, self._revocations)
-                 if t is not None]
+        tasks = [t for t in (self._watch, self._retention, self._maintenance, self._revocations,
+                             self._copies) if t is not None]
         for task in tasks:
             task.cancel()
         # Wait for them to end before the pool closes under a maintenance round in progress.
@@ -171,6 +177,17 @@ class Runtime:
             except Exception:  # noqa: BLE001 - retried at the next interval
                 log.exception("applying retention failed; will retry")
             await asyncio.sleep(self.settings.retention_interval_s)
+
+    async def _forget_copies_periodically(self) -> None:
+        """Copies of calls are matched for a day (store.copies.REMEMBERED); older ones go."""
+        assert self.database is not None
+        while True:
+            await asyncio.sleep(_FORGET_COPIES_EVERY_S)
+            try:
+                async with self.database.pool.connection() as conn:
+                    await forget_copies(conn)
+            except Exception:  # noqa: BLE001 - retried at the next interval
+                log.exception("forgetting old copies of calls failed; will retry")
 
     async def _default_project(self) -> tuple[str, str | None]:
         """Create the default project and a key for it on first start. The embedded mode keeps

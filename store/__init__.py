@@ -7,6 +7,7 @@ from .calls import RecentCall, recent_calls
 from .catalog import AGGREGATES, Aggregate, Grain
 from .catalog_check import catalog_differences
 from .cluster import ClusterConfig, ClusterError, ManagedCluster, default_home, temporary_cluster
+from .copies import forget_copies
 from .database import Database, StorageMode, StoreConfig
 from .errors import StoreError, StoreUnavailable
 from .executor import Explain, Grouped, ReadReport, answer, execute
@@ -163,6 +164,7 @@ __all__ = [
     "detect_anomalies",
     "dimension_of",
     "ensure_project",
+    "forget_copies",
     "execute",
     "find_project",
     "find_rate",

@@ -57,7 +57,7 @@ __all__ = [
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 16
 """The migration after which the database holds the aggregates as described here. A change to
 the catalog comes with a migration that brings the tables along, and raises this."""
 

@@ -4,11 +4,11 @@ histogram bin; every statement is derived from `store.catalog`.
 - `ingest_function(mode)`: `spantally_ingest_staged()`, which moves a staged batch into
   llm_calls and, in the rollup modes, adds the rows actually inserted to every call aggregate.
   `migrate()` installs it whenever the installed one differs (it holds no data).
-- `add_run_changes(kept)`: what the runs a transaction inserted or whose roll-ups it changed
-  add to the run aggregates the writers keep (all in the rollup modes; in `timescale` mode the
-  per-model ones, which cannot be continuous aggregates): their rows now, less their rows
-  before. The run aggregates are not kept by the ingest function: a run's roll-ups change as
-  its steps arrive, after the run itself was written.
+- `add_changes(kept)`: what the stored rows a transaction changed add to the aggregates the
+  writers keep (`aggregates_kept`: all in the rollup modes; in `timescale` mode those that
+  cannot be continuous aggregates): their rows now, less their rows before. Runs whose
+  roll-ups changed as their steps arrived (the run aggregates are not kept by the ingest
+  function), and calls that a better copy replaced or completed (store.copies).
 - `create_aggregate(aggregate, mode)`: a rollup table with its unique key, or a continuous
   aggregate with its index and refresh policy, for a migration that adds an aggregate.
 - `continuous_aggregate_query(aggregate)`: the query a continuous aggregate is defined by.
@@ -34,10 +34,10 @@ from .catalog import (
     CALLS,
     HISTOGRAMS,
     RAW,
-    RUN_KEYS,
     RUNS,
     SUMS,
     Aggregate,
+    Fact,
     aggregates_of,
     each_element,
 )
@@ -47,17 +47,19 @@ __all__ = [
     "CALL_AGGREGATES",
     "COPY_REPRICE_CHANGES",
     "CREATE_REPRICE_CHANGES",
-    "COPY_RUN_CHANGES",
-    "CREATE_RUN_CHANGES",
     "INGEST_FUNCTION",
     "REPRICED_CALLS",
     "REPRICE_KEYS",
     "REPRICE_LOCK",
-    "RUN_CHANGES",
-    "RUN_CHANGE_COLUMNS",
+    "add_changes",
+    "aggregates_kept",
+    "capture_changes",
+    "change_columns",
+    "changes_table",
     "continuous_aggregate_query",
-    "add_run_changes",
+    "copy_changes",
     "create_aggregate",
+    "create_changes",
     "delete_expired",
     "fill_aggregate",
     "ingest_function",
@@ -65,13 +67,12 @@ __all__ = [
     "refresh",
     "reprice_change",
     "reprice_rollup",
-    "run_aggregates_kept",
 ]
 
 INGEST_FUNCTION = "spantally_ingest_staged"
 CALL_AGGREGATES = aggregates_of(CALLS)
 """The aggregates the ingest function and re-pricing keep (the run aggregates follow the runs'
-roll-ups instead: `ADD_RUN_CHANGES`)."""
+roll-ups instead: `add_changes`)."""
 
 # The staged columns that llm_calls stores (all of them: the staging table is LIKE llm_calls).
 _CALL_COLUMNS = STAGING_COLUMNS
@@ -297,29 +298,45 @@ def create_aggregate(aggregate: Aggregate, timescale: bool) -> str:
     return "".join(s.as_string() + ";\n" for s in statements)
 
 
-# -- the run aggregates in the rollup modes ---------------------------------------------------
+# -- changes to stored rows -------------------------------------------------------------------
 
-RUN_CHANGES = "agent_run_changes"
-"""Per connection: the runs a transaction inserted or whose roll-ups it changed, each as it is
-now and (for a change) as it was, in the columns the run aggregates read."""
-RUN_CHANGE_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys((
-    "time", "project_id", *RUN_KEYS, *(a.each[1] for a in aggregates_of(RUNS) if a.each),
-    *(c for s in RUNS.sums for c in s.reads), *(h.value for h in RUNS.histograms))))
-
-CREATE_RUN_CHANGES = sql.SQL(
-    "CREATE TEMP TABLE IF NOT EXISTS {changes} ON COMMIT DELETE ROWS AS "
-    "SELECT {columns}, NULL::boolean AS is_now FROM {runs} WITH NO DATA").format(
-    changes=sql.Identifier(RUN_CHANGES), columns=_names(RUN_CHANGE_COLUMNS),
-    runs=sql.Identifier(RUNS.raw))
-"""Per connection, when a transaction first changes runs; `is_now` tells a run's row as it is
-now from its row as it was."""
-COPY_RUN_CHANGES = sql.SQL("COPY pg_temp.{} ({}, is_now) FROM STDIN").format(
-    sql.Identifier(RUN_CHANGES), _names(RUN_CHANGE_COLUMNS))
+def changes_table(fact: Fact) -> str:
+    """Per connection: the rows of `fact` a transaction changed (a run's roll-ups, a call that
+    a better copy replaced or completed), each as it is now and as it was."""
+    return f"{fact.raw}_changes"
 
 
-def _run_rows(aggregate: Aggregate, now: bool) -> sql.Composed:
-    """`aggregate`'s measures over the changed runs as they are now, or negated over their
-    rows as they were."""
+@functools.cache
+def change_columns(fact: Fact) -> tuple[str, ...]:
+    """The columns of `fact`'s relation the aggregates read, in changes_table's order: keys
+    (an element key comes from its array), what the sums read, histogram values and bins."""
+    each = [a.each for a in aggregates_of(fact) if a.each]
+    elements = {key for key, _ in each}
+    return tuple(dict.fromkeys((
+        "time", "project_id", *(k for k in fact.keys if k not in elements),
+        *(array for _, array in each), *(c for s in fact.sums for c in s.reads),
+        *(h.value for h in fact.histograms),
+        *(h.stored_bin for h in fact.histograms if h.stored_bin is not None))))
+
+
+def create_changes(fact: Fact) -> sql.Composed:
+    """Makes changes_table(fact), when a transaction first changes stored rows; `is_now` tells a
+    row as it is now from the row as it was."""
+    return sql.SQL(
+        "CREATE TEMP TABLE IF NOT EXISTS {changes} ON COMMIT DELETE ROWS AS "
+        "SELECT {columns}, NULL::boolean AS is_now FROM {raw} WITH NO DATA").format(
+        changes=sql.Identifier(changes_table(fact)), columns=_names(change_columns(fact)),
+        raw=sql.Identifier(fact.raw))
+
+
+def copy_changes(fact: Fact) -> sql.Composed:
+    return sql.SQL("COPY pg_temp.{} ({}, is_now) FROM STDIN").format(
+        sql.Identifier(changes_table(fact)), _names(change_columns(fact)))
+
+
+def _changed_rows(aggregate: Aggregate, now: bool) -> sql.Composed:
+    """`aggregate`'s measures over the changed rows as they are now, or negated over the rows
+    as they were."""
     keys = [sql.Identifier("project_id"), *map(sql.Identifier, aggregate.keys)]
     measures = _over_rows(aggregate, negated=not now)
     elements = sql.SQL(each_element(aggregate.each[1], aggregate.each[0])
@@ -329,35 +346,48 @@ def _run_rows(aggregate: Aggregate, now: bool) -> sql.Composed:
             FROM pg_temp.{changes} c{elements} WHERE {now}
             GROUP BY {group}""").format(
         unit=sql.Literal(aggregate.grain.value), keys=sql.SQL(", ").join(keys),
-        measures=_indent(measures, 16), changes=sql.Identifier(RUN_CHANGES), elements=elements,
-        now=sql.SQL("is_now" if now else "NOT is_now"),
+        measures=_indent(measures, 16), changes=sql.Identifier(changes_table(aggregate.fact)),
+        elements=elements, now=sql.SQL("is_now" if now else "NOT is_now"),
         group=sql.SQL(", ").join([sql.SQL("1"), *keys]))
 
 
-def _changed_runs(aggregate: Aggregate) -> Rows:
-    """The changed runs as they are now, less as they were, each side grouped by `aggregate`."""
+def _changes(aggregate: Aggregate) -> Rows:
+    """The changed rows as they are now, less as they were, each side grouped by `aggregate`."""
     rows = sql.SQL("""(
             {now}
             UNION ALL
             {before}
-        ) AS changes""").format(now=_run_rows(aggregate, now=True),
-                               before=_run_rows(aggregate, now=False))
+        ) AS changes""").format(now=_changed_rows(aggregate, now=True),
+                               before=_changed_rows(aggregate, now=False))
     return sql.SQL("bucket"), _summed(aggregate), rows
 
 
-def run_aggregates_kept(timescale: bool) -> tuple[Aggregate, ...]:
-    """The run aggregates the writers keep: all of them in the rollup modes, those that cannot
-    be continuous aggregates in `timescale` mode."""
-    return tuple(a for a in aggregates_of(RUNS) if not (timescale and a.continuous))
+def capture_changes(fact: Fact) -> sql.Composed:
+    """Copies the stored rows %(project_ids)s, %(trace_ids)s, %(span_ids)s, %(times)s of
+    `fact` into changes_table(fact) as they are at this point (`is_now`: %(is_now)s)."""
+    columns = _names(change_columns(fact))
+    return sql.SQL("""INSERT INTO pg_temp.{changes} ({columns}, is_now)
+SELECT {columns}, %(is_now)s FROM {raw}
+WHERE (project_id, trace_id, span_id, time) IN (
+    SELECT * FROM unnest(%(project_ids)s::bigint[], %(trace_ids)s::bytea[],
+                         %(span_ids)s::bytea[], %(times)s::timestamptz[]))""").format(
+        changes=sql.Identifier(changes_table(fact)), columns=columns,
+        raw=sql.Identifier(fact.raw))
+
+
+def aggregates_kept(fact: Fact, timescale: bool) -> tuple[Aggregate, ...]:
+    """The aggregates of `fact` the writers keep: all of them in the rollup modes, those that
+    cannot be continuous aggregates in `timescale` mode."""
+    return tuple(a for a in aggregates_of(fact) if not (timescale and a.continuous))
 
 
 @functools.cache
-def add_run_changes(kept: tuple[Aggregate, ...]) -> sql.Composed:
-    """After a transaction's runs are written and their roll-ups recomputed (store.runs): each
-    aggregate of `kept` (run_aggregates_kept) gains the changed runs' rows as they are now and
-    loses them as they were (pg_temp.agent_run_changes), so that it always adds up the runs as
-    stored. Returns how many cells of the first changed."""
-    ctes = [*(_delta(a, kept, _changed_runs) for a in kept), *map(_upsert, kept)]
+def add_changes(kept: tuple[Aggregate, ...]) -> sql.Composed:
+    """After a transaction changed stored rows of one fact (runs whose roll-ups it recomputed,
+    calls a better copy replaced): each aggregate of `kept` (aggregates_kept) gains the rows as
+    they are now and loses them as they were (pg_temp.changes_table), so that it always adds up
+    the rows as stored. Returns how many cells of the first changed."""
+    ctes = [*(_delta(a, kept, _changes) for a in kept), *map(_upsert, kept)]
     return sql.SQL("WITH {}\nSELECT count(*) FROM {}").format(
         sql.SQL(", ").join(ctes), sql.Identifier(f"delta_{kept[0].name}"))
 
@@ -458,8 +488,10 @@ def _main(argv: list[str]) -> int:
         print(f"-- {a.name}: {a.why}")
         print(create_aggregate(a, timescale=mode == "timescale"))
     print(ingest_function(rollup=mode == "rollup"))
-    kept = run_aggregates_kept(timescale=mode == "timescale")
-    print(f"-- run changes:\n{add_run_changes(kept).as_string()};")
+    for fact in (CALLS, RUNS):
+        kept = aggregates_kept(fact, timescale=mode == "timescale")
+        if kept:
+            print(f"-- {fact.name} changed:\n{add_changes(kept).as_string()};")
     return 0
 
 

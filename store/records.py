@@ -44,6 +44,12 @@ class LlmCall(NamedTuple):
     status: str
     error_type: str | None
     tags: dict[str, Any] | None
+    response_id: str | None = None
+    """The provider's id of the response (`gen_ai.response.id`): copies of one call that
+    instrumentations send separately share it (store.copies)."""
+    instrumentation: str | None = None
+    """The family of instrumentation that sent the span (collector.mapping.FAMILIES), e.g.
+    `openllmetry` or `anthropic-sdk`; None for one SpanTally does not know."""
 
 
 STAGING_COLUMNS: tuple[str, ...] = LlmCall._fields
@@ -53,7 +59,7 @@ STAGING_TYPES: tuple[str, ...] = (
     "timestamptz", "int8", "bytea", "bytea", "bytea",
     "text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "text",
     "bool", "int8", "int8", "int8", "int8", "int8", "int8", "text", "int8", "int8",
-    "text", "text", "jsonb",
+    "text", "text", "jsonb", "text", "text",
 )  # fmt: skip
 
 assert len(STAGING_TYPES) == len(STAGING_COLUMNS)

@@ -21,7 +21,7 @@ import psycopg
 from psycopg.rows import class_row, dict_row
 
 from . import ddl, queries
-from .catalog import CONTINUOUS_AGGREGATES
+from .catalog import CONTINUOUS_AGGREGATES, RUNS
 from .database import Database, StorageMode
 from .prices import ModelPrice, list_prices
 from .runs import recompute_runs
@@ -175,7 +175,7 @@ async def _reprice_window(conn: psycopg.AsyncConnection, mode: StorageMode | Non
         traces: dict[bytes, list[datetime]] = {}
         for call in changed:
             traces.setdefault(call["trace_id"], []).append(call["time"])
-        await recompute_runs(conn, project_id, traces, ddl.run_aggregates_kept(timescale))
+        await recompute_runs(conn, project_id, traces, ddl.aggregates_kept(RUNS, timescale))
 
 
 async def _refresh_aggregates(database: Database) -> None:

@@ -26,7 +26,7 @@ The run aggregates (store.catalog: agent_runs_1h, _1d, agent_runs_model_1h, _1d)
 runs' rows. Those the writers keep (all in the rollup modes; in `timescale` mode the per-model
 ones, the others being continuous aggregates over agent_runs, which see the updates) get, in the
 same transaction, every run it inserted, and every run whose roll-ups it changed moved from its
-old row to its new one (store.ddl.add_run_changes). The row locks above make the old row the
+old row to its new one (store.ddl.add_changes). The row locks above make the old row the
 one the aggregates hold.
 """
 
@@ -44,8 +44,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from . import ddl
-from .catalog import RUN_ROLLUPS, Aggregate
-from .records import AgentRun, SpanLink, SpanRecords, ToolCall
+from .catalog import RUN_ROLLUPS, RUNS, Aggregate
+from .records import AgentRun, LlmCall, SpanLink, SpanRecords, ToolCall
 
 __all__ = [
     "Inserted",
@@ -254,7 +254,7 @@ Touched = dict[int, dict[bytes, list[datetime]]]
 @dataclass(slots=True)
 class RunChanges:
     """What a transaction did to runs: for the run aggregates (rows as they are now, `True`,
-    and as they were, `False`, in ddl.RUN_CHANGE_COLUMNS' order) and their refreshes."""
+    and as they were, `False`, in ddl.change_columns(RUNS)' order) and their refreshes."""
 
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     oldest: datetime | None = None
@@ -265,14 +265,16 @@ class RunChanges:
 
 
 async def keep_rollups(conn: psycopg.AsyncConnection[Any], records: SpanRecords,
-                       inserted: Inserted, kept: Sequence[Aggregate]) -> RunChanges:
+                       inserted: Inserted, kept: Sequence[Aggregate],
+                       changed_calls: Sequence[LlmCall] = ()) -> RunChanges:
     """After the batch's rows are inserted (`inserted`: the runs among them that were new), in
-    the same transaction: recompute the roll-ups of every run in the traces it touched, and
-    keep the run aggregates of `kept` (ddl.run_aggregates_kept)."""
+    the same transaction: recompute the roll-ups of every run in the traces it touched (and
+    those of `changed_calls`, stored calls it replaced or completed: store.copies), and keep
+    the run aggregates of `kept` (ddl.aggregates_kept)."""
     touched: Touched = defaultdict(lambda: defaultdict(list))
     shaping: set[int] = set()
-    for rows, shapes in ((records.calls, False), (records.runs, True), (records.tools, True),
-                         (records.links, True)):
+    for rows, shapes in ((records.calls, False), (changed_calls, False), (records.runs, True),
+                         (records.tools, True), (records.links, True)):
         for row in rows:
             touched[row.project_id][row.trace_id].append(row.time)
             if shapes:
@@ -314,11 +316,11 @@ async def _recompute_touched(conn: psycopg.AsyncConnection[Any], touched: Touche
             await _recompute(cur, project_id, group, inserted, changes)
     if kept and changes.rows:
         # Made here rather than with the connection: only batches that touch runs need it.
-        await cur.execute(ddl.CREATE_RUN_CHANGES)
-        async with cur.copy(ddl.COPY_RUN_CHANGES) as copy:
+        await cur.execute(ddl.create_changes(RUNS))
+        async with cur.copy(ddl.copy_changes(RUNS)) as copy:
             for row in changes.rows:
                 await copy.write_row(row)
-        await cur.execute(ddl.add_run_changes(kept))
+        await cur.execute(ddl.add_changes(kept))
     return changes
 
 
@@ -386,12 +388,12 @@ async def _recompute(cur: psycopg.AsyncCursor[dict[str, Any]], project_id: int,
 
 def _change_row(run: dict[str, Any], rollups: RunRollups | None,
                 is_now: bool) -> tuple[Any, ...]:
-    """A row of ddl.RUN_CHANGES: `run` as stored, with `rollups` when they changed."""
+    """A row of ddl.changes_table(RUNS): `run` as stored, with `rollups` when they changed."""
     now: dict[str, Any] = {}
     if rollups is not None:
         now = dict(zip(ROLLUP_COLUMNS, rollups.inclusive.values(), strict=True))
         now["models"] = sorted(rollups.models)
-    return (*(now.get(c, run[c]) for c in ddl.RUN_CHANGE_COLUMNS), is_now)
+    return (*(now.get(c, run[c]) for c in ddl.change_columns(RUNS)), is_now)
 
 
 def _stored_row(run: dict[str, Any]) -> tuple[Any, ...]:
@@ -433,7 +435,7 @@ WHERE project_id = %(project_id)s AND trace_id = ANY(%(traces)s::bytea[])
 ORDER BY trace_id, span_id, time
 FOR UPDATE
 """).format(read=_names(dict.fromkeys(("time", "trace_id", "span_id", *_STORED,
-                                        *ddl.RUN_CHANGE_COLUMNS))))
+                                        *ddl.change_columns(RUNS)))))
 """The runs that may hold a step of the batch's traces, locked in key order: what the roll-ups
 and the run aggregates read of them."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,7 +17,8 @@ from psycopg import errors as pg_errors
 from psycopg.sql import Composable
 
 from . import ddl, queries
-from .catalog import CONTINUOUS_AGGREGATES, Grain
+from .catalog import CALLS, CONTINUOUS_AGGREGATES, RUNS, Grain
+from .copies import collapse, resolve_stored
 from .database import Database, StorageMode, is_transient
 from .errors import StoreError, StoreUnavailable
 from .records import STAGING_TYPES, LlmCall, SpanRecords
@@ -30,18 +32,24 @@ _MAX_ATTEMPTS = 5
 _REFRESH_WAIT_S = 30.0
 
 
-class WriteResult(tuple[int, int]):
-    """(inserted, duplicates) of one batch."""
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What one batch's LLM calls came to."""
 
-    __slots__ = ()
+    inserted: int
+    duplicates: int
+    """Stored already (a retried request)."""
+    copies: int = 0
+    """Copies of a call that another copy stands for (store.copies): in the batch, or stored."""
 
-    @property
-    def inserted(self) -> int:
-        return self[0]
 
-    @property
-    def duplicates(self) -> int:
-        return self[1]
+@dataclass(frozen=True, slots=True)
+class _Written:
+    inserted: int
+    duplicates: int
+    copies: int
+    oldest: datetime | None
+    """The start of the oldest call or run inserted or changed."""
 
 
 class CallWriter:
@@ -58,10 +66,10 @@ class CallWriter:
         records = batch if isinstance(batch, SpanRecords) else SpanRecords(calls=list(batch))
         calls = records.calls
         if not len(records):
-            return WriteResult((0, 0))
+            return WriteResult(0, 0)
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
-                inserted, oldest_run = await self._write_once(records)
+                written = await self._write_once(records)
             except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure):
                 # Rollup upserts lock in key order, so this is rare; the batch is retried whole.
                 log.warning("write conflict, retrying batch (attempt %d)", attempt)
@@ -72,24 +80,28 @@ class CallWriter:
                     raise StoreUnavailable(f"database unavailable: {exc}") from exc
                 raise StoreError(f"batch of {len(calls)} calls rejected: {exc}") from exc
             self._db.record_success()
-            if self._db.mode is StorageMode.TIMESCALE:
-                oldest = [t for t in (min(c.time for c in calls) if inserted else None,
-                                      oldest_run) if t is not None]
-                if oldest:
-                    await self._refresher.after_write(min(oldest))
-            return WriteResult((inserted, len(calls) - inserted))
+            if self._db.mode is StorageMode.TIMESCALE and written.oldest is not None:
+                await self._refresher.after_write(written.oldest)
+            return WriteResult(written.inserted, written.duplicates, written.copies)
         raise StoreUnavailable("write conflicts persisted; retry the batch")
 
-    async def _write_once(self, records: SpanRecords) -> tuple[int, datetime | None]:
-        """The calls inserted, and the start of the oldest run inserted or changed."""
+    async def _write_once(self, records: SpanRecords) -> _Written:
+        timescale = self._db.mode is StorageMode.TIMESCALE
+        calls, folded = collapse(records.calls)
         async with self._db.pool.connection() as conn:
             async with conn.cursor() as cur:
-                inserted = await write_calls(cur, records.calls)
+                copies = await resolve_stored(cur, calls, ddl.aggregates_kept(CALLS, timescale))
+                inserted = await write_calls(cur, copies.calls)
                 runs = await write_run_spans(cur, records)
-            changes = await keep_rollups(conn, records, runs, ddl.run_aggregates_kept(
-                timescale=self._db.mode is StorageMode.TIMESCALE))
+            changed = [before for before, _ in copies.changes]
+            rollups = await keep_rollups(conn, records, runs, ddl.aggregates_kept(RUNS, timescale),
+                                         changed_calls=changed)
             # Leaving the pool's context commits; only then is the batch acknowledged.
-        return inserted, changes.oldest
+        oldest = [t for t in (min(c.time for c in copies.calls) if inserted else None,
+                              min((c.time for c in changed), default=None), rollups.oldest)
+                  if t is not None]
+        return _Written(inserted, len(copies.calls) - inserted, folded + copies.folded,
+                        min(oldest, default=None))
 
 
 async def write_calls(cur: psycopg.AsyncCursor[Any], calls: Sequence[LlmCall]) -> int:

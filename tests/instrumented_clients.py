@@ -1,17 +1,22 @@
 """Run a fixed set of OpenAI and Anthropic calls under a third-party instrumentation library,
-exporting its spans over OTLP/gRPC: the golden tests' traffic, in a process of its own
+exporting its spans over OTLP: the golden tests' traffic, in a process of its own
 (instrumentation libraries patch the clients for good).
 
     python -m tests.instrumented_clients LIBRARY OTLP_ENDPOINT API_KEY
+        [--http] [--batch N] [--roots]
 
-LIBRARY: openllmetry | openinference | pydantic-ai. The calls go to the local fake API
-(tests/fake_llm.py); what each should count as is in tests/test_conventions.py.
+LIBRARY: openllmetry | openinference | pydantic-ai | logfire. `--http`: OTLP/HTTP protobuf
+(OTLP_ENDPOINT is then the traces URL) instead of OTLP/gRPC; `--batch N`: at most N spans per
+export request (1: every span alone, so that copies of a call arrive apart); `--roots`: the
+calls made outside any span of the application, as most scripts do (each instrumentation's
+span then starts a trace of its own, and so does the `anthropic` client's). The calls go to the
+local fake API (tests/fake_llm.py); what each should count as is in tests/test_conventions.py.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import sys
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -19,6 +24,9 @@ import anthropic
 import openai
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+    OTLPSpanExporter as HttpSpanExporter,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -45,6 +53,15 @@ def instrument(library: str, provider: TracerProvider) -> None:
         Agent.instrument_all(InstrumentationSettings(tracer_provider=provider,
                                                      include_content=False))
         return
+    elif library == "logfire":
+        import logfire
+
+        # Logfire's own provider, sending to SpanTally through the exporter of `main`.
+        logfire.configure(send_to_logfire=False, console=False, service_name="golden-logfire",
+                          additional_span_processors=list(_processors(provider)))
+        logfire.instrument_openai()
+        logfire.instrument_anthropic()
+        return
     else:
         raise SystemExit(f"unknown library {library!r}")
     OpenAIInstrumentor().instrument(tracer_provider=provider)
@@ -59,23 +76,29 @@ def session_scope(library: str, session_id: str, user_id: str) -> AbstractContex
     return nullcontext()
 
 
-def run(library: str, fake: FakeLLMServer, tracer: trace.Tracer) -> None:
+def _processors(provider: TracerProvider) -> Any:
+    return provider._active_span_processor._span_processors  # noqa: SLF001 - its exporter
+
+
+def run(library: str, fake: FakeLLMServer, tracer: trace.Tracer, roots: bool) -> None:
     oai = openai.OpenAI(base_url=fake.openai_url, api_key="k", max_retries=0)
-    # A client that traces itself too: its span lands inside the library's span.
+    # A client that traces itself too: its span lands inside the library's span, or (at the
+    # root) in a trace of its own.
     claude = anthropic.Anthropic(base_url=fake.url, api_key="k", max_retries=0)
-    with tracer.start_as_current_span(
-        "invoke_agent planner",
-        attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"},
-    ), session_scope(library, "golden-session", "golden-user"):
+
+    def agent(name: str) -> AbstractContextManager[Any]:
+        if roots:
+            return nullcontext()
+        return tracer.start_as_current_span(f"invoke_agent {name}", attributes={
+            "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": name})
+
+    with agent("planner"), session_scope(library, "golden-session", "golden-user"):
         fake.set(**OPENAI_USAGE)
         oai.chat.completions.create(model="gpt-4o", messages=MESSAGES)
         list(oai.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
         fake.set(input_tokens=42, response_model="text-embedding-3-small")
         oai.embeddings.create(model="text-embedding-3-small", input=["golden"])
-    with tracer.start_as_current_span(
-        "invoke_agent writer",
-        attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "writer"},
-    ):
+    with agent("writer"):
         fake.set(**ANTHROPIC_USAGE)
         claude.messages.create(model="claude-sonnet-4-6", max_tokens=1024, messages=MESSAGES)
         list(claude.messages.create(model="claude-sonnet-4-6", max_tokens=1024,
@@ -92,6 +115,11 @@ def run(library: str, fake: FakeLLMServer, tracer: trace.Tracer) -> None:
         try:
             oai.chat.completions.create(model="gpt-4o", messages=MESSAGES)
         except openai.RateLimitError:
+            pass
+        fake.set(status=500)
+        try:
+            claude.messages.create(model="claude-sonnet-4-6", max_tokens=1024, messages=MESSAGES)
+        except anthropic.InternalServerError:
             pass
 
 
@@ -116,17 +144,30 @@ def run_agents(fake: FakeLLMServer) -> None:
 
 
 def main() -> None:
-    library, endpoint, key = sys.argv[1:4]
-    provider = TracerProvider(resource=Resource.create({"service.name": f"golden-{library}"}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(
-        endpoint=endpoint, insecure=True, headers={"authorization": f"Bearer {key}"})))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("library")
+    parser.add_argument("endpoint")
+    parser.add_argument("key")
+    parser.add_argument("--http", action="store_true")
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--roots", action="store_true")
+    args = parser.parse_args()
+    headers = {"authorization": f"Bearer {args.key}"}
+    exporter = (HttpSpanExporter(endpoint=args.endpoint, headers=headers) if args.http
+                else OTLPSpanExporter(endpoint=args.endpoint, insecure=True, headers=headers))
+    provider = TracerProvider(resource=Resource.create({"service.name": f"golden-{args.library}"}))
+    provider.add_span_processor(BatchSpanProcessor(exporter, max_export_batch_size=args.batch))
     trace.set_tracer_provider(provider)
-    instrument(library, provider)
+    instrument(args.library, provider)
     with fake_llm_server() as fake:
-        if library == "pydantic-ai":
+        if args.library == "pydantic-ai":
             run_agents(fake)
         else:
-            run(library, fake, provider.get_tracer("golden"))
+            run(args.library, fake, provider.get_tracer("golden"), args.roots)
+    if args.library == "logfire":
+        import logfire
+
+        logfire.force_flush()
     provider.shutdown()
 
 

@@ -25,19 +25,40 @@ COMMON_ROWS = [
     ("writer", "anthropic", "claude-sonnet-4-6", "chat", True, 3560, 400, 2048, 512, 0, "ok", None),
     ("writer", "anthropic", "claude-sonnet-4-6", "chat", None, 3560, 400, 2048, 512, 0, "ok", None),
     ("writer", "openai", "gpt-4o", "chat", None, 0, 0, 0, 0, 0, "error", "RateLimitError"),
+    # The `anthropic` client's own span for it too has no response id: a copy all the same.
+    ("writer", "anthropic", "claude-sonnet-4-6", "chat", None, 0, 0, 0, 0, 0, "error",
+     "InternalServerError"),
 ]
 
+# How the spans travel: transport, spans per export request, whether the calls are made
+# inside agent spans or each at the root of a trace of its own.
+SHAPES: dict[str, list[str]] = {
+    "grpc": [],
+    "http, a span per request": ["--http", "--batch", "1"],
+    "roots, a span per request": ["--roots", "--batch", "1"],
+    "http, roots": ["--http", "--roots"],
+}
 
-def send(library: str, server: Server, project: Project) -> None:
+
+def send(library: str, server: Server, project: Project, *options: str) -> None:
+    endpoint = server.http_endpoint if "--http" in options else server.grpc_endpoint
     done = subprocess.run(
-        [sys.executable, "-m", "tests.instrumented_clients", library, server.grpc_endpoint,
-         project.key], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        [sys.executable, "-m", "tests.instrumented_clients", library, endpoint, project.key,
+         *options], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("library", ["openllmetry", "openinference"])
-def test_golden_calls(library: str, server: Server, project: Project) -> None:
-    send(library, server, project)
+def test_golden_calls(library: str, shape: str, server: Server, project: Project) -> None:
+    """With the `anthropic` client's own spans beside the library's: every Anthropic call is
+    sent twice, in one trace or two, in one export request or two."""
+    before = (_counter(server, 'spantally_spans_skipped_total{reason="duplicate"}')
+              + _counter(server, "spantally_calls_copies_total"))
+    send(library, server, project, *SHAPES[shape])
+    # A call's agent comes from the agent span above it in the same export request (the agent
+    # span ends after its calls: in a request of its own here, it is only the call's run).
+    agentless = "--roots" in SHAPES[shape] or "--batch" in SHAPES[shape]
     rows = server.sql(
         "SELECT agent_id, provider, model, operation, streaming, input_tokens, output_tokens,"
         " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
@@ -45,11 +66,12 @@ def test_golden_calls(library: str, server: Server, project: Project) -> None:
         " FROM llm_calls WHERE project_id = %s ORDER BY time", (project.id,))
     # Libraries that say `stream: false` store False, the others NULL: both mean not streamed.
     assert [(*r[:4], bool(r[4]), *r[5:12]) for r in rows] == [
-        (*e[:4], bool(e[4]), *e[5:]) for e in COMMON_ROWS]
+        (None if agentless else e[0], *e[1:4], bool(e[4]), *e[5:]) for e in COMMON_ROWS]
     assert {r[15] for r in rows} == {f"golden-{library}"}
     priced = [r[14] for r in rows]
-    assert priced == [True, False, True, True, True, True, True]
+    assert priced == [True, False, True, True, True, True, True, True]
     assert rows[1][16], "time to first chunk, from the library's first-chunk event"
+    assert rows[4][16], "time to first chunk of the Anthropic stream, from one copy or other"
     if library == "openinference":  # its session and user context reached the planner's calls
         assert [(r[12], r[13]) for r in rows[:3]] == [("golden-session", "golden-user")] * 3
 
@@ -57,15 +79,21 @@ def test_golden_calls(library: str, server: Server, project: Project) -> None:
     assert status == 200
     summary = body["summary"]
     assert (summary["totalCalls"], summary["totalInputTokens"], summary["totalOutputTokens"],
-            summary["unpricedCalls"]) == (7, 1200 + 42 + 3 * 3560, 300 + 3 * 400, 1)
-    metrics = server.metrics()
-    assert 'spantally_spans_skipped_total{reason="duplicate"}' in metrics
+            summary["unpricedCalls"]) == (8, 1200 + 42 + 3 * 3560, 300 + 3 * 400, 1)
+    # The 3 Anthropic calls the client traced itself were each sent twice; the copy was
+    # folded where it met the other: in the request (nested), or where calls are written.
+    folded = (_counter(server, 'spantally_spans_skipped_total{reason="duplicate"}')
+              + _counter(server, "spantally_calls_copies_total")) - before
+    assert folded == 3
+
+
+def _counter(server: Server, name: str) -> int:
+    (line,) = [line for line in server.metrics().splitlines() if line.startswith(name + " ")]
+    return int(line.split()[1])
 
 
 def _runs_received(server: Server) -> int:
-    (line,) = [line for line in server.metrics().splitlines()
-               if line.startswith("spantally_runs_received_total ")]
-    return int(line.split()[1])
+    return _counter(server, "spantally_runs_received_total")
 
 
 def test_golden_pydantic_ai_agents(server: Server, project: Project) -> None:

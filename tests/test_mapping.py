@@ -17,6 +17,7 @@ from spantally.collector import normalize_request
 from spantally.collector.mapping import ALL_CONVENTIONS, CONVENTIONS, GENAI_FIELDS
 from spantally.collector.normalize import normalize_error_type
 from spantally.collector.pricing import catalog_prices
+from spantally.store.copies import collapse
 
 START = 1_780_000_000 * 10**9
 TRACE = b"\x07" * 16
@@ -332,15 +333,19 @@ def test_one_call_traced_twice_counts_once() -> None:
     # by hand around an instrumented client: the inner span has the usage and is kept
     manual = S(base, id=1)
     inner = S({**base, **usage}, id=2, parent=1)
-    # two libraries side by side: same response id in one trace
+    # two libraries side by side: the same response id, in one trace and in another
     first = S({**base, **usage, "gen_ai.response.id": "msg_1"}, id=3)
     second = S({**base, **usage, "gen_ai.response.id": "msg_1", "x": 1}, id=4)
-    # the same response id in another trace, and the same span id in another trace: distinct
     other_trace = S({**base, **usage, "gen_ai.response.id": "msg_1"}, id=3, trace=b"\x08" * 16)
     out = calls([manual, inner, first, second, other_trace])
-    assert sorted((c.trace_id[:1], int.from_bytes(c.span_id, "big")) for c in out.calls) == [
-        (b"\x07", 2), (b"\x07", 3), (b"\x08", 3)]
-    assert out.skipped == {"duplicate": 2}
+    assert out.skipped == {"duplicate": 1}  # nesting is seen in the request
+    # copies by response id meet where the calls are written, whichever request they came in
+    kept, folded = collapse(out.calls)
+    assert sorted((c.trace_id[:1], int.from_bytes(c.span_id, "big"), c.tags) for c in kept) == [
+        (b"\x07", 2, None), (b"\x07", 3, {"x": 1})]
+    assert folded == 2
+    # and whichever order they come in
+    assert collapse(out.calls[::-1])[0] == collapse(out.calls)[0][::-1]
 
 
 def test_baggage_copied_onto_spans_names_session_and_user() -> None:

@@ -306,7 +306,7 @@ def test_a_run_and_its_call_written_at_the_same_time_by_two_writers(
 
     # The run aggregates are tables kept by the writers, or continuous aggregates.
     ((kind,),) = server.sql("SELECT relkind FROM pg_class WHERE relname = 'agent_runs_1h'")
-    kept = ddl.run_aggregates_kept(timescale=kind != "r")
+    kept = ddl.aggregates_kept(RUNS, timescale=kind != "r")
 
     async def write(conn: psycopg.AsyncConnection[Any], records: SpanRecords) -> None:
         async with conn.cursor() as cur:
