@@ -57,7 +57,7 @@ __all__ = [
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-SCHEMA_VERSION = 16
+SCHEMA_VERSION = 17
 """The migration after which the database holds the aggregates as described here. A change to
 the catalog comes with a migration that brings the tables along, and raises this."""
 
@@ -193,7 +193,7 @@ HISTOGRAMS: tuple[Histogram, ...] = (
 # The columns of llm_calls an aggregate can be keyed by, in the order of the keys.
 DIMENSION_KEYS = ("provider", "model", "agent_id", "service_name", "operation", "status",
                   "environment", "error_type")
-CALL_KEYS = (*DIMENSION_KEYS, "user_id")
+CALL_KEYS = (*DIMENSION_KEYS, "request_model", "user_id")
 
 # Agent runs (store/runs.py): the roll-ups of a run's steps are columns of agent_runs, kept
 # exact as steps arrive; an aggregate adds them up over the runs that started in a bucket.
@@ -305,6 +305,13 @@ AGGREGATES: tuple[Aggregate, ...] = (
               source="llm_calls_total_1h", why="the same per day"),
     Aggregate("llm_calls_user_1d", Grain.DAY, ("user_id",), histograms=False,
               why="ranking users: one row per user and day (sums only)"),
+    Aggregate("llm_calls_request_model_1h", Grain.HOUR,
+              ("provider", "request_model", "model", "status", "error_type"), histograms=True,
+              why="a model as asked for, its failures (which know only that) beside its "
+                  "successes (which know the model that answered), per hour"),
+    Aggregate("llm_calls_request_model_1d", Grain.DAY,
+              ("provider", "request_model", "model", "status", "error_type"), histograms=True,
+              source="llm_calls_request_model_1h", why="the same per day"),
     Aggregate("agent_runs_1h", Grain.HOUR, RUN_KEYS, histograms=True, fact=RUNS,
               why="runs by agent, service, environment, status, error type and kind, per hour"),
     Aggregate("agent_runs_1d", Grain.DAY, RUN_KEYS, histograms=True, fact=RUNS,

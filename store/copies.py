@@ -289,7 +289,7 @@ UPDATE llm_calls SET {sets}
 WHERE project_id = %(project_id)s AND trace_id = %(trace_id)s AND span_id = %(span_id)s
   AND time = %(time)s
 """).format(sets=sql.SQL(", ").join(
-    sql.SQL("{0} = %({0})s").format(sql.Identifier(c)) for c in _UPDATABLE))
+    sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in _UPDATABLE))
 
 _FORGET = sql.SQL("DELETE FROM llm_call_copies WHERE starts < now() - %(remembered)s")
 

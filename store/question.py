@@ -57,6 +57,7 @@ class Dimension:
 DIMENSIONS: dict[str, Dimension] = {d.name: d for d in (
     Dimension("provider", "provider"),
     Dimension("model", "model"),
+    Dimension("request_model", "request_model"),
     Dimension("agent", "agent_id"),
     Dimension("service", "service_name"),
     Dimension("operation", "operation"),
@@ -81,6 +82,7 @@ class Filters:
 
     agent_id: str | None = None
     model: str | None = None
+    request_model: str | None = None
     provider: str | None = None
     service: str | None = None
     environment: str | None = None
@@ -90,7 +92,8 @@ class Filters:
     tags: tuple[tuple[str, str], ...] = ()
 
     # Each filter's llm_calls column.
-    _COLUMNS = {"agent_id": "agent_id", "model": "model", "provider": "provider",
+    _COLUMNS = {"agent_id": "agent_id", "model": "model", "request_model": "request_model",
+                "provider": "provider",
                 "service": "service_name", "environment": "environment", "user_id": "user_id",
                 "session_id": "session_id", "status": "status"}
 

@@ -28,11 +28,13 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from psycopg import sql
 
 from spantally.collector import CollectorConfig, PipelineConfig, RateLimits
 from spantally.common.tls import TlsConfig
 from spantally.server import ApiConfig, Runtime, Settings
-from spantally.store import SCOPES, RetentionConfig, create_api_key, ensure_project
+from spantally.store import SCOPES, RetentionConfig, create_api_key, ensure_project, queries
+from spantally.store.records import STAGING_COLUMNS, STAGING_TYPES, LlmCall
 
 T = TypeVar("T")
 
@@ -348,3 +350,18 @@ def expected_cost_nano(spec: CallSpec) -> int:
         genai_request_timestamp=spec.start.replace(tzinfo=timezone.utc),
     ).total_price
     return int((Decimal(price) * 1_000_000_000).to_integral_value())
+
+
+_BEFORE_COPIES = len(STAGING_COLUMNS) - 2  # migration 0016 added response_id, instrumentation
+
+
+async def write_before_copies(cur: psycopg.AsyncCursor[Any], calls: Sequence[LlmCall]) -> None:
+    """What writing calls did before migration 0016, for tests of upgrades from older schemas:
+    the columns llm_calls had then, through the ingest function installed then."""
+    copy_old = sql.SQL("COPY pg_temp.llm_calls_staging ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.SQL(", ").join(map(sql.Identifier, STAGING_COLUMNS[:_BEFORE_COPIES])))
+    async with cur.copy(copy_old) as copy:
+        copy.set_types(STAGING_TYPES[:_BEFORE_COPIES])
+        for call in calls:
+            await copy.write_row(call[:_BEFORE_COPIES])
+    await cur.execute(queries.INGEST_STAGED)

@@ -87,6 +87,43 @@ def test_golden_calls(library: str, shape: str, server: Server, project: Project
     assert folded == 3
 
 
+@pytest.mark.parametrize("shape", ["grpc", "http, a span per request"])
+def test_golden_logfire(shape: str, server: Server, project: Project) -> None:
+    """Logfire's OpenAI and Anthropic instrumentation: a stream is a span that ends when the
+    stream is handed over and a log at its end (another trace at the root); reasoning and
+    cached tokens of OpenAI only in the provider's usage JSON."""
+    send("logfire", server, project, *SHAPES[shape])
+    rows = server.sql(
+        "SELECT agent_id, provider, model, operation, streaming, input_tokens, output_tokens,"
+        " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
+        " cost_nano_usd, cost_source, instrumentation"
+        " FROM llm_calls WHERE project_id = %s ORDER BY time", (project.id,))
+    agent = (lambda name: None) if "--batch" in SHAPES[shape] else (lambda name: name)
+    gpt, claude = ("openai", "gpt-4o-2024-08-06", "chat"), ("anthropic", "claude-sonnet-4-6", "chat")
+    reported = (11_534_400, "reported", "logfire")
+    assert rows == [
+        # reasoning tokens only in gen_ai.usage.raw
+        (agent("planner"), *gpt, None, 1200, 300, 1024, 0, 120, "ok", None, 4_720_000,
+         "reported", "logfire"),
+        # the stream: its start not a call, its log the call (no usage asked for: unpriced)
+        (agent("planner"), *gpt, True, 0, 0, 0, 0, 0, "ok", None, None, None, "logfire"),
+        (agent("planner"), "openai", "text-embedding-3-small", "embeddings", None, 42, 0, 0, 0,
+         0, "ok", None, 840, "reported", "logfire"),
+        (agent("writer"), *claude, None, 3560, 400, 2048, 512, 0, "ok", None, *reported),
+        (agent("writer"), *claude, True, 3560, 400, 2048, 512, 0, "ok", None, *reported),
+        (agent("writer"), *claude, None, 3560, 400, 2048, 512, 0, "ok", None, *reported),
+        (agent("writer"), "openai", "gpt-4o", "chat", None, 0, 0, 0, 0, 0, "error",
+         "RateLimitError", 0, "catalog", "logfire"),
+        (agent("writer"), *claude[:2], "chat", None, 0, 0, 0, 0, 0, "error",
+         "InternalServerError", 0, "catalog", "logfire"),
+    ]
+    # The stream's call lasts from its start to its end, not the log's zero length.
+    ((latency_us,),) = server.sql(
+        "SELECT latency_us FROM llm_calls WHERE project_id = %s AND streaming AND"
+        " provider = 'anthropic'", (project.id,))
+    assert latency_us > 0
+
+
 def _counter(server: Server, name: str) -> int:
     (line,) = [line for line in server.metrics().splitlines() if line.startswith(name + " ")]
     return int(line.split()[1])

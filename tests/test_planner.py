@@ -115,7 +115,13 @@ def test_relations_chosen_for_typical_questions() -> None:
         return [r.relation for r in plan(Question(start, end, **kwargs)).reads]  # type: ignore[arg-type]
 
     assert relations() == ["llm_calls_total_1h", "llm_calls_total_1d", RAW]
-    assert relations(filters=Filters(model="gpt-4o")) == ["llm_calls_1h", "llm_calls_1d", RAW]
+    # The aggregate with the fewest keys that carries the question's: the fewest rows.
+    assert relations(filters=Filters(model="gpt-4o")) == [
+        "llm_calls_request_model_1h", "llm_calls_request_model_1d", RAW]
+    assert relations(filters=Filters(model="gpt-4o", agent_id="a")) == [
+        "llm_calls_1h", "llm_calls_1d", RAW]
+    assert relations(group_by=(DIMENSIONS["request_model"],)) == [
+        "llm_calls_request_model_1h", "llm_calls_request_model_1d", RAW]
     assert relations(group_by=(DIMENSIONS["user"],), histograms=False) == [
         "llm_calls_user_1d", RAW]
     assert relations(group_by=(DIMENSIONS["user"],)) == [RAW]  # no user histograms

@@ -7,11 +7,9 @@ import importlib
 import os
 import random
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from spantally.store import (
     DIMENSIONS,
@@ -28,11 +26,11 @@ from spantally.store import (
     apply_retention,
     configure_retention,
     migrate,
-    queries,
 )
 from spantally.store.catalog import CONTINUOUS_AGGREGATES
 from spantally.store.migrate import available_migrations
-from spantally.store.records import STAGING_COLUMNS, STAGING_TYPES
+
+from .harness import write_before_copies
 
 T0 = datetime(2026, 5, 1, tzinfo=timezone.utc)
 
@@ -275,20 +273,6 @@ def test_analytics_read_from_the_read_database(cluster, fresh_database: str) -> 
         server.stop()
 
 
-_BEFORE_COPIES = len(STAGING_COLUMNS) - 2  # migration 0016 added response_id, instrumentation
-
-
-async def _write_before_copies(cur: psycopg.AsyncCursor[Any], calls: list[LlmCall]) -> None:
-    """What write_calls did before migration 0016: the columns llm_calls had then."""
-    copy_old = sql.SQL("COPY pg_temp.llm_calls_staging ({}) FROM STDIN (FORMAT BINARY)").format(
-        sql.SQL(", ").join(map(sql.Identifier, STAGING_COLUMNS[:_BEFORE_COPIES])))
-    async with cur.copy(copy_old) as copy:
-        copy.set_types(STAGING_TYPES[:_BEFORE_COPIES])
-        for call in calls:
-            await copy.write_row(call[:_BEFORE_COPIES])
-    await cur.execute(queries.INGEST_STAGED)
-
-
 @pytest.mark.parametrize("cut_by_retention", [False, True])
 def test_aggregates_v2_migration_keeps_existing_calls(
         fresh_database: str, monkeypatch: pytest.MonkeyPatch, cut_by_retention: bool) -> None:
@@ -316,7 +300,7 @@ def test_aggregates_v2_migration_keeps_existing_calls(
         # The write itself, without the refresh that follows late writes in `timescale` mode:
         # this code would refresh aggregates the old schema does not have yet.
         async with db.pool.connection() as conn:
-            await _write_before_copies(conn.cursor(), before)
+            await write_before_copies(conn.cursor(), before)
         await db.close()
         monkeypatch.undo()
         cut = T0 + timedelta(minutes=30)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from spantally import __version__
-from spantally.store import RUN_DIMENSIONS, RUN_SORTS, SCOPES, RunMeasures
+from spantally.store import DIMENSIONS, RUN_DIMENSIONS, RUN_SORTS, SCOPES, RunMeasures
 
 from .runs import run_measures_row, run_row_columns
 from .services import scope_for
@@ -41,7 +41,10 @@ _RANGE_AND_FILTERS = [
      "description": "Start (inclusive); default: `to` minus 24 hours."},
     {"name": "to", "in": "query", "schema": _TIME, "description": "End (exclusive); default: now."},
     {"name": "agentId", "in": "query", "schema": _TEXT},
-    {"name": "model", "in": "query", "schema": _TEXT},
+    {"name": "model", "in": "query", "schema": _TEXT,
+     "description": "The model that answered, else the model asked for."},
+    {"name": "requestModel", "in": "query", "schema": _TEXT,
+     "description": "The model asked for (what failed calls know)."},
     {"name": "provider", "in": "query", "schema": _TEXT},
 ]
 _MEASURES = {
@@ -252,8 +255,7 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [
                     {"name": "dimension", "in": "path", "required": True,
                      "schema": {"anyOf": [
-                         {"enum": ["provider", "model", "agent", "service", "operation",
-                                   "status", "environment", "error_type", "user", "session"]},
+                         {"enum": list(DIMENSIONS)},
                          {"type": "string", "pattern": "^tags\\.[^\x00/]+$",
                           "maxLength": 200}]}},
                     *_FILTERS, *_COMPARE, _FORMAT, _CURRENCY,

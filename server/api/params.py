@@ -67,7 +67,8 @@ def no_nul(name: str, value: str) -> str:
     return value
 
 
-_FILTERS = {"agentId": "agent_id", "model": "model", "provider": "provider",
+_FILTERS = {"agentId": "agent_id", "model": "model", "requestModel": "request_model",
+            "provider": "provider",
             "service": "service", "environment": "environment", "userId": "user_id",
             "sessionId": "session_id"}
 _MAX_TAGS = 16

@@ -5,6 +5,7 @@ other endpoints'; `model` and `provider` select the runs that used them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
@@ -14,6 +15,7 @@ from spantally.common.errors import InvalidArgument, NotFound
 from spantally.store import (
     RUN_DIMENSIONS,
     RUN_SORTS,
+    Filters,
     RunMeasures,
     RunRecord,
     RunStep,
@@ -54,6 +56,15 @@ def add_run_routes(app: web.Application) -> None:
 
 
 # -- shapes ------------------------------------------------------------------------------------
+
+def _run_filters(query: Mapping[str, str]) -> Filters:
+    """The analytics filters, for runs: a run knows the models its calls used, not asked."""
+    filters = parse_filters(query)
+    if filters.request_model is not None:
+        raise InvalidArgument("requestModel: runs are filtered by the models their calls used "
+                              "(model), not by the model asked for")
+    return filters
+
 
 def _per_run(total: int, runs: int, places: int = 3) -> float | None:
     return round(total / runs, places) if runs else None
@@ -194,7 +205,7 @@ async def _summary(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG_KEY]
     query = request.query
     period = parse_period(query, config.max_range_days)
-    filters = parse_filters(query)
+    filters = _run_filters(query)
     fmt = parse_format(query)
     explain = parse_explain(query, fmt)
     previous = parse_compare(query, period, config.max_range_days)
@@ -222,7 +233,7 @@ async def _timeseries(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG_KEY]
     query = request.query
     period = parse_period(query, config.max_range_days)
-    filters = parse_filters(query)
+    filters = _run_filters(query)
     series = parse_series(query)
     fmt = parse_format(query)
     explain = parse_explain(query, fmt)
@@ -252,7 +263,7 @@ async def _breakdown(request: web.Request) -> web.StreamResponse:
         raise InvalidArgument(f"dimension: {name!r} is not one of {', '.join(RUN_DIMENSIONS)} "
                               "or tags.<key>")
     period = parse_period(query, config.max_range_days)
-    filters = parse_filters(query)
+    filters = _run_filters(query)
     sort = parse_choice(query, "sort", tuple(RUN_SORTS), "runs")
     limit = parse_int(query, "limit", 10, 1, 1000)
     fmt = parse_format(query)
@@ -285,7 +296,7 @@ async def _list(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG_KEY]
     query = request.query
     period = parse_period(query, config.max_range_days)
-    filters = parse_filters(query)
+    filters = _run_filters(query)
     limit = parse_int(query, "limit", 50, 1, 1000)
     offset = parse_int(query, "offset", 0, 0, 10_000_000)
     fmt = parse_format(query)
