@@ -6,20 +6,20 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: up test test-fast install-database install-browser venv install-server install-dev bench clean
+.PHONY: up test test-fast install-database install-browser venv install-server install-dev openlit-venv bench clean
 
 up: install-database install-server
 	$(BIN)/spantally up
 
 # The suite twice: its servers in the cluster's own storage mode (timescale or apache), then
 # on plain tables (postgres), so that every answer is checked in both ways of keeping aggregates.
-test: install-database install-browser install-dev
+test: install-database install-browser install-dev openlit-venv
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	SPANTALLY_TEST_STORAGE_MODE=postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Everything but the tests marked slow (fault injection): for quick local iterations.
-test-fast: install-database install-browser install-dev
+test-fast: install-database install-browser install-dev openlit-venv
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 install-database:
@@ -42,6 +42,14 @@ install-server: venv
 install-dev: venv
 	$(BIN)/python -m pip install --quiet '.[dev]'
 
+# OpenLIT's pins conflict with the dev extra's clients: its golden test runs it from here.
+openlit-venv: .venv-openlit/installed
+
+.venv-openlit/installed: tests/openlit-requirements.txt
+	$(PYTHON) -m venv .venv-openlit
+	.venv-openlit/bin/python -m pip install --quiet -r tests/openlit-requirements.txt
+	touch $@
+
 bench: install-database venv
 	$(BIN)/python -m pip install --quiet '.[bench]'
 	$(BIN)/python bench/sdk_overhead.py
@@ -50,4 +58,4 @@ bench: install-database venv
 	$(BIN)/python bench/analytics.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-openlit build *.egg-info

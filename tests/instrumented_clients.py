@@ -3,9 +3,10 @@ exporting its spans over OTLP: the golden tests' traffic, in a process of its ow
 (instrumentation libraries patch the clients for good).
 
     python -m tests.instrumented_clients LIBRARY OTLP_ENDPOINT API_KEY
-        [--http] [--batch N] [--roots]
+        [--http] [--batch N] [--roots] [--logs URL]
 
-LIBRARY: openllmetry | openinference | pydantic-ai | logfire. `--http`: OTLP/HTTP protobuf
+LIBRARY: openllmetry | openinference | pydantic-ai | logfire | openlit (which needs
+`openai<3` and `anthropic<1`: run with the Python of `make openlit-venv`). `--http`: OTLP/HTTP protobuf
 (OTLP_ENDPOINT is then the traces URL) instead of OTLP/gRPC; `--batch N`: at most N spans per
 export request (1: every span alone, so that copies of a call arrive apart); `--roots`: the
 calls made outside any span of the application, as most scripts do (each instrumentation's
@@ -22,7 +23,7 @@ from typing import Any
 
 import anthropic
 import openai
-from opentelemetry import trace
+from opentelemetry import _logs, trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
     OTLPSpanExporter as HttpSpanExporter,
@@ -33,6 +34,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from tests.fake_llm import FakeLLMServer, fake_llm_server
 
+_ANTHROPIC_TRACES_ITSELF = int(anthropic.__version__.split(".")[0]) >= 2
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
 OPENAI_USAGE = dict(input_tokens=1200, output_tokens=300, cached_tokens=1024,
                     reasoning_tokens=120, response_model="gpt-4o-2024-08-06")
@@ -52,6 +54,21 @@ def instrument(library: str, provider: TracerProvider) -> None:
 
         Agent.instrument_all(InstrumentationSettings(tracer_provider=provider,
                                                      include_content=False))
+        return
+    elif library == "openlit":
+        import tempfile
+
+        import openlit
+
+        # It reuses the tracer provider set (ours, with its exporter); its price list would
+        # come from the network, which the tests do not reach: an empty one (so its costs
+        # are 0, which SpanTally prices itself: docs/conventions.md).
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as prices:
+            prices.write("{}")
+        # Its log records (GenAI events) go through the logger provider set (`--logs`), else
+        # to the console.
+        openlit.init(application_name="golden-openlit", disable_metrics=True,
+                     pricing_json=prices.name)
         return
     elif library == "logfire":
         import logfire
@@ -74,6 +91,18 @@ def session_scope(library: str, session_id: str, user_id: str) -> AbstractContex
 
         return using_attributes(session_id=session_id, user_id=user_id)
     return nullcontext()
+
+
+def export_logs(endpoint: str, headers: dict[str, str]) -> None:
+    """Log records (instrumentations send GenAI events as logs) exported over OTLP/HTTP."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    logs = LoggerProvider()
+    logs.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(
+        endpoint=endpoint, headers=headers)))
+    _logs.set_logger_provider(logs)
 
 
 def _processors(provider: TracerProvider) -> Any:
@@ -105,8 +134,10 @@ def run(library: str, fake: FakeLLMServer, tracer: trace.Tracer, roots: bool) ->
                                     messages=MESSAGES, stream=True))
 
         async def async_call() -> None:
+            # A client told not to trace itself (anthropic 2 and later trace themselves).
+            untraced = {"open_telemetry": False} if _ANTHROPIC_TRACES_ITSELF else {}
             async with anthropic.AsyncAnthropic(base_url=fake.url, api_key="k", max_retries=0,
-                                                open_telemetry=False) as client:
+                                                **untraced) as client:
                 await client.messages.create(model="claude-sonnet-4-6", max_tokens=1024,
                                              messages=MESSAGES)
 
@@ -151,6 +182,8 @@ def main() -> None:
     parser.add_argument("--http", action="store_true")
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--roots", action="store_true")
+    parser.add_argument("--logs", default=None,
+                        help="OTLP/HTTP base URL to export log records to (GenAI events)")
     args = parser.parse_args()
     headers = {"authorization": f"Bearer {args.key}"}
     exporter = (HttpSpanExporter(endpoint=args.endpoint, headers=headers) if args.http
@@ -158,6 +191,8 @@ def main() -> None:
     provider = TracerProvider(resource=Resource.create({"service.name": f"golden-{args.library}"}))
     provider.add_span_processor(BatchSpanProcessor(exporter, max_export_batch_size=args.batch))
     trace.set_tracer_provider(provider)
+    if args.logs:
+        export_logs(f"{args.logs}/v1/logs", headers)
     instrument(args.library, provider)
     with fake_llm_server() as fake:
         if args.library == "pydantic-ai":
@@ -169,6 +204,9 @@ def main() -> None:
 
         logfire.force_flush()
     provider.shutdown()
+    logs = _logs.get_logger_provider()  # the library's log records, if it set up their export
+    if hasattr(logs, "shutdown"):
+        logs.shutdown()
 
 
 if __name__ == "__main__":

@@ -40,10 +40,14 @@ SHAPES: dict[str, list[str]] = {
 }
 
 
-def send(library: str, server: Server, project: Project, *options: str) -> None:
+OPENLIT_PYTHON = ROOT / ".venv-openlit" / "bin" / "python"
+
+
+def send(library: str, server: Server, project: Project, *options: str,
+         python: str = sys.executable) -> None:
     endpoint = server.http_endpoint if "--http" in options else server.grpc_endpoint
     done = subprocess.run(
-        [sys.executable, "-m", "tests.instrumented_clients", library, endpoint, project.key,
+        [python, "-m", "tests.instrumented_clients", library, endpoint, project.key,
          *options], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
 
@@ -122,6 +126,47 @@ def test_golden_logfire(shape: str, server: Server, project: Project) -> None:
         "SELECT latency_us FROM llm_calls WHERE project_id = %s AND streaming AND"
         " provider = 'anthropic'", (project.id,))
     assert latency_us > 0
+
+
+@pytest.mark.skipif(not OPENLIT_PYTHON.exists(),
+                    reason="OpenLIT's environment is missing: `make openlit-venv` makes it")
+@pytest.mark.parametrize("shape", ["grpc", "http, roots"])
+def test_golden_openlit(shape: str, server: Server, project: Project) -> None:
+    """OpenLIT, run for real (its own environment: openai 2, anthropic 0.125): its Anthropic
+    input without the cache, and its failed Anthropic call a span with no attributes at all."""
+    logs_before = _counter(server, "spantally_log_records_ignored_total")
+    base = server.http_endpoint.removesuffix("/v1/traces")
+    send("openlit", server, project, *SHAPES[shape], "--logs", base, python=str(OPENLIT_PYTHON))
+    rows = server.sql(
+        "SELECT agent_id, provider, model, operation, streaming, input_tokens, output_tokens,"
+        " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
+        " cost_source, instrumentation"
+        " FROM llm_calls WHERE project_id = %s ORDER BY time", (project.id,))
+    agent = (lambda name: None) if "--roots" in SHAPES[shape] else (lambda name: name)
+    claude = ("anthropic", "claude-sonnet-4-6", "chat")
+    assert rows == [
+        # no reasoning tokens: OpenLIT does not send them
+        (agent("planner"), "openai", "gpt-4o-2024-08-06", "chat", False, 1200, 300, 1024, 0, 0,
+         "ok", None, "catalog", "openlit"),
+        # no usage from OpenAI on the stream: OpenLIT counts the text's tokens itself
+        (agent("planner"), "openai", "gpt-4o-2024-08-06", "chat", True, 18, 16, 0, 0, 0, "ok",
+         None, "catalog", "openlit"),
+        (agent("planner"), "openai", "text-embedding-3-small", "embeddings", False, 42, 0, 0,
+         0, 0, "ok", None, "catalog", "openlit"),
+        # Anthropic input without the cache, corrected; a stream's cache tokens lost at the source
+        (agent("writer"), *claude, False, 3560, 400, 2048, 512, 0, "ok", None, "catalog",
+         "openlit"),
+        (agent("writer"), *claude, True, 1000, 400, 0, 0, 0, "ok", None, "catalog", "openlit"),
+        (agent("writer"), *claude, False, 3560, 400, 2048, 512, 0, "ok", None, "catalog",
+         "openlit"),
+        (agent("writer"), "openai", "gpt-4o", "chat", False, 0, 0, 0, 0, 0, "error",
+         "RateLimitError", "catalog", "openlit"),
+        # the failed Anthropic call: a span without attributes, read from its name and scope
+        (agent("writer"), *claude, None, 0, 0, 0, 0, 0, "error", "InternalServerError",
+         "catalog", "openlit"),
+    ]
+    # Its log records (GenAI events) were sent too, and dropped: they repeat the spans.
+    assert _counter(server, "spantally_log_records_ignored_total") > logs_before
 
 
 def _counter(server: Server, name: str) -> int:
