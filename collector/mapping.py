@@ -231,6 +231,7 @@ FAMILIES: Final[tuple[tuple[str, str], ...]] = (
     ("opentelemetry.instrumentation.openai_v2", "otel-contrib"),
     ("opentelemetry.instrumentation.google_genai", "otel-contrib"),
     ("opentelemetry.instrumentation.vertexai", "otel-contrib"),
+    ("opentelemetry.util.genai", "otel-contrib"),
     ("opentelemetry.instrumentation.", "openllmetry"),
     ("traceloop.", "openllmetry"),
     ("openlit", "openlit"),

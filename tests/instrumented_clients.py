@@ -5,7 +5,7 @@ exporting its spans over OTLP: the golden tests' traffic, in a process of its ow
     python -m tests.instrumented_clients LIBRARY OTLP_ENDPOINT API_KEY
         [--http] [--batch N] [--roots] [--logs URL]
 
-LIBRARY: openllmetry | openinference | pydantic-ai | logfire | openlit (which needs
+LIBRARY: openllmetry | openinference | otel-contrib | pydantic-ai | logfire | openlit (which needs
 `openai<3` and `anthropic<1`: run with the Python of `make openlit-venv`). `--http`: OTLP/HTTP protobuf
 (OTLP_ENDPOINT is then the traces URL) instead of OTLP/gRPC; `--batch N`: at most N spans per
 export request (1: every span alone, so that copies of a call arrive apart); `--roots`: the
@@ -55,6 +55,13 @@ def instrument(library: str, provider: TracerProvider) -> None:
         Agent.instrument_all(InstrumentationSettings(tracer_provider=provider,
                                                      include_content=False))
         return
+    elif library == "otel-contrib":
+        # The OpenTelemetry contrib GenAI instrumentation for OpenAI; Anthropic's calls are
+        # traced by the `anthropic` client itself.
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+
+        OpenAIInstrumentor().instrument(tracer_provider=provider)
+        return
     elif library == "openlit":
         import tempfile
 
@@ -103,6 +110,12 @@ def export_logs(endpoint: str, headers: dict[str, str]) -> None:
     logs.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(
         endpoint=endpoint, headers=headers)))
     _logs.set_logger_provider(logs)
+    try:  # the Events API, which some instrumentations emit through
+        from opentelemetry import _events
+        from opentelemetry.sdk._events import EventLoggerProvider
+    except ImportError:
+        return
+    _events.set_event_logger_provider(EventLoggerProvider(logs))
 
 
 def _processors(provider: TracerProvider) -> Any:

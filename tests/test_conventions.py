@@ -169,6 +169,43 @@ def test_golden_openlit(shape: str, server: Server, project: Project) -> None:
     assert _counter(server, "spantally_log_records_ignored_total") > logs_before
 
 
+@pytest.mark.parametrize("opt_in", [False, True])
+def test_golden_otel_contrib(opt_in: bool, server: Server, project: Project,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OpenTelemetry contrib instrumentation for OpenAI (its spans come from
+    opentelemetry-util-genai's handler), with and without the latest-conventions opt-in, its
+    log records exported too; Anthropic's calls traced by the `anthropic` client only."""
+    if opt_in:
+        monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "gen_ai_latest_experimental")
+    # Content captured, so that it sends log records (events); SpanTally stores no content.
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_AND_EVENT")
+    logs_before = _counter(server, "spantally_log_records_ignored_total")
+    base = server.http_endpoint.removesuffix("/v1/traces")
+    send("otel-contrib", server, project, "--logs", base)
+    rows = server.sql(
+        "SELECT agent_id, provider, model, operation, streaming, input_tokens, output_tokens,"
+        " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
+        " cost_nano_usd IS NOT NULL, instrumentation"
+        " FROM llm_calls WHERE project_id = %s ORDER BY time", (project.id,))
+    claude = ("writer", "anthropic", "claude-sonnet-4-6", "chat")
+    assert rows == [
+        # no cached or reasoning tokens: the instrumentation does not send them
+        ("planner", "openai", "gpt-4o-2024-08-06", "chat", None, 1200, 300, 0, 0, 0, "ok", None,
+         True, "otel-contrib"),
+        ("planner", "openai", "gpt-4o-2024-08-06", "chat", None, 0, 0, 0, 0, 0, "ok", None,
+         False, "otel-contrib"),
+        ("planner", "openai", "text-embedding-3-small", "embeddings", None, 42, 0, 0, 0, 0, "ok",
+         None, True, "otel-contrib"),
+        (*claude, None, 3560, 400, 2048, 512, 0, "ok", None, True, "anthropic-sdk"),
+        (*claude, True, 3560, 400, 2048, 512, 0, "ok", None, True, "anthropic-sdk"),
+        # (the client told not to trace itself sends nothing)
+        ("writer", "openai", "gpt-4o", "chat", None, 0, 0, 0, 0, 0, "error", "RateLimitError",
+         True, "otel-contrib"),
+        (*claude, None, 0, 0, 0, 0, 0, "error", "api_error", True, "anthropic-sdk"),
+    ]
+    assert _counter(server, "spantally_log_records_ignored_total") > logs_before
+
+
 def _counter(server: Server, name: str) -> int:
     (line,) = [line for line in server.metrics().splitlines() if line.startswith(name + " ")]
     return int(line.split()[1])
