@@ -13,7 +13,8 @@ its own and often in another export request, maybe through another collector. Tw
   apart, and neither call already has a copy of the other's family (so that two failures at
   the same moment stay two).
 
-Of the copies the one with the most information is kept (`information`): usage first, then a
+Of the copies the one with the most information is kept (`information`): usage first (input and
+output over one of them: some libraries lose a stream's input tokens), then a
 place in a trace of the application (a parent span other than another copy: it is a step of
 a run), then agent, session and user; ties go to an instrumentation library over the client's
 own spans, then to the lower span identity, so that which copy is kept does not depend on which
@@ -95,7 +96,8 @@ def information(call: LlmCall, copies: Sequence[LlmCall] = ()) -> tuple[Any, ...
     parent = call.parent_span_id is not None and not any(
         c.trace_id == call.trace_id and c.span_id == call.parent_span_id for c in copies)
     context = sum(v is not None for v in (call.agent_id, call.session_id, call.user_id))
-    return (_has_usage(call), parent, context,
+    usage = bool(call.input_tokens) + bool(call.output_tokens)  # a stream's may lack the input
+    return (usage, parent, context,
             FAMILY_PREFERENCE.get(call.instrumentation or "", 0),
             # Lowest identity last: the same copy wins whichever arrived first.
             bytes(255 - b for b in call.trace_id + call.span_id))

@@ -5,7 +5,8 @@ exporting its spans over OTLP: the golden tests' traffic, in a process of its ow
     python -m tests.instrumented_clients LIBRARY OTLP_ENDPOINT API_KEY
         [--http] [--batch N] [--roots] [--logs URL]
 
-LIBRARY: openllmetry | openinference | otel-contrib | pydantic-ai | logfire | openlit (which needs
+LIBRARY: openllmetry | openinference | otel-contrib | pydantic-ai | logfire |
+langchain-openinference | langchain-openllmetry | openlit (which needs
 `openai<3` and `anthropic<1`: run with the Python of `make openlit-venv`). `--http`: OTLP/HTTP protobuf
 (OTLP_ENDPOINT is then the traces URL) instead of OTLP/gRPC; `--batch N`: at most N spans per
 export request (1: every span alone, so that copies of a call arrive apart); `--roots`: the
@@ -54,6 +55,16 @@ def instrument(library: str, provider: TracerProvider) -> None:
 
         Agent.instrument_all(InstrumentationSettings(tracer_provider=provider,
                                                      include_content=False))
+        return
+    elif library in ("langchain-openinference", "langchain-openllmetry"):
+        # LangChain alone instrumented: its chat models' own spans are the calls (and the
+        # `anthropic` client's, below LangChain's Anthropic model).
+        if library == "langchain-openinference":
+            from openinference.instrumentation.langchain import LangChainInstrumentor
+        else:
+            from opentelemetry.instrumentation.langchain import LangchainInstrumentor as \
+                LangChainInstrumentor
+        LangChainInstrumentor().instrument(tracer_provider=provider)
         return
     elif library == "otel-contrib":
         # The OpenTelemetry contrib GenAI instrumentation for OpenAI; Anthropic's calls are
@@ -167,6 +178,41 @@ def run(library: str, fake: FakeLLMServer, tracer: trace.Tracer, roots: bool) ->
             pass
 
 
+def run_langchain(fake: FakeLLMServer) -> None:
+    """The same calls through LangChain's chat models and embeddings, in a chain."""
+    from langchain_anthropic import ChatAnthropic
+    from langchain_core.runnables import RunnableLambda
+    from langchain_openai import ChatOpenAI, OpenAIEmbeddings
+
+    gpt = ChatOpenAI(model="gpt-4o", base_url=fake.openai_url, api_key="k", max_retries=0)
+    claude = ChatAnthropic(model="claude-sonnet-4-6", base_url=fake.url, api_key="k",
+                           max_retries=0, max_tokens=1024)
+    question = "What is the capital of France?"
+
+    def planner(text: str) -> str:
+        fake.set(**OPENAI_USAGE)
+        gpt.invoke(text)
+        "".join(str(chunk.content) for chunk in gpt.stream(text))
+        fake.set(input_tokens=42, response_model="text-embedding-3-small")
+        OpenAIEmbeddings(model="text-embedding-3-small", base_url=fake.openai_url, api_key="k",
+                         max_retries=0, check_embedding_ctx_length=False).embed_query("golden")
+        return text
+
+    def writer(text: str) -> str:
+        fake.set(**ANTHROPIC_USAGE)
+        claude.invoke(text)
+        "".join(str(chunk.content) for chunk in claude.stream(text))
+        fake.set(status=429)
+        for failing in (gpt, claude):
+            try:
+                failing.invoke(text)
+            except Exception:  # noqa: BLE001 - each provider's rate-limit error
+                pass
+        return text
+
+    (RunnableLambda(planner) | RunnableLambda(writer)).invoke(question)
+
+
 def run_agents(fake: FakeLLMServer) -> None:
     """pydantic-ai agents (Logfire's conventions): one OpenAI and one Anthropic model."""
     from pydantic_ai import Agent
@@ -210,6 +256,8 @@ def main() -> None:
     with fake_llm_server() as fake:
         if args.library == "pydantic-ai":
             run_agents(fake)
+        elif args.library.startswith("langchain-"):
+            run_langchain(fake)
         else:
             run(args.library, fake, provider.get_tracer("golden"), args.roots)
     if args.library == "logfire":

@@ -206,6 +206,36 @@ def test_golden_otel_contrib(opt_in: bool, server: Server, project: Project,
     assert _counter(server, "spantally_log_records_ignored_total") > logs_before
 
 
+@pytest.mark.parametrize("library", ["langchain-openinference", "langchain-openllmetry"])
+def test_golden_langchain(library: str, server: Server, project: Project) -> None:
+    """LangChain's chat models and embeddings in a chain, LangChain alone instrumented (by
+    OpenInference or OpenLLMetry), the `anthropic` client tracing itself below it; a span per
+    export request."""
+    send(library, server, project, "--batch", "1")
+    rows = server.sql(
+        "SELECT provider, model, operation, streaming, input_tokens, output_tokens,"
+        " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
+        " cost_nano_usd IS NOT NULL, instrumentation"
+        " FROM llm_calls WHERE project_id = %s ORDER BY time", (project.id,))
+    family = library.removeprefix("langchain-")
+    reasoning = 120 if family == "openinference" else 0  # OpenLLMetry's LangChain omits them
+    claude = ("anthropic", "claude-sonnet-4-6", "chat")
+    # Libraries that say `stream: false` store False, the others NULL: both mean not streamed.
+    assert [(*r[:3], bool(r[3]), *r[4:]) for r in rows] == [
+        ("openai", "gpt-4o-2024-08-06", "chat", False, 1200, 300, 1024, 0, reasoning, "ok", None,
+         True, family),
+        # LangChain does not ask OpenAI for a stream's usage (stream_usage=False)
+        ("openai", "gpt-4o", "chat", False, 0, 0, 0, 0, 0, "ok", None, False, family),
+        # (the embeddings are not traced by LangChain's instrumentations: no span, no call)
+        (*claude, False, 3560, 400, 2048, 512, 0, "ok", None, True, family),
+        # The library's copy of the stream lacks the input tokens: the client's copy is kept.
+        (*claude, True, 3560, 400, 2048, 512, 0, "ok", None, True, "anthropic-sdk"),
+        ("openai", "gpt-4o", "chat", False, 0, 0, 0, 0, 0, "error", "OpenAIRateLimitError",
+         True, family),
+        (*claude, False, 0, 0, 0, 0, 0, "error", "AnthropicRateLimitError", True, family),
+    ]
+
+
 def _counter(server: Server, name: str) -> int:
     (line,) = [line for line in server.metrics().splitlines() if line.startswith(name + " ")]
     return int(line.split()[1])
