@@ -14,6 +14,7 @@ from typing import Final, Literal
 
 __all__ = [
     "ALL_CONVENTIONS",
+    "CACHE_EXCLUSIVE_PROVIDERS",
     "COMMON",
     "CONVENTIONS",
     "Convention",
@@ -22,10 +23,12 @@ __all__ = [
     "FieldKind",
     "GENAI_FIELDS",
     "LLM_OPERATIONS",
+    "OPERATION_ALIASES",
     "PROVIDER_ALIASES",
     "ROOT_RUN_OPERATIONS",
     "RUN_OPERATIONS",
     "TAG_EXCLUDED_KEYS",
+    "THOUGHTS_OUTSIDE_OUTPUT_PROVIDERS",
     "TAG_EXCLUDED_PREFIXES",
     "TAG_RENAMED_PREFIXES",
     "SCOPE_PROVIDERS",
@@ -54,6 +57,7 @@ GENAI_FIELDS: Final[Fields] = {
     "cache_write_tokens": ("int", ("gen_ai.usage.cache_write.input_tokens",
                                    "gen_ai.usage.cache_creation.input_tokens")),
     "reasoning_tokens": ("int", ("gen_ai.usage.reasoning.output_tokens",)),
+    "total_tokens": ("int", ("gen_ai.usage.total_tokens",)),
     "cost_usd": ("float", ("gen_ai.usage.cost",)),
     "ttft_s": ("float", ("gen_ai.response.time_to_first_chunk",)),
     "agent_id": ("str", ("gen_ai.agent.id",)),
@@ -96,8 +100,9 @@ class Convention:
     """Instrumentation scope names (prefixes) that identify the convention."""
     sdk_names: tuple[str, ...] = ()
     """Resource `telemetry.sdk.name` values that identify it."""
-    anthropic_input_excludes_cache: bool = False
-    """Its Anthropic spans report `input_tokens` without cache reads and writes."""
+    input_excludes_cache: tuple[str, ...] = ()
+    """Providers (of CACHE_EXCLUSIVE_PROVIDERS) whose `input_tokens` its spans report as the
+    provider's API does, without cache reads and writes."""
     reported_zero_cost_is_unknown: bool = False
     """Its cost attribute says 0 when it has no price for the model: then the catalog prices."""
     workflow_root_scopes: tuple[str, ...] = ()
@@ -166,6 +171,7 @@ OPENLLMETRY: Final = Convention(
     },
     scopes=("opentelemetry.instrumentation.", "traceloop."),
     sdk_names=("traceloop",),
+    input_excludes_cache=("aws.bedrock",),
     streamed_anthropic_output_extra={"opentelemetry.instrumentation.anthropic": "0.62.4"},
 )
 
@@ -179,7 +185,7 @@ OPENLIT: Final = Convention(
     },
     scopes=("openlit",),
     sdk_names=("openlit",),
-    anthropic_input_excludes_cache=True,
+    input_excludes_cache=("anthropic",),
     reported_zero_cost_is_unknown=True,
 )
 
@@ -198,6 +204,18 @@ LOGFIRE: Final = Convention(
     stream_in_two_spans=("logfire.openai", "logfire.anthropic"),
 )
 
+LITELLM: Final = Convention(
+    name="litellm",
+    fields={
+        "cost_usd": ("float", ("gen_ai.cost.total_cost",)),
+        "streaming": ("bool", ("llm.is_streaming",)),
+        # `provider/model` as LiteLLM routes it: the provider when the span names none (its
+        # embedding spans say `gen_ai.system` "").
+        "routed_model": ("str", ("litellm.provider.model",)),
+    },
+    scopes=("litellm",),
+)
+
 # Other names in wide use outside one family: Langfuse's own attributes, and the plain keys
 # that baggage carries when a BaggageSpanProcessor copies it onto spans.
 COMMON: Final = Convention(
@@ -208,7 +226,7 @@ COMMON: Final = Convention(
     },
 )
 
-CONVENTIONS: Final = (OPENINFERENCE, OPENLLMETRY, OPENLIT, LOGFIRE)
+CONVENTIONS: Final = (OPENINFERENCE, OPENLLMETRY, OPENLIT, LOGFIRE, LITELLM)
 
 # An unknown scope: every convention's names at once (no convention-specific corrections).
 ALL_CONVENTIONS: Final = Convention(
@@ -304,6 +322,19 @@ WRAPPER_OPERATIONS: Final = frozenset(
     {"create_agent", "task", "chain", "retrieve", "rerank", "guardrail", "evaluate", "prompt",
      "unknown"}
 )
+
+# Providers whose APIs report input tokens without the cache reads and writes (Anthropic's
+# Messages API, Bedrock's Converse): a span's input below its cached part cannot include them,
+# and conventions say which of their libraries pass the provider's figure on as is.
+CACHE_EXCLUSIVE_PROVIDERS: Final = frozenset({"anthropic", "aws.bedrock"})
+
+# Providers whose output count leaves out the model's thinking (Gemini's candidatesTokenCount,
+# beside thoughtsTokenCount), which a library may report only in the total: the total beyond
+# input and output is thinking, added to output (where SpanTally counts it) and reasoning.
+THOUGHTS_OUTSIDE_OUTPUT_PROVIDERS: Final = frozenset({"gcp.gen_ai", "gcp.gemini", "gcp.vertex_ai"})
+
+# Operation names as some instrumentations spell them -> the GenAI name.
+OPERATION_ALIASES: Final[dict[str, str]] = {"embedding": "embeddings"}
 
 # Provider names as instrumentations spell them -> one name per provider (the OTel GenAI
 # `gen_ai.provider.name` well-known values).

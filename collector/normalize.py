@@ -31,17 +31,20 @@ from spantally.store.records import AgentRun, LlmCall, SpanLink, SpanRecords, To
 
 from .mapping import (
     ALL_CONVENTIONS,
+    CACHE_EXCLUSIVE_PROVIDERS,
     COMMON,
     CONVENTIONS,
     FIRST_CHUNK_EVENTS,
     GENAI_FIELDS,
     LLM_OPERATIONS,
+    OPERATION_ALIASES,
     PROVIDER_ALIASES,
     ROOT_RUN_OPERATIONS,
     RUN_OPERATIONS,
     TAG_EXCLUDED_KEYS,
     TAG_EXCLUDED_PREFIXES,
     TAG_RENAMED_PREFIXES,
+    THOUGHTS_OUTSIDE_OUTPUT_PROVIDERS,
     TOOL_OPERATIONS,
     USAGE_JSON_FIELDS,
     WRAPPER_OPERATIONS,
@@ -343,7 +346,8 @@ def _operation(fields: dict[str, Any], convention: Convention) -> str | None:
     """The span's GenAI operation, or what its convention's span kind stands for."""
     operation = fields.get("operation")
     if operation is not None:
-        return operation.lower()
+        operation = operation.lower()
+        return OPERATION_ALIASES.get(operation, operation)
     for attribute, operations in convention.kinds.items():
         kind = fields.get(_KIND_FIELD + attribute)
         if kind is None:
@@ -691,6 +695,8 @@ def _to_call(
     failed = status == "error"
 
     provider = f.get("provider")
+    if provider is None and "/" in f.get("routed_model", ""):
+        provider = f["routed_model"].split("/", 1)[0]
     if provider is not None:
         provider = provider.lower()
         provider = PROVIDER_ALIASES.get(provider, provider)
@@ -717,8 +723,15 @@ def _to_call(
     output_tokens = get("output_tokens", 0)
     cache_read_tokens = get("cache_read_tokens", 0)
     cache_write_tokens = get("cache_write_tokens", 0)
-    if provider == "anthropic":
-        input_tokens, output_tokens = _anthropic_usage(candidate, streaming, input_tokens,
+    reasoning_tokens = get("reasoning_tokens", 0)
+    total = get("total_tokens")
+    if provider in THOUGHTS_OUTSIDE_OUTPUT_PROVIDERS and total and not reasoning_tokens:
+        thoughts = total - input_tokens - output_tokens
+        if thoughts > 0:
+            output_tokens += thoughts
+            reasoning_tokens = thoughts
+    if provider in CACHE_EXCLUSIVE_PROVIDERS:
+        input_tokens, output_tokens = _exclusive_usage(candidate, provider, streaming, input_tokens,
                                                        output_tokens, cache_read_tokens,
                                                        cache_write_tokens)
     time = _EPOCH + timedelta(microseconds=start // 1000)
@@ -756,7 +769,7 @@ def _to_call(
         output_tokens,
         cache_read_tokens,
         cache_write_tokens,
-        get("reasoning_tokens", 0),
+        reasoning_tokens,
         cost,
         source,
         latency_us,
@@ -784,17 +797,19 @@ def _fill_from_usage(fields: dict[str, Any], usage: dict[str, Any]) -> None:
                 break
 
 
-def _anthropic_usage(candidate: _Candidate, streaming: bool | None, input_tokens: int,
-                     output_tokens: int, cache_read: int, cache_write: int) -> tuple[int, int]:
-    """Anthropic usage in SpanTally's meaning, whichever library reported it."""
+def _exclusive_usage(candidate: _Candidate, provider: str, streaming: bool | None,
+                     input_tokens: int, output_tokens: int, cache_read: int,
+                     cache_write: int) -> tuple[int, int]:
+    """Usage of a provider of CACHE_EXCLUSIVE_PROVIDERS in SpanTally's meaning, whichever
+    library reported it."""
     convention = candidate.convention
     cached = cache_read + cache_write
-    # Anthropic's own `input_tokens` leaves cached tokens out; libraries that pass it on as
+    # The provider's own `input_tokens` leaves cached tokens out; libraries that pass it on as
     # is are known by name, and any span whose input is below its cached part is one too.
-    if cached and (convention.anthropic_input_excludes_cache or input_tokens < cached):
+    if cached and (provider in convention.input_excludes_cache or input_tokens < cached):
         input_tokens += cached
     newest_affected = convention.streamed_anthropic_output_extra.get(candidate.scope_name)
-    if streaming and output_tokens > 0 and newest_affected is not None:
+    if provider == "anthropic" and streaming and output_tokens > 0 and newest_affected:
         version = _version(candidate.scope_version)
         if version is not None and version <= _version(newest_affected):  # type: ignore[operator]
             output_tokens -= 1

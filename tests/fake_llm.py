@@ -2,7 +2,10 @@
 `anthropic` clients to talk to (tests, `bench/sdk_overhead.py`, `examples/`).
 
 It answers `POST /v1/chat/completions`, `/v1/completions`, `/v1/embeddings` and
-`/v1/messages` with the providers' JSON and SSE wire formats. What it answers is the current
+`/v1/messages` with the providers' JSON and SSE wire formats, Gemini's
+`/v1beta/models/{model}:generateContent` (and `:streamGenerateContent?alt=sse`; `/v1/models/`
+too), and Bedrock's
+`/model/{model}/converse`. What it answers is the current
 `Script`: token counts, text, an HTTP error status, a failure part-way through a stream, a
 delay before the first streamed chunk. Run alone: `python tests/fake_llm.py --port 8089`.
 """
@@ -133,9 +136,13 @@ class _Handler(BaseHTTPRequestHandler):
         if status != 200:
             self._error(status, anthropic, retry=rate_limited)
             return
+        path = self.path.split("?")[0]
         route = {"/v1/chat/completions": self._chat, "/v1/completions": self._completion,
-                 "/v1/embeddings": self._embeddings, "/v1/messages": self._messages}.get(
-                     self.path.split("?")[0])
+                 "/v1/embeddings": self._embeddings, "/v1/messages": self._messages}.get(path)
+        if path.startswith(("/v1beta/models/", "/v1/models/")):
+            route = self._gemini
+        elif path.startswith("/model/") and path.endswith("/converse"):
+            route = self._converse
         if route is None:
             self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
@@ -315,6 +322,52 @@ class _Handler(BaseHTTPRequestHandler):
                      "usage": delta_usage}, "message_delta")
         self._event({"type": "message_stop"}, "message_stop")
         self._end_stream()
+
+
+    # -- Gemini (generativelanguage API) and Bedrock (Converse) ------------------------------
+
+    def _gemini(self, body: dict[str, Any], script: Script) -> None:
+        model, _, method = self.path.split("?")[0].split("/models/", 1)[1].partition(":")
+        usage = {"promptTokenCount": script.input_tokens,
+                 "candidatesTokenCount": script.output_tokens,
+                 "totalTokenCount": script.input_tokens + script.output_tokens
+                 + script.reasoning_tokens}
+        if script.cached_tokens:
+            usage["cachedContentTokenCount"] = script.cached_tokens
+        if script.reasoning_tokens:
+            usage["thoughtsTokenCount"] = script.reasoning_tokens
+
+        def answer(text: str, done: bool) -> dict[str, Any]:
+            candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]},
+                                         "index": 0}
+            if done:
+                candidate["finishReason"] = "STOP"
+            out = {"candidates": [candidate], "modelVersion": script.response_model or model,
+                   "responseId": f"gemini-fake-{self.rid}"}
+            if done:
+                out["usageMetadata"] = usage
+            return out
+
+        if method != "streamGenerateContent":
+            self._send_json(200, answer(script.text, True))
+            return
+        self._start_stream()
+        words = _words(script.text)
+        for n, word in enumerate(words):
+            self._event(answer(word, n == len(words) - 1))
+        self._end_stream()
+
+    def _converse(self, body: dict[str, Any], script: Script) -> None:
+        usage = {"inputTokens": script.input_tokens, "outputTokens": script.output_tokens,
+                 "totalTokens": script.input_tokens + script.output_tokens}
+        if script.cached_tokens:
+            usage["cacheReadInputTokens"] = script.cached_tokens
+        if script.cache_write_tokens:
+            usage["cacheWriteInputTokens"] = script.cache_write_tokens
+        self._send_json(200, {
+            "output": {"message": {"role": "assistant", "content": [{"text": script.text}]}},
+            "stopReason": "end_turn", "usage": usage, "metrics": {"latencyMs": 5}},
+            {"x-amzn-requestid": f"bedrock-fake-{self.rid}"})
 
 
 class _Server(ThreadingHTTPServer):

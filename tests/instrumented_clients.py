@@ -6,7 +6,7 @@ exporting its spans over OTLP: the golden tests' traffic, in a process of its ow
         [--http] [--batch N] [--roots] [--logs URL]
 
 LIBRARY: openllmetry | openinference | otel-contrib | pydantic-ai | logfire |
-langchain-openinference | langchain-openllmetry | openlit (which needs
+langchain-openinference | langchain-openllmetry | litellm | google-bedrock | openlit (which needs
 `openai<3` and `anthropic<1`: run with the Python of `make openlit-venv`). `--http`: OTLP/HTTP protobuf
 (OTLP_ENDPOINT is then the traces URL) instead of OTLP/gRPC; `--batch N`: at most N spans per
 export request (1: every span alone, so that copies of a call arrive apart); `--roots`: the
@@ -62,9 +62,25 @@ def instrument(library: str, provider: TracerProvider) -> None:
         if library == "langchain-openinference":
             from openinference.instrumentation.langchain import LangChainInstrumentor
         else:
-            from opentelemetry.instrumentation.langchain import LangchainInstrumentor as \
-                LangChainInstrumentor
+            from opentelemetry.instrumentation.langchain import (
+                LangchainInstrumentor as LangChainInstrumentor,
+            )
         LangChainInstrumentor().instrument(tracer_provider=provider)
+        return
+    elif library == "google-bedrock":
+        # OpenLLMetry's instrumentations of Google's `google-genai` client and of Bedrock.
+        from opentelemetry.instrumentation.bedrock import BedrockInstrumentor
+        from opentelemetry.instrumentation.google_generativeai import (
+            GoogleGenerativeAiInstrumentor,
+        )
+
+        GoogleGenerativeAiInstrumentor().instrument(tracer_provider=provider)
+        BedrockInstrumentor().instrument(tracer_provider=provider)
+        return
+    elif library == "litellm":
+        import litellm
+
+        litellm.callbacks = ["otel"]  # into the tracer provider set
         return
     elif library == "otel-contrib":
         # The OpenTelemetry contrib GenAI instrumentation for OpenAI; Anthropic's calls are
@@ -213,6 +229,72 @@ def run_langchain(fake: FakeLLMServer) -> None:
     (RunnableLambda(planner) | RunnableLambda(writer)).invoke(question)
 
 
+def run_litellm(fake: FakeLLMServer) -> None:
+    """The same calls through LiteLLM (which calls both providers over HTTP itself), each at
+    the root: inside an application's span, LiteLLM 1.110 writes a call onto that span rather
+    than a span of its own (docs/conventions.md)."""
+    import litellm
+
+    gpt = {"model": "openai/gpt-4o", "api_base": fake.openai_url, "api_key": "k",
+           "messages": MESSAGES, "num_retries": 0}
+    claude = {"model": "anthropic/claude-sonnet-4-6", "api_base": fake.url, "api_key": "k",
+              "messages": MESSAGES, "max_tokens": 1024, "num_retries": 0}
+    fake.set(**OPENAI_USAGE)
+    litellm.completion(**gpt)
+    list(litellm.completion(**gpt, stream=True, stream_options={"include_usage": True}))
+    fake.set(input_tokens=42, response_model="text-embedding-3-small")
+    litellm.embedding(model="openai/text-embedding-3-small", input=["golden"],
+                      api_base=fake.openai_url, api_key="k")
+    fake.set(**ANTHROPIC_USAGE)
+    litellm.completion(**claude)
+    list(litellm.completion(**claude, stream=True))
+    fake.set(status=429)
+    for failing in (gpt, claude):
+        try:
+            litellm.completion(**failing)
+        except litellm.RateLimitError:
+            pass
+
+
+GEMINI_USAGE = dict(input_tokens=1000, output_tokens=200, cached_tokens=300, reasoning_tokens=50)
+BEDROCK_USAGE = dict(input_tokens=500, output_tokens=100, cached_tokens=64, cache_write_tokens=32)
+BEDROCK_MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+
+
+def run_google_bedrock(fake: FakeLLMServer, tracer: trace.Tracer) -> None:
+    """Gemini through `google-genai` (streamed and not) and Claude on Bedrock (Converse)."""
+    import boto3
+    from botocore.exceptions import ClientError
+    from google import genai
+    from google.genai import errors, types
+
+    gemini = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=fake.url))
+    bedrock = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=fake.url,
+                           aws_access_key_id="a", aws_secret_access_key="b")
+    messages = [{"role": "user", "content": [{"text": "What is the capital of France?"}]}]
+    with tracer.start_as_current_span("invoke_agent gemini", attributes={
+            "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "gemini"}):
+        fake.set(**GEMINI_USAGE)
+        gemini.models.generate_content(model="gemini-2.5-flash", contents="France?")
+        for _ in gemini.models.generate_content_stream(model="gemini-2.5-flash",
+                                                       contents="France?"):
+            pass
+        fake.set(status=429)
+        try:
+            gemini.models.generate_content(model="gemini-2.5-flash", contents="France?")
+        except errors.ClientError:
+            pass
+    with tracer.start_as_current_span("invoke_agent bedrock", attributes={
+            "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "bedrock"}):
+        fake.set(**BEDROCK_USAGE)
+        bedrock.converse(modelId=BEDROCK_MODEL, messages=messages)
+        fake.set(status=429)
+        try:
+            bedrock.converse(modelId=BEDROCK_MODEL, messages=messages)
+        except ClientError:
+            pass
+
+
 def run_agents(fake: FakeLLMServer) -> None:
     """pydantic-ai agents (Logfire's conventions): one OpenAI and one Anthropic model."""
     from pydantic_ai import Agent
@@ -258,6 +340,10 @@ def main() -> None:
             run_agents(fake)
         elif args.library.startswith("langchain-"):
             run_langchain(fake)
+        elif args.library == "litellm":
+            run_litellm(fake)
+        elif args.library == "google-bedrock":
+            run_google_bedrock(fake, provider.get_tracer("golden"))
         else:
             run(args.library, fake, provider.get_tracer("golden"), args.roots)
     if args.library == "logfire":

@@ -236,6 +236,60 @@ def test_golden_langchain(library: str, server: Server, project: Project) -> Non
     ]
 
 
+def test_golden_litellm(server: Server, project: Project,
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """LiteLLM's OpenTelemetry callback: its request spans, with its own cost."""
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # its price list, offline
+    send("litellm", server, project)
+    rows = server.sql(
+        "SELECT provider, model, operation, streaming, input_tokens, output_tokens,"
+        " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
+        " cost_nano_usd, cost_source, instrumentation"
+        " FROM llm_calls WHERE project_id = %s ORDER BY time", (project.id,))
+    claude = ("anthropic", "claude-sonnet-4-6", "chat")
+    assert rows == [
+        # No cached or reasoning tokens: LiteLLM sends them only inside a Python repr of its
+        # usage object; its own cost (from its bundled price list) counts them.
+        ("openai", "gpt-4o-2024-08-06", "chat", False, 1200, 300, 0, 0, 0, "ok", None,
+         4_720_000, "reported", "litellm"),
+        ("openai", "gpt-4o", "chat", True, 1200, 300, 0, 0, 0, "ok", None, 4_720_000,
+         "reported", "litellm"),
+        # provider from its routed `openai/...` name; `embedding` is `embeddings`
+        ("openai", "text-embedding-3-small", "embeddings", False, 42, 0, 0, 0, 0, "ok", None,
+         840, "reported", "litellm"),
+        (*claude, False, 3560, 400, 0, 0, 0, "ok", None, 11_534_400, "reported", "litellm"),
+        (*claude, True, 3560, 400, 0, 0, 0, "ok", None, 11_534_400, "reported", "litellm"),
+        ("openai", "gpt-4o", "chat", False, 0, 0, 0, 0, 0, "error", "RateLimitError", 0,
+         "catalog", "litellm"),
+        (*claude, False, 0, 0, 0, 0, 0, "error", "RateLimitError", 0, "catalog", "litellm"),
+    ]
+
+
+@pytest.mark.parametrize("shape", ["grpc", "http, a span per request"])
+def test_golden_google_and_bedrock(shape: str, server: Server, project: Project) -> None:
+    """OpenLLMetry's instrumentations of `google-genai` (Gemini, streamed and not) and of
+    Bedrock (Converse), against the fake's Gemini and Bedrock APIs."""
+    send("google-bedrock", server, project, *SHAPES[shape])
+    rows = server.sql(
+        "SELECT agent_id, provider, model, operation, input_tokens, output_tokens,"
+        " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
+        " cost_nano_usd IS NOT NULL, instrumentation"
+        " FROM llm_calls WHERE project_id = %s ORDER BY time", (project.id,))
+    agent = (lambda name: None) if "--batch" in SHAPES[shape] else (lambda name: name)
+    gemini = ("gcp.gen_ai", "gemini-2.5-flash", "generate_content")
+    claude = ("aws.bedrock", "claude-3-5-sonnet-20240620-v1:0", "chat")
+    assert rows == [
+        # Gemini's 50 thinking tokens only in the total: added to output, as reasoning
+        (agent("gemini"), *gemini, 1000, 250, 300, 0, 50, "ok", None, True, "openllmetry"),
+        (agent("gemini"), *gemini, 1000, 250, 300, 0, 50, "ok", None, True, "openllmetry"),
+        (agent("gemini"), *gemini, 0, 0, 0, 0, 0, "error", "ClientError", True, "openllmetry"),
+        # Bedrock's input without the cache, as Converse reports it: cache added
+        (agent("bedrock"), *claude, 500 + 64 + 32, 100, 64, 32, 0, "ok", None, True,
+         "openllmetry"),
+        (agent("bedrock"), *claude, 0, 0, 0, 0, 0, "error", "ClientError", True, "openllmetry"),
+    ]
+
+
 def _counter(server: Server, name: str) -> int:
     (line,) = [line for line in server.metrics().splitlines() if line.startswith(name + " ")]
     return int(line.split()[1])
