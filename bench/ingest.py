@@ -42,7 +42,11 @@ def encode_requests(n: int, per_request: int, seed: int) -> list[bytes]:
         request = ExportTraceServiceRequest()
         resource_spans = request.resource_spans.add()
         resource_spans.resource.attributes.append(_kv("service.name", "bench"))
-        spans = resource_spans.scope_spans.add().spans
+        scope_spans = resource_spans.scope_spans.add()
+        # An instrumentation library's scope, and a response id per call, as real spans have:
+        # what finding copies of one call (store/copies.py) keys on.
+        scope_spans.scope.name = "opentelemetry.instrumentation.openai"
+        spans = scope_spans.spans
         for call in calls[i:i + per_request]:
             span = spans.add()
             span.trace_id, span.span_id = call.trace_id, call.span_id
@@ -56,6 +60,7 @@ def encode_requests(n: int, per_request: int, seed: int) -> list[bytes]:
                 _kv("gen_ai.request.model", call.model), _kv("gen_ai.response.model", call.model),
                 _kv("gen_ai.usage.input_tokens", call.input_tokens),
                 _kv("gen_ai.usage.output_tokens", call.output_tokens),
+                _kv("gen_ai.response.id", f"chatcmpl-{call.span_id.hex()}{call.trace_id.hex()}"),
                 _kv("gen_ai.agent.id", call.agent_id or "none"), _kv("session.id", call.session_id),
                 _kv("user.id", call.user_id),
             ])

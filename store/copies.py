@@ -77,11 +77,15 @@ _MERGED: Final = ("agent_id", "agent_name", "session_id", "user_id", "service_na
                   "environment", "streaming", "ttft_us", "error_type")
 
 
+Identity = tuple[int, bytes, bytes, datetime]
+"""A stored call's (project, trace, span, start)."""
+
+
 def _ends(call: LlmCall) -> datetime:
     return call.time + timedelta(microseconds=call.latency_us)
 
 
-def _identity(call: LlmCall) -> tuple[int, bytes, bytes, datetime]:
+def _identity(call: LlmCall) -> Identity:
     return call.project_id, call.trace_id, call.span_id, call.time
 
 
@@ -148,6 +152,9 @@ def collapse(calls: Sequence[LlmCall]) -> tuple[list[LlmCall], int]:
     groups = [_Group([i], {c.instrumentation}, {c.response_id} if c.response_id else set())
               for i, c in enumerate(calls)]
     group_of = list(range(len(calls)))
+    if not any(c.response_id is None for c in calls) and len(
+            {(c.project_id, c.provider, c.response_id) for c in calls}) == len(calls):
+        return list(calls), 0  # every call its own response: no copies among them
 
     def join(i: int, j: int, by_response: bool) -> None:
         gi, gj = group_of[i], group_of[j]
@@ -189,6 +196,9 @@ def collapse(calls: Sequence[LlmCall]) -> tuple[list[LlmCall], int]:
     for index, group in enumerate(groups):
         if group_of[index] != index:
             continue
+        if len(group.members) == 1:  # almost every call
+            out.append(calls[index])
+            continue
         members = [calls[i] for i in group.members]
         ranked = sorted(members, key=lambda c: information(c, members), reverse=True)
         kept = ranked[0]
@@ -203,48 +213,62 @@ def collapse(calls: Sequence[LlmCall]) -> tuple[list[LlmCall], int]:
 
 _COPY_COLUMNS: Final = ("project_id", "provider", "request_model", "family", "response_id",
                         "starts", "ends", "call_time", "call_trace_id", "call_span_id")
-_COPY_TYPES: Final = ("bigint", "text", "text", "text", "text", "timestamptz", "timestamptz",
-                      "timestamptz", "bytea", "bytea")
 
-_BATCH: Final = sql.SQL("unnest({}) AS b(n, {})").format(
-    sql.SQL(", ").join(sql.SQL("%(c{})s::{}[]".format(i, t)) for i, t in
-                       enumerate(("int", *_COPY_TYPES))),
-    sql.SQL(", ").join(map(sql.Identifier, _COPY_COLUMNS)))
+_BATCH: Final = sql.SQL("""(
+    SELECT project_id, coalesce(provider, '') AS provider,
+           coalesce(request_model, '') AS request_model, coalesce(instrumentation, '') AS family,
+           response_id, time AS starts, time + latency_us * interval '1 microsecond' AS ends,
+           time AS call_time, trace_id AS call_trace_id, span_id AS call_span_id
+    FROM pg_temp.llm_calls_staging
+) b""")
+"""The write's calls (staged for the ingest function) as copies, each counted as itself."""
 
 _REMEMBER = sql.SQL("""
-INSERT INTO llm_call_copies ({columns})
+INSERT INTO llm_call_copies AS c ({columns})
 SELECT {columns} FROM {batch}
-WHERE NOT EXISTS (  -- a retried request: this copy is listed already
+WHERE b.response_id IS NOT NULL OR NOT EXISTS (  -- a retried request: listed already
     SELECT 1 FROM llm_call_copies o
-    WHERE o.project_id = b.project_id AND o.call_trace_id = b.call_trace_id
-      AND o.call_span_id = b.call_span_id AND o.family = b.family
-      AND o.response_id IS NOT DISTINCT FROM b.response_id)
+    WHERE o.project_id = b.project_id AND o.request_model = b.request_model
+      AND o.provider = b.provider AND o.starts = b.starts
+      AND o.call_trace_id = b.call_trace_id AND o.call_span_id = b.call_span_id)
 -- In key order: two writers of the same responses wait for each other, never in a cycle.
 ORDER BY project_id, provider, response_id
-ON CONFLICT (project_id, provider, response_id) WHERE response_id IS NOT NULL DO NOTHING
+ON CONFLICT (project_id, provider, response_id) DO NOTHING
+RETURNING c.call_trace_id, c.call_span_id, c.call_time
 """).format(columns=sql.SQL(", ").join(map(sql.Identifier, _COPY_COLUMNS)), batch=_BATCH)
-"""Lists each copy of the write as counted as itself; a response id listed already is not."""
+"""Lists each copy of the write as counted as itself; a response id listed already is not.
+Returns the copies it listed."""
 
-_MATCHES = sql.SQL("""
-SELECT b.n, h.call_time, h.call_trace_id, h.call_span_id, 0::double precision AS apart
+_HELD = sql.SQL("""
+SELECT b.call_trace_id, b.call_span_id, b.call_time,
+       h.call_time, h.call_trace_id, h.call_span_id, 0::double precision AS apart
 FROM {batch}
-JOIN llm_call_copies h
-  ON h.project_id = b.project_id AND h.provider = b.provider AND h.response_id = b.response_id
-WHERE (h.call_trace_id, h.call_span_id, h.call_time)
-      IS DISTINCT FROM (b.call_trace_id, b.call_span_id, b.call_time)
-UNION ALL
-SELECT b.n, m.call_time, m.call_trace_id, m.call_span_id, m.apart
+CROSS JOIN LATERAL (
+    SELECT h.call_time, h.call_trace_id, h.call_span_id FROM llm_call_copies h
+    WHERE h.project_id = b.project_id AND h.provider = b.provider
+      AND h.response_id = b.response_id
+      AND (h.call_trace_id, h.call_span_id, h.call_time)
+          IS DISTINCT FROM (b.call_trace_id, b.call_span_id, b.call_time)
+    LIMIT 1  -- (the id is unique; and a LATERAL with a LIMIT is never flattened into a join)
+) h
+WHERE b.response_id IS NOT NULL AND b.call_span_id = ANY(%(span_ids)s::bytea[])
+""").format(batch=_BATCH)
+"""For each copy %(span_ids)s whose response id was listed already: the stored call it is
+counted as (an index probe per copy: LATERAL, never a join that would scan)."""
+
+_NEAR = sql.SQL("""
+SELECT b.call_trace_id, b.call_span_id, b.call_time,
+       m.call_time, m.call_trace_id, m.call_span_id, m.apart
 FROM {batch}
 CROSS JOIN LATERAL (
     SELECT c.call_time, c.call_trace_id, c.call_span_id,
            abs(extract(epoch FROM c.starts - b.starts))::double precision AS apart
     FROM llm_call_copies c
-    WHERE c.project_id = b.project_id AND c.provider = b.provider
-      AND c.request_model = b.request_model
-      AND c.family <> '' AND c.family <> b.family
-      AND (b.response_id IS NULL OR c.response_id IS NULL)
+    WHERE c.project_id = b.project_id AND c.request_model = b.request_model
+      AND c.provider = b.provider {unidentified}
       AND c.starts BETWEEN b.starts - %(near)s AND b.starts + %(near)s
       AND c.starts < b.ends AND b.starts < c.ends
+      AND c.family <> '' AND c.family <> b.family
       AND (c.call_trace_id, c.call_span_id) <> (b.call_trace_id, b.call_span_id)
       AND NOT EXISTS (  -- that call has a copy of this family already: another call
           SELECT 1 FROM llm_call_copies o
@@ -253,10 +277,23 @@ CROSS JOIN LATERAL (
     ORDER BY apart
     LIMIT 1
 ) m
-WHERE b.family <> ''
-""").format(batch=_BATCH)
-"""For each copy of the write: the stored call its response id is listed for, and the nearest
-stored call it is a copy of by the rule without a common response id."""
+WHERE b.family <> '' AND {which}
+""")
+"""For each copy `b`: the stored copy nearest in time, of another family, whose call has no copy
+of b's family yet; {unidentified}: only those without a response id."""
+_NEAR_UNIDENTIFIED = _NEAR.format(batch=_BATCH, unidentified=sql.SQL("AND c.response_id IS NULL"),
+                                  which=sql.SQL("b.response_id IS NOT NULL"))
+_NEAR_ANY = _NEAR.format(batch=_BATCH, unidentified=sql.SQL(""),
+                         which=sql.SQL("b.response_id IS NULL"))
+
+_ANY_UNIDENTIFIED = sql.SQL("""
+SELECT EXISTS (
+    SELECT 1 FROM llm_call_copies
+    WHERE response_id IS NULL AND project_id = ANY(%(project_ids)s::bigint[])
+      AND starts BETWEEN %(start)s AND %(end)s)
+""")
+"""Whether any copy without a response id lies near the write's calls: most writes have none
+about, and skip looking for one per call (a probe of a small partial index)."""
 
 _LOCK_STORED = sql.SQL("""
 SELECT {columns} FROM llm_calls
@@ -293,6 +330,21 @@ WHERE project_id = %(project_id)s AND trace_id = %(trace_id)s AND span_id = %(sp
 """).format(sets=sql.SQL(", ").join(
     sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in _UPDATABLE))
 
+_UPDATE_STAGED = sql.SQL("""
+UPDATE pg_temp.llm_calls_staging SET {sets}
+WHERE project_id = %(project_id)s AND trace_id = %(trace_id)s AND span_id = %(span_id)s
+  AND time = %(time)s
+""").format(sets=sql.SQL(", ").join(
+    sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in _UPDATABLE))
+
+_UNSTAGE = sql.SQL("""
+DELETE FROM pg_temp.llm_calls_staging s
+USING unnest(%(project_ids)s::bigint[], %(trace_ids)s::bytea[], %(span_ids)s::bytea[],
+             %(times)s::timestamptz[]) AS d(project_id, trace_id, span_id, time)
+WHERE s.project_id = d.project_id AND s.trace_id = d.trace_id AND s.span_id = d.span_id
+  AND s.time = d.time
+""")
+
 _FORGET = sql.SQL("DELETE FROM llm_call_copies WHERE starts < now() - %(remembered)s")
 
 
@@ -309,37 +361,46 @@ class CopiesResolved:
     aggregates and the runs of their traces."""
 
 
-def _copy_row(call: LlmCall) -> tuple[Any, ...]:
-    return (call.project_id, call.provider or "", call.request_model or "",
-            call.instrumentation or "", call.response_id, call.time, _ends(call),
-            call.time, call.trace_id, call.span_id)
-
-
-def _columns(calls: Sequence[LlmCall]) -> dict[str, list[Any]]:
-    rows = [(n, *_copy_row(c)) for n, c in enumerate(calls)]
-    return {f"c{i}": list(column) for i, column in enumerate(zip(*rows, strict=True))}
-
-
-Identity = tuple[int, bytes, bytes, datetime]
-
-
 async def resolve_stored(cur: psycopg.AsyncCursor[Any], calls: Sequence[LlmCall],
                          aggregates: tuple[Aggregate, ...] = ()) -> CopiesResolved:
-    """In the write's transaction, before its calls are inserted (`calls`: collapsed already):
-    list them as copies, find the stored calls they are copies of, keep the better copy of
-    each, and apply that to llm_calls, llm_call_copies and the aggregates of `aggregates`
+    """In the write's transaction, with its calls staged (`calls`, collapsed already, in
+    pg_temp.llm_calls_staging) and before the ingest function inserts them: list them as
+    copies, find the stored calls they are copies of, keep the better copy of each, and apply
+    that to llm_calls, llm_call_copies, the staged calls and the aggregates of `aggregates`
     (ddl.aggregates_kept) for the stored calls it changed."""
     resolved = CopiesResolved(list(calls))
     if not calls:
         return resolved
-    params = {**_columns(calls), "near": NEAR}
-    await cur.execute(_REMEMBER, params)
-    await cur.execute(_MATCHES, params)
+    index = {(c.trace_id, c.span_id, c.time): n for n, c in enumerate(calls)}
+    await cur.execute(_REMEMBER)
+    listed = {tuple(row) for row in await cur.fetchall()}
+    found: list[tuple[Any, ...]] = []
+    # Copies whose response id another copy listed first (a stored call, or a retry's own).
+    held = [c.span_id for c in calls if c.response_id is not None
+            and (c.trace_id, c.span_id, c.time) not in listed]
+    if held:
+        await cur.execute(_HELD, {"span_ids": held})
+        found += await cur.fetchall()
+    known = [c for c in calls if c.instrumentation is not None]
+    if any(c.response_id is None for c in known):
+        await cur.execute(_NEAR_ANY, {"near": NEAR})
+        found += await cur.fetchall()
+    identified = [c for c in known if c.response_id is not None]
+    if identified:
+        await cur.execute(_ANY_UNIDENTIFIED, {
+            "project_ids": sorted({c.project_id for c in identified}),
+            "start": min(c.time for c in identified) - NEAR,
+            "end": max(c.time for c in identified) + NEAR})
+        row = await cur.fetchone()
+        if row is not None and row[0]:
+            await cur.execute(_NEAR_UNIDENTIFIED, {"near": NEAR})
+            found += await cur.fetchall()
     matches: dict[int, tuple[float, Identity]] = {}
-    for n, time, trace_id, span_id, apart in await cur.fetchall():
+    for trace_id, span_id, time, to_time, to_trace, to_span, apart in found:
+        n = index[(trace_id, span_id, time)]
         best = matches.get(n)
         if best is None or apart < best[0]:
-            matches[n] = (apart, (calls[n].project_id, trace_id, span_id, time))
+            matches[n] = (apart, (calls[n].project_id, to_trace, to_span, to_time))
     if not matches:
         return resolved
     stored = await _lock_stored(cur, {m for _, m in matches.values()})
@@ -375,8 +436,21 @@ async def resolve_stored(cur: psycopg.AsyncCursor[Any], calls: Sequence[LlmCall]
             else:
                 now[key] = kept
     await _apply(cur, stored, now, redirect, resolved, aggregates)
+    await _restage(cur, calls, incoming)
     resolved.calls = [c for c in incoming if c is not None]
     return resolved
+
+
+async def _restage(cur: psycopg.AsyncCursor[Any], staged: Sequence[LlmCall],
+                   incoming: Sequence[LlmCall | None]) -> None:
+    """The staged calls as decided: those a stored copy stands for are not inserted, those
+    completed from a stored copy are inserted completed."""
+    dropped = [_identity(c) for c, now in zip(staged, incoming, strict=True) if now is None]
+    if dropped:
+        await cur.execute(_UNSTAGE, _identities(dropped))
+    for before, now in zip(staged, incoming, strict=True):
+        if now is not None and now != before:
+            await cur.execute(_UPDATE_STAGED, _updated(_identity(before), now))
 
 
 async def _lock_stored(cur: psycopg.AsyncCursor[Any],
@@ -409,9 +483,7 @@ async def _apply(cur: psycopg.AsyncCursor[Any], stored: dict[Identity, LlmCall],
     if deleted:
         await cur.execute(_DELETE_STORED, _identities(deleted))
     for key, call in updated:
-        await cur.execute(_UPDATE_STORED, {
-            **_pointer(key), **{c: getattr(call, c) for c in _UPDATABLE},
-            "tags": None if call.tags is None else Jsonb(call.tags)})
+        await cur.execute(_UPDATE_STORED, _updated(key, call))
     resolved.changes = [(stored[key], None) for key in deleted] + [
         (stored[key], call) for key, call in updated]
     if aggregates and (deleted or updated):
@@ -429,6 +501,12 @@ async def _apply(cur: psycopg.AsyncCursor[Any], stored: dict[Identity, LlmCall],
         sources = sorted(redirect, key=lambda k: k[1:3])
         await cur.execute(_REPOINT, {**_identities(sources),
                                      **_identities([final(k) for k in sources], "to_")})
+
+
+def _updated(key: Identity, call: LlmCall) -> dict[str, Any]:
+    """Parameters of an update of the call `key` to `call`'s merged fields."""
+    return {**_pointer(key), **{c: getattr(call, c) for c in _UPDATABLE},
+            "tags": None if call.tags is None else Jsonb(call.tags)}
 
 
 def _identities(keys: Sequence[Identity], prefix: str = "") -> dict[str, list[Any]]:

@@ -18,13 +18,13 @@ from psycopg.sql import Composable
 
 from . import ddl, queries
 from .catalog import CALLS, CONTINUOUS_AGGREGATES, RUNS, Grain
-from .copies import collapse, resolve_stored
+from .copies import CopiesResolved, collapse, resolve_stored
 from .database import Database, StorageMode, is_transient
 from .errors import StoreError, StoreUnavailable
 from .records import STAGING_TYPES, LlmCall, SpanRecords
 from .runs import keep_rollups, write_run_spans
 
-__all__ = ["CallWriter", "WriteResult", "write_calls"]
+__all__ = ["CallWriter", "WriteResult", "ingest_staged", "stage_calls", "write_calls"]
 
 log = logging.getLogger("spantally.store")
 
@@ -90,8 +90,14 @@ class CallWriter:
         calls, folded = collapse(records.calls)
         async with self._db.pool.connection() as conn:
             async with conn.cursor() as cur:
-                copies = await resolve_stored(cur, calls, ddl.aggregates_kept(CALLS, timescale))
-                inserted = await write_calls(cur, copies.calls)
+                inserted = 0
+                if calls:
+                    await stage_calls(cur, calls)
+                    copies = await resolve_stored(cur, calls,
+                                                  ddl.aggregates_kept(CALLS, timescale))
+                    inserted = await ingest_staged(cur) if copies.calls else 0
+                else:
+                    copies = CopiesResolved([])
                 runs = await write_run_spans(cur, records)
             changed = [before for before, _ in copies.changes]
             rollups = await keep_rollups(conn, records, runs, ddl.aggregates_kept(RUNS, timescale),
@@ -109,10 +115,20 @@ async def write_calls(cur: psycopg.AsyncCursor[Any], calls: Sequence[LlmCall]) -
     in the cursor's transaction; returns how many were new."""
     if not calls:
         return 0
+    await stage_calls(cur, calls)
+    return await ingest_staged(cur)
+
+
+async def stage_calls(cur: psycopg.AsyncCursor[Any], calls: Sequence[LlmCall]) -> None:
+    """Copy the calls into the connection's staging table (binary COPY)."""
     async with cur.copy(queries.COPY_STAGING) as copy:
         copy.set_types(STAGING_TYPES)
         for call in calls:
             await copy.write_row(call)
+
+
+async def ingest_staged(cur: psycopg.AsyncCursor[Any]) -> int:
+    """Insert the staged calls not stored yet (the ingest function); how many were new."""
     await cur.execute(queries.INGEST_STAGED)
     row = await cur.fetchone()
     return int(row[0]) if row else 0

@@ -40,6 +40,7 @@ SHAPES: dict[str, list[str]] = {
 }
 
 
+TRANSPORTS: dict[str, list[str]] = {"grpc": [], "http": ["--http"]}
 OPENLIT_PYTHON = ROOT / ".venv-openlit" / "bin" / "python"
 
 
@@ -169,8 +170,9 @@ def test_golden_openlit(shape: str, server: Server, project: Project) -> None:
     assert _counter(server, "spantally_log_records_ignored_total") > logs_before
 
 
+@pytest.mark.parametrize("transport", ["grpc", "http"])
 @pytest.mark.parametrize("opt_in", [False, True])
-def test_golden_otel_contrib(opt_in: bool, server: Server, project: Project,
+def test_golden_otel_contrib(opt_in: bool, transport: str, server: Server, project: Project,
                              monkeypatch: pytest.MonkeyPatch) -> None:
     """The OpenTelemetry contrib instrumentation for OpenAI (its spans come from
     opentelemetry-util-genai's handler), with and without the latest-conventions opt-in, its
@@ -181,7 +183,7 @@ def test_golden_otel_contrib(opt_in: bool, server: Server, project: Project,
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_AND_EVENT")
     logs_before = _counter(server, "spantally_log_records_ignored_total")
     base = server.http_endpoint.removesuffix("/v1/traces")
-    send("otel-contrib", server, project, "--logs", base)
+    send("otel-contrib", server, project, "--logs", base, *TRANSPORTS[transport])
     rows = server.sql(
         "SELECT agent_id, provider, model, operation, streaming, input_tokens, output_tokens,"
         " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
@@ -206,12 +208,14 @@ def test_golden_otel_contrib(opt_in: bool, server: Server, project: Project,
     assert _counter(server, "spantally_log_records_ignored_total") > logs_before
 
 
+@pytest.mark.parametrize("transport", ["grpc", "http"])
 @pytest.mark.parametrize("library", ["langchain-openinference", "langchain-openllmetry"])
-def test_golden_langchain(library: str, server: Server, project: Project) -> None:
+def test_golden_langchain(library: str, transport: str, server: Server,
+                          project: Project) -> None:
     """LangChain's chat models and embeddings in a chain, LangChain alone instrumented (by
     OpenInference or OpenLLMetry), the `anthropic` client tracing itself below it; a span per
     export request."""
-    send(library, server, project, "--batch", "1")
+    send(library, server, project, "--batch", "1", *TRANSPORTS[transport])
     rows = server.sql(
         "SELECT provider, model, operation, streaming, input_tokens, output_tokens,"
         " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
@@ -236,11 +240,12 @@ def test_golden_langchain(library: str, server: Server, project: Project) -> Non
     ]
 
 
-def test_golden_litellm(server: Server, project: Project,
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_golden_litellm(transport: str, server: Server, project: Project,
                         monkeypatch: pytest.MonkeyPatch) -> None:
     """LiteLLM's OpenTelemetry callback: its request spans, with its own cost."""
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # its price list, offline
-    send("litellm", server, project)
+    send("litellm", server, project, *TRANSPORTS[transport])
     rows = server.sql(
         "SELECT provider, model, operation, streaming, input_tokens, output_tokens,"
         " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
@@ -299,9 +304,10 @@ def _runs_received(server: Server) -> int:
     return _counter(server, "spantally_runs_received_total")
 
 
-def test_golden_pydantic_ai_agents(server: Server, project: Project) -> None:
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_golden_pydantic_ai_agents(transport: str, server: Server, project: Project) -> None:
     runs_before = _runs_received(server)
-    send("pydantic-ai", server, project)
+    send("pydantic-ai", server, project, *TRANSPORTS[transport])
     rows = server.sql(
         "SELECT agent_id, provider, model, input_tokens, output_tokens, cache_read_tokens,"
         " cache_write_tokens, reasoning_tokens, cost_nano_usd, cost_source,"

@@ -19,12 +19,13 @@ CREATE TABLE llm_call_copies (
     call_trace_id   bytea NOT NULL,
     call_span_id    bytea NOT NULL
 );
-CREATE UNIQUE INDEX llm_call_copies_response ON llm_call_copies (project_id, provider, response_id)
-    WHERE response_id IS NOT NULL;
+-- (Copies without a response id are NULL here, and NULLs are distinct: never in conflict.)
+CREATE UNIQUE INDEX llm_call_copies_response ON llm_call_copies (project_id, provider, response_id);
 -- A copy without a response id against every copy near it in time; a copy with one against
 -- those without.
-CREATE INDEX llm_call_copies_near ON llm_call_copies (project_id, provider, request_model, starts);
-CREATE INDEX llm_call_copies_near_unidentified ON llm_call_copies (project_id, provider, request_model, starts)
+-- (request_model before provider: a lookup by response id must never find these the better fit)
+CREATE INDEX llm_call_copies_near ON llm_call_copies (project_id, request_model, provider, starts);
+CREATE INDEX llm_call_copies_near_unidentified ON llm_call_copies (project_id, request_model, provider, starts)
     WHERE response_id IS NULL;
 CREATE INDEX llm_call_copies_call ON llm_call_copies (project_id, call_trace_id, call_span_id);
 -- Copies older than a day are forgotten (store.copies.forget_copies).
