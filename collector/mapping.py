@@ -111,6 +111,10 @@ class Convention:
     streamed_anthropic_output_extra: dict[str, str] = field(default_factory=dict)
     """scope name -> newest affected version (as `major.minor.patch`) of instrumentations
     whose streamed Anthropic output counts `message_start`'s `output_tokens` (1) twice."""
+    scope_names: tuple[str, ...] = ()
+    """Instrumentation scope names (whole) that identify the convention."""
+    stream_kinds: tuple[str, ...] = ()
+    """Span-kind values that are streamed calls."""
     stream_in_two_spans: tuple[str, ...] = ()
     """Scopes where a streamed call is two spans: one around the request that ends when the stream is
     handed over (no usage, no response id), and a log span when the stream ends (zero length,
@@ -216,6 +220,38 @@ LITELLM: Final = Convention(
     scopes=("litellm",),
 )
 
+# The Vercel AI SDK (Node.js, `experimental_telemetry`): `ai.<function>` spans around
+# `ai.<function>.do<Generate|Stream|Embed>` spans, the provider calls; its own `ai.*` names.
+VERCEL_AI: Final = Convention(
+    name="vercel-ai",
+    fields={
+        "provider": ("str", ("ai.model.provider",)),
+        "request_model": ("str", ("ai.model.id",)),
+        "response_model": ("str", ("ai.response.model",)),
+        "response_id": ("str", ("ai.response.id",)),
+        "input_tokens": ("int", ("ai.usage.inputTokens", "ai.usage.promptTokens",
+                                 "ai.usage.tokens")),
+        "output_tokens": ("int", ("ai.usage.outputTokens", "ai.usage.completionTokens")),
+        "cache_read_tokens": ("int", ("ai.usage.inputTokenDetails.cacheReadTokens",
+                                      "ai.usage.cachedInputTokens")),
+        "cache_write_tokens": ("int", ("ai.usage.inputTokenDetails.cacheWriteTokens",)),
+        "reasoning_tokens": ("int", ("ai.usage.outputTokenDetails.reasoningTokens",
+                                     "ai.usage.reasoningTokens")),
+        "ttft_ms": ("float", ("ai.response.msToFirstChunk",)),
+        "tool_name": ("str", ("ai.toolCall.name",)),
+    },
+    kinds={"ai.operationId": {
+        "ai.generateText.doGenerate": "chat", "ai.streamText.doStream": "chat",
+        "ai.generateObject.doGenerate": "chat", "ai.streamObject.doStream": "chat",
+        "ai.embed.doEmbed": "embeddings", "ai.embedMany.doEmbed": "embeddings",
+        "ai.generateText": "task", "ai.streamText": "task", "ai.generateObject": "task",
+        "ai.streamObject": "task", "ai.embed": "task", "ai.embedMany": "task",
+        "ai.toolCall": "execute_tool",
+    }},
+    scope_names=("ai",),
+    stream_kinds=("ai.streamText.doStream", "ai.streamObject.doStream"),
+)
+
 # Other names in wide use outside one family: Langfuse's own attributes, and the plain keys
 # that baggage carries when a BaggageSpanProcessor copies it onto spans.
 COMMON: Final = Convention(
@@ -226,7 +262,7 @@ COMMON: Final = Convention(
     },
 )
 
-CONVENTIONS: Final = (OPENINFERENCE, OPENLLMETRY, OPENLIT, LOGFIRE, LITELLM)
+CONVENTIONS: Final = (OPENINFERENCE, OPENLLMETRY, OPENLIT, LOGFIRE, LITELLM, VERCEL_AI)
 
 # An unknown scope: every convention's names at once (no convention-specific corrections).
 ALL_CONVENTIONS: Final = Convention(
@@ -272,7 +308,13 @@ SCOPE_PROVIDERS: Final[dict[str, str]] = {
 }
 
 
+FAMILY_SCOPES: Final[dict[str, str]] = {"ai": "vercel-ai"}
+"""Families known by a whole scope name (the Vercel AI SDK's tracer is `ai`)."""
+
+
 def family_of(scope_name: str) -> str | None:
+    if scope_name in FAMILY_SCOPES:
+        return FAMILY_SCOPES[scope_name]
     for prefix, family in FAMILIES:
         if scope_name.startswith(prefix):
             return family
@@ -290,7 +332,8 @@ def provider_of_scope(scope_name: str) -> str | None:
 def detect_convention(scope_name: str, sdk_name: str | None) -> Convention:
     """The convention of the spans of one instrumentation scope under one resource."""
     for convention in CONVENTIONS:
-        if convention.scopes and scope_name.startswith(convention.scopes):
+        if (convention.scopes and scope_name.startswith(convention.scopes)
+                or scope_name in convention.scope_names):
             return convention
     if sdk_name:
         for convention in CONVENTIONS:
@@ -301,7 +344,8 @@ def detect_convention(scope_name: str, sdk_name: str | None) -> Convention:
 
 # Span events some instrumentations add when the first chunk of a stream arrives.
 FIRST_CHUNK_EVENTS: Final = frozenset(
-    {"First Token Stream Event", "gen_ai.content.completion.chunk", "llm.content.completion.chunk"}
+    {"First Token Stream Event", "gen_ai.content.completion.chunk", "llm.content.completion.chunk",
+     "ai.stream.firstChunk"}
 )
 
 # What a span is, by its operation (the GenAI `gen_ai.operation.name`, or what its convention's
@@ -353,6 +397,11 @@ PROVIDER_ALIASES: Final[dict[str, str]] = {
     "mistral": "mistral_ai",
     "mistralai": "mistral_ai",
     "xai": "x_ai",
+    # the Vercel AI SDK's `<provider>.<API>` ids
+    "openai.chat": "openai", "openai.responses": "openai", "openai.completion": "openai",
+    "openai.embedding": "openai", "anthropic.messages": "anthropic",
+    "google.generative-ai": "gcp.gemini", "google.vertex.chat": "gcp.vertex_ai",
+    "amazon-bedrock": "aws.bedrock", "mistral.chat": "mistral_ai", "xai.chat": "x_ai",
 }
 
 # Unmapped attributes become the call's tags, except content (never stored) and the

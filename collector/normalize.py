@@ -710,7 +710,13 @@ def _to_call(
         if streaming is None and isinstance(parameters.get("stream"), bool):
             streaming = parameters["stream"]
     response_model = get("response_model")
+    convention = candidate.convention
+    if streaming is None and convention.stream_kinds and any(
+            get(_KIND_FIELD + kind) in convention.stream_kinds for kind in convention.kinds):
+        streaming = True
     ttft = get("ttft_s")
+    if ttft is None and "ttft_ms" in f:
+        ttft = f["ttft_ms"] / 1000
     if ttft is None and streaming:
         ttft = _first_chunk_s(span)
     if ttft is not None and (streaming is False or not 0 <= ttft < 86_400):
