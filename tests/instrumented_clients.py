@@ -6,7 +6,8 @@ exporting its spans over OTLP: the golden tests' traffic, in a process of its ow
         [--http] [--batch N] [--roots] [--logs URL]
 
 LIBRARY: openllmetry | openinference | otel-contrib | pydantic-ai | logfire |
-langchain-openinference | langchain-openllmetry | litellm | google-bedrock | openlit (which needs
+langchain-openinference | langchain-openllmetry | langgraph-openinference |
+langgraph-openllmetry | litellm | google-bedrock | openlit (which needs
 `openai<3` and `anthropic<1`: run with the Python of `make openlit-venv`). `--http`: OTLP/HTTP protobuf
 (OTLP_ENDPOINT is then the traces URL) instead of OTLP/gRPC; `--batch N`: at most N spans per
 export request (1: every span alone, so that copies of a call arrive apart); `--roots`: the
@@ -56,10 +57,10 @@ def instrument(library: str, provider: TracerProvider) -> None:
         Agent.instrument_all(InstrumentationSettings(tracer_provider=provider,
                                                      include_content=False))
         return
-    elif library in ("langchain-openinference", "langchain-openllmetry"):
-        # LangChain alone instrumented: its chat models' own spans are the calls (and the
-        # `anthropic` client's, below LangChain's Anthropic model).
-        if library == "langchain-openinference":
+    elif library.startswith(("langchain-", "langgraph-")):
+        # LangChain alone instrumented (LangGraph runs on it): its chat models' own spans are
+        # the calls (and the `anthropic` client's, below LangChain's Anthropic model).
+        if library.endswith("-openinference"):
             from openinference.instrumentation.langchain import LangChainInstrumentor
         else:
             from opentelemetry.instrumentation.langchain import (
@@ -194,16 +195,14 @@ def run(library: str, fake: FakeLLMServer, tracer: trace.Tracer, roots: bool) ->
             pass
 
 
-def run_langchain(fake: FakeLLMServer) -> None:
-    """The same calls through LangChain's chat models and embeddings, in a chain."""
+def _langchain_steps(fake: FakeLLMServer) -> tuple[Any, Any]:
+    """The planner's and the writer's calls through LangChain's chat models and embeddings."""
     from langchain_anthropic import ChatAnthropic
-    from langchain_core.runnables import RunnableLambda
     from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 
     gpt = ChatOpenAI(model="gpt-4o", base_url=fake.openai_url, api_key="k", max_retries=0)
     claude = ChatAnthropic(model="claude-sonnet-4-6", base_url=fake.url, api_key="k",
                            max_retries=0, max_tokens=1024)
-    question = "What is the capital of France?"
 
     def planner(text: str) -> str:
         fake.set(**OPENAI_USAGE)
@@ -226,7 +225,34 @@ def run_langchain(fake: FakeLLMServer) -> None:
                 pass
         return text
 
-    (RunnableLambda(planner) | RunnableLambda(writer)).invoke(question)
+    return planner, writer
+
+
+def run_langchain(fake: FakeLLMServer) -> None:
+    """The calls in a LangChain chain (`planner | writer`)."""
+    from langchain_core.runnables import RunnableLambda
+
+    planner, writer = _langchain_steps(fake)
+    (RunnableLambda(planner) | RunnableLambda(writer)).invoke("What is the capital of France?")
+
+
+def run_langgraph(fake: FakeLLMServer) -> None:
+    """The calls in a LangGraph graph of two nodes, planner then writer."""
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+    class State(TypedDict):
+        question: str
+
+    planner, writer = _langchain_steps(fake)
+    graph = StateGraph(State)
+    graph.add_node("planner", lambda state: {"question": planner(state["question"])})
+    graph.add_node("writer", lambda state: {"question": writer(state["question"])})
+    graph.add_edge(START, "planner")
+    graph.add_edge("planner", "writer")
+    graph.add_edge("writer", END)
+    graph.compile().invoke({"question": "What is the capital of France?"})
 
 
 def run_litellm(fake: FakeLLMServer) -> None:
@@ -340,6 +366,8 @@ def main() -> None:
             run_agents(fake)
         elif args.library.startswith("langchain-"):
             run_langchain(fake)
+        elif args.library.startswith("langgraph-"):
+            run_langgraph(fake)
         elif args.library == "litellm":
             run_litellm(fake)
         elif args.library == "google-bedrock":

@@ -209,19 +209,20 @@ def test_golden_otel_contrib(opt_in: bool, transport: str, server: Server, proje
 
 
 @pytest.mark.parametrize("transport", ["grpc", "http"])
-@pytest.mark.parametrize("library", ["langchain-openinference", "langchain-openllmetry"])
+@pytest.mark.parametrize("library", ["langchain-openinference", "langchain-openllmetry",
+                                     "langgraph-openinference", "langgraph-openllmetry"])
 def test_golden_langchain(library: str, transport: str, server: Server,
                           project: Project) -> None:
-    """LangChain's chat models and embeddings in a chain, LangChain alone instrumented (by
-    OpenInference or OpenLLMetry), the `anthropic` client tracing itself below it; a span per
-    export request."""
+    """LangChain's chat models and embeddings in a chain or a LangGraph graph, LangChain
+    alone instrumented (by OpenInference or OpenLLMetry), the `anthropic` client tracing
+    itself below it; a span per export request."""
     send(library, server, project, "--batch", "1", *TRANSPORTS[transport])
     rows = server.sql(
         "SELECT provider, model, operation, streaming, input_tokens, output_tokens,"
         " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
         " cost_nano_usd IS NOT NULL, instrumentation"
         " FROM llm_calls WHERE project_id = %s ORDER BY time", (project.id,))
-    family = library.removeprefix("langchain-")
+    family = library.split("-", 1)[1]
     reasoning = 120 if family == "openinference" else 0  # OpenLLMetry's LangChain omits them
     claude = ("anthropic", "claude-sonnet-4-6", "chat")
     # Libraries that say `stream: false` store False, the others NULL: both mean not streamed.
