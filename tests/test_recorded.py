@@ -6,14 +6,32 @@ tests/data/vercel_ai.json (its versions are in the file)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-from .harness import Project, Server, http_post
+import grpc
+import pytest
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from .harness import Project, Server, grpc_export_raw, http_post
 
 RECORDING = Path(__file__).resolve().parent / "data" / "vercel_ai.json"
+
+
+def _as_protobuf(body: bytes) -> bytes:
+    """An OTLP/JSON request (ids in hex) as OTLP protobuf."""
+    document = json.loads(body)
+    for rs in document["resourceSpans"]:
+        for ss in rs["scopeSpans"]:
+            for span in ss["spans"]:
+                for key in ("traceId", "spanId", "parentSpanId"):
+                    if span.get(key):
+                        span[key] = base64.b64encode(bytes.fromhex(span[key])).decode()
+    return json_format.ParseDict(document, ExportTraceServiceRequest()).SerializeToString()
 
 
 def _shifted(requests: list[Any]) -> list[bytes]:
@@ -30,12 +48,19 @@ def _shifted(requests: list[Any]) -> list[bytes]:
     return [json.dumps(body).encode() for body in requests]
 
 
-def test_recorded_vercel_ai_sdk(server: Server, project: Project) -> None:
+@pytest.mark.parametrize("transport", ["http-json", "grpc"])
+def test_recorded_vercel_ai_sdk(transport: str, server: Server, project: Project) -> None:
+    """As its exporter sent them (OTLP/HTTP JSON), and the same requests over OTLP/gRPC."""
     recording = json.loads(RECORDING.read_text())
     usage = recording["usage"]
     for body in _shifted(recording["requests"]):
-        status, answer, _ = http_post(server.http_endpoint, body, "application/json", project.key)
-        assert status == 200, answer
+        if transport == "grpc":
+            assert grpc_export_raw(server.grpc_endpoint, _as_protobuf(body),
+                                   project.key) == grpc.StatusCode.OK
+        else:
+            status, answer, _ = http_post(server.http_endpoint, body, "application/json",
+                                          project.key)
+            assert status == 200, answer
     rows = server.sql(
         "SELECT provider, model, operation, streaming, input_tokens, output_tokens,"
         " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
