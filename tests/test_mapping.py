@@ -370,3 +370,21 @@ def test_every_mapped_key_is_documented() -> None:
         keys.update(convention.kinds)
     missing = sorted(key for key in keys if f"`{key}`" not in text)
     assert not missing, f"not in docs/conventions.md: {missing}"
+
+
+@pytest.mark.parametrize("kind", [_CLIENT, _INTERNAL])
+def test_invoke_agent_is_a_run_as_a_client_or_an_internal_span(kind: int) -> None:
+    """The GenAI conventions split `invoke_agent` into a CLIENT span (an agent called remotely,
+    e.g. a hosted agent service) and an INTERNAL one (an agent in-process): both are runs, and
+    the calls inside take the agent."""
+    run = S({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "remote",
+             "gen_ai.agent.id": "asst_1", "gen_ai.provider.name": "openai"}, id=1, kind=kind,
+            name="invoke_agent remote")
+    llm = S({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+             "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 10}, id=2, parent=1,
+            kind=_CLIENT)
+    out = calls([run, llm])
+    (agent,) = out.runs
+    assert (agent.kind, agent.agent_id, agent.agent_name) == ("agent", "asst_1", "remote")
+    (call,) = out.calls
+    assert call.agent_id == "asst_1"
