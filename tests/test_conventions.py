@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,35 @@ SHAPES: dict[str, list[str]] = {
 
 
 TRANSPORTS: dict[str, list[str]] = {"grpc": [], "http": ["--http"]}
+
+_MEASURES = {"calls": "count(*)", "errorCalls": "count(*) FILTER (WHERE status = 'error')",
+             "inputTokens": "sum(input_tokens)", "outputTokens": "sum(output_tokens)",
+             "cacheReadTokens": "sum(cache_read_tokens)",
+             "cacheWriteTokens": "sum(cache_write_tokens)",
+             "reasoningTokens": "sum(reasoning_tokens)",
+             "costNanoUsd": "coalesce(sum(cost_nano_usd), 0)",
+             "unpricedCalls": "count(*) FILTER (WHERE cost_nano_usd IS NULL)"}
+
+
+@pytest.fixture(autouse=True)
+def _the_api_tells_the_stored_calls(server: Server, project: Project) -> Iterator[None]:
+    """After each golden test: /api/analytics/summary and the breakdown by model give exactly
+    the stored calls' figures (which each test checks call by call)."""
+    yield
+    since = (datetime.now(timezone.utc) - timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    columns = ", ".join(f"({sql})::bigint" for sql in _MEASURES.values())
+    ((*total,),) = server.sql(f"SELECT {columns} FROM llm_calls WHERE project_id = %s",  # noqa: S608
+                              (project.id,))
+    status, summary = server.api(f"/api/analytics/summary?from={since}", project.key)
+    assert status == 200, summary
+    assert [summary[name] for name in _MEASURES] == [v or 0 for v in total]
+    by_model = {row[0]: [v or 0 for v in row[1:]] for row in server.sql(
+        f"SELECT model, {columns} FROM llm_calls WHERE project_id = %s GROUP BY model",  # noqa: S608
+        (project.id,))}
+    status, breakdown = server.api(
+        f"/api/analytics/breakdown/model?from={since}&limit=1000", project.key)
+    assert status == 200, breakdown
+    assert {row["key"]: [row[name] for name in _MEASURES] for row in breakdown["data"]} == by_model
 OPENLIT_PYTHON = ROOT / ".venv-openlit" / "bin" / "python"
 
 
