@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -75,6 +75,21 @@ def _the_api_tells_the_stored_calls(server: Server, project: Project) -> Iterato
 OPENLIT_PYTHON = ROOT / ".venv-openlit" / "bin" / "python"
 
 
+def stored(server: Server, project: Project, columns: str) -> list[tuple[object, ...]]:
+    """The project's calls in time order, as `columns` of llm_calls."""
+    return server.sql(f"SELECT {columns} FROM llm_calls WHERE project_id = %s"  # noqa: S608
+                      " ORDER BY time", (project.id,))
+
+
+def agent_of(shape: str) -> Callable[[str], str | None]:
+    """A call's agent as the shape's spans tell it: with a span per request, or at the root,
+    a call's agent span is not in its request (docs/conventions.md)."""
+    options = SHAPES[shape]
+    if "--batch" in options or "--roots" in options:
+        return lambda name: None
+    return lambda name: name
+
+
 def send(library: str, server: Server, project: Project, *options: str,
          python: str = sys.executable) -> None:
     endpoint = server.http_endpoint if "--http" in options else server.grpc_endpoint
@@ -92,17 +107,14 @@ def test_golden_calls(library: str, shape: str, server: Server, project: Project
     before = (_counter(server, 'spantally_spans_skipped_total{reason="duplicate"}')
               + _counter(server, "spantally_calls_copies_total"))
     send(library, server, project, *SHAPES[shape])
-    # A call's agent comes from the agent span above it in the same export request (the agent
-    # span ends after its calls: in a request of its own here, it is only the call's run).
-    agentless = "--roots" in SHAPES[shape] or "--batch" in SHAPES[shape]
-    rows = server.sql(
-        "SELECT agent_id, provider, model, operation, streaming, input_tokens, output_tokens,"
+    agent = agent_of(shape)
+    rows = stored(server, project,
+        "agent_id, provider, model, operation, streaming, input_tokens, output_tokens,"
         " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
-        " session_id, user_id, cost_nano_usd IS NOT NULL, service_name, ttft_us IS NOT NULL"
-        " FROM llm_calls WHERE project_id = %s ORDER BY time", (project.id,))
+        " session_id, user_id, cost_nano_usd IS NOT NULL, service_name, ttft_us IS NOT NULL")
     # Libraries that say `stream: false` store False, the others NULL: both mean not streamed.
     assert [(*r[:4], bool(r[4]), *r[5:12]) for r in rows] == [
-        (None if agentless else e[0], *e[1:4], bool(e[4]), *e[5:]) for e in COMMON_ROWS]
+        (agent(e[0]), *e[1:4], bool(e[4]), *e[5:]) for e in COMMON_ROWS]
     assert {r[15] for r in rows} == {f"golden-{library}"}
     priced = [r[14] for r in rows]
     assert priced == [True, False, True, True, True, True, True, True]
@@ -129,12 +141,11 @@ def test_golden_logfire(shape: str, server: Server, project: Project) -> None:
     stream is handed over and a log at its end (another trace at the root); reasoning and
     cached tokens of OpenAI only in the provider's usage JSON."""
     send("logfire", server, project, *SHAPES[shape])
-    rows = server.sql(
-        "SELECT agent_id, provider, model, operation, streaming, input_tokens, output_tokens,"
+    rows = stored(server, project,
+        "agent_id, provider, model, operation, streaming, input_tokens, output_tokens,"
         " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
-        " cost_nano_usd, cost_source, instrumentation"
-        " FROM llm_calls WHERE project_id = %s ORDER BY time", (project.id,))
-    agent = (lambda name: None) if "--batch" in SHAPES[shape] else (lambda name: name)
+        " cost_nano_usd, cost_source, instrumentation")
+    agent = agent_of(shape)
     gpt, claude = ("openai", "gpt-4o-2024-08-06", "chat"), ("anthropic", "claude-sonnet-4-6", "chat")
     reported = (11_534_400, "reported", "logfire")
     assert rows == [
@@ -169,12 +180,11 @@ def test_golden_openlit(shape: str, server: Server, project: Project) -> None:
     logs_before = _counter(server, "spantally_log_records_ignored_total")
     base = server.http_endpoint.removesuffix("/v1/traces")
     send("openlit", server, project, *SHAPES[shape], "--logs", base, python=str(OPENLIT_PYTHON))
-    rows = server.sql(
-        "SELECT agent_id, provider, model, operation, streaming, input_tokens, output_tokens,"
+    rows = stored(server, project,
+        "agent_id, provider, model, operation, streaming, input_tokens, output_tokens,"
         " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
-        " cost_source, instrumentation"
-        " FROM llm_calls WHERE project_id = %s ORDER BY time", (project.id,))
-    agent = (lambda name: None) if "--roots" in SHAPES[shape] else (lambda name: name)
+        " cost_source, instrumentation")
+    agent = agent_of(shape)
     claude = ("anthropic", "claude-sonnet-4-6", "chat")
     assert rows == [
         # no reasoning tokens: OpenLIT does not send them
@@ -215,11 +225,10 @@ def test_golden_otel_contrib(opt_in: bool, transport: str, server: Server, proje
     logs_before = _counter(server, "spantally_log_records_ignored_total")
     base = server.http_endpoint.removesuffix("/v1/traces")
     send("otel-contrib", server, project, "--logs", base, *TRANSPORTS[transport])
-    rows = server.sql(
-        "SELECT agent_id, provider, model, operation, streaming, input_tokens, output_tokens,"
+    rows = stored(server, project,
+        "agent_id, provider, model, operation, streaming, input_tokens, output_tokens,"
         " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
-        " cost_nano_usd IS NOT NULL, instrumentation"
-        " FROM llm_calls WHERE project_id = %s ORDER BY time", (project.id,))
+        " cost_nano_usd IS NOT NULL, instrumentation")
     claude = ("writer", "anthropic", "claude-sonnet-4-6", "chat")
     assert rows == [
         # no cached or reasoning tokens: the instrumentation does not send them
@@ -248,11 +257,10 @@ def test_golden_langchain(library: str, transport: str, server: Server,
     alone instrumented (by OpenInference or OpenLLMetry), the `anthropic` client tracing
     itself below it; a span per export request."""
     send(library, server, project, "--batch", "1", *TRANSPORTS[transport])
-    rows = server.sql(
-        "SELECT provider, model, operation, streaming, input_tokens, output_tokens,"
+    rows = stored(server, project,
+        "provider, model, operation, streaming, input_tokens, output_tokens,"
         " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
-        " cost_nano_usd IS NOT NULL, instrumentation"
-        " FROM llm_calls WHERE project_id = %s ORDER BY time", (project.id,))
+        " cost_nano_usd IS NOT NULL, instrumentation")
     family = library.split("-", 1)[1]
     reasoning = 120 if family == "openinference" else 0  # OpenLLMetry's LangChain omits them
     claude = ("anthropic", "claude-sonnet-4-6", "chat")
@@ -278,11 +286,10 @@ def test_golden_litellm(transport: str, server: Server, project: Project,
     """LiteLLM's OpenTelemetry callback: its request spans, with its own cost."""
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # its price list, offline
     send("litellm", server, project, *TRANSPORTS[transport])
-    rows = server.sql(
-        "SELECT provider, model, operation, streaming, input_tokens, output_tokens,"
+    rows = stored(server, project,
+        "provider, model, operation, streaming, input_tokens, output_tokens,"
         " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
-        " cost_nano_usd, cost_source, instrumentation"
-        " FROM llm_calls WHERE project_id = %s ORDER BY time", (project.id,))
+        " cost_nano_usd, cost_source, instrumentation")
     claude = ("anthropic", "claude-sonnet-4-6", "chat")
     assert rows == [
         # No cached or reasoning tokens: LiteLLM sends them only inside a Python repr of its
@@ -307,12 +314,11 @@ def test_golden_google_and_bedrock(shape: str, server: Server, project: Project)
     """OpenLLMetry's instrumentations of `google-genai` (Gemini, streamed and not) and of
     Bedrock (Converse), against the fake's Gemini and Bedrock APIs."""
     send("google-bedrock", server, project, *SHAPES[shape])
-    rows = server.sql(
-        "SELECT agent_id, provider, model, operation, input_tokens, output_tokens,"
+    rows = stored(server, project,
+        "agent_id, provider, model, operation, input_tokens, output_tokens,"
         " cache_read_tokens, cache_write_tokens, reasoning_tokens, status, error_type,"
-        " cost_nano_usd IS NOT NULL, instrumentation"
-        " FROM llm_calls WHERE project_id = %s ORDER BY time", (project.id,))
-    agent = (lambda name: None) if "--batch" in SHAPES[shape] else (lambda name: name)
+        " cost_nano_usd IS NOT NULL, instrumentation")
+    agent = agent_of(shape)
     gemini = ("gcp.gen_ai", "gemini-2.5-flash", "generate_content")
     claude = ("aws.bedrock", "claude-3-5-sonnet-20240620-v1:0", "chat")
     assert rows == [
