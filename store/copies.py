@@ -226,14 +226,11 @@ _BATCH: Final = sql.SQL("""(
 _REMEMBER = sql.SQL("""
 INSERT INTO llm_call_copies AS c ({columns})
 SELECT {columns} FROM {batch}
-WHERE b.response_id IS NOT NULL OR NOT EXISTS (  -- a retried request: listed already
-    SELECT 1 FROM llm_call_copies o
-    WHERE o.project_id = b.project_id AND o.request_model = b.request_model
-      AND o.provider = b.provider AND o.starts = b.starts
-      AND o.call_trace_id = b.call_trace_id AND o.call_span_id = b.call_span_id)
+-- (A retried request lists a copy without a response id again: a second row for the same call,
+-- which changes no match; looking for it first would cost every write a probe per copy.)
 -- In key order: two writers of the same responses wait for each other, never in a cycle.
 ORDER BY project_id, provider, response_id
-ON CONFLICT (project_id, provider, response_id) DO NOTHING
+ON CONFLICT (project_id, provider, response_id) WHERE response_id IS NOT NULL DO NOTHING
 RETURNING c.call_trace_id, c.call_span_id, c.call_time
 """).format(columns=sql.SQL(", ").join(map(sql.Identifier, _COPY_COLUMNS)), batch=_BATCH)
 """Lists each copy of the write as counted as itself; a response id listed already is not.
@@ -246,7 +243,7 @@ FROM {batch}
 CROSS JOIN LATERAL (
     SELECT h.call_time, h.call_trace_id, h.call_span_id FROM llm_call_copies h
     WHERE h.project_id = b.project_id AND h.provider = b.provider
-      AND h.response_id = b.response_id
+      AND h.response_id = b.response_id AND h.response_id IS NOT NULL
       AND (h.call_trace_id, h.call_span_id, h.call_time)
           IS DISTINCT FROM (b.call_trace_id, b.call_span_id, b.call_time)
     LIMIT 1  -- (the id is unique; and a LATERAL with a LIMIT is never flattened into a join)

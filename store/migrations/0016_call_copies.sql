@@ -19,8 +19,9 @@ CREATE TABLE llm_call_copies (
     call_trace_id   bytea NOT NULL,
     call_span_id    bytea NOT NULL
 );
--- (Copies without a response id are NULL here, and NULLs are distinct: never in conflict.)
-CREATE UNIQUE INDEX llm_call_copies_response ON llm_call_copies (project_id, provider, response_id);
+-- (Partial: no lookup by time may take it for the better fit.)
+CREATE UNIQUE INDEX llm_call_copies_response ON llm_call_copies (project_id, provider, response_id)
+    WHERE response_id IS NOT NULL;
 -- A copy without a response id against every copy near it in time; a copy with one against
 -- those without.
 -- (request_model before provider: a lookup by response id must never find these the better fit)
