@@ -18,8 +18,8 @@ output over one of them: some libraries lose a stream's input tokens), then a
 place in a trace of the application (a parent span other than another copy: it is a step of
 a run), then agent, session and user; ties go to an instrumentation library over the client's
 own spans, then to the lower span identity, so that which copy is kept does not depend on which
-arrived first. The kept call takes from the other what it lacks (`merge`), the time to first
-chunk among it.
+arrived first. The kept call takes from the other what it lacks (`merge`): context, the time
+to first chunk, the error type, tags.
 
 Each write resolves its own calls first (`collapse`), then against what is stored: every copy
 of the last `REMEMBERED` is listed in `llm_call_copies` with the call it counts as. A unique
@@ -320,19 +320,20 @@ WHERE c.project_id = d.project_id AND c.trace_id = d.trace_id AND c.span_id = d.
 """)
 
 _UPDATABLE: Final = (*_MERGED, "tags", "response_id")
-_UPDATE_STORED = sql.SQL("""
-UPDATE llm_calls SET {sets}
-WHERE project_id = %(project_id)s AND trace_id = %(trace_id)s AND span_id = %(span_id)s
-  AND time = %(time)s
-""").format(sets=sql.SQL(", ").join(
-    sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in _UPDATABLE))
 
-_UPDATE_STAGED = sql.SQL("""
-UPDATE pg_temp.llm_calls_staging SET {sets}
+
+def _completing(table: sql.Composable) -> sql.Composed:
+    """An UPDATE of one call of `table` to its merged fields (_UPDATABLE)."""
+    return sql.SQL("""
+UPDATE {table} SET {sets}
 WHERE project_id = %(project_id)s AND trace_id = %(trace_id)s AND span_id = %(span_id)s
   AND time = %(time)s
-""").format(sets=sql.SQL(", ").join(
-    sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in _UPDATABLE))
+""").format(table=table, sets=sql.SQL(", ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in _UPDATABLE))
+
+
+_UPDATE_STORED = _completing(sql.Identifier("llm_calls"))
+_UPDATE_STAGED = _completing(sql.SQL("pg_temp.llm_calls_staging"))
 
 _UNSTAGE = sql.SQL("""
 DELETE FROM pg_temp.llm_calls_staging s
