@@ -43,15 +43,6 @@ class WriteResult:
     """Copies of a call that another copy stands for (store.copies): in the batch, or stored."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Written:
-    inserted: int
-    duplicates: int
-    copies: int
-    oldest: datetime | None
-    """The start of the oldest call or run inserted or changed."""
-
-
 class CallWriter:
     def __init__(self, database: Database) -> None:
         self._db = database
@@ -69,7 +60,7 @@ class CallWriter:
             return WriteResult(0, 0)
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
-                written = await self._write_once(records)
+                result, oldest = await self._write_once(records)
             except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure):
                 # Rollup upserts lock in key order, so this is rare; the batch is retried whole.
                 log.warning("write conflict, retrying batch (attempt %d)", attempt)
@@ -80,12 +71,14 @@ class CallWriter:
                     raise StoreUnavailable(f"database unavailable: {exc}") from exc
                 raise StoreError(f"batch of {len(calls)} calls rejected: {exc}") from exc
             self._db.record_success()
-            if self._db.mode is StorageMode.TIMESCALE and written.oldest is not None:
-                await self._refresher.after_write(written.oldest)
-            return WriteResult(written.inserted, written.duplicates, written.copies)
+            if self._db.mode is StorageMode.TIMESCALE and oldest is not None:
+                await self._refresher.after_write(oldest)
+            return result
         raise StoreUnavailable("write conflicts persisted; retry the batch")
 
-    async def _write_once(self, records: SpanRecords) -> _Written:
+    async def _write_once(self, records: SpanRecords) -> tuple[WriteResult, datetime | None]:
+        """What the batch's calls came to, and the start of the oldest call or run it inserted
+        or changed."""
         timescale = self._db.mode is StorageMode.TIMESCALE
         calls, folded = collapse(records.calls)
         async with self._db.pool.connection() as conn:
@@ -106,8 +99,8 @@ class CallWriter:
         oldest = [t for t in (min(c.time for c in copies.calls) if inserted else None,
                               min((c.time for c in changed), default=None), rollups.oldest)
                   if t is not None]
-        return _Written(inserted, len(copies.calls) - inserted, folded + copies.folded,
-                        min(oldest, default=None))
+        return (WriteResult(inserted, len(copies.calls) - inserted, folded + copies.folded),
+                min(oldest, default=None))
 
 
 async def write_calls(cur: psycopg.AsyncCursor[Any], calls: Sequence[LlmCall]) -> int:
