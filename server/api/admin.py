@@ -82,7 +82,7 @@ async def _create_project(request: web.Request) -> web.Response:
     body = _object(await json_body(request), ("name",))
     name = body.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 200 or "\x00" in name:
-        raise InvalidArgument("name: a non-empty string of at most 200 characters")
+        raise InvalidArgument("name: a non-empty string of at most 200 characters, without NUL")
     async with request.app[SERVICES_KEY].database.pool.connection() as conn:
         project_id, created = await ensure_project(conn, name.strip())
         if not created:
@@ -113,7 +113,7 @@ async def _create_key(request: web.Request) -> web.Response:
     body = _object(await json_body(request), ("name", "scopes"))
     name = body.get("name", "")
     if not isinstance(name, str) or len(name) > 200 or "\x00" in name:
-        raise InvalidArgument("name: a string of at most 200 characters")
+        raise InvalidArgument("name: a string of at most 200 characters, without NUL")
     scopes = body.get("scopes", ["ingest", "read"])
     if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
         raise InvalidArgument(f"scopes: a list of {', '.join(SCOPES)}")

@@ -485,9 +485,9 @@ def openapi_document() -> dict[str, Any]:
                          "requestBody": {"required": True, "content": {"application/json": {
                              "schema": {"type": "object", "required": ["name"],
                                         "additionalProperties": False,
-                                        "properties": {"name": {"type": "string",
-                                                                "minLength": 1,
-                                                                "maxLength": 200}}}}}},
+                                        "properties": {"name": {
+                                            "type": "string", "minLength": 1, "maxLength": 200,
+                                            "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"}}}}}},
                          "responses": {"201": _json({"type": "object",
                                                      "required": ["id", "name", "key"],
                                                      "properties": {
@@ -516,7 +516,8 @@ def openapi_document() -> dict[str, Any]:
                          "requestBody": {"required": True, "content": {"application/json": {
                              "schema": {"type": "object", "additionalProperties": False,
                                         "properties": {
-                                            "name": {"type": "string", "maxLength": 200},
+                                            "name": {"type": "string", "maxLength": 200,
+                                                     "pattern": "^[^\\x00]*$"},
                                             "scopes": {"type": "array", "minItems": 1,
                                                        "items": {"enum": list(SCOPES)}}}}}}},
                          "responses": {"201": _json({"type": "object",
