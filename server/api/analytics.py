@@ -1,7 +1,7 @@
-"""/api/analytics/{llm, summary, timeseries, breakdown/{dimension}, compare, sessions,
-anomalies}: parse, plan, run the plan, shape. Every endpoint takes the same filters and
-`explain=true`; the list-shaped ones also answer as CSV or NDJSON (`format`). One engine
-(store.planner, store.executor) answers them all."""
+"""The call analytics operations (llm, summary, timeseries, breakdown, compare, sessions,
+anomalies) and the newest calls: plan, run the plan, shape. Their parameters are parsed by the
+spec (spec.ENDPOINTS) and they answer HTTP and gRPC alike (operation.Context in, Answer out).
+One engine (store.planner, store.executor) answers them all."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
-from aiohttp import web
 
 from spantally.common.errors import InvalidArgument
 from spantally.store import (
@@ -24,30 +23,26 @@ from spantally.store import (
     Question,
     breakdown,
     detect_anomalies,
+    dimension_of,
     execute,
     list_sessions,
     plan,
+    recent_calls,
     sessions_summary,
 )
 
 from .analytics_params import (
     Period,
     check_raw_span,
-    parse_breakdown_sort,
-    parse_compare,
-    parse_dimension,
-    parse_explain,
-    parse_filters,
-    parse_format,
-    parse_granularity,
-    parse_int,
-    parse_period,
-    parse_series,
-    parse_session_order,
+    compare_of,
+    explain_of,
+    period_of,
+    series_of,
 )
-from .export import flatten, respond
-from .services import CONFIG_KEY, money_of, project_of, reading
+from .export import flatten
+from .operation import Answer, Context, Operation
 from .shape import (
+    RECENT_CALL_COLUMNS,
     Money,
     anomaly_row,
     breakdown_rows,
@@ -56,30 +51,18 @@ from .shape import (
     iso_local,
     llm_json,
     measures_row,
+    recent_calls_json,
     session_row,
     sessions_summary_json,
 )
+from .spec import Args
 
-__all__ = ["add_analytics_routes", "breakdown_columns", "timeseries_columns"]
+__all__ = ["OPERATIONS", "breakdown_columns", "timeseries_columns"]
 
 _ANOMALY_RULES = AnomalyRules()
 _ANOMALY_SCOPES = {"agent": DIMENSIONS["agent"], "model": DIMENSIONS["model"]}
 _HOUR = timedelta(hours=1)
 _BY_MODEL = (DIMENSIONS["provider"], DIMENSIONS["model"])
-
-
-def add_analytics_routes(app: web.Application) -> None:
-    app.router.add_get("/api/analytics/llm", _llm)
-    app.router.add_get("/api/analytics/summary", _summary)
-    app.router.add_get("/api/analytics/timeseries", _timeseries)
-    app.router.add_get("/api/analytics/breakdown/{dimension}", _breakdown)
-    app.router.add_get("/api/analytics/compare", _compare)
-    app.router.add_get("/api/analytics/sessions", _sessions)
-    app.router.add_get("/api/analytics/anomalies", _anomalies)
-
-
-
-
 
 
 def _checked(question: Question, max_raw_days: float, what: str) -> Plan:
@@ -94,73 +77,62 @@ async def _total(conn: psycopg.AsyncConnection, project_id: int, planned: Plan,
     return (await execute(conn, project_id, planned, explain)).total()
 
 
-async def _llm(request: web.Request) -> web.Response:
+async def _llm(ctx: Context, args: Args) -> Answer:
     """Reference 003, field for field: summary, byModel and byTime (UTC buckets)."""
-    project_id = await project_of(request)
-    config = request.app[CONFIG_KEY]
-    query = request.query
-    period = parse_period(query, config.max_range_days)
-    granularity = parse_granularity(query, Granularity.HOUR)
-    filters = parse_filters(query)
-    explain = parse_explain(query)
-    planned = _checked(Question(period.start, period.end, filters, _BY_MODEL, granularity,
-                                histograms=False), config.max_raw_range_days, "this query")
-    money = await money_of(request, project_id)
-    async with reading(request) as conn:
-        grouped = await execute(conn, project_id, planned, explain)
+    config = ctx.config
+    period = period_of(args, config.max_range_days)
+    explain = explain_of(args)
+    planned = _checked(Question(period.start, period.end, args.filters(), _BY_MODEL,
+                                Granularity(args["granularity"]), histograms=False),
+                       config.max_raw_range_days, "this query")
+    money = await ctx.money(args)
+    async with ctx.reading() as conn:
+        grouped = await execute(conn, ctx.project_id, planned, explain)
     body = llm_json(grouped.total(), grouped.by_key(), grouped.by_bucket(), money)
-    return web.json_response(explained(body, explain))
+    return Answer(explained(body, explain))
 
 
-async def _summary(request: web.Request) -> web.StreamResponse:
-    project_id = await project_of(request)
-    config = request.app[CONFIG_KEY]
-    period = parse_period(request.query, config.max_range_days)
-    filters = parse_filters(request.query)
-    fmt = parse_format(request.query)
-    explain = parse_explain(request.query, fmt)
-    previous = parse_compare(request.query, period, config.max_range_days)
+async def _summary(ctx: Context, args: Args) -> Answer:
+    config = ctx.config
+    period = period_of(args, config.max_range_days)
+    filters = args.filters()
+    explain = explain_of(args)
+    previous = compare_of(args, period, config.max_range_days)
     plans = [_checked(Question(p.start, p.end, filters), config.max_raw_range_days,
                       "this summary") for p in ((period, previous) if previous else (period,))]
-    money = await money_of(request, project_id)
-    async with reading(request) as conn:
-        current = await _total(conn, project_id, plans[0], explain)
-        before = await _total(conn, project_id, plans[1], explain) if previous else None
+    money = await ctx.money(args)
+    async with ctx.reading() as conn:
+        current = await _total(conn, ctx.project_id, plans[0], explain)
+        before = await _total(conn, ctx.project_id, plans[1], explain) if previous else None
     body: dict[str, Any] = {**period.as_json(), **measures_row(current, money)}
     if previous is not None and before is not None:
         body["previous"] = {**previous.as_json(), **measures_row(before, money)}
         body["changes"] = changes(current, before)
     rows = [dict(body)]
-    return await respond(request, fmt, explained(body, explain), rows=rows,
-                         columns=tuple(flatten(rows[0])), name="summary")
+    return Answer(explained(body, explain), rows, tuple(flatten(rows[0])), "summary")
 
 
 def timeseries_columns(money: Money | None = None) -> tuple[str, ...]:
     return ("bucket", *measures_row(Measures(), money))
 
 
-async def _timeseries(request: web.Request) -> web.StreamResponse:
-    project_id = await project_of(request)
-    config = request.app[CONFIG_KEY]
-    query = request.query
-    period = parse_period(query, config.max_range_days)
-    filters = parse_filters(query)
-    series = parse_series(query)
-    fmt = parse_format(query)
-    explain = parse_explain(query, fmt)
-    planned = _checked(Question(period.start, period.end, filters,
+async def _timeseries(ctx: Context, args: Args) -> Answer:
+    config = ctx.config
+    period = period_of(args, config.max_range_days)
+    series = series_of(args)
+    explain = explain_of(args)
+    planned = _checked(Question(period.start, period.end, args.filters(),
                                 granularity=series.granularity, zone=series.zone),
                        config.max_raw_range_days, "this time series")
-    money = await money_of(request, project_id)
-    async with reading(request) as conn:
-        grouped = await execute(conn, project_id, planned, explain)
+    money = await ctx.money(args)
+    async with ctx.reading() as conn:
+        grouped = await execute(conn, ctx.project_id, planned, explain)
     by_bucket = grouped.by_bucket()
     rows = [{"bucket": iso_local(b),  # type: ignore[arg-type]
              **measures_row(by_bucket.get(b) or Measures(), money)}
             for b in series.buckets(period, by_bucket)]  # type: ignore[arg-type]
     body = {**period.as_json(), **series.as_json(), "data": rows}
-    return await respond(request, fmt, explained(body, explain), rows=rows,
-                         columns=timeseries_columns(money), name="timeseries")
+    return Answer(explained(body, explain), rows, timeseries_columns(money), "timeseries")
 
 
 def breakdown_columns(compared: bool, money: Money | None = None) -> tuple[str, ...]:
@@ -169,28 +141,25 @@ def breakdown_columns(compared: bool, money: Money | None = None) -> tuple[str, 
     return tuple(flatten(template))
 
 
-async def _breakdown(request: web.Request) -> web.StreamResponse:
-    project_id = await project_of(request)
-    config = request.app[CONFIG_KEY]
-    query = request.query
-    dimension = parse_dimension(request.match_info["dimension"])
-    period = parse_period(query, config.max_range_days)
-    filters = parse_filters(query)
-    sort = parse_breakdown_sort(query)
-    limit = parse_int(query, "limit", 10, 1, 1000)
-    fmt = parse_format(query)
-    explain = parse_explain(query, fmt)
-    previous = parse_compare(query, period, config.max_range_days)
+async def _breakdown(ctx: Context, args: Args) -> Answer:
+    config = ctx.config
+    dimension = dimension_of(args["dimension"])
+    assert dimension is not None  # the spec checked it
+    period = period_of(args, config.max_range_days)
+    filters = args.filters()
+    sort, limit = args["sort"], args["limit"]
+    explain = explain_of(args)
+    previous = compare_of(args, period, config.max_range_days)
     # A breakdown scans the range for sums only; the histograms of its top values come through
     # their index (users, sessions) or in the same pass (tags).
     for checked in (period, previous) if previous else (period,):
         _checked(Question(checked.start, checked.end, filters, (dimension,), histograms=False),
                  config.max_raw_range_days, f"a breakdown by {dimension.name}")
-    money = await money_of(request, project_id)
-    async with reading(request) as conn:
-        current = await breakdown(conn, project_id, period.start, period.end, filters,
+    money = await ctx.money(args)
+    async with ctx.reading() as conn:
+        current = await breakdown(conn, ctx.project_id, period.start, period.end, filters,
                                   dimension, sort, limit, explain=explain)
-        before = await breakdown(conn, project_id, previous.start, previous.end, filters,
+        before = await breakdown(conn, ctx.project_id, previous.start, previous.end, filters,
                                  dimension, sort, limit, [key for key, _ in current.rows],
                                  explain=explain) if previous else None
     rows = breakdown_rows(current, sort, before, money)
@@ -198,29 +167,25 @@ async def _breakdown(request: web.Request) -> web.StreamResponse:
                             "data": rows, "total": measures_row(current.total, money)}
     if previous is not None and before is not None:
         body["previous"] = {**previous.as_json(), "total": measures_row(before.total, money)}
-    return await respond(request, fmt, explained(body, explain), rows=rows,
-                         columns=breakdown_columns(previous is not None, money),
-                         name=f"breakdown-{dimension.name}")
+    return Answer(explained(body, explain), rows,
+                  breakdown_columns(previous is not None, money), f"breakdown-{dimension.name}")
 
 
-async def _compare(request: web.Request) -> web.Response:
+async def _compare(ctx: Context, args: Args) -> Answer:
     """Two periods: from..to against compareFrom..compareTo, or against the period of the same
     length just before (the default)."""
-    project_id = await project_of(request)
-    config = request.app[CONFIG_KEY]
-    query = request.query
-    period = parse_period(query, config.max_range_days)
-    filters = parse_filters(query)
-    parse_format(query, ("json",))
-    explain = parse_explain(query)
-    previous = parse_compare(query, period, config.max_range_days) or period.previous()
+    config = ctx.config
+    period = period_of(args, config.max_range_days)
+    filters = args.filters()
+    explain = explain_of(args)
+    previous = compare_of(args, period, config.max_range_days) or period.previous()
     plans = [_checked(Question(p.start, p.end, filters), config.max_raw_range_days,
                       "this comparison") for p in (period, previous)]
-    money = await money_of(request, project_id)
-    async with reading(request) as conn:
-        current = await _total(conn, project_id, plans[0], explain)
-        before = await _total(conn, project_id, plans[1], explain)
-    return web.json_response(explained({
+    money = await ctx.money(args)
+    async with ctx.reading() as conn:
+        current = await _total(conn, ctx.project_id, plans[0], explain)
+        before = await _total(conn, ctx.project_id, plans[1], explain)
+    return Answer(explained({
         "current": {**period.as_json(), **measures_row(current, money)},
         "previous": {**previous.as_json(), **measures_row(before, money)},
         "changes": changes(current, before),
@@ -232,29 +197,23 @@ _SESSION_COLUMNS = ("sessionId", "startedAt", "endedAt", "durationMs", "calls", 
                     "unpricedCalls", "userId", "agentId")
 
 
-async def _sessions(request: web.Request) -> web.StreamResponse:
-    project_id = await project_of(request)
-    config = request.app[CONFIG_KEY]
-    query = request.query
-    period = parse_period(query, config.max_range_days)
-    filters = parse_filters(query)
-    order = parse_session_order(query)
-    fmt = parse_format(query)
-    limit = parse_int(query, "limit", 50, 1, 10_000)
-    offset = parse_int(query, "offset", 0, 0, 10_000_000)
-    explain = parse_explain(query, fmt)
+async def _sessions(ctx: Context, args: Args) -> Answer:
+    config = ctx.config
+    period = period_of(args, config.max_range_days)
+    filters = args.filters()
+    order, limit, offset = args["sort"], args["limit"], args["offset"]
+    explain = explain_of(args)
     _checked(Question(period.start, period.end, filters, (DIMENSIONS["session"],)),
              config.max_raw_range_days, "a list of sessions")
-    async with reading(request) as conn:
-        found = await list_sessions(conn, project_id, period.start, period.end, filters, order,
-                                    limit, offset, explain)
-        summary = await sessions_summary(conn, project_id, period.start, period.end, filters,
-                                         explain)
+    async with ctx.reading() as conn:
+        found = await list_sessions(conn, ctx.project_id, period.start, period.end, filters,
+                                    order, limit, offset, explain)
+        summary = await sessions_summary(conn, ctx.project_id, period.start, period.end,
+                                         filters, explain)
     rows = [session_row(s) for s in found]
     body = {**period.as_json(), "sort": order, "limit": limit, "offset": offset,
             "data": rows, "summary": sessions_summary_json(summary)}
-    return await respond(request, fmt, explained(body, explain), rows=rows,
-                         columns=_SESSION_COLUMNS, name="sessions")
+    return Answer(explained(body, explain), rows, _SESSION_COLUMNS, "sessions")
 
 
 _ANOMALY_COLUMNS = ("id", "hour", "detectedAt", "type", "scope", "scopeKey", "severity",
@@ -271,15 +230,12 @@ def _whole_hours(period: Period) -> list[datetime]:
     return [first + i * _HOUR for i in range(count)]
 
 
-async def _anomalies(request: web.Request) -> web.StreamResponse:
+async def _anomalies(ctx: Context, args: Args) -> Answer:
     """Spikes in the whole UTC hours of from..to (default: the last 24 hours)."""
-    project_id = await project_of(request)
-    config = request.app[CONFIG_KEY]
-    query = request.query
-    period = parse_period(query, config.max_range_days)
-    filters = parse_filters(query)
-    fmt = parse_format(query)
-    explain = parse_explain(query, fmt)
+    config = ctx.config
+    period = period_of(args, config.max_range_days)
+    filters = args.filters()
+    explain = explain_of(args)
     if period.length > timedelta(days=_MAX_ANOMALY_DAYS):
         raise InvalidArgument(f"from..to: anomalies are judged over at most {_MAX_ANOMALY_DAYS}"
                               " days at a time")
@@ -298,9 +254,9 @@ async def _anomalies(request: web.Request) -> web.StreamResponse:
                            f"anomaly detection (with its {rules.baseline_days}-day baseline)")
         project: dict[datetime, Measures] = {}
         hourly["project"] = {None: project}
-        async with reading(request) as conn:
+        async with ctx.reading() as conn:
             for scope, planned in plans.items():
-                grouped = await execute(conn, project_id, planned, explain)
+                grouped = await execute(conn, ctx.project_id, planned, explain)
                 series = hourly.setdefault(scope, {})
                 for (bucket, (key,)), measures in grouped.cells.items():
                     assert bucket is not None
@@ -311,5 +267,21 @@ async def _anomalies(request: web.Request) -> web.StreamResponse:
                         series.setdefault(key, {})[hour] = measures
     rows = [anomaly_row(a) for a in detect_anomalies(hourly, hours, rules)]
     body = {**period.as_json(), "baselineDays": rules.baseline_days, "data": rows}
-    return await respond(request, fmt, explained(body, explain), rows=rows,
-                         columns=_ANOMALY_COLUMNS, name="anomalies")
+    return Answer(explained(body, explain), rows, _ANOMALY_COLUMNS, "anomalies")
+
+
+async def _calls(ctx: Context, args: Args) -> Answer:
+    """The newest calls in the range (default: the last 24 hours), with the analytics filters."""
+    period = period_of(args, ctx.config.max_range_days)
+    async with ctx.reading() as conn:
+        calls = await recent_calls(conn, ctx.project_id, period.start, period.end,
+                                   args.filters(), args["limit"])
+    body = recent_calls_json(calls)
+    return Answer(body, body["calls"], RECENT_CALL_COLUMNS, "calls")
+
+
+OPERATIONS: dict[str, Operation] = {
+    "llm": _llm, "summary": _summary, "timeseries": _timeseries, "breakdown": _breakdown,
+    "compare": _compare, "sessions": _sessions, "anomalies": _anomalies, "calls": _calls,
+}
+"""The operations of this module, by their spec.ENDPOINTS name."""

@@ -1,51 +1,23 @@
-"""Query parameters of the /api/analytics/* endpoints, validated into typed values. Every
-refusal names the parameter at fault."""
+"""What the analytics endpoints build from their parsed parameters (spec.Args): the period,
+the period to compare with, how a time series is cut, whether to explain. Each parameter is
+parsed by the spec; what spans several of them is checked here, naming them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from spantally.common.errors import InvalidArgument
-from spantally.store import (
-    DIMENSIONS,
-    SESSION_ORDERS,
-    Dimension,
-    Explain,
-    Granularity,
-    Plan,
-    bucket_names,
-    dimension_of,
-)
+from spantally.store import Explain, Granularity, Plan, bucket_names
 
-from .params import no_nul, parse_filters, parse_int, parse_time
 from .shape import iso_utc
+from .spec import Args
 
-__all__ = [
-    "BREAKDOWN_SORTS",
-    "FORMATS",
-    "Period",
-    "Series",
-    "check_raw_span",
-    "parse_breakdown_sort",
-    "parse_choice",
-    "parse_compare",
-    "parse_dimension",
-    "parse_explain",
-    "parse_filters",
-    "parse_format",
-    "parse_granularity",
-    "parse_int",
-    "parse_period",
-    "parse_series",
-    "parse_session_order",
-    "parse_zone",
-]
+__all__ = ["Period", "Series", "check_raw_span", "compare_of", "explain_of", "period_of",
+           "series_of"]
 
-FORMATS = ("json", "csv", "ndjson")
-BREAKDOWN_SORTS = ("cost", "calls", "tokens", "errors")
 _DEFAULT_RANGE = timedelta(hours=24)
 
 
@@ -67,12 +39,11 @@ class Period:
         return {"from": iso_utc(self.start), "to": iso_utc(self.end)}
 
 
-def parse_period(query: Mapping[str, str], max_range_days: int, *, from_name: str = "from",
-                 to_name: str = "to", default: timedelta = _DEFAULT_RANGE,
-                 now: datetime | None = None) -> Period:
-    end = parse_time(to_name, query[to_name]) if to_name in query else (
-        now or datetime.now(timezone.utc))
-    start = parse_time(from_name, query[from_name]) if from_name in query else end - default
+def period_of(args: Args, max_range_days: int, *, from_name: str = "from",
+              to_name: str = "to", now: datetime | None = None) -> Period:
+    """`from`..`to` (default: the 24 hours before `to`, which defaults to now)."""
+    end = args[to_name] or now or datetime.now(timezone.utc)
+    start = args[from_name] or end - _DEFAULT_RANGE
     if start > end:
         raise InvalidArgument(f"{from_name}: {start.isoformat()} is after {to_name} "
                               f"({end.isoformat()})")
@@ -82,21 +53,18 @@ def parse_period(query: Mapping[str, str], max_range_days: int, *, from_name: st
     return Period(start, end)
 
 
-def parse_choice(query: Mapping[str, str], name: str, choices: tuple[str, ...],
-                 default: str) -> str:
-    value = query.get(name, default)
-    if value not in choices:
-        raise InvalidArgument(f"{name}: {value!r} is not one of {', '.join(choices)}")
-    return value
-
-
-def parse_format(query: Mapping[str, str], choices: tuple[str, ...] = FORMATS) -> str:
-    return parse_choice(query, "format", choices, "json")
-
-
-def parse_granularity(query: Mapping[str, str], default: Granularity = Granularity.DAY) -> Granularity:
-    value = parse_choice(query, "granularity", tuple(g.value for g in Granularity), default.value)
-    return Granularity(value)
+def compare_of(args: Args, current: Period, max_range_days: int) -> Period | None:
+    """The period to compare with: `compareFrom`..`compareTo`, or `compare=previous_period`."""
+    mode = args["compare"]
+    explicit = args["compareFrom"] is not None or args["compareTo"] is not None
+    if explicit:
+        if mode is not None:
+            raise InvalidArgument("compare: give compare=previous_period or compareFrom and "
+                                  "compareTo, not both")
+        if args["compareFrom"] is None or args["compareTo"] is None:
+            raise InvalidArgument("compareFrom and compareTo go together")
+        return period_of(args, max_range_days, from_name="compareFrom", to_name="compareTo")
+    return current.previous() if mode == "previous_period" else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,67 +86,20 @@ class Series:
         return {"granularity": self.granularity.value, "timeZone": self.zone_name}
 
 
-def parse_series(query: Mapping[str, str]) -> Series:
-    granularity = parse_granularity(query)
-    zone_name, zone = parse_zone(query)
-    fill = parse_choice(query, "fill", ("none", "zero"), "none")
-    return Series(granularity, zone_name, zone, fill == "zero")
+def series_of(args: Args) -> Series:
+    return Series(Granularity(args["granularity"]), args["tz"], ZoneInfo(args["tz"]),
+                  args["fill"] == "zero")
 
 
-def parse_zone(query: Mapping[str, str]) -> tuple[str, ZoneInfo]:
-    name = query.get("tz", "UTC")
-    no_nul("tz", name)
-    try:
-        if not name or name.startswith(("/", ".")) or ".." in name:
-            raise ValueError(name)
-        return name, ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise InvalidArgument(
-            f"tz: {name!r} is not an IANA time zone (e.g. UTC, Europe/Paris, America/New_York)"
-        ) from None
-
-
-def parse_dimension(name: str) -> Dimension:
-    dimension = dimension_of(name)
-    if dimension is None:
-        raise InvalidArgument(
-            f"dimension: {name!r} is not one of {', '.join(DIMENSIONS)} or tags.<key>")
-    no_nul("dimension", name)
-    return dimension
-
-
-def parse_breakdown_sort(query: Mapping[str, str]) -> str:
-    return parse_choice(query, "sort", BREAKDOWN_SORTS, "cost")
-
-
-def parse_session_order(query: Mapping[str, str]) -> str:
-    return parse_choice(query, "sort", SESSION_ORDERS, "startedAt")
-
-
-def parse_compare(query: Mapping[str, str], current: Period, max_range_days: int) -> Period | None:
-    """The period to compare with: `compareFrom`..`compareTo`, or `compare=previous_period`."""
-    mode = query.get("compare")
-    explicit = "compareFrom" in query or "compareTo" in query
-    if mode is not None and mode != "previous_period":
-        raise InvalidArgument(f"compare: {mode!r} is not previous_period")
-    if explicit:
-        if mode is not None:
-            raise InvalidArgument("compare: give compare=previous_period or compareFrom and "
-                                  "compareTo, not both")
-        if "compareFrom" not in query or "compareTo" not in query:
-            raise InvalidArgument("compareFrom and compareTo go together")
-        return parse_period(query, max_range_days, from_name="compareFrom",
-                            to_name="compareTo")
-    return current.previous() if mode == "previous_period" else None
-
-
-def parse_explain(query: Mapping[str, str], fmt: str = "json") -> Explain | None:
+def explain_of(args: Args) -> Explain | None:
     """`explain=true`: the answer also says how it was found (JSON only); what to record it
     in, else None."""
-    explain = parse_choice(query, "explain", ("true", "false"), "false") == "true"
-    if explain and fmt != "json":
+    if args["explain"] != "true":
+        return None
+    fmt = args.get("format", "json")
+    if fmt != "json":
         raise InvalidArgument(f"explain: the plan is shown in JSON answers only, not {fmt}")
-    return Explain() if explain else None
+    return Explain()
 
 
 def check_raw_span(plan: Plan, max_raw_days: float, what: str) -> None:

@@ -11,20 +11,15 @@ from aiohttp import web
 
 from spantally import __version__
 from spantally.common.errors import Failure, classify
-from spantally.store import recent_calls
 
 from ..config import ApiConfig
 from .admin import add_admin_routes
-from .analytics import add_analytics_routes
-from .analytics_params import parse_format, parse_period
-from .export import respond
 from .health import healthz, metrics
 from .openapi import openapi_document
-from .params import parse_filters, parse_limit
 from .prices import add_price_routes
-from .runs import add_run_routes
-from .services import CONFIG_KEY, SERVICES_KEY, ApiServices, project_of, reading
-from .shape import RECENT_CALL_COLUMNS, recent_calls_json
+from .routes import add_query_routes
+from .services import CONFIG_KEY, SERVICES_KEY, ApiServices
+from .spec import ENDPOINTS
 
 __all__ = ["ApiServices", "create_app", "error_response"]
 
@@ -32,8 +27,6 @@ log = logging.getLogger("spantally.server")
 
 # The dashboard: static files, no build step; the page calls the same public API.
 DASHBOARD = Path(__file__).resolve().parent / "dashboard"
-
-
 
 _HTTP_ERROR_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
 
@@ -48,9 +41,7 @@ def create_app(config: ApiConfig, services: ApiServices) -> web.Application:
     app.router.add_get("/api/openapi.json", _openapi)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    app.router.add_get("/api/calls", _recent_calls)
-    add_analytics_routes(app)
-    add_run_routes(app)
+    add_query_routes(app)
     add_price_routes(app)
     add_admin_routes(app)
     return app
@@ -86,20 +77,6 @@ async def _json_errors(
         )
 
 
-async def _recent_calls(request: web.Request) -> web.StreamResponse:
-    """The newest calls in the range (default: the last 24 hours), with the analytics filters."""
-    project_id = await project_of(request)
-    period = parse_period(request.query, request.app[CONFIG_KEY].max_range_days)
-    filters = parse_filters(request.query)
-    limit = parse_limit(request.query)
-    fmt = parse_format(request.query)
-    async with reading(request) as conn:
-        calls = await recent_calls(conn, project_id, period.start, period.end, filters, limit)
-    body = recent_calls_json(calls)
-    return await respond(request, fmt, body, rows=body["calls"], columns=RECENT_CALL_COLUMNS,
-                         name="calls")
-
-
 async def _dashboard(request: web.Request) -> web.FileResponse:
     return web.FileResponse(DASHBOARD / "index.html")
 
@@ -113,15 +90,9 @@ async def _index(request: web.Request) -> web.Response:
         {
             "name": "spantally",
             "version": __version__,
-            "endpoints": ["/api/analytics/llm", "/api/analytics/summary",
-                          "/api/analytics/timeseries", "/api/analytics/breakdown/{dimension}",
-                          "/api/analytics/compare", "/api/analytics/sessions",
-                          "/api/analytics/anomalies", "/api/analytics/runs",
-                          "/api/analytics/runs/timeseries",
-                          "/api/analytics/runs/breakdown/{dimension}", "/api/calls",
-                          "/api/runs", "/api/runs/{traceId}/{spanId}", "/api/prices",
-                          "/api/currencies",
-                          "/api/openapi.json", "/healthz", "/metrics"],
+            "endpoints": [*(e.path for e in ENDPOINTS), "/api/prices", "/api/currencies",
+                          "/api/admin/keys", "/api/admin/limits", "/api/openapi.json",
+                          "/healthz", "/metrics"],
         }
     )
 

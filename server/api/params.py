@@ -1,4 +1,4 @@
-"""Query parameters of the analytics endpoints, validated into typed values."""
+"""Values the API takes outside the query spec (spec.py): times, prices, currencies."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from spantally.common.errors import InvalidArgument
-from spantally.store import Filters, NewPrice
+from spantally.store import NewPrice
 
 __all__ = [
+    "no_nul",
     "parse_currency",
     "parse_decimal",
-    "parse_filters",
-    "no_nul",
-    "parse_int",
-    "parse_limit",
     "parse_new_price",
     "parse_rate",
     "parse_time",
@@ -24,7 +21,6 @@ __all__ = [
 # Far from datetime's limits, so that bucket arithmetic around a range never overflows.
 _EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
 _LATEST = datetime(8999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
-_MAX_FILTER_CHARS = 512
 
 
 def parse_time(name: str, value: str) -> datetime:
@@ -51,47 +47,11 @@ def parse_time(name: str, value: str) -> datetime:
     return moment
 
 
-def _filter(query: Mapping[str, str], name: str) -> str | None:
-    value = query.get(name)
-    if value is None:
-        return None
-    if not value or len(value) > _MAX_FILTER_CHARS:
-        raise InvalidArgument(f"{name} must be 1 to {_MAX_FILTER_CHARS} characters")
-    return no_nul(name, value)
-
-
 def no_nul(name: str, value: str) -> str:
     """`value`, refused if it holds a NUL character (no PostgreSQL text can)."""
     if "\x00" in value:
         raise InvalidArgument(f"{name} must not contain a NUL character")
     return value
-
-
-_FILTERS = {"agentId": "agent_id", "model": "model", "requestModel": "request_model",
-            "provider": "provider",
-            "service": "service", "environment": "environment", "userId": "user_id",
-            "sessionId": "session_id"}
-_MAX_TAGS = 16
-
-
-def parse_filters(query: Mapping[str, str]) -> Filters:
-    """The analytics filters: equality on each given field, `status`, and `tags=k:v,k:v`."""
-    values: dict[str, object] = {field: _filter(query, name) for name, field in _FILTERS.items()}
-    status = _filter(query, "status")
-    if status is not None and status not in ("ok", "error"):
-        raise InvalidArgument(f"status: {status!r} is not ok or error")
-    tags: list[tuple[str, str]] = []
-    text = _filter(query, "tags")
-    if text is not None:
-        for pair in text.split(","):
-            key, sep, value = pair.partition(":")
-            if not sep or not key.strip() or not value.strip():
-                raise InvalidArgument(
-                    f"tags: {pair!r} is not key:value (tags=key:value,key:value)")
-            tags.append((key.strip(), value.strip()))
-        if len(tags) > _MAX_TAGS:
-            raise InvalidArgument(f"tags: at most {_MAX_TAGS} key:value pairs")
-    return Filters(**values, status=status, tags=tuple(tags))  # type: ignore[arg-type]
 
 
 # -- prices and currencies -----------------------------------------------------------------
@@ -191,18 +151,3 @@ def parse_rate(body: object) -> Decimal:
     if not isinstance(body, dict) or set(body) != {"perUsd"}:
         raise InvalidArgument('the body must be {"perUsd": <units of the currency per USD>}')
     return parse_decimal("perUsd", body["perUsd"], positive=True, maximum=Decimal(10) ** 9)
-
-
-def parse_int(query: Mapping[str, str], name: str, default: int, lowest: int,
-              highest: int) -> int:
-    text = query.get(name)
-    if text is None:
-        return default
-    if not text.isascii() or not text.isdigit() or not lowest <= int(text) <= highest:
-        raise InvalidArgument(f"{name} must be a whole number from {lowest} to {highest}, "
-                              f"not {text!r}")
-    return int(text)
-
-
-def parse_limit(query: Mapping[str, str], default: int = 50, maximum: int = 1000) -> int:
-    return parse_int(query, "limit", default, 1, maximum)

@@ -4,27 +4,21 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-import psycopg
 from aiohttp import web
 
 from spantally.collector import Authenticator, CollectorStats, Limiter
 from spantally.collector.pricing import PriceBook
 from spantally.common.errors import InvalidArgument, PermissionDenied, Unauthenticated
-from spantally.store import ADMIN, READ, Database, find_rate
+from spantally.store import ADMIN, READ, Database
 
 from ..config import ApiConfig
-from .params import parse_currency
-from .shape import Money
 
 __all__ = ["ADMIN_PREFIX", "CONFIG_KEY", "SERVER_ADMIN", "SERVICES_KEY", "ApiServices",
-           "check_admin_token", "exchange_rate", "json_body",
-           "money_of", "project_of", "reading", "scope_for"]
+           "check_admin_token", "json_body", "project_of", "scope_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,39 +92,8 @@ async def project_of(request: web.Request) -> int:
     return grant.project_id
 
 
-@asynccontextmanager
-async def reading(request: web.Request) -> AsyncIterator[psycopg.AsyncConnection]:
-    """A connection to read analytics from: the replica when there is one."""
-    services = request.app[SERVICES_KEY]
-    database = services.read_database or services.database
-    async with database.pool.connection() as conn:
-        yield conn
-
-
 async def json_body(request: web.Request) -> Any:
     try:
         return await request.json(loads=json.loads)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidArgument(f"the body is not valid JSON: {exc}") from None
-
-
-async def exchange_rate(request: web.Request, project_id: int, currency: str) -> Decimal:
-    """Units of `currency` per USD set for the project (1 for USD); 400 when none is set."""
-    if currency == "USD":
-        return Decimal(1)
-    async with request.app[SERVICES_KEY].database.pool.connection() as conn:
-        rate = await find_rate(conn, project_id, currency)
-    if rate is None:
-        raise InvalidArgument(
-            f"currency: no exchange rate for {currency} in this project; set one with "
-            f"PUT /api/currencies/{currency} or `spantally prices rate {currency}"
-            " <units per USD>`")
-    return rate
-
-
-async def money_of(request: web.Request, project_id: int) -> Money | None:
-    """`currency`: costs also in that currency (an exchange rate must be set)."""
-    if "currency" not in request.query:
-        return None
-    currency = parse_currency("currency", request.query["currency"])
-    return Money(currency, await exchange_rate(request, project_id, currency))
