@@ -8,11 +8,13 @@ spans' usage (see otlp_http.py).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError, Message
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
@@ -21,7 +23,7 @@ from spantally.common.errors import InvalidArgument, classify
 
 from .ingest import Caller, ExportOutcome, TraceIngest, count_log_records, count_metrics
 
-__all__ = ["start_grpc_receiver"]
+__all__ = ["peer_address", "start_grpc_receiver"]
 
 log = logging.getLogger("spantally.collector")
 
@@ -57,7 +59,7 @@ class _ExportService:
                         f"the message is not an OTLP {self._request_type.__name__}: {exc}"
                     ) from None
                 outcome = await self._handle(request, Caller(authorization,
-                                                             _address(context.peer())))
+                                                             peer_address(context.peer())))
         except Exception as exc:  # noqa: BLE001 - every failure gets its status from classify()
             failure = classify(exc)
             if failure.grpc_code is grpc.StatusCode.INTERNAL:
@@ -77,7 +79,7 @@ class _ExportService:
         )
 
 
-def _address(peer: str | None) -> str | None:
+def peer_address(peer: str | None) -> str | None:
     """The client's address from gRPC's peer ("ipv4:127.0.0.1:5123", "ipv6:[::1]:5123")."""
     if not peer:
         return None
@@ -109,19 +111,31 @@ def _services(ingest: TraceIngest) -> dict[str, _ExportService]:
 async def start_grpc_receiver(
     ingest: TraceIngest, host: str, port: int, max_request_bytes: int,
     credentials: grpc.ServerCredentials | None = None,
+    services: Sequence[tuple[str, grpc.GenericRpcHandler]] = (),
 ) -> tuple[grpc.aio.Server, int]:
-    """Start serving (over TLS with `credentials`); returns the server and the port it listens
-    on (useful with port 0)."""
+    """Start serving (over TLS with `credentials`) the OTLP services, `services` (name,
+    handler) beside them, and gRPC's health and reflection services for all of them; returns
+    the server and the port it listens on (useful with port 0)."""
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_request_bytes),
             ("grpc.so_reuseport", 0),
         ]
     )
+    otlp = _services(ingest)
     server.add_generic_rpc_handlers(tuple(
         grpc.method_handlers_generic_handler(name, {"Export": service.handler()})
-        for name, service in _services(ingest).items()
-    ))
+        for name, service in otlp.items()
+    ) + tuple(handler for _, handler in services))
+    names = [*otlp, *(name for name, _ in services)]
+    # Load balancers and `grpc_health_probe` ask the health service; grpcurl lists and calls
+    # the others through reflection.
+    health_servicer = health.aio.HealthServicer()
+    for name in ("", *names):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME),
+                                        server)
     address = f"{host}:{port}"
     bound = (server.add_insecure_port(address) if credentials is None
              else server.add_secure_port(address, credentials))

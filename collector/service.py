@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -62,12 +63,15 @@ class Collector:
         self._grpc: grpc.aio.Server | None = None
         self._http: web.AppRunner | None = None
 
-    async def start(self) -> None:
+    async def start(self, grpc_services: Sequence[tuple[str, grpc.GenericRpcHandler]] = ()
+                    ) -> None:
+        """Start the pipeline and both receivers; `grpc_services` (name, handler) are served
+        on the gRPC port beside OTLP's (the API's analytics service)."""
         self.pipeline.start()
         tls = self.config.tls
         self._grpc, self.grpc_port = await start_grpc_receiver(
             self.ingest, self.config.host, self.config.grpc_port, self.config.max_request_bytes,
-            None if tls is None else tls.grpc_credentials())
+            None if tls is None else tls.grpc_credentials(), grpc_services)
         self._http = web.AppRunner(
             create_otlp_http_app(self.ingest, self.config.max_request_bytes),
             access_log=None,

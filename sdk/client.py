@@ -17,16 +17,19 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ._operations import GRPC_SERVICE, ROUTES, TIMES, Operations
+
 __all__ = [
     "AsyncClient",
     "Client",
     "ConnectionFailed",
+    "GrpcClient",
     "InvalidArgument",
     "LlmAnalytics",
     "ModelRow",
@@ -175,7 +178,29 @@ def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-class Client:
+def _is_ago(value: object) -> bool:
+    return (isinstance(value, str) and len(value) >= 2 and value[:-1].isdigit()
+            and value[-1] in _AGO)
+
+
+def _query(params: dict[str, Any]) -> dict[str, Any]:
+    """An operation's parameters as the API takes them: None left out, a datetime or a time
+    ago ("7d") as ISO 8601 UTC, tags given as a mapping as "key:value,key:value"; anything
+    else as given (the server checks it, so its message names what is wrong)."""
+    now = datetime.now(timezone.utc)
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if value is None:
+            continue
+        if name in TIMES and (isinstance(value, datetime) or _is_ago(value)):
+            value = _iso(parse_moment(value, now))
+        elif isinstance(value, Mapping):
+            value = ",".join(f"{k}:{v}" for k, v in value.items())
+        out[name] = value
+    return out
+
+
+class Client(Operations):
     """The API over HTTP. `api_key` defaults to `SPANTALLY_API_KEY`, `url` to `SPANTALLY_URL`
     or http://127.0.0.1:3400."""
 
@@ -227,6 +252,16 @@ class Client:
         if to is not None:
             out["to"] = _iso(parse_moment(to, now))
         return out
+
+    def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """An operation of `_operations` over HTTP: path parameters into the path, the
+        others into the query string."""
+        path, _ = ROUTES[operation]
+        query = _query(params)
+        for name in list(query):
+            if "{" + name + "}" in path:
+                path = path.replace("{" + name + "}", urllib.parse.quote(query.pop(name), safe=""))
+        return self._get(path, query)  # type: ignore[no-any-return]
 
     def get_llm_analytics(
         self, from_: datetime | str | None = None, to: datetime | str | None = None,
@@ -297,23 +332,6 @@ class Client:
                 yield chunk
 
     # -- agent runs (docs/analytics.md, "Agent runs") --------------------------------------
-
-    def runs(self, from_: datetime | str | None = None, to: datetime | str | None = None,
-             tags: dict[str, str] | str | None = None, limit: int = 50, offset: int = 0,
-             **params: Any) -> list[dict[str, Any]]:
-        """GET /api/runs: the latest runs first, with the analytics filters (`agent_id`,
-        `model`: runs that used it, `status`, ...). Their measures over a range are
-        `analytics("runs")`, `analytics("runs/timeseries")`, `analytics("runs/breakdown/agent")`."""
-        query = self._analytics_query(from_, to, tags, {**params, "limit": limit,
-                                                         "offset": offset})
-        return self._get("/api/runs", query)["data"]  # type: ignore[no-any-return]
-
-    def run(self, trace_id: str, span_id: str) -> dict[str, Any]:
-        """GET /api/runs/{traceId}/{spanId}: one run and its steps in start order (calls, tools,
-        sub-agents' runs). Ids in hex, as /api/runs gives them; NotFound when there is none."""
-        path = f"/api/runs/{urllib.parse.quote(trace_id, safe='')}/" \
-               f"{urllib.parse.quote(span_id, safe='')}"
-        return self._get(path)  # type: ignore[no-any-return]
 
     def explain(self, endpoint: str, **params: Any) -> dict[str, Any]:
         """How the server answers `endpoint` (as for `analytics`, or `llm`): the `explain` part
@@ -410,6 +428,77 @@ def _error(exc: urllib.error.HTTPError) -> SpanTallyError:
     return failure
 
 
+_GRPC_ERRORS = {"INVALID_ARGUMENT": InvalidArgument, "UNAUTHENTICATED": Unauthenticated,
+                "PERMISSION_DENIED": PermissionDenied, "NOT_FOUND": NotFound,
+                "RESOURCE_EXHAUSTED": RateLimited, "UNAVAILABLE": Unavailable}
+
+
+def _plain(value: Any) -> Any:
+    """A Struct's value as JSON would give it: whole numbers as ints (a Struct holds doubles)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class GrpcClient(Operations):
+    """The query operations over gRPC (`spantally.analytics.v1.AnalyticsService`, on the
+    collector's OTLP/gRPC port): the same methods and answers as `Client`. `credentials`:
+    `grpc.ssl_channel_credentials(...)` for a server with TLS. Needs `spantally[server]`
+    (the generated messages and their protobuf)."""
+
+    def __init__(self, target: str = "127.0.0.1:4317", api_key: str | None = None,
+                 credentials: Any = None, timeout_s: float = 30.0) -> None:
+        import grpc
+        from google.protobuf import json_format
+
+        from spantally.analytics.v1 import analytics_pb2
+
+        self._grpc, self._json_format, self._messages = grpc, json_format, analytics_pb2
+        self.api_key = api_key or os.environ.get("SPANTALLY_API_KEY")
+        self.timeout_s = timeout_s
+        self._channel = (grpc.insecure_channel(target) if credentials is None
+                         else grpc.secure_channel(target, credentials))
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> GrpcClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        _, method = ROUTES[operation]
+        request = getattr(self._messages, f"{method}Request")()
+        response_type = getattr(self._messages, f"{method}Response")
+        for name, value in _query(params).items():
+            setattr(request, _snake(name), value)
+        call = self._channel.unary_unary(
+            f"/{GRPC_SERVICE}/{method}",
+            request_serializer=type(request).SerializeToString,
+            response_deserializer=response_type.FromString)
+        metadata = [("authorization", f"Bearer {self.api_key}")] if self.api_key else []
+        try:
+            response = call(request, timeout=self.timeout_s, metadata=metadata)
+        except self._grpc.RpcError as exc:
+            code = exc.code().name  # type: ignore[attr-defined]
+            details = exc.details() or code  # type: ignore[attr-defined]
+            if code == "UNAVAILABLE" and "connect" in details.lower():
+                raise ConnectionFailed("UNREACHABLE", details) from None
+            raise _GRPC_ERRORS.get(code, SpanTallyError)(code, details) from None
+        return _plain(self._json_format.MessageToDict(response.body))  # type: ignore[no-any-return]
+
+
+def _snake(name: str) -> str:
+    """A parameter's gRPC field name (`compareFrom` -> compare_from)."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
 class AsyncClient:
     """`Client` for asyncio code: the same methods, as coroutines (each request runs in a
     worker thread, so the event loop never blocks)."""
@@ -427,7 +516,7 @@ class AsyncClient:
     async def analytics(self, endpoint: str, **kwargs: Any) -> dict[str, Any]:
         return await asyncio.to_thread(self._client.analytics, endpoint, **kwargs)
 
-    async def runs(self, **kwargs: Any) -> list[dict[str, Any]]:
+    async def runs(self, **kwargs: Any) -> dict[str, Any]:
         return await asyncio.to_thread(self._client.runs, **kwargs)
 
     async def run(self, trace_id: str, span_id: str) -> dict[str, Any]:

@@ -31,6 +31,8 @@ from spantally.store import (
 )
 
 from .api import ApiServices, create_app
+from .api.grpc_service import AnalyticsService
+from .api.spec import GRPC_SERVICE
 from .config import Settings
 
 __all__ = ["Runtime", "StartupInfo", "serve"]
@@ -103,8 +105,16 @@ class Runtime:
                            max_call_age_days=settings.retention.raw_days),
             tls=settings.tls,
         )
+        if settings.read_database_url:
+            self.read_database = Database(
+                StoreConfig(database_url=settings.read_database_url), read_only=True
+            )
+            await self.read_database.open()
         self.collector = Collector(collector_config, self.database, authenticator, self.limiter)
-        await self.collector.start()
+        # The API's query operations over gRPC, on the collector's port (docs/api.md).
+        analytics = AnalyticsService(settings.api, self.database, authenticator, self.limiter,
+                                     self.read_database)
+        await self.collector.start([(GRPC_SERVICE, analytics.handler())])
         self._watch = asyncio.create_task(self.database.watch(), name="spantally-db-watch")
         self._copies = asyncio.create_task(self._forget_copies_periodically(),
                                            name="spantally-copies")
@@ -119,11 +129,6 @@ class Runtime:
             self._maintenance = asyncio.create_task(runner.run_forever(),
                                                     name="spantally-maintenance")
 
-        if settings.read_database_url:
-            self.read_database = Database(
-                StoreConfig(database_url=settings.read_database_url), read_only=True
-            )
-            await self.read_database.open()
         services = ApiServices(
             database=self.database,
             read_database=self.read_database,

@@ -390,7 +390,7 @@ def test_sdk_agent_scopes_nest(server: Server, project: Project) -> None:
     ]
     # The API, the Python client and the CLI tell the same.
     client = Client(server.api_url, project.key)
-    listed = client.runs(from_="1h")
+    listed = client.runs(from_="1h")["data"]
     assert [r["agentName"] for r in listed] == ["researcher", "planner"]
     planner = client.run(listed[1]["traceId"], listed[1]["spanId"])
     assert [(s["type"], s["depth"], s["name"]) for s in planner["stepsInOrder"]] == [

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import Enum
 from typing import Any, Final
@@ -27,6 +27,8 @@ from .params import parse_time
 __all__ = [
     "ENDPOINTS",
     "FILTERS",
+    "GRPC_PACKAGE",
+    "GRPC_SERVICE",
     "Args",
     "Endpoint",
     "FilterParam",
@@ -34,6 +36,10 @@ __all__ = [
     "Param",
     "endpoint_named",
 ]
+
+GRPC_PACKAGE: Final = "spantally.analytics.v1"
+GRPC_SERVICE: Final = f"{GRPC_PACKAGE}.AnalyticsService"
+"""The gRPC service of the operations (proto/spantally/analytics/v1/analytics.proto)."""
 
 MAX_TEXT: Final = 512
 _MAX_TAGS: Final = 16
@@ -277,6 +283,9 @@ class Endpoint:
     """Whether its answer is a list that can come as CSV or NDJSON too."""
     not_found: bool = False
     """Whether it can answer 404 (one thing, by id)."""
+    _query_names: frozenset[str] = field(init=False, repr=False, compare=False)
+    _parsers: tuple[tuple[Param, Callable[[Param, str], Any]], ...] = field(
+        init=False, repr=False, compare=False)
 
     @property
     def method(self) -> str:
@@ -291,19 +300,33 @@ class Endpoint:
         """Every parameter's typed value (its default when absent), from the query string's
         values of each name (and the path's); InvalidArgument names the parameter at fault:
         an unknown one, one given twice, or one whose value is wrong."""
-        path = path or {}
-        known = {p.name for p in self.params if not p.in_path}
-        unknown = sorted(set(query) - known)
-        if unknown:
-            raise InvalidArgument(f"{unknown[0][:80]!r} is not a parameter of {self.path}; "
+        known = self._query_names
+        if not known.issuperset(query):
+            unknown = sorted(set(query) - known)[0]
+            raise InvalidArgument(f"{unknown[:80]!r} is not a parameter of {self.path}; "
                                   f"it takes {', '.join(sorted(known))}")
         values: dict[str, Any] = {}
-        for param in self.params:
-            given = [path[param.name]] if param.in_path else list(query.get(param.name, ()))
-            if len(given) > 1:
-                raise InvalidArgument(f"{param.name}: given {len(given)} times; give it once")
-            values[param.name] = param.parse(given[0]) if given else param.default
+        for param, parse in self._parsers:
+            name = param.name
+            if param.in_path:
+                if path is None or name not in path:
+                    raise InvalidArgument(f"{name} is required")
+                values[name] = parse(param, path[name])
+                continue
+            given = query.get(name)
+            if not given:
+                values[name] = param.default
+            elif len(given) > 1:
+                raise InvalidArgument(f"{name}: given {len(given)} times; give it once")
+            else:
+                values[name] = parse(param, given[0])
         return Args(self, values)
+
+    def __post_init__(self) -> None:
+        # What parse() reads on every request, worked out once.
+        object.__setattr__(self, "_query_names",
+                           frozenset(p.name for p in self.params if not p.in_path))
+        object.__setattr__(self, "_parsers", tuple((p, _PARSERS[p.kind]) for p in self.params))
 
 
 class Args(Mapping[str, Any]):

@@ -25,6 +25,7 @@ from .common import (
     console,
     database_options,
     limit_value,
+    spec_option,
 )
 
 __all__ = ["db", "demo", "keys", "llm", "projects"]
@@ -289,11 +290,11 @@ def _query_options(f):  # type: ignore[no-untyped-def]
         click.option("--from", "from_", default="24h", show_default=True,
                      help="ISO 8601, or a time ago: 90m, 24h, 7d, 2w."),
         click.option("--to", default=None, help="ISO 8601 or a time ago (default: now)."),
-        click.option("--granularity", type=click.Choice(["hour", "day", "week"]),
-                     default="hour", show_default=True),
-        click.option("--agent", default=None, help="Only this agent id."),
-        click.option("--model", default=None, help="Only this model."),
-        click.option("--provider", default=None, help="Only this provider."),
+        # Reference 003's parameters, as the API's spec describes them.
+        spec_option("llm", "granularity"),
+        spec_option("llm", "agentId"),
+        spec_option("llm", "model"),
+        spec_option("llm", "provider"),
         click.option("--json", "as_json", is_flag=True, help="Machine-readable output."),
     ]):
         f = option(f)
@@ -312,11 +313,11 @@ def llm() -> None:
 @llm.command("stats")
 @_query_options
 def llm_stats(url: str, api_key: str | None, from_: str, to: str | None, granularity: str,
-              agent: str | None, model: str | None, provider: str | None, as_json: bool) -> None:
+              agent_id: str | None, model: str | None, provider: str | None, as_json: bool) -> None:
     """Summary: calls, cost, tokens, latency."""
     client = api_client(url, api_key)
     result = asked(lambda: client.get_llm_analytics(from_=from_, to=to, granularity=granularity,
-                                                   agent_id=agent, model=model,
+                                                   agent_id=agent_id, model=model,
                                                    provider=provider))
     s = result.summary
     if as_json:
@@ -337,12 +338,12 @@ def llm_stats(url: str, api_key: str | None, from_: str, to: str | None, granula
 @llm.command("models")
 @_query_options
 def llm_models(url: str, api_key: str | None, from_: str, to: str | None, granularity: str,
-               agent: str | None, model: str | None, provider: str | None,
+               agent_id: str | None, model: str | None, provider: str | None,
                as_json: bool) -> None:
     """Per model: calls, cost, tokens, latency (most expensive first)."""
     client = api_client(url, api_key)
     result = asked(lambda: client.get_llm_analytics(from_=from_, to=to, granularity=granularity,
-                                                   agent_id=agent, model=model,
+                                                   agent_id=agent_id, model=model,
                                                    provider=provider))
     if as_json:
         click.echo(json.dumps([asdict(m) for m in result.by_model], indent=2))
@@ -359,11 +360,11 @@ def llm_models(url: str, api_key: str | None, from_: str, to: str | None, granul
 @_query_options
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 def llm_recent(url: str, api_key: str | None, from_: str, to: str | None, granularity: str,
-               agent: str | None, model: str | None, provider: str | None, as_json: bool,
+               agent_id: str | None, model: str | None, provider: str | None, as_json: bool,
                limit: int) -> None:
     """The latest calls: model, agent, tokens, cost, latency, status."""
     client = api_client(url, api_key)
-    calls = asked(lambda: client.get_recent_calls(from_=from_, to=to, agent_id=agent,
+    calls = asked(lambda: client.get_recent_calls(from_=from_, to=to, agent_id=agent_id,
                                                  model=model, provider=provider, limit=limit))
     if as_json:
         click.echo(json.dumps([asdict(c) for c in calls], default=str, indent=2))

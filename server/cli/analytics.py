@@ -10,6 +10,7 @@ import click
 from rich.table import Table
 
 from spantally.client import SpanTallyError
+from spantally.server.api.spec import endpoint_named
 
 from .common import (
     api_client,
@@ -20,6 +21,7 @@ from .common import (
     show_number,
     show_percent,
     show_usd,
+    spec_option,
 )
 
 __all__ = ["analytics"]
@@ -106,9 +108,8 @@ def summary(url: str, api_key: str | None, compare: bool, as_json: bool,
 
 @analytics.command("timeseries")
 @filter_options
-@click.option("--granularity", type=click.Choice(["hour", "day", "week", "month"]),
-              default="hour", show_default=True)
-@click.option("--tz", default="UTC", show_default=True, help="IANA time zone of the buckets.")
+@spec_option("timeseries", "granularity")
+@spec_option("timeseries", "tz")
 @click.option("--fill-zero", is_flag=True, help="Also list buckets without calls.")
 @click.option("--json", "as_json", is_flag=True, help="The API's JSON.")
 def timeseries(url: str, api_key: str | None, granularity: str, tz: str, fill_zero: bool,
@@ -125,19 +126,17 @@ def timeseries(url: str, api_key: str | None, granularity: str, tz: str, fill_ze
     console.print(table)
 
 
-@analytics.command("breakdown")
+@analytics.command("breakdown", epilog="DIMENSION: " + endpoint_named("breakdown").param(
+    "dimension").describe())
 @click.argument("dimension")
 @filter_options
-@click.option("--sort", type=click.Choice(["cost", "calls", "tokens", "errors"]),
-              default="cost", show_default=True)
-@click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+@spec_option("breakdown", "sort")
+@spec_option("breakdown", "limit")
 @click.option("--compare", is_flag=True, help="Also the period of the same length before.")
 @click.option("--json", "as_json", is_flag=True, help="The API's JSON.")
 def breakdown(url: str, api_key: str | None, dimension: str, sort: str, limit: int,
               compare: bool, as_json: bool, **params: Any) -> None:
-    """The measures per value of DIMENSION, largest first, the rest in one `other` row.
-    DIMENSION: provider, model, agent, service, operation, status, environment, error_type,
-    user, session, or tags.<key>."""
+    """The measures per value of DIMENSION, largest first, the rest in one `other` row."""
     body = _ask(url, api_key, f"breakdown/{dimension}", {
         **params, "sort": sort, "limit": limit,
         "compare": "previous_period" if compare else None})
@@ -163,9 +162,8 @@ def breakdown(url: str, api_key: str | None, dimension: str, sort: str, limit: i
 
 @analytics.command("sessions")
 @filter_options
-@click.option("--sort", type=click.Choice(["startedAt", "cost", "calls", "tokens"]),
-              default="startedAt", show_default=True)
-@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@spec_option("sessions", "sort")
+@spec_option("sessions", "limit", default=20)
 @click.option("--json", "as_json", is_flag=True, help="The API's JSON.")
 def sessions(url: str, api_key: str | None, sort: str, limit: int, as_json: bool,
              **params: Any) -> None:

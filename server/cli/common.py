@@ -12,10 +12,11 @@ import click
 from rich.console import Console
 
 from spantally.client import Client, SpanTallyError
+from spantally.server.api.spec import FILTERS, Kind, endpoint_named
 
 __all__ = ["api_client", "api_connection_options", "asked", "console", "database_options",
            "echo_json", "filter_options", "filter_query", "limit_value", "show_number",
-           "show_percent", "show_usd"]
+           "show_percent", "show_usd", "spec_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -72,27 +73,35 @@ def asked(call: Callable[[], T]) -> T:
 
 # -- what the analytics and runs commands share ----------------------------------------------
 
+def spec_option(operation: str, name: str, **overrides: Any) -> Callable[[F], F]:
+    """The option of an API parameter, from its spec (server/api/spec.py): flag, type,
+    choices, bounds, default and help; `overrides` for what the CLI says otherwise."""
+    param = endpoint_named(operation).param(name)
+    settings: dict[str, Any] = {"default": param.default, "help": param.describe(),
+                                "show_default": param.default is not None}
+    if param.kind is Kind.CHOICE:
+        settings["type"] = click.Choice(param.choices)
+    elif param.kind is Kind.INTEGER:
+        settings["type"] = click.IntRange(param.minimum, param.maximum)
+    return click.option(param.flag, param.python, **{**settings, **overrides})
+
+
 def filter_options(f: F) -> F:
-    """Range and filters, named like the API's parameters (docs/analytics.md)."""
-    for option in reversed([
+    """Range and filters, named like the API's parameters (from the spec's FILTERS)."""
+    options = [
         click.option("--from", "from_", default="24h", show_default=True,
                      help="ISO 8601, or a time ago: 90m, 24h, 7d, 2w."),
         click.option("--to", default=None, help="ISO 8601 or a time ago (default: now)."),
-        click.option("--agent", "agent_id", default=None, help="Only this agent id."),
-        click.option("--model", default=None,
-                     help="Only this model (that answered, else asked for)."),
-        click.option("--request-model", default=None, help="Only this model as asked for."),
-        click.option("--provider", default=None, help="Only this provider."),
-        click.option("--service", default=None, help="Only this service."),
-        click.option("--environment", default=None, help="Only this environment."),
-        click.option("--user", "user_id", default=None, help="Only this user id."),
-        click.option("--session", "session_id", default=None, help="Only this session id."),
-        click.option("--status", type=click.Choice(["ok", "error"]), default=None),
-        click.option("--tag", "tags", multiple=True, metavar="KEY:VALUE",
-                     help="Only calls with this tag (repeat: all of them)."),
-    ]):
-        f = option(f)
-    return api_connection_options(f)
+    ]
+    for item in FILTERS:
+        param = item.param
+        if param.kind is Kind.TAGS:  # repeated on the command line, joined for the API
+            options.append(click.option(param.flag, param.python, multiple=True,
+                                        metavar="KEY:VALUE", help="Only calls with this tag "
+                                        "(repeat: all of them)."))
+        else:
+            options.append(spec_option("summary", param.name))
+    return api_connection_options(_apply(f, options))
 
 
 def filter_query(params: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 
 from spantally.client import SpanTallyError
+from spantally.server.api.spec import endpoint_named
 
 from .common import (
     api_client,
@@ -19,6 +20,7 @@ from .common import (
     show_number,
     show_percent,
     show_usd,
+    spec_option,
 )
 
 __all__ = ["runs"]
@@ -36,10 +38,9 @@ def _fail(exc: SpanTallyError) -> click.ClickException:
 @runs.command("stats")
 @filter_options
 @click.option("--by", "dimension", default=None, metavar="DIMENSION",
-              help="Per agent, service, user, session, environment, status, error_type, kind, "
-                   "model (runs that used it) or tags.<key>.")
+              help=endpoint_named("runs_breakdown").param("dimension").describe())
 @click.option("--compare", is_flag=True, help="Against the period of the same length before.")
-@click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+@spec_option("runs_breakdown", "limit")
 @click.option("--json", "as_json", is_flag=True, help="The API's JSON.")
 def stats(url: str, api_key: str | None, dimension: str | None, compare: bool, limit: int,
           as_json: bool, **params: Any) -> None:
@@ -75,14 +76,15 @@ def stats(url: str, api_key: str | None, dimension: str | None, compare: bool, l
 
 @runs.command("list")
 @filter_options
-@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
+@spec_option("runs", "limit", default=20)
+@spec_option("runs", "offset")
 @click.option("--json", "as_json", is_flag=True, help="The API's JSON.")
 def list_(url: str, api_key: str | None, limit: int, offset: int, as_json: bool,
           **params: Any) -> None:
     """The latest runs, newest first."""
     try:
-        found = api_client(url, api_key).runs(limit=limit, offset=offset, **filter_query(params))
+        found = api_client(url, api_key).runs(limit=limit, offset=offset,
+                                              **filter_query(params))["data"]
     except SpanTallyError as exc:
         raise _fail(exc) from None
     if as_json:
