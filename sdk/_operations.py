@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-__all__ = ["GRPC_SERVICE", "ROUTES", "TIMES", "Operations"]
+__all__ = ["GRPC_SERVICE", "ROUTES", "TIMES", "AsyncOperations", "Operations"]
 
 GRPC_SERVICE = "spantally.analytics.v1.AnalyticsService"
 
@@ -543,6 +543,520 @@ class Operations:
         """One run with its steps in start order (for a waterfall): GET
         /api/runs/{traceId}/{spanId}."""
         return self._call("run", {
+            "traceId": trace_id,
+            "spanId": span_id,
+        })
+
+
+class AsyncOperations:
+    """One coroutine per operation; a parameter left None takes the server's default."""
+
+    async def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def llm(
+        self,
+        *,
+        from_: datetime | str | None = None,
+        to: datetime | str | None = None,
+        agent_id: str | None = None,
+        model: str | None = None,
+        request_model: str | None = None,
+        provider: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        status: str | None = None,
+        tags: Mapping[str, str] | str | None = None,
+        explain: str | None = None,
+        currency: str | None = None,
+        granularity: str | None = None,
+    ) -> dict[str, Any]:
+        """Summary, per model and per time bucket: GET /api/analytics/llm."""
+        return await self._call("llm", {
+            "from": from_,
+            "to": to,
+            "agentId": agent_id,
+            "model": model,
+            "requestModel": request_model,
+            "provider": provider,
+            "service": service,
+            "environment": environment,
+            "userId": user_id,
+            "sessionId": session_id,
+            "status": status,
+            "tags": tags,
+            "explain": explain,
+            "currency": currency,
+            "granularity": granularity,
+        })
+
+    async def summary(
+        self,
+        *,
+        from_: datetime | str | None = None,
+        to: datetime | str | None = None,
+        agent_id: str | None = None,
+        model: str | None = None,
+        request_model: str | None = None,
+        provider: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        status: str | None = None,
+        tags: Mapping[str, str] | str | None = None,
+        compare: str | None = None,
+        compare_from: datetime | str | None = None,
+        compare_to: datetime | str | None = None,
+        explain: str | None = None,
+        currency: str | None = None,
+    ) -> dict[str, Any]:
+        """Calls, outcomes, tokens, cost, latency and time to first token: GET
+        /api/analytics/summary."""
+        return await self._call("summary", {
+            "from": from_,
+            "to": to,
+            "agentId": agent_id,
+            "model": model,
+            "requestModel": request_model,
+            "provider": provider,
+            "service": service,
+            "environment": environment,
+            "userId": user_id,
+            "sessionId": session_id,
+            "status": status,
+            "tags": tags,
+            "compare": compare,
+            "compareFrom": compare_from,
+            "compareTo": compare_to,
+            "explain": explain,
+            "currency": currency,
+        })
+
+    async def timeseries(
+        self,
+        *,
+        from_: datetime | str | None = None,
+        to: datetime | str | None = None,
+        agent_id: str | None = None,
+        model: str | None = None,
+        request_model: str | None = None,
+        provider: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        status: str | None = None,
+        tags: Mapping[str, str] | str | None = None,
+        explain: str | None = None,
+        currency: str | None = None,
+        granularity: str | None = None,
+        tz: str | None = None,
+        fill: str | None = None,
+    ) -> dict[str, Any]:
+        """The summary's measures per calendar bucket in a time zone: GET
+        /api/analytics/timeseries."""
+        return await self._call("timeseries", {
+            "from": from_,
+            "to": to,
+            "agentId": agent_id,
+            "model": model,
+            "requestModel": request_model,
+            "provider": provider,
+            "service": service,
+            "environment": environment,
+            "userId": user_id,
+            "sessionId": session_id,
+            "status": status,
+            "tags": tags,
+            "explain": explain,
+            "currency": currency,
+            "granularity": granularity,
+            "tz": tz,
+            "fill": fill,
+        })
+
+    async def breakdown(
+        self,
+        dimension: str,
+        *,
+        from_: datetime | str | None = None,
+        to: datetime | str | None = None,
+        agent_id: str | None = None,
+        model: str | None = None,
+        request_model: str | None = None,
+        provider: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        status: str | None = None,
+        tags: Mapping[str, str] | str | None = None,
+        compare: str | None = None,
+        compare_from: datetime | str | None = None,
+        compare_to: datetime | str | None = None,
+        explain: str | None = None,
+        currency: str | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """The measures per value of a dimension, largest first: GET
+        /api/analytics/breakdown/{dimension}."""
+        return await self._call("breakdown", {
+            "from": from_,
+            "to": to,
+            "agentId": agent_id,
+            "model": model,
+            "requestModel": request_model,
+            "provider": provider,
+            "service": service,
+            "environment": environment,
+            "userId": user_id,
+            "sessionId": session_id,
+            "status": status,
+            "tags": tags,
+            "compare": compare,
+            "compareFrom": compare_from,
+            "compareTo": compare_to,
+            "explain": explain,
+            "currency": currency,
+            "sort": sort,
+            "limit": limit,
+            "dimension": dimension,
+        })
+
+    async def compare(
+        self,
+        *,
+        from_: datetime | str | None = None,
+        to: datetime | str | None = None,
+        agent_id: str | None = None,
+        model: str | None = None,
+        request_model: str | None = None,
+        provider: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        status: str | None = None,
+        tags: Mapping[str, str] | str | None = None,
+        compare: str | None = None,
+        compare_from: datetime | str | None = None,
+        compare_to: datetime | str | None = None,
+        explain: str | None = None,
+        currency: str | None = None,
+    ) -> dict[str, Any]:
+        """Two periods side by side, with changes and trends: GET /api/analytics/compare."""
+        return await self._call("compare", {
+            "from": from_,
+            "to": to,
+            "agentId": agent_id,
+            "model": model,
+            "requestModel": request_model,
+            "provider": provider,
+            "service": service,
+            "environment": environment,
+            "userId": user_id,
+            "sessionId": session_id,
+            "status": status,
+            "tags": tags,
+            "compare": compare,
+            "compareFrom": compare_from,
+            "compareTo": compare_to,
+            "explain": explain,
+            "currency": currency,
+        })
+
+    async def sessions(
+        self,
+        *,
+        from_: datetime | str | None = None,
+        to: datetime | str | None = None,
+        agent_id: str | None = None,
+        model: str | None = None,
+        request_model: str | None = None,
+        provider: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        status: str | None = None,
+        tags: Mapping[str, str] | str | None = None,
+        explain: str | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> dict[str, Any]:
+        """Sessions with calls in the range, and their summary: GET /api/analytics/sessions."""
+        return await self._call("sessions", {
+            "from": from_,
+            "to": to,
+            "agentId": agent_id,
+            "model": model,
+            "requestModel": request_model,
+            "provider": provider,
+            "service": service,
+            "environment": environment,
+            "userId": user_id,
+            "sessionId": session_id,
+            "status": status,
+            "tags": tags,
+            "explain": explain,
+            "sort": sort,
+            "limit": limit,
+            "offset": offset,
+        })
+
+    async def anomalies(
+        self,
+        *,
+        from_: datetime | str | None = None,
+        to: datetime | str | None = None,
+        agent_id: str | None = None,
+        model: str | None = None,
+        request_model: str | None = None,
+        provider: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        status: str | None = None,
+        tags: Mapping[str, str] | str | None = None,
+        explain: str | None = None,
+    ) -> dict[str, Any]:
+        """Cost, volume, error-rate and latency spikes per hour: GET
+        /api/analytics/anomalies."""
+        return await self._call("anomalies", {
+            "from": from_,
+            "to": to,
+            "agentId": agent_id,
+            "model": model,
+            "requestModel": request_model,
+            "provider": provider,
+            "service": service,
+            "environment": environment,
+            "userId": user_id,
+            "sessionId": session_id,
+            "status": status,
+            "tags": tags,
+            "explain": explain,
+        })
+
+    async def runs_summary(
+        self,
+        *,
+        from_: datetime | str | None = None,
+        to: datetime | str | None = None,
+        agent_id: str | None = None,
+        model: str | None = None,
+        request_model: str | None = None,
+        provider: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        status: str | None = None,
+        tags: Mapping[str, str] | str | None = None,
+        compare: str | None = None,
+        compare_from: datetime | str | None = None,
+        compare_to: datetime | str | None = None,
+        explain: str | None = None,
+        currency: str | None = None,
+    ) -> dict[str, Any]:
+        """Agent runs: how many, how many failed, duration, steps, tokens and cost per run: GET
+        /api/analytics/runs."""
+        return await self._call("runs_summary", {
+            "from": from_,
+            "to": to,
+            "agentId": agent_id,
+            "model": model,
+            "requestModel": request_model,
+            "provider": provider,
+            "service": service,
+            "environment": environment,
+            "userId": user_id,
+            "sessionId": session_id,
+            "status": status,
+            "tags": tags,
+            "compare": compare,
+            "compareFrom": compare_from,
+            "compareTo": compare_to,
+            "explain": explain,
+            "currency": currency,
+        })
+
+    async def runs_timeseries(
+        self,
+        *,
+        from_: datetime | str | None = None,
+        to: datetime | str | None = None,
+        agent_id: str | None = None,
+        model: str | None = None,
+        request_model: str | None = None,
+        provider: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        status: str | None = None,
+        tags: Mapping[str, str] | str | None = None,
+        explain: str | None = None,
+        currency: str | None = None,
+        granularity: str | None = None,
+        tz: str | None = None,
+        fill: str | None = None,
+    ) -> dict[str, Any]:
+        """The runs' measures per calendar bucket in a time zone: GET
+        /api/analytics/runs/timeseries."""
+        return await self._call("runs_timeseries", {
+            "from": from_,
+            "to": to,
+            "agentId": agent_id,
+            "model": model,
+            "requestModel": request_model,
+            "provider": provider,
+            "service": service,
+            "environment": environment,
+            "userId": user_id,
+            "sessionId": session_id,
+            "status": status,
+            "tags": tags,
+            "explain": explain,
+            "currency": currency,
+            "granularity": granularity,
+            "tz": tz,
+            "fill": fill,
+        })
+
+    async def runs_breakdown(
+        self,
+        dimension: str,
+        *,
+        from_: datetime | str | None = None,
+        to: datetime | str | None = None,
+        agent_id: str | None = None,
+        model: str | None = None,
+        request_model: str | None = None,
+        provider: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        status: str | None = None,
+        tags: Mapping[str, str] | str | None = None,
+        compare: str | None = None,
+        compare_from: datetime | str | None = None,
+        compare_to: datetime | str | None = None,
+        explain: str | None = None,
+        currency: str | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """The runs' measures per agent, service, user, model (runs that used it), ..., largest
+        first: GET /api/analytics/runs/breakdown/{dimension}."""
+        return await self._call("runs_breakdown", {
+            "from": from_,
+            "to": to,
+            "agentId": agent_id,
+            "model": model,
+            "requestModel": request_model,
+            "provider": provider,
+            "service": service,
+            "environment": environment,
+            "userId": user_id,
+            "sessionId": session_id,
+            "status": status,
+            "tags": tags,
+            "compare": compare,
+            "compareFrom": compare_from,
+            "compareTo": compare_to,
+            "explain": explain,
+            "currency": currency,
+            "sort": sort,
+            "limit": limit,
+            "dimension": dimension,
+        })
+
+    async def calls(
+        self,
+        *,
+        from_: datetime | str | None = None,
+        to: datetime | str | None = None,
+        agent_id: str | None = None,
+        model: str | None = None,
+        request_model: str | None = None,
+        provider: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        status: str | None = None,
+        tags: Mapping[str, str] | str | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """The newest calls first: GET /api/calls."""
+        return await self._call("calls", {
+            "from": from_,
+            "to": to,
+            "agentId": agent_id,
+            "model": model,
+            "requestModel": request_model,
+            "provider": provider,
+            "service": service,
+            "environment": environment,
+            "userId": user_id,
+            "sessionId": session_id,
+            "status": status,
+            "tags": tags,
+            "limit": limit,
+        })
+
+    async def runs(
+        self,
+        *,
+        from_: datetime | str | None = None,
+        to: datetime | str | None = None,
+        agent_id: str | None = None,
+        model: str | None = None,
+        request_model: str | None = None,
+        provider: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        status: str | None = None,
+        tags: Mapping[str, str] | str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> dict[str, Any]:
+        """The latest runs, newest first: GET /api/runs."""
+        return await self._call("runs", {
+            "from": from_,
+            "to": to,
+            "agentId": agent_id,
+            "model": model,
+            "requestModel": request_model,
+            "provider": provider,
+            "service": service,
+            "environment": environment,
+            "userId": user_id,
+            "sessionId": session_id,
+            "status": status,
+            "tags": tags,
+            "limit": limit,
+            "offset": offset,
+        })
+
+    async def run(
+        self,
+        trace_id: str,
+        span_id: str,
+    ) -> dict[str, Any]:
+        """One run with its steps in start order (for a waterfall): GET
+        /api/runs/{traceId}/{spanId}."""
+        return await self._call("run", {
             "traceId": trace_id,
             "spanId": span_id,
         })

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ._operations import GRPC_SERVICE, ROUTES, TIMES, Operations
+from ._operations import GRPC_SERVICE, ROUTES, TIMES, AsyncOperations, Operations
 
 __all__ = [
     "AsyncClient",
@@ -499,7 +499,7 @@ def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
 
 
-class AsyncClient:
+class AsyncClient(AsyncOperations):
     """`Client` for asyncio code: the same methods, as coroutines (each request runs in a
     worker thread, so the event loop never blocks)."""
 
@@ -516,11 +516,8 @@ class AsyncClient:
     async def analytics(self, endpoint: str, **kwargs: Any) -> dict[str, Any]:
         return await asyncio.to_thread(self._client.analytics, endpoint, **kwargs)
 
-    async def runs(self, **kwargs: Any) -> dict[str, Any]:
-        return await asyncio.to_thread(self._client.runs, **kwargs)
-
-    async def run(self, trace_id: str, span_id: str) -> dict[str, Any]:
-        return await asyncio.to_thread(self._client.run, trace_id, span_id)
+    async def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        return await asyncio.to_thread(self._client._call, operation, params)
 
     async def health(self) -> dict[str, Any]:
         return await asyncio.to_thread(self._client.health)

@@ -5,6 +5,8 @@ never with an internal error."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import random
 import urllib.parse
@@ -20,7 +22,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from spantally.client import Client, GrpcClient, InvalidArgument, NotFound, SpanTallyError
+from spantally.client import (
+    AsyncClient,
+    Client,
+    GrpcClient,
+    InvalidArgument,
+    NotFound,
+    SpanTallyError,
+)
 from spantally.server.api.generate import generated_files
 from spantally.server.api.spec import ENDPOINTS, Endpoint, Kind, Param
 from spantally.server.api.spec import GRPC_SERVICE as SERVICE
@@ -323,10 +332,16 @@ def test_grpc_keys_scopes_health_and_reflection(server: Server, project: Project
         assert replies[0].file_descriptor_response.file_descriptor_proto
 
 
-def test_the_client_methods_are_the_spec_s() -> None:
-    import inspect
-
+def test_the_client_methods_are_the_spec_s(
+        server: Server, dataset: tuple[Project, list[tuple[str, str]]]) -> None:
     for endpoint in ENDPOINTS:
-        signature = inspect.signature(getattr(Client, endpoint.operation))
         expected = {p.python for p in endpoint.params if not p.http_only}
-        assert set(signature.parameters) - {"self"} == expected, endpoint.operation
+        for client in (Client, AsyncClient, GrpcClient):
+            method = getattr(client, endpoint.operation)
+            assert inspect.iscoroutinefunction(method) == (client is AsyncClient)
+            assert set(inspect.signature(method).parameters) - {"self"} == expected, (
+                client, endpoint.operation)
+    project, _ = dataset
+    question = {"from_": BASE, "to": BASE + timedelta(hours=8), "granularity": "hour"}
+    assert asyncio.run(AsyncClient(server.api_url, project.key).timeseries(**question)) == \
+        Client(server.api_url, project.key).timeseries(**question)

@@ -76,7 +76,7 @@ def operations() -> str:
              "client (client.py).", "", f'{_HEADER}"""', "",
              "from __future__ import annotations", "",
              "from collections.abc import Mapping", "from datetime import datetime",
-             "from typing import Any", "", '__all__ = ["GRPC_SERVICE", "ROUTES", "TIMES", "Operations"]', "",
+             "from typing import Any", "", '__all__ = ["GRPC_SERVICE", "ROUTES", "TIMES", "AsyncOperations", "Operations"]', "",
              f'GRPC_SERVICE = "{GRPC_SERVICE}"', "",
              "ROUTES: dict[str, tuple[str, str]] = {"]
     for endpoint in ENDPOINTS:
@@ -86,11 +86,19 @@ def operations() -> str:
               "TIMES = frozenset({" + ", ".join(f'"{t}"' for t in times) + "})",
               '"""The parameters that are times: also given as datetimes or "7d", "24h"."""', "",
               "",
-              "class Operations:",
-              '    """One method per operation; a parameter left None takes the server\'s '
-              'default."""', "",
-              "    def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:",
-              "        raise NotImplementedError", ""]
+              *_methods("Operations", ""), "",
+              *_methods("AsyncOperations", "async ")]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _methods(name: str, kind: str) -> list[str]:
+    """A class with one method per operation, calling `_call` (a coroutine when `kind` is
+    "async ")."""
+    lines = [f"class {name}:",
+             f'    """One {"coroutine" if kind else "method"} per operation; a parameter left '
+             'None takes the server\'s default."""', "",
+             f"    {kind}def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:",
+             "        raise NotImplementedError", ""]
     for endpoint in ENDPOINTS:
         params = _grpc_params(endpoint)
         required = [p for p in params if p.in_path]
@@ -100,16 +108,16 @@ def operations() -> str:
             signature.append("*")
             signature += [f"{p.python}: {_PYTHON_TYPES.get(p.kind, 'str | None')} = None"
                           for p in optional]
-        lines.append(f"    def {endpoint.operation}(")
+        lines.append(f"    {kind}def {endpoint.operation}(")
         lines += [" " * 8 + part + "," for part in signature]
         lines.append("    ) -> dict[str, Any]:")
-        doc = list(_wrap(f'"""{endpoint.summary}: GET {endpoint.path}."""', " " * 8))
-        lines += doc
-        lines.append(f'        return self._call("{endpoint.operation}", {{')
+        lines += _wrap(f'"""{endpoint.summary}: GET {endpoint.path}."""', " " * 8)
+        call = "await self._call" if kind else "self._call"
+        lines.append(f'        return {call}("{endpoint.operation}", {{')
         lines += [f'            "{p.name}": {p.python},' for p in params]
         lines.append("        })")
         lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
+    return lines
 
 
 def _cell(text: str) -> str:

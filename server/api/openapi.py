@@ -76,7 +76,7 @@ def _param_schema(param: Param) -> dict[str, Any]:
                             {"type": "string", "pattern": "^tags\\.[^\x00/]+$",
                              "maxLength": param.max_length}]}
     elif kind is Kind.HEX:
-        schema = {"type": "string", "pattern": f"^[0-9a-f]{{{param.max_length}}}$"}
+        schema = {"type": "string", "pattern": f"^[0-9a-fA-F]{{{param.max_length}}}$"}
     else:
         schema = {**_TEXT, "maxLength": param.max_length or MAX_TEXT}
     if param.default is not None:

@@ -57,7 +57,7 @@ class Kind(Enum):
     CURRENCY = "currency"  # an ISO 4217 code
     TAGS = "tags"          # key:value,key:value
     DIMENSION = "dimension"  # one of choices, or tags.<key>
-    HEX = "hex"            # exactly max_length hexadecimal digits
+    HEX = "hex"            # exactly max_length hexadecimal digits (answered in lowercase)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,10 +184,10 @@ def _dimension(param: Param, text: str) -> str:
 
 
 def _hex(param: Param, text: str) -> str:
-    if len(text) != param.max_length or not re.fullmatch("[0-9a-f]*", text):
+    if len(text) != param.max_length or not re.fullmatch("[0-9a-fA-F]*", text):
         raise InvalidArgument(f"{param.name}: {text[:80]!r} is not {param.max_length} "
-                              "lowercase hexadecimal digits")
-    return text
+                              "hexadecimal digits")
+    return text.lower()
 
 
 _PARSERS: dict[Kind, Callable[[Param, str], Any]] = {
@@ -348,9 +348,10 @@ class Args(Mapping[str, Any]):
         return len(self._values)
 
     def filters(self) -> Filters:
-        return Filters(**{f.field: self._values[f.param.name] or (() if f.field == "tags"
-                                                                   else None)
-                          for f in FILTERS})
+        """The filters given (an operation without filters has none)."""
+        values = {f.field: self._values.get(f.param.name) for f in FILTERS}
+        values["tags"] = values["tags"] or ()
+        return Filters(**values)
 
 
 def _sort(choices: Sequence[str], default: str) -> Param:
