@@ -345,3 +345,32 @@ def test_the_client_methods_are_the_spec_s(
     question = {"from_": BASE, "to": BASE + timedelta(hours=8), "granularity": "hour"}
     assert asyncio.run(AsyncClient(server.api_url, project.key).timeseries(**question)) == \
         Client(server.api_url, project.key).timeseries(**question)
+
+
+def test_management_answers_are_exactly_their_models(server: Server, project: Project) -> None:
+    """Every field of each management answer is in its model and the other way round (the
+    models are what the OpenAPI document describes)."""
+    from spantally.server.api import models
+
+    def answer(method: str, path: str, body: Any = None, status: int = 200) -> Any:
+        got, content = server.call(method, path, project.key, body)
+        assert got == status, (path, got, content)
+        return content
+
+    price = {"model": "house-*", "inputPerMTok": "1.5", "outputPerMTok": 2}
+    checks = [
+        (models.Price, answer("POST", "/api/prices", price, 201)),
+        (models.Prices, answer("GET", "/api/prices")),
+        (models.PriceResolution, answer("GET", "/api/prices/resolve?model=house-1")),
+        (models.PriceResolution, answer("GET", "/api/prices/resolve?model=gpt-4o&provider=openai")),
+        (models.Rate, answer("PUT", "/api/currencies/EUR", {"perUsd": 0.9})),
+        (models.Rates, answer("GET", "/api/currencies")),
+        (models.Project, answer("GET", "/api/admin/project")),
+        (models.CreatedKey, answer("POST", "/api/admin/keys", {"name": "ci"}, 201)),
+        (models.Keys, answer("GET", "/api/admin/keys")),
+        (models.Limits, answer("PUT", "/api/admin/limits", {"spansPerMinute": 600})),
+        (models.Limits, answer("GET", "/api/admin/limits")),
+        (models.Health, server.api("/healthz", None)[1]),
+    ]
+    for model, content in checks:
+        model.model_validate(content)  # raises on a missing, extra or mistyped field

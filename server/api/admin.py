@@ -25,24 +25,12 @@ from spantally.store import (
     set_project_limits,
 )
 
+from . import models
+from .route import Route
 from .services import ADMIN_PREFIX, SERVICES_KEY, check_admin_token, json_body, project_of
 from .shape import iso_utc
 
-__all__ = ["add_admin_routes", "key_json"]
-
-_KEY_ID = r"{keyId:[0-9a-f]{1,64}}"
-
-
-def add_admin_routes(app: web.Application) -> None:
-    app.router.add_get(ADMIN_PREFIX + "projects", _list_projects)
-    app.router.add_post(ADMIN_PREFIX + "projects", _create_project)
-    app.router.add_get(ADMIN_PREFIX + "project", _project)
-    app.router.add_get(ADMIN_PREFIX + "keys", _list_keys)
-    app.router.add_post(ADMIN_PREFIX + "keys", _create_key)
-    app.router.add_delete(ADMIN_PREFIX + "keys/" + _KEY_ID, _revoke_key)
-    app.router.add_get(ADMIN_PREFIX + "limits", _limits)
-    app.router.add_put(ADMIN_PREFIX + "limits", _set_limits)
-
+__all__ = ["ROUTES", "key_json"]
 
 def key_json(key: ApiKeyInfo) -> dict[str, Any]:
     return {"keyId": key.key_id, "name": key.name, "scopes": list(key.scopes),
@@ -176,3 +164,32 @@ async def _set_limits(request: web.Request) -> web.Response:
     if services.limiter is not None:
         services.limiter.forget(project_id)  # this process at once; the others within 30 s
     return web.json_response(_limits_json(request, stored))
+
+
+_SERVER = "(the server's admin token, not a key)"
+ROUTES: tuple[Route, ...] = (
+    Route("GET", ADMIN_PREFIX + "projects", _list_projects, f"Every project {_SERVER}",
+          models.Projects, auth="admin_token"),
+    Route("POST", ADMIN_PREFIX + "projects", _create_project,
+          f"Create a project and its first key, with every scope {_SERVER}",
+          models.CreatedProject, status=201, body=models.NewProject, errors=(409,),
+          auth="admin_token"),
+    Route("GET", ADMIN_PREFIX + "project", _project, "The key's project (admin scope)",
+          models.Project),
+    Route("GET", ADMIN_PREFIX + "keys", _list_keys,
+          "The project's keys, never their secrets (admin scope)", models.Keys),
+    Route("POST", ADMIN_PREFIX + "keys", _create_key,
+          "Create a key of the project; its secret is in this answer only (admin scope)",
+          models.CreatedKey, status=201, body=models.NewKey),
+    Route("DELETE", ADMIN_PREFIX + "keys/{keyId}", _revoke_key,
+          "Revoke a key of the project; every collector refuses it within a second "
+          "(admin scope)", None, status=204, errors=(404,),
+          router_path=ADMIN_PREFIX + r"keys/{keyId:[0-9a-f]{1,64}}", parameters=(
+              {"name": "keyId", "in": "path", "required": True,
+               "schema": {"type": "string", "pattern": "^[0-9a-f]{1,64}$"}},)),
+    Route("GET", ADMIN_PREFIX + "limits", _limits,
+          "The project's own rate limits and the defaults (admin scope)", models.Limits),
+    Route("PUT", ADMIN_PREFIX + "limits", _set_limits,
+          "Set the project's own rate limits; null: the default (admin scope)", models.Limits,
+          body=models.NewLimits),
+)

@@ -13,10 +13,8 @@ from spantally import __version__
 from spantally.common.errors import Failure, classify
 
 from ..config import ApiConfig
-from .admin import add_admin_routes
-from .health import healthz, metrics
-from .openapi import openapi_document
-from .prices import add_price_routes
+from .health import metrics
+from .openapi import MANAGEMENT, openapi_document
 from .routes import add_query_routes
 from .services import CONFIG_KEY, SERVICES_KEY, ApiServices
 from .spec import ENDPOINTS
@@ -39,11 +37,10 @@ def create_app(config: ApiConfig, services: ApiServices) -> web.Application:
     app.router.add_static("/dashboard", DASHBOARD)
     app.router.add_get("/api", _index)
     app.router.add_get("/api/openapi.json", _openapi)
-    app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     add_query_routes(app)
-    add_price_routes(app)
-    add_admin_routes(app)
+    for route in MANAGEMENT:
+        route.add_to(app)
     return app
 
 
@@ -90,9 +87,9 @@ async def _index(request: web.Request) -> web.Response:
         {
             "name": "spantally",
             "version": __version__,
-            "endpoints": [*(e.path for e in ENDPOINTS), "/api/prices", "/api/currencies",
-                          "/api/admin/keys", "/api/admin/limits", "/api/openapi.json",
-                          "/healthz", "/metrics"],
+            "endpoints": list(dict.fromkeys([*(e.path for e in ENDPOINTS),
+                                             *(r.path for r in MANAGEMENT),
+                                             "/api/openapi.json", "/metrics"])),
         }
     )
 

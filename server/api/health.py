@@ -11,9 +11,11 @@ from aiohttp import web
 from spantally import __version__
 from spantally.store import MaintenanceHealth, maintenance_health
 
+from . import models
+from .route import Route
 from .services import SERVICES_KEY
 
-__all__ = ["healthz", "metrics"]
+__all__ = ["ROUTES", "healthz", "metrics"]
 
 log = logging.getLogger("spantally.server")
 
@@ -163,3 +165,13 @@ async def metrics(request: web.Request) -> web.Response:
         if health is not None:
             lines += _maintenance_metrics(health)
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/healthz", healthz, "Database reachability, storage mode and maintenance",
+          models.Health, auth="none", unavailable_answer=True,
+          description="`maintenance`: the TimescaleDB version and edition; in `timescale` "
+          "mode every policy with its last runs (by TimescaleDB's scheduler or by SpanTally), "
+          "the aggregates' watermarks and the columnstore's chunks (docs/operations.md, "
+          "\"Background jobs\")."),
+)

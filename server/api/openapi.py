@@ -1,19 +1,25 @@
-"""The API's OpenAPI 3.1 document, served at /api/openapi.json (and checked by schemathesis).
-The query operations' paths come from spec.ENDPOINTS; the others (prices, currencies, admin,
-health), which take JSON bodies, are described here."""
+"""The API's OpenAPI 3.1 document, served at /api/openapi.json (and checked by schemathesis),
+written from the descriptions: the query operations' from spec.ENDPOINTS, the management
+routes' from their Route tables (prices.ROUTES, admin.ROUTES, health.ROUTES), with the
+schemas of their bodies and answers from their pydantic models (models.py)."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from spantally import __version__
-from spantally.store import SCOPES
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
-from . import schemas
+from spantally import __version__
+
+from . import admin, health, prices, schemas
+from .models import TIME_SCHEMA
+from .route import Route
 from .services import scope_for
 from .spec import ENDPOINTS, MAX_TEXT, Endpoint, Kind, Param
 
-__all__ = ["openapi_document"]
+__all__ = ["MANAGEMENT", "openapi_document"]
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -30,27 +36,11 @@ _ERRORS = {
     "403": {"$ref": "#/components/responses/PermissionDenied"},
     "503": {"$ref": "#/components/responses/Unavailable"},
 }
+_MORE_ERRORS = {404: ("NotFound", "No such thing in this project (404)"),
+                409: ("Conflict", "Overlaps or repeats what is stored (409)")}
+MANAGEMENT: tuple[Route, ...] = (*prices.ROUTES, *admin.ROUTES, *health.ROUTES)
 
-_TIME = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}],
-         # years 1901 to 8998: any offset keeps them within what the API accepts (1900 to 8999)
-         "pattern": "^(190[1-9]|19[1-9][0-9]|[2-7][0-9]{3}|8[0-8][0-9]{2}|89[0-8][0-9]|899[0-8])-",
-         "description": "ISO 8601 date or date-time; UTC unless it has an offset. A date is its "
-         "midnight UTC. Years 1900 to 8999.", "examples": ["2026-02-01", "2026-02-01T10:00:00Z"]}
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^\\x00]*$"}
-# A name SpanTally trims: something besides blanks.
-_NAME = {**_TEXT, "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"}
-_DECIMAL = r"^0*[0-9]{1,6}(\.[0-9]+)?$"  # under 1,000,000
-# A rate: positive after rounding to 12 places, under 1,000,000,000.
-_POSITIVE_DECIMAL = r"^(0*[1-9][0-9]{0,8}(\.[0-9]+)?|0*\.[0-9]{0,11}[1-9][0-9]*)$"
-_NUMBER_TEXT = {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1_000_000},
-                          {"type": "string", "pattern": _DECIMAL}],
-                "description": "A number, or a decimal string (exact): zero or more, at most "
-                "1,000,000; kept to 12 decimal places."}
-_CODE = {"name": "code", "in": "path", "required": True,
-         "schema": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
-         "description": "ISO 4217 currency code (not USD)."}
-
-
 _TAG_PAIR = "[^:,\\x00]*[^:,\\s\\x00][^:,\\x00]*:[^,\\x00]*[^,\\s\\x00][^,\\x00]*"
 
 
@@ -59,7 +49,7 @@ def _param_schema(param: Param) -> dict[str, Any]:
     kind = param.kind
     schema: dict[str, Any]
     if kind is Kind.TIME:
-        schema = dict(_TIME)
+        schema = dict(TIME_SCHEMA)
     elif kind is Kind.INTEGER:
         schema = {"type": "integer", "minimum": param.minimum, "maximum": param.maximum}
     elif kind is Kind.CHOICE:
@@ -114,248 +104,93 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     return out
 
 
+def _route_operation(route: Route) -> dict[str, Any]:
+    """A management route's OpenAPI description, from its Route and models."""
+    answer = (_json(_ref(route.answer.__name__), route.summary) if route.answer is not None
+              else {"description": route.summary})
+    responses: dict[str, Any] = {str(route.status): answer, **_ERRORS}
+    for status in route.errors:
+        responses[str(status)] = {"$ref": f"#/components/responses/{_MORE_ERRORS[status][0]}"}
+    out: dict[str, Any] = {"summary": route.summary, "responses": responses}
+    if route.description:
+        out["description"] = route.description
+    if route.parameters:
+        out["parameters"] = list(route.parameters)
+    if route.body is not None:
+        out["requestBody"] = {"required": True, "content": {
+            "application/json": {"schema": _ref(route.body.__name__)}}}
+    if route.auth == "admin_token":
+        out["security"] = [{"adminToken": []}]
+    elif route.auth == "none":
+        out["security"] = []
+        for status in ("400", "401", "403"):
+            del responses[status]
+    if route.unavailable_answer and route.answer is not None:
+        responses["503"] = _json(_ref(route.answer.__name__), "Something it needs is down")
+    return out
+
+
+def _model_schemas() -> dict[str, Any]:
+    """The JSON Schemas of every body (as clients send it) and answer (as the API writes it),
+    with $refs between them into components.schemas."""
+    models: list[tuple[type[BaseModel], Any]] = []
+    for route in MANAGEMENT:
+        if route.body is not None:
+            models.append((route.body, "validation"))
+        if route.answer is not None:
+            models.append((route.answer, "serialization"))
+    _, top = models_json_schema(list(dict.fromkeys(models)),
+                                ref_template="#/components/schemas/{model}")
+    return {name: _untitled(schema) for name, schema in top.get("$defs", {}).items()}
+
+
+def _untitled(schema: Any) -> Any:
+    """`schema` without pydantic's generated titles ("Inputpermtok"): names say enough."""
+    if isinstance(schema, dict):
+        return {key: ({name: _untitled(s) for name, s in value.items()}
+                      if key == "properties" else _untitled(value))
+                for key, value in schema.items() if key != "title"}
+    if isinstance(schema, list):
+        return [_untitled(item) for item in schema]
+    return schema
+
+
+@cache
 def openapi_document() -> dict[str, Any]:
-    price = {
-        "type": "object",
-        "required": ["id", "model", "inputPerMTok", "outputPerMTok", "currency",
-                     "effectiveFrom", "createdAt"],
-        "properties": {
-            "id": {"type": "integer"},
-            "provider": {"type": ["string", "null"]},
-            "model": {"type": "string"},
-            "inputPerMTok": {"type": "number"},
-            "outputPerMTok": {"type": "number"},
-            "cacheReadPerMTok": {"type": ["number", "null"]},
-            "cacheWritePerMTok": {"type": ["number", "null"]},
-            "perCall": {"type": "number"},
-            "currency": {"const": "USD"},
-            "effectiveFrom": {"type": "string"},
-            "effectiveTo": {"type": ["string", "null"]},
-            "createdAt": {"type": "string"},
-        },
-    }
-    document: dict[str, Any] = {
+    paths: dict[str, dict[str, Any]] = {endpoint.path: {"get": _operation(endpoint)}
+                                        for endpoint in ENDPOINTS}
+    for route in MANAGEMENT:
+        paths.setdefault(route.path, {})[route.method.lower()] = _route_operation(route)
+    # The scope of the key each operation needs (docs/security.md).
+    for path, item in paths.items():
+        for method, operation in item.items():
+            if operation.get("security") != []:
+                operation["x-spantally-scope"] = scope_for(method.upper(), path)
+    return {
         "openapi": "3.1.0",
         "info": {"title": "SpanTally API", "version": __version__,
-                 "description": "LLM call analytics, recent calls, prices and currencies. "
-                                "Every error is JSON {\"error\": {\"code\", \"message\"}}."},
+                 "description": "LLM call analytics, recent calls, agent runs, prices, "
+                                "currencies and administration. Every error is JSON "
+                                "{\"error\": {\"code\", \"message\"}}."},
         "security": [{"bearerAuth": []}],
-        "paths": {
-            **{endpoint.path: {"get": _operation(endpoint)} for endpoint in ENDPOINTS},
-            "/api/prices": {
-                "get": {"summary": "The project's custom prices",
-                        "responses": {"200": _json({"type": "object", "required": ["prices"],
-                                                    "properties": {"prices": {
-                                                        "type": "array",
-                                                        "items": _ref("Price")}}}, "Prices"),
-                                      **_ERRORS}},
-                "post": {"summary": "Add a custom price",
-                         "requestBody": {"required": True, "content": {
-                             "application/json": {"schema": _ref("NewPrice")}}},
-                         "responses": {"201": _json(_ref("Price"), "The price"),
-                                       "409": {"$ref": "#/components/responses/Conflict"},
-                                       **_ERRORS}},
-            },
-            "/api/prices/resolve": {"get": {
-                "summary": "Which price a call gets, and why",
-                "parameters": [
-                    {"name": "model", "in": "query", "required": True,
-                     "schema": {**_NAME, "maxLength": 256}},
-                    {"name": "provider", "in": "query",
-                     "schema": {"type": "string", "pattern": "^[^\\x00]*$"}},
-                    {"name": "at", "in": "query", "schema": _TIME},
-                ],
-                "responses": {"200": _json(_ref("PriceResolution"), "The applicable price"),
-                              **_ERRORS},
-            }},
-            "/api/prices/{id}": {"delete": {
-                "summary": "Delete a custom price",
-                "parameters": [{"name": "id", "in": "path", "required": True,
-                                "schema": {"type": "integer", "minimum": 1,
-                                           "maximum": 999_999_999_999_999_999}}],
-                "responses": {"204": {"description": "Deleted"},
-                              "404": {"$ref": "#/components/responses/NotFound"}, **_ERRORS},
-            }},
-            "/api/currencies": {"get": {
-                "summary": "The project's currency rates",
-                "responses": {"200": _json(_ref("Rates"), "Rates"), **_ERRORS},
-            }},
-            "/api/currencies/{code}": {
-                "put": {"summary": "Set a currency's rate (units per USD)",
-                        "parameters": [_CODE],
-                        "requestBody": {"required": True, "content": {"application/json": {
-                            "schema": {"type": "object", "required": ["perUsd"],
-                                       "additionalProperties": False,
-                                       "properties": {"perUsd": {"anyOf": [
-                                           {"type": "number", "minimum": 1e-12,
-                                            "maximum": 1_000_000_000},
-                                           {"type": "string",
-                                            "pattern": _POSITIVE_DECIMAL}]}}}}}},
-                        "responses": {"200": _json(_ref("Rate"), "The rate"), **_ERRORS}},
-                "delete": {"summary": "Remove a currency's rate", "parameters": [_CODE],
-                           "responses": {"204": {"description": "Removed"},
-                                         "404": {"$ref": "#/components/responses/NotFound"},
-                                         **_ERRORS}},
-            },
-            "/api/admin/projects": {
-                "get": {"summary": "Every project (the server's admin token, not a key)",
-                        "security": [{"adminToken": []}],
-                        "responses": {"200": _json({"type": "object", "required": ["projects"],
-                                                    "properties": {"projects": {
-                                                        "type": "array"}}},
-                                                   "The projects"), **_ERRORS}},
-                "post": {"summary": "Create a project and its first key, with every scope "
-                                    "(the server's admin token, not a key)",
-                         "security": [{"adminToken": []}],
-                         "requestBody": {"required": True, "content": {"application/json": {
-                             "schema": {"type": "object", "required": ["name"],
-                                        "additionalProperties": False,
-                                        "properties": {"name": {
-                                            "type": "string", "minLength": 1, "maxLength": 200,
-                                            "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"}}}}}},
-                         "responses": {"201": _json({"type": "object",
-                                                     "required": ["id", "name", "key"],
-                                                     "properties": {
-                                                         "id": {"type": "integer"},
-                                                         "name": {"type": "string"},
-                                                         "key": {"type": "string"}}},
-                                                    "The project and its first key"),
-                                       "409": _json(_ref("Error"), "The name is taken"),
-                                       **_ERRORS}},
-            },
-            "/api/admin/project": {"get": {
-                "summary": "The key's project (admin scope)",
-                "responses": {"200": _json({"type": "object", "required": ["id", "name"],
-                                            "properties": {"id": {"type": "integer"},
-                                                           "name": {"type": "string"}}},
-                                           "The project"), **_ERRORS}}},
-            "/api/admin/keys": {
-                "get": {"summary": "The project's keys, never their secrets (admin scope)",
-                        "responses": {"200": _json({"type": "object", "required": ["keys"],
-                                                    "properties": {"keys": {
-                                                        "type": "array",
-                                                        "items": _ref("ApiKey")}}},
-                                                   "The keys"), **_ERRORS}},
-                "post": {"summary": "Create a key of the project; its secret is in this "
-                                    "answer only (admin scope)",
-                         "requestBody": {"required": True, "content": {"application/json": {
-                             "schema": {"type": "object", "additionalProperties": False,
-                                        "properties": {
-                                            "name": {"type": "string", "maxLength": 200,
-                                                     "pattern": "^[^\\x00]*$"},
-                                            "scopes": {"type": "array", "minItems": 1,
-                                                       "items": {"enum": list(SCOPES)}}}}}}},
-                         "responses": {"201": _json({"type": "object",
-                                                     "required": ["key", "keyId", "scopes"],
-                                                     "properties": {
-                                                         "key": {"type": "string"},
-                                                         "keyId": {"type": "string"},
-                                                         "scopes": {"type": "array"}}},
-                                                    "The new key"), **_ERRORS}},
-            },
-            "/api/admin/keys/{keyId}": {"delete": {
-                "summary": "Revoke a key of the project; every collector refuses it within a "
-                           "second (admin scope)",
-                "parameters": [{"name": "keyId", "in": "path", "required": True,
-                                "schema": {"type": "string", "pattern": "^[0-9a-f]{1,64}$"}}],
-                "responses": {"204": {"description": "Revoked"},
-                              "404": {"$ref": "#/components/responses/NotFound"}, **_ERRORS}}},
-            "/api/admin/limits": {
-                "get": {"summary": "The project's own rate limits and the defaults (admin "
-                                   "scope)",
-                        "responses": {"200": _json(_ref("Limits"), "The limits"), **_ERRORS}},
-                "put": {"summary": "Set the project's own rate limits; null: the default "
-                                   "(admin scope)",
-                        "requestBody": {"required": True, "content": {"application/json": {
-                            "schema": {"type": "object", "additionalProperties": False,
-                                       "properties": {
-                                           "spansPerMinute": {"type": ["integer", "null"],
-                                                              "minimum": 1},
-                                           "apiRequestsPerSecond": {
-                                               "type": ["number", "null"],
-                                               "exclusiveMinimum": 0}}}}}},
-                        "responses": {"200": _json(_ref("Limits"), "The limits"), **_ERRORS}},
-            },
-            "/healthz": {"get": {
-                "summary": "Database reachability, storage mode and maintenance",
-                "description": "`maintenance`: the TimescaleDB version and edition; in "
-                               "`timescale` mode every policy with its last runs (by "
-                               "TimescaleDB's scheduler or by SpanTally), the aggregates' "
-                               "watermarks and the columnstore's chunks "
-                               "(docs/operations.md, \"Background jobs\").",
-                "security": [],
-                "responses": {"200": _json({"type": "object"}, "Healthy"),
-                              "503": _json({"type": "object"}, "The database is unreachable")},
-            }},
-        },
+        "paths": paths,
         "components": {
             "securitySchemes": {
                 "adminToken": {"type": "http", "scheme": "bearer",
                                "description": "The server's admin token (--admin-token)"},
                 "bearerAuth": {"type": "http", "scheme": "bearer",
-                                               "description": "A project API key, st_...; "
-                                               "each operation names the scope it needs "
-                                               "(x-spantally-scope)"}},
+                               "description": "A project API key, st_...; each operation "
+                                              "names the scope it needs (x-spantally-scope)"}},
             "responses": {
                 name: _json(_ref("Error"), text) for name, text in (
                     ("InvalidArgument", "A parameter or the body is invalid (400)"),
                     ("Unauthenticated", "No API key (401)"),
                     ("PermissionDenied", "Unknown or revoked API key, or one without the "
                                          "scope the operation needs (403)"),
-                    ("NotFound", "No such thing in this project (404)"),
-                    ("Conflict", "Overlaps what is stored (409)"),
                     ("Unavailable", "The database is unreachable; see Retry-After (503)"),
+                    *_MORE_ERRORS.values(),
                 )
             },
-            "schemas": {
-                "Error": schemas.ERROR,
-                "Price": price,
-                "NewPrice": {"type": "object", "required": ["model", "inputPerMTok",
-                                                            "outputPerMTok"],
-                             "additionalProperties": False, "properties": {
-                    "provider": {"anyOf": [{**_NAME, "maxLength": 100}, {"type": "null"}]},
-                    "model": {**_NAME, "maxLength": 256,
-                              "description": "A model id, or a pattern with *"},
-                    "inputPerMTok": _NUMBER_TEXT, "outputPerMTok": _NUMBER_TEXT,
-                    "cacheReadPerMTok": {"anyOf": [_NUMBER_TEXT, {"type": "null"}]},
-                    "cacheWritePerMTok": {"anyOf": [_NUMBER_TEXT, {"type": "null"}]},
-                    "perCall": {"anyOf": [_NUMBER_TEXT, {"type": "null"}]},
-                    "currency": {"const": "USD"},
-                    "effectiveFrom": {"anyOf": [_TIME, {"type": "null"}]},
-                    "effectiveTo": {"anyOf": [_TIME, {"type": "null"}]}}},
-                "PriceResolution": {"type": "object", "required": ["model", "source"],
-                                    "properties": {
-                    "provider": {"type": ["string", "null"]}, "model": {"type": "string"},
-                    "at": {"type": "string"},
-                    "source": {"enum": ["custom", "catalog", None]},
-                    "custom": {"oneOf": [price, {"type": "null"}]},
-                    "catalog": {"type": ["object", "null"]}}},
-                "ApiKey": {"type": "object", "required": ["keyId", "name", "scopes"],
-                           "properties": {"keyId": {"type": "string"},
-                                          "name": {"type": "string"},
-                                          "scopes": {"type": "array",
-                                                     "items": {"enum": list(SCOPES)}},
-                                          "createdAt": {"type": "string"},
-                                          "lastUsedAt": {"type": ["string", "null"]},
-                                          "revokedAt": {"type": ["string", "null"]}}},
-                "Limits": {"type": "object",
-                           "required": ["spansPerMinute", "apiRequestsPerSecond", "defaults"],
-                           "properties": {
-                               "spansPerMinute": {"type": ["integer", "null"]},
-                               "apiRequestsPerSecond": {"type": ["number", "null"]},
-                               "defaults": {"type": "object"}}},
-                "Rate": {"type": "object", "required": ["currency", "perUsd"], "properties": {
-                    "currency": {"type": "string"}, "perUsd": {"type": "number"},
-                    "updatedAt": {"type": "string"}}},
-                "Rates": {"type": "object", "required": ["base", "rates"], "properties": {
-                    "base": {"const": "USD"},
-                    "rates": {"type": "array", "items": _ref("Rate")}}},
-            },
+            "schemas": {"Error": schemas.ERROR, **_model_schemas()},
         },
     }
-    # The scope of the key each operation needs (docs/security.md).
-    for path, item in document["paths"].items():
-        for method, operation in item.items():
-            if operation.get("security") != []:
-                operation["x-spantally-scope"] = scope_for(method.upper(), path)
-    return document

@@ -20,21 +20,13 @@ from spantally.store import (
     set_rate,
 )
 
+from . import models
 from .params import no_nul, parse_currency, parse_new_price, parse_rate, parse_time
+from .route import Route
 from .services import SERVICES_KEY, ApiServices, json_body, project_of
 from .shape import iso_utc, price_json, rate_json
 
-__all__ = ["add_price_routes"]
-
-
-def add_price_routes(app: web.Application) -> None:
-    app.router.add_get("/api/prices", _list_prices)
-    app.router.add_get("/api/prices/resolve", _resolve_price)
-    app.router.add_post("/api/prices", _create_price)
-    app.router.add_delete(r"/api/prices/{id:\d{1,18}}", _delete_price)
-    app.router.add_get("/api/currencies", _list_rates)
-    app.router.add_put("/api/currencies/{code}", _set_rate)
-    app.router.add_delete("/api/currencies/{code}", _delete_rate)
+__all__ = ["ROUTES"]
 
 
 def _prices_changed(request: web.Request, project_id: int) -> None:
@@ -124,3 +116,33 @@ async def _delete_rate(request: web.Request) -> web.Response:
     if not deleted:
         raise NotFound(f"no rate for {currency} in this project")
     return web.Response(status=204)
+
+
+_CODE = {"name": "code", "in": "path", "required": True,
+         "schema": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
+         "description": "ISO 4217 currency code (not USD)."}
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/prices", _list_prices, "The project's custom prices", models.Prices),
+    Route("POST", "/api/prices", _create_price, "Add a custom price", models.Price, status=201,
+          body=models.NewPrice, errors=(409,)),
+    Route("GET", "/api/prices/resolve", _resolve_price, "Which price a call gets, and why",
+          models.PriceResolution, parameters=(
+              {"name": "model", "in": "query", "required": True,
+               "schema": {"type": "string", "minLength": 1, "maxLength": 256,
+                          "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$"}},
+              {"name": "provider", "in": "query",
+               "schema": {"type": "string", "pattern": "^[^\\x00]*$"}},
+              {"name": "at", "in": "query", "schema": models.TIME_SCHEMA,
+               "description": "When the call is made (default: now)."})),
+    Route("DELETE", "/api/prices/{id}", _delete_price, "Delete a custom price", None,
+          status=204, errors=(404,), router_path=r"/api/prices/{id:\d{1,18}}", parameters=(
+              {"name": "id", "in": "path", "required": True,
+               "schema": {"type": "integer", "minimum": 1,
+                          "maximum": 999_999_999_999_999_999}},)),
+    Route("GET", "/api/currencies", _list_rates, "The project's currency rates", models.Rates),
+    Route("PUT", "/api/currencies/{code}", _set_rate, "Set a currency's rate (units per USD)",
+          models.Rate, body=models.NewRate, parameters=(_CODE,)),
+    Route("DELETE", "/api/currencies/{code}", _delete_rate, "Remove a currency's rate", None,
+          status=204, errors=(404,), parameters=(_CODE,)),
+)
