@@ -488,7 +488,7 @@ class GrpcClient(Operations):
         except self._grpc.RpcError as exc:
             code = exc.code().name  # type: ignore[attr-defined]
             details = exc.details() or code  # type: ignore[attr-defined]
-            if code == "UNAVAILABLE" and "connect" in details.lower():
+            if code == "UNAVAILABLE" and "failed to connect" in details:  # gRPC's own words
                 raise ConnectionFailed("UNREACHABLE", details) from None
             raise _GRPC_ERRORS.get(code, SpanTallyError)(code, details) from None
         return _plain(self._json_format.MessageToDict(response.body))  # type: ignore[no-any-return]

@@ -22,6 +22,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from spantally.client import GrpcClient, RateLimited, Unavailable
 from spantally.store import ClusterConfig, ManagedCluster, temporary_cluster
 
 from .harness import (
@@ -83,6 +84,10 @@ def test_database_outage_is_retryable_and_nothing_doubles(own_cluster: ManagedCl
         assert status == 503 and health["database"]["reachable"] is False
         status, error = server.api(f"/api/analytics/llm?{RANGE}", project.key)
         assert status == 503 and error["error"]["code"] == "UNAVAILABLE"
+        with GrpcClient(server.grpc_endpoint.removeprefix("http://"), project.key) as rpc:
+            with pytest.raises(Unavailable) as down:  # the analytics over gRPC too
+                rpc.summary(from_="1h")
+        assert down.value.code == "UNAVAILABLE" and not isinstance(down.value, RateLimited)
 
         own_cluster.start()
         _wait_for(lambda: server.api("/healthz", None)[0] == 200, 20, "the database to return")
