@@ -20,6 +20,7 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from spantally.client import GrpcClient
 from spantally.common.tls import TlsConfig
 from spantally.store import ManagedCluster
 
@@ -100,6 +101,10 @@ def test_every_listener_speaks_tls_to_the_real_clients(tls_server: Server,
                           (project.id,)) == [(2,)]
     trusted = ssl.create_default_context(cafile=str(certificates / "ca.pem"))
     assert _api_status(tls_server, project.key, trusted) == 200
+    # The analytics over gRPC, on the same port and certificate as OTLP.
+    with GrpcClient(tls_server.grpc_endpoint.removeprefix("https://"), project.key,
+                    credentials=grpc.ssl_channel_credentials(ca)) as rpc:
+        assert rpc.summary(from_="1h")["calls"] == 2
     # In the clear, or trusting nobody, nothing gets through.
     plain = tls_server.grpc_endpoint.replace("https://", "http://")
     assert export_grpc(_spans(3), plain, project.key, timeout=2) is SpanExportResult.FAILURE
