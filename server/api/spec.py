@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from spantally.common.errors import InvalidArgument
 from spantally.store import DIMENSIONS, RUN_DIMENSIONS, RUN_SORTS, SESSION_ORDERS, Filters
 
+from ..config import ApiConfig
 from . import schemas
 from .params import parse_time
 
@@ -199,8 +200,10 @@ _PARSERS: dict[Kind, Callable[[Param, str], Any]] = {
 
 # -- the parameters ----------------------------------------------------------------------------
 
-FROM = Param("from", Kind.TIME, "Start (inclusive); default: `to` minus 24 hours.", 1)
-TO = Param("to", Kind.TIME, "End (exclusive); default: now.", 2)
+FROM = Param("from", Kind.TIME, "Start (inclusive): an ISO 8601 date or date-time, UTC without "
+             "an offset, a date its midnight UTC. Default: `to` minus 24 hours; `to` - `from` "
+             f"at most {ApiConfig().max_range_days} days.", 1)
+TO = Param("to", Kind.TIME, "End (exclusive), as `from`. Default: now.", 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,8 +227,9 @@ FILTERS: Final[tuple[FilterParam, ...]] = tuple(FilterParam(p, f) for p, f in (
      "session_id"),
     (Param("status", Kind.CHOICE, "Only calls (runs) that succeeded or failed.", 11,
            choices=("ok", "error")), "status"),
-    (Param("tags", Kind.TAGS, "key:value pairs, comma-separated, all of which a call's tags "
-           "must have.", 12, cli="--tag"), "tags"),
+    (Param("tags", Kind.TAGS, "key:value,key:value: a call must carry every pair (values "
+           "compared as text; a value may contain `:` but not `,`).", 12, cli="--tag"),
+     "tags"),
 ))
 # Every Filters field has its parameter, and no parameter sets a field Filters lacks.
 assert {f.field for f in FILTERS} == {f.name for f in fields(Filters)}, "FILTERS drifted"
