@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from spantally.store import RunMeasures
+from spantally.store import Measures, RunMeasures
 
 from .run_shape import run_measures_row, run_row_columns
+from .shape import measures_row
 
 __all__ = ["ANOMALIES", "BREAKDOWN", "CALLS", "COMPARE", "ERROR", "LLM", "RUN", "RUNS",
            "RUNS_BREAKDOWN", "RUNS_SUMMARY", "RUNS_TIMESERIES", "SESSIONS", "SUMMARY",
@@ -26,31 +27,6 @@ _REFERENCE_MEASURES = {
     "avgLatencyMs": {"type": "number", "minimum": 0},
     "cost": {"type": "number", "minimum": 0, "description": "In `currency` (when asked)."},
 }
-_NULLABLE_MS = {"type": ["number", "null"], "minimum": 0}
-_MEASURES = {
-    "calls": {"type": "integer", "minimum": 0},
-    "successCalls": {"type": "integer", "minimum": 0},
-    "errorCalls": {"type": "integer", "minimum": 0},
-    "successRate": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
-    "inputTokens": {"type": "integer", "minimum": 0},
-    "outputTokens": {"type": "integer", "minimum": 0},
-    "cacheReadTokens": {"type": "integer", "minimum": 0},
-    "cacheWriteTokens": {"type": "integer", "minimum": 0},
-    "reasoningTokens": {"type": "integer", "minimum": 0},
-    "totalTokens": {"type": "integer", "minimum": 0},
-    "costUsd": {"type": "number", "minimum": 0},
-    "costNanoUsd": {"type": "integer", "minimum": 0, "description": "Exact cost in 1e-9 USD."},
-    "unpricedCalls": {"type": "integer", "minimum": 0},
-    "avgLatencyMs": _NULLABLE_MS,
-    "p50LatencyMs": {**_NULLABLE_MS, "description": "From a log-scale histogram: within "
-                     "±20.6% of the exact value between 8 ms and 10 min."},
-    "p95LatencyMs": _NULLABLE_MS,
-    "p99LatencyMs": _NULLABLE_MS,
-    "avgTtftMs": _NULLABLE_MS,
-    "p95TtftMs": _NULLABLE_MS,
-}
-
-
 def _measures(*extra: str, **properties: Any) -> dict[str, Any]:
     return {"type": "object", "required": [*extra, *_MEASURES],
             "properties": {**properties, **_MEASURES,
@@ -75,6 +51,15 @@ def _schema_of(example: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "required": list(properties), "properties": properties}
 
 
+# What the template cannot tell (it holds None where a figure needs calls).
+_MEASURE_NOTES: dict[str, dict[str, Any]] = {
+    "successRate": {"maximum": 1},
+    "costNanoUsd": {"description": "Exact cost in 1e-9 USD."},
+    "p50LatencyMs": {"description": "From a log-scale histogram: within ±20.6% of the exact "
+                     "value between 8 ms and 10 min."},
+}
+_MEASURES = {name: {**schema, **_MEASURE_NOTES.get(name, {})} for name, schema in
+             _schema_of(measures_row(Measures()))["properties"].items()}
 _RUN_MEASURES = _schema_of(run_measures_row(RunMeasures()))
 _RUN_MEASURES["properties"].update({"currency": {"type": "string"},
                                     "cost": {"type": "number", "minimum": 0},
