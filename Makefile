@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: up test test-fast install-database install-browser venv install-server install-dev openlit-venv bench clean
+.PHONY: up test test-fast install-database install-browser venv install-server install-dev openlit-venv generate bench clean
 
 up: install-database install-server
 	$(BIN)/spantally up
@@ -49,6 +49,14 @@ openlit-venv: .venv-openlit/installed
 	$(PYTHON) -m venv .venv-openlit
 	.venv-openlit/bin/python -m pip install --quiet -r tests/openlit-requirements.txt
 	touch $@
+
+# After changing server/api/spec.py: the files written from it (the .proto, the clients'
+# methods, docs/api-parameters.md), from the spec as installed, then the package again so
+# that it carries the new .proto compiled.
+generate: venv
+	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall .
+	$(BIN)/python -m spantally.server.api.generate .
+	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall .
 
 bench: install-database venv
 	$(BIN)/python -m pip install --quiet '.[bench]'

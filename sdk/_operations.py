@@ -1,7 +1,7 @@
 """The API's query operations as typed methods, shared by the HTTP and the gRPC
 client (client.py).
 
-Written by `python -m spantally.server.api.generate` from server/api/spec.py: edit that."""
+Written by `make generate` (server/api/generate.py) from server/api/spec.py: edit that."""
 
 from __future__ import annotations
 

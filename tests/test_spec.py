@@ -45,7 +45,7 @@ QUERY_ENDPOINTS = [e for e in ENDPOINTS if e.operation != "run"]
 def test_the_files_written_from_the_spec_are_current() -> None:
     stale = [path for path, text in generated_files().items()
              if not (CHECKOUT / path).exists() or (CHECKOUT / path).read_text() != text]
-    assert stale == [], ("run `python -m spantally.server.api.generate .` and commit: "
+    assert stale == [], ("run `make generate` and commit: "
                          f"{stale}")
 
 

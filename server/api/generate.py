@@ -19,7 +19,7 @@ from pathlib import Path
 from .spec import ENDPOINTS, GRPC_PACKAGE, GRPC_SERVICE, Endpoint, Kind, Param
 
 __all__ = ["generated_files", "main"]
-_HEADER = "Written by `python -m spantally.server.api.generate` from server/api/spec.py: edit that."
+_HEADER = "Written by `make generate` (server/api/generate.py) from server/api/spec.py: edit that."
 
 
 def _wrap(text: str, prefix: str, width: int = 96) -> Iterator[str]:
