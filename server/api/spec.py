@@ -2,10 +2,10 @@
 choices, bounds, documentation, gRPC field number, CLI flag) and its answer's schema.
 
 From this description come the request parser and its errors (`Endpoint.parse`, for HTTP and
-gRPC alike), the OpenAPI document (openapi.py), the gRPC service's messages
-(proto/spantally/analytics/v1/analytics.proto, written by `python -m spantally.server.api.proto`),
-the CLI's options (`spantally ... --help`), the Python client's methods
-(sdk/_operations.py, written by the same command) and the parameter tables of docs/api.md.
+gRPC alike), the OpenAPI document (openapi.py), the CLI's options (cli/common.spec_option), and,
+written by `make generate` (generate.py), the gRPC service's messages
+(proto/spantally/analytics/v1/analytics.proto), the Python clients' methods (sdk/_operations.py)
+and the parameter tables (docs/api-parameters.md). docs/api.md tells how to add a parameter.
 """
 
 from __future__ import annotations
