@@ -35,7 +35,7 @@ from spantally.server.api.spec import ENDPOINTS, Endpoint, Kind, Param
 from spantally.server.api.spec import GRPC_SERVICE as SERVICE
 from spantally.store import INGEST
 
-from .harness import Project, Server, export_grpc, http_get
+from .harness import CallSpec, Project, Server, export_grpc, http_get, make_spans
 from .run_traces import examples, random_tree, spans_of
 
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -65,18 +65,30 @@ BASE = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - t
 
 @pytest.fixture(scope="module")
 def dataset(server: Server) -> tuple[Project, list[tuple[str, str]]]:
-    """A project with agent runs (and their LLM calls) over the last hours; their ids."""
+    """A project with agent runs (and their LLM calls) over the last hours, and calls of users
+    and sessions with tags and failures; the runs' ids."""
     project = server.new_project()
     rng = random.Random(20)
     spans = []
     for i in range(12):
         root = random_tree(rng)
         spans += spans_of(root, BASE + timedelta(minutes=25 * i), service=f"svc-{i % 2}")
+    spans += make_spans([CallSpec(
+        start=BASE + timedelta(seconds=rng.uniform(0, 8 * 3600)),
+        latency_ms=rng.randint(50, 20_000), model=rng.choice(["gpt-4o", "gpt-4o-mini"]),
+        input_tokens=rng.randint(1, 5000), output_tokens=rng.randint(1, 800),
+        agent_id=rng.choice(["planner", "writer", None]), error=rng.random() < 0.15,
+        extra={"session.id": f"s-{rng.randint(1, 6)}", "user.id": f"u-{rng.randint(1, 4)}",
+               "feature": rng.choice(["search", "chat"])}) for _ in range(150)],
+        service="svc-1")
     assert export_grpc(spans, server.grpc_endpoint, project.key) is SpanExportResult.SUCCESS
     runs = Client(server.api_url, project.key).runs(from_=BASE - timedelta(hours=1),
                                                    to=BASE + timedelta(hours=8), limit=1000)
     ids = [(r["traceId"], r["spanId"]) for r in runs["data"]]
     assert len(ids) >= 12
+    sessions = Client(server.api_url, project.key).sessions(
+        from_=BASE, to=BASE + timedelta(hours=8))
+    assert len(sessions["data"]) == 6, sessions
     return project, ids
 
 
@@ -86,6 +98,7 @@ def _grpc_target(server: Server) -> str:
 
 _VALUES: dict[str, list[Any]] = {
     "agentId": ["planner", "writer", "nobody"], "model": ["gpt-4o", "gpt-4o-mini"],
+    "userId": ["u-1", "u-2"], "sessionId": ["s-1", "s-3"],
     "provider": ["openai"], "service": ["svc-0", "svc-1"], "environment": ["test"],
     "status": ["ok", "error"], "tags": ["feature:search"], "compare": ["previous_period"],
     "currency": ["USD"], "granularity": ["hour", "day", "week", "month"],
