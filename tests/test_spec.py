@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from spantally.client import (
@@ -155,6 +156,8 @@ def test_http_and_grpc_answer_every_operation_alike(
             over_grpc = _outcome(lambda: getattr(rpc, endpoint.operation)(**params))
             assert over_grpc == over_http
             assert not isinstance(over_http, tuple) or over_http[0] == "InvalidArgument"
+            if not isinstance(over_http, tuple):  # exactly what the OpenAPI document says
+                Draft202012Validator(dict(endpoint.response)).validate(over_http)
 
         check()
 

@@ -11,8 +11,8 @@ from spantally.store.runs import Rollup
 from .export import flatten
 from .shape import Money, change, converted, iso_micro, usd
 
-__all__ = ["RUN_CHANGE_MEASURES", "list_row", "run_changes", "run_json", "run_measures_row",
-           "run_row_columns", "step_json"]
+__all__ = ["RUN_CHANGE_MEASURES", "list_row", "rollup_json", "run_changes", "run_json",
+           "run_measures_row", "run_row_columns", "step_json"]
 
 
 def _per_run(total: int, runs: int, places: int = 3) -> float | None:
@@ -76,7 +76,7 @@ def run_changes(current: RunMeasures, previous: RunMeasures) -> dict[str, Any]:
     return out
 
 
-def _rollup_json(r: Rollup) -> dict[str, Any]:
+def rollup_json(r: Rollup) -> dict[str, Any]:
     return {"llmCalls": r.llm_calls, "failedLlmCalls": r.llm_errors, "toolCalls": r.tool_calls,
             "failedToolCalls": r.tool_errors, "steps": r.llm_calls + r.tool_calls,
             "inputTokens": r.input_tokens, "outputTokens": r.output_tokens,
@@ -99,9 +99,9 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         "service": run.service_name, "environment": run.environment, "userId": run.user_id,
         "sessionId": run.session_id, "startTime": iso_micro(run.time),
         "durationMs": _ms(run.duration_us), "status": run.status, "errorType": run.error_type,
-        **_rollup_json(run.inclusive),
+        **rollup_json(run.inclusive),
         "models": list(run.models), "providers": list(run.providers), "tags": run.tags,
-        "own": _rollup_json(run.own),
+        "own": rollup_json(run.own),
     }
 
 

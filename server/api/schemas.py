@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any, Final
 
 from spantally.store import Measures, RunMeasures
+from spantally.store.runs import Rollup
 
-from .run_shape import run_measures_row, run_row_columns
+from .run_shape import rollup_json, run_measures_row
 from .shape import measures_row
 
 __all__ = ["ANOMALIES", "BREAKDOWN", "CALLS", "COMPARE", "ERROR", "LLM", "RUN", "RUNS",
@@ -19,20 +20,18 @@ ERROR: Final = {"type": "object", "required": ["error"], "properties": {
     "error": {"type": "object", "required": ["code", "message"],
               "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
 
-_REFERENCE_MEASURES = {
-    "calls": {"type": "integer", "minimum": 0},
-    "costUsd": {"type": "number", "minimum": 0},
-    "inputTokens": {"type": "integer", "minimum": 0},
-    "outputTokens": {"type": "integer", "minimum": 0},
-    "avgLatencyMs": {"type": "number", "minimum": 0},
-    "cost": {"type": "number", "minimum": 0, "description": "In `currency` (when asked)."},
-}
+def _closed(required: list[str], **properties: Any) -> dict[str, Any]:
+    """An object of exactly these properties (the tests validate real answers against it)."""
+    return {"type": "object", "required": required, "properties": properties,
+            "additionalProperties": False}
+
+
+_MONEY = {"currency": {"type": "string"},
+          "cost": {"type": "number", "minimum": 0, "description": "In `currency` (when asked)."}}
+
+
 def _measures(*extra: str, **properties: Any) -> dict[str, Any]:
-    return {"type": "object", "required": [*extra, *_MEASURES],
-            "properties": {**properties, **_MEASURES,
-                           "currency": {"type": "string"},
-                           "cost": {"type": "number", "minimum": 0,
-                                    "description": "In `currency` (when asked)."}}}
+    return _closed([*extra, *_MEASURES], **properties, **_MEASURES, **_MONEY)
 
 
 def _schema_of(example: dict[str, Any]) -> dict[str, Any]:
@@ -60,127 +59,150 @@ _MEASURE_NOTES: dict[str, dict[str, Any]] = {
 }
 _MEASURES = {name: {**schema, **_MEASURE_NOTES.get(name, {})} for name, schema in
              _schema_of(measures_row(Measures()))["properties"].items()}
-_RUN_MEASURES = _schema_of(run_measures_row(RunMeasures()))
-_RUN_MEASURES["properties"].update({"currency": {"type": "string"},
-                                    "cost": {"type": "number", "minimum": 0},
-                                    "costPerRun": {"type": ["number", "null"], "minimum": 0}})
+_RUN_MEASURES = _schema_of(run_measures_row(RunMeasures()))["properties"]
 
 
 def _run_measures(*extra: str, **properties: Any) -> dict[str, Any]:
-    return {**_RUN_MEASURES, "required": [*extra, *_RUN_MEASURES["required"]],
-            "properties": {**properties, **_RUN_MEASURES["properties"]}}
+    return _closed([*extra, *_RUN_MEASURES], **properties, **_RUN_MEASURES, **_MONEY,
+                   costPerRun={"type": ["number", "null"], "minimum": 0})
 
 
-_PERIOD = {"from": {"type": "string"}, "to": {"type": "string"}}
-_CHANGE = {"type": "object", "required": ["current", "previous", "change", "changePercent",
-                                          "trend"], "properties": {
-    "current": {"type": ["number", "null"]}, "previous": {"type": ["number", "null"]},
-    "change": {"type": ["number", "null"]}, "changePercent": {"type": ["number", "null"]},
-    "trend": {"enum": ["up", "down", "flat", None]}}}
+_TEXT = {"type": "string"}
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+_COUNT = {"type": "integer", "minimum": 0}
+_NUMBER = {"type": "number", "minimum": 0}
+_NULLABLE_NUMBER = {"type": ["number", "null"], "minimum": 0}
+_PERIOD = {"from": _TEXT, "to": _TEXT}
+_CHANGE = _closed(["current", "previous", "change", "changePercent", "trend"],
+                  current={"type": ["number", "null"]}, previous={"type": ["number", "null"]},
+                  change={"type": ["number", "null"]},
+                  changePercent={"type": ["number", "null"]},
+                  trend={"enum": ["up", "down", "flat", None]})
 _CHANGES = {"type": "object", "additionalProperties": _CHANGE}
 _EXPLAIN = {"type": "object", "description": "With explain=true: the plans and queries."}
-_ROLLUP = {"type": "object", "description": "Steps, tokens and cost below the run, "
-           "sub-agents' included; `own`: its own steps only."}
 
 
 def _answer(required: list[str], **properties: Any) -> dict[str, Any]:
-    return {"type": "object", "required": required,
-            "properties": {**properties, "explain": _EXPLAIN}}
+    return _closed(required, **properties, explain=_EXPLAIN)
 
 
-LLM: Final = _answer(["summary", "byModel", "byTime"], summary={
-    "type": "object", "required": ["totalCalls", "totalCostUsd", "totalInputTokens",
-                                   "totalOutputTokens", "avgLatencyMs", "avgCostPerCall"],
-    "properties": {
-        "totalCalls": {"type": "integer", "minimum": 0},
-        "totalCostUsd": {"type": "number", "minimum": 0},
-        "totalInputTokens": {"type": "integer", "minimum": 0},
-        "totalOutputTokens": {"type": "integer", "minimum": 0},
-        "avgLatencyMs": {"type": "number", "minimum": 0},
-        "avgCostPerCall": {"type": "number", "minimum": 0},
-        "unpricedCalls": {"type": "integer", "minimum": 0},
-        "errorCalls": {"type": "integer", "minimum": 0},
-        "currency": {"type": "string"},
-        "exchangeRate": {"type": "number"},
-        "totalCost": {"type": "number"}}},
-    byModel={"type": "array", "items": {"type": "object", "required": [
-        "provider", "model", "calls", "costUsd"], "properties": {
-        "provider": {"type": ["string", "null"]},
-        "model": {"type": ["string", "null"]}, **_REFERENCE_MEASURES}}},
-    byTime={"type": "array", "items": {"type": "object", "required": [
-        "bucket", "calls", "costUsd"], "properties": {
-        "bucket": {"type": "string"}, **_REFERENCE_MEASURES}}})
+def _list(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
 
-SUMMARY: Final = {**_measures("from", "to", **_PERIOD, previous={"type": "object"},
-                              changes=_CHANGES, explain=_EXPLAIN)}
-_SERIES = {**_PERIOD, "granularity": {"type": "string"}, "timeZone": {"type": "string"}}
+
+# The reference's figures (reference 003): avgLatencyMs is 0, not null, without calls.
+_REFERENCE_MEASURES = {"calls": _COUNT, "costUsd": _NUMBER, "inputTokens": _COUNT,
+                       "outputTokens": _COUNT, "avgLatencyMs": _NUMBER,
+                       "cost": _MONEY["cost"]}
+LLM: Final = _answer(
+    ["summary", "byModel", "byTime"],
+    summary=_closed(["totalCalls", "totalCostUsd", "totalInputTokens", "totalOutputTokens",
+                     "avgLatencyMs", "avgCostPerCall", "unpricedCalls", "errorCalls"],
+                    totalCalls=_COUNT, totalCostUsd=_NUMBER, totalInputTokens=_COUNT,
+                    totalOutputTokens=_COUNT, avgLatencyMs=_NUMBER, avgCostPerCall=_NUMBER,
+                    unpricedCalls=_COUNT, errorCalls=_COUNT, currency=_TEXT,
+                    exchangeRate={"type": "number"}, totalCost=_NUMBER),
+    byModel=_list(_closed(["provider", "model", "calls", "costUsd", "inputTokens",
+                           "outputTokens", "avgLatencyMs"], provider=_NULLABLE_TEXT,
+                          model=_NULLABLE_TEXT, **_REFERENCE_MEASURES)),
+    byTime=_list(_closed(["bucket", "calls", "costUsd", "inputTokens", "outputTokens",
+                          "avgLatencyMs"], bucket=_TEXT, **_REFERENCE_MEASURES)))
+
+SUMMARY: Final = _measures("from", "to", **_PERIOD, previous=_measures("from", "to", **_PERIOD),
+                           changes=_CHANGES, explain=_EXPLAIN)
+_SERIES = {**_PERIOD, "granularity": _TEXT, "timeZone": _TEXT}
 TIMESERIES: Final = _answer(["from", "to", "granularity", "timeZone", "data"], **_SERIES,
-                            data={"type": "array", "items": _measures(
-                                "bucket", bucket={"type": "string"})})
+                            data=_list(_measures("bucket", bucket=_TEXT)))
 BREAKDOWN: Final = _answer(
     ["from", "to", "dimension", "sort", "data", "total"], **_PERIOD,
-    dimension={"type": "string"}, sort={"type": "string"}, total=_measures(),
-    previous={"type": "object"},
-    data={"type": "array", "items": _measures(
-        "key", "other", "percentageOfTotal", key={"type": ["string", "null"]},
-        other={"type": "boolean"},
+    dimension=_TEXT, sort=_TEXT, total=_measures(),
+    previous=_closed(["from", "to", "total"], **_PERIOD, total=_measures()),
+    data=_list(_measures(
+        "key", "other", "percentageOfTotal", key=_NULLABLE_TEXT, other={"type": "boolean"},
         percentageOfTotal={"type": "number", "minimum": 0, "maximum": 100},
-        previous=_measures(), changes=_CHANGES)})
+        previous=_measures(), changes=_CHANGES)))
 COMPARE: Final = _answer(["current", "previous", "changes"],
                          current=_measures("from", "to", **_PERIOD),
                          previous=_measures("from", "to", **_PERIOD), changes=_CHANGES)
-SESSIONS: Final = _answer(["from", "to", "data", "summary"], **_PERIOD,
-                          summary={"type": "object"},
-                          data={"type": "array", "items": {"type": "object", "required": [
-                              "sessionId", "startedAt", "endedAt", "calls", "costUsd"]}})
+_SESSION = _closed(
+    ["sessionId", "startedAt", "endedAt", "durationMs", "calls", "errorCalls", "inputTokens",
+     "outputTokens", "totalTokens", "costUsd", "costNanoUsd", "unpricedCalls", "userId",
+     "agentId"],
+    sessionId=_TEXT, startedAt=_TEXT, endedAt=_TEXT, durationMs=_NUMBER, calls=_COUNT,
+    errorCalls=_COUNT, inputTokens=_COUNT, outputTokens=_COUNT, totalTokens=_COUNT,
+    costUsd=_NUMBER, costNanoUsd=_COUNT, unpricedCalls=_COUNT, userId=_NULLABLE_TEXT,
+    agentId=_NULLABLE_TEXT)
+_SESSIONS_SUMMARY = _closed(
+    ["totalSessions", "totalCalls", "totalTokens", "totalCostUsd", "totalCostNanoUsd",
+     "avgCallsPerSession", "avgTokensPerSession", "avgCostPerSessionUsd", "avgDurationMs"],
+    totalSessions=_COUNT, totalCalls=_COUNT, totalTokens=_COUNT, totalCostUsd=_NUMBER,
+    totalCostNanoUsd=_COUNT, avgCallsPerSession=_NULLABLE_NUMBER,
+    avgTokensPerSession=_NULLABLE_NUMBER, avgCostPerSessionUsd=_NULLABLE_NUMBER,
+    avgDurationMs=_NULLABLE_NUMBER)
+SESSIONS: Final = _answer(["from", "to", "sort", "limit", "offset", "data", "summary"],
+                          **_PERIOD, sort=_TEXT, limit=_COUNT, offset=_COUNT,
+                          data=_list(_SESSION), summary=_SESSIONS_SUMMARY)
+_ANOMALY = _closed(
+    ["id", "hour", "detectedAt", "type", "scope", "scopeKey", "severity", "expectedValue",
+     "actualValue", "unit", "baselineDays", "zScore", "description"],
+    id=_TEXT, hour=_TEXT, detectedAt=_TEXT,
+    type={"enum": ["cost_spike", "volume_spike", "error_rate_spike", "latency_spike"]},
+    scope={"enum": ["project", "agent", "model"]}, scopeKey=_NULLABLE_TEXT,
+    severity={"enum": ["low", "medium", "high"]}, expectedValue={"type": "number"},
+    actualValue={"type": "number"}, unit={"enum": ["usd", "calls", "ratio", "ms"]},
+    baselineDays=_COUNT, zScore={"type": ["number", "null"]}, description=_TEXT)
 ANOMALIES: Final = _answer(["from", "to", "baselineDays", "data"], **_PERIOD,
-                           baselineDays={"type": "integer"},
-                           data={"type": "array", "items": {"type": "object", "required": [
-                               "id", "hour", "type", "scope", "severity", "expectedValue",
-                               "actualValue", "description"], "properties": {
-                               "type": {"enum": ["cost_spike", "volume_spike",
-                                                 "error_rate_spike", "latency_spike"]},
-                               "scope": {"enum": ["project", "agent", "model"]},
-                               "severity": {"enum": ["low", "medium", "high"]}}}})
-RUNS_SUMMARY: Final = _run_measures("from", "to", **_PERIOD, previous={"type": "object"},
+                           baselineDays=_COUNT, data=_list(_ANOMALY))
+RUNS_SUMMARY: Final = _run_measures("from", "to", **_PERIOD,
+                                    previous=_run_measures("from", "to", **_PERIOD),
                                     changes=_CHANGES, explain=_EXPLAIN)
 RUNS_TIMESERIES: Final = _answer(["from", "to", "granularity", "timeZone", "data"], **_SERIES,
-                                 data={"type": "array", "items": _run_measures(
-                                     "bucket", bucket={"type": "string"})})
+                                 data=_list(_run_measures("bucket", bucket=_TEXT)))
 RUNS_BREAKDOWN: Final = _answer(
     ["from", "to", "dimension", "sort", "data", "others"], **_PERIOD,
-    dimension={"type": "string"}, sort={"type": "string"},
-    others={"type": "integer", "minimum": 0, "description": "Values left out by `limit`."},
-    data={"type": "array", "items": _run_measures(
-        "key", key={"type": ["string", "null"]}, changes=_CHANGES)})
-CALLS: Final = {"type": "object", "required": ["calls"], "properties": {
-    "calls": {"type": "array", "items": {"type": "object", "required": [
-        "time", "operation", "inputTokens", "outputTokens", "latencyMs", "status"],
-        "properties": {
-            "time": {"type": "string"},
-            "provider": {"type": ["string", "null"]},
-            "model": {"type": ["string", "null"]},
-            "agentId": {"type": ["string", "null"]},
-            "sessionId": {"type": ["string", "null"]},
-            "userId": {"type": ["string", "null"]},
-            "operation": {"type": "string"},
-            "streaming": {"type": ["boolean", "null"]},
-            "inputTokens": {"type": "integer"},
-            "outputTokens": {"type": "integer"},
-            "costUsd": {"type": ["number", "null"]},
-            "latencyMs": {"type": "number"},
-            "timeToFirstChunkMs": {"type": ["number", "null"]},
-            "status": {"enum": ["ok", "error"]},
-            "errorType": {"type": ["string", "null"]}}}}}}
-_RUN = {"type": "object", "required": ["traceId", "spanId", "kind", "startTime", "durationMs",
-                                       "status", "llmCalls", "toolCalls", "own"],
-        "properties": {c: {} for c in run_row_columns() if "." not in c} | {
-            "traceId": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-            "spanId": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
-            "kind": {"enum": ["agent", "workflow"]}, "status": {"enum": ["ok", "error"]},
-            "own": _ROLLUP}}
-RUNS: Final = _answer(["from", "to", "limit", "offset", "data"], **_PERIOD,
-                      limit={"type": "integer"}, offset={"type": "integer"},
-                      data={"type": "array", "items": _RUN})
-RUN: Final = {**_RUN, "required": [*_RUN["required"], "stepsInOrder"],
-              "properties": {**_RUN["properties"], "stepsInOrder": {"type": "array"}}}
+    dimension=_TEXT, sort=_TEXT,
+    others={**_COUNT, "description": "Values left out by `limit`."},
+    data=_list(_run_measures("key", key=_NULLABLE_TEXT, changes=_CHANGES)))
+CALLS: Final = _closed(["calls"], calls=_list(_closed(
+    ["time", "provider", "model", "agentId", "sessionId", "userId", "operation", "streaming",
+     "inputTokens", "outputTokens", "costUsd", "latencyMs", "timeToFirstChunkMs", "status",
+     "errorType"],
+    time=_TEXT, provider=_NULLABLE_TEXT, model=_NULLABLE_TEXT, agentId=_NULLABLE_TEXT,
+    sessionId=_NULLABLE_TEXT, userId=_NULLABLE_TEXT, operation=_TEXT,
+    streaming={"type": ["boolean", "null"]}, inputTokens=_COUNT, outputTokens=_COUNT,
+    costUsd=_NULLABLE_NUMBER, latencyMs=_NUMBER, timeToFirstChunkMs=_NULLABLE_NUMBER,
+    status={"enum": ["ok", "error"]}, errorType=_NULLABLE_TEXT)))
+_ROLLUP = _schema_of(rollup_json(Rollup()))["properties"]
+_HEX = {32: {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+        16: {"type": "string", "pattern": "^[0-9a-f]{16}$"}}
+_NULLABLE_SPAN = {"type": ["string", "null"], "pattern": "^[0-9a-f]{16}$"}
+_RUN_FIELDS = {
+    "traceId": _HEX[32], "spanId": _HEX[16], "parentSpanId": _NULLABLE_SPAN,
+    "parentRunSpanId": _NULLABLE_SPAN, "kind": {"enum": ["agent", "workflow"]},
+    "agentId": _NULLABLE_TEXT, "agentName": _NULLABLE_TEXT, "service": _NULLABLE_TEXT,
+    "environment": _NULLABLE_TEXT, "userId": _NULLABLE_TEXT, "sessionId": _NULLABLE_TEXT,
+    "startTime": _TEXT, "durationMs": _NULLABLE_NUMBER, "status": {"enum": ["ok", "error"]},
+    "errorType": _NULLABLE_TEXT, **_ROLLUP,
+    "models": _list(_TEXT), "providers": _list(_TEXT),
+    "tags": {"type": ["object", "null"], "additionalProperties": _TEXT},
+    "own": {**_closed(list(_ROLLUP), **_ROLLUP),
+            "description": "Its own steps only; the run's other figures include its "
+                           "sub-agents'."},
+}
+_RUN = _closed(list(_RUN_FIELDS), **_RUN_FIELDS)
+_STEP = _closed(
+    ["type", "spanId", "parentSpanId", "runSpanId", "depth", "name", "startTime", "offsetMs",
+     "durationMs", "status", "errorType"],
+    type={"enum": ["call", "tool", "run"]}, spanId=_HEX[16], parentSpanId=_NULLABLE_SPAN,
+    runSpanId=_HEX[16], depth=_COUNT, name=_NULLABLE_TEXT, startTime=_TEXT,
+    offsetMs={"type": ["number", "null"]}, durationMs=_NULLABLE_NUMBER,
+    status={"enum": ["ok", "error"]}, errorType=_NULLABLE_TEXT,
+    # LLM calls only:
+    provider=_NULLABLE_TEXT, operation=_NULLABLE_TEXT, inputTokens=_COUNT,
+    outputTokens=_COUNT, cacheReadTokens=_COUNT, cacheWriteTokens=_COUNT,
+    reasoningTokens=_COUNT, costUsd=_NULLABLE_NUMBER, costNanoUsd={"type": ["integer", "null"]},
+    ttftMs=_NULLABLE_NUMBER)
+RUNS: Final = _closed(["from", "to", "limit", "offset", "data"], **_PERIOD, limit=_COUNT,
+                      offset=_COUNT, data=_list(_RUN))
+RUN: Final = _closed([*_RUN_FIELDS, "stepsInOrder"], **_RUN_FIELDS,
+                     stepsInOrder=_list(_STEP))
