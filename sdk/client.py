@@ -444,9 +444,36 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _json_of(message: Any, json_format: Any) -> dict[str, Any]:
+    """An answer message as the HTTP API's JSON, by the fields' JSON names, integers as ints;
+    a field the message does not have (JSON's null), or an empty map, is left out."""
+    out: dict[str, Any] = {}
+    for field in message.DESCRIPTOR.fields:
+        value = getattr(message, field.name)
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            if value:  # a map is never empty where the answer has it (`changes`)
+                value_field = field.message_type.fields_by_name["value"]
+                out[field.json_name] = {k: _field_value(value_field, v, json_format)
+                                        for k, v in value.items()}
+        elif field.is_repeated:
+            out[field.json_name] = [_field_value(field, v, json_format) for v in value]
+        elif not field.has_presence or message.HasField(field.name):
+            out[field.json_name] = _field_value(field, value, json_format)
+    return out
+
+
+def _field_value(field: Any, value: Any, json_format: Any) -> Any:
+    if field.message_type is None:
+        return value
+    if field.message_type.full_name == "google.protobuf.Struct":
+        return _plain(json_format.MessageToDict(value))
+    return _json_of(value, json_format)
+
+
 class GrpcClient(Operations):
     """The query operations over gRPC (`spantally.analytics.v1.AnalyticsService`, on the
-    collector's OTLP/gRPC port): the same methods and answers as `Client`. `credentials`:
+    collector's OTLP/gRPC port): the same methods and answers as `Client`, except that a field
+    the HTTP answer has as null is left out (a message cannot tell null from absent). `credentials`:
     `grpc.ssl_channel_credentials(...)` for a server with TLS. Needs `spantally[server]`
     (the generated messages and their protobuf)."""
 
@@ -491,7 +518,7 @@ class GrpcClient(Operations):
             if code == "UNAVAILABLE" and "failed to connect" in details:  # gRPC's own words
                 raise ConnectionFailed("UNREACHABLE", details) from None
             raise _GRPC_ERRORS.get(code, SpanTallyError)(code, details) from None
-        return _plain(self._json_format.MessageToDict(response.body))  # type: ignore[no-any-return]
+        return _json_of(response, self._json_format)
 
 
 def _snake(name: str) -> str:

@@ -1,6 +1,7 @@
 """What is written from the spec (spec.ENDPOINTS) into files other tools read:
 
-- proto/spantally/analytics/v1/analytics.proto, the gRPC service (compiled at build time);
+- proto/spantally/analytics/v1/analytics.proto, the gRPC service, its answers from schemas.py
+  (compiled at build time);
 - sdk/_operations.py, the Python clients' typed methods (HTTP and gRPC);
 - docs/api-parameters.md, every operation's parameters.
 
@@ -12,9 +13,11 @@ spec and its copies land together.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from .spec import ENDPOINTS, GRPC_PACKAGE, GRPC_SERVICE, Endpoint, Kind, Param
 
@@ -42,12 +45,109 @@ def _proto_type(param: Param) -> str:
     return "int64" if param.kind is Kind.INTEGER else "string"
 
 
-def proto() -> str:
+class _Numbers:
+    """The field numbers of the .proto as committed: a field keeps its number for good, a new
+    one takes the next free number of its message, and a removed one's number stays reserved
+    (numbers are the wire format)."""
+
+    def __init__(self, committed: str) -> None:
+        self._fields: dict[str, dict[str, int]] = {}
+        self._reserved: dict[str, set[int]] = {}
+        path: list[str] = []
+        for line in committed.splitlines():
+            code = line.split("//")[0].strip()
+            if match := re.fullmatch(r"message (\w+) \{", code):
+                path.append(match[1])
+            elif code == "}" and path:
+                path.pop()
+            elif match := re.fullmatch(r"reserved ([\d, ]+);", code):
+                self._reserved.setdefault(".".join(path), set()).update(
+                    int(n) for n in match[1].split(","))
+            elif path and (match := re.fullmatch(r".*\b(\w+) = (\d+);", code)):
+                self._fields.setdefault(".".join(path), {})[match[1]] = int(match[2])
+
+    def assign(self, message: str, names: list[str]) -> tuple[dict[str, int], list[int]]:
+        """Each field's number, and the numbers to keep reserved."""
+        old = self._fields.get(message, {})
+        used = set(old.values()) | self._reserved.get(message, set())
+        numbers: dict[str, int] = {}
+        following = max(used, default=0) + 1
+        for name in names:
+            if name in old:
+                numbers[name] = old[name]
+            else:
+                numbers[name], following = following, following + 1
+        return numbers, sorted(used - set(numbers.values()))
+
+
+_SCALARS = {"integer": "int64", "number": "double", "string": "string", "boolean": "bool"}
+_STRUCT = "google.protobuf.Struct"
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def _field_type(name: str, schema: dict[str, Any], required: bool = True
+                ) -> tuple[str, dict[str, Any] | None]:
+    """A property's proto type (with `optional ` or `repeated ` first), and the schema of a
+    message to nest for it, named after the property. A scalar that may be null, or absent
+    (not `required`), is `optional`: it has presence."""
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    nullable = "null" in types or None in schema.get("enum", ())
+    optional = "optional " if nullable or not required else ""
+    kind = next((t for t in types if t != "null"), None)
+    if "enum" in schema:
+        return f"{optional}string", None
+    if kind == "array":
+        items = schema["items"]
+        item_type, nested = _field_type(name, items)
+        return f"repeated {item_type}", nested
+    if kind == "object" and "properties" in schema:
+        return name[:1].upper() + name[1:], schema
+    if kind == "object" and isinstance(schema.get("additionalProperties"), dict) and (
+            not nullable):
+        value_type, nested = _field_type(name[:1].upper() + name[1:] + "Value",
+                                         schema["additionalProperties"])
+        return f"map<string, {value_type}>", nested
+    if kind in _SCALARS:
+        return f"{optional}{_SCALARS[kind]}", None
+    return _STRUCT, None  # free-form: explain, tags that may be null
+
+
+def _message(name: str, schema: dict[str, Any], path: str, numbers: _Numbers,
+             indent: str = "") -> list[str]:
+    """The message of an answer's JSON Schema, its objects as nested messages."""
+    properties: dict[str, Any] = schema["properties"]
+    assigned, reserved = numbers.assign(path, [_snake(p) for p in properties])
+    nested: list[str] = []
+    fields: list[str] = []
+    required = set(schema.get("required", ()))
+    for prop, sub in properties.items():
+        proto_type, nested_schema = _field_type(prop, sub, prop in required)
+        if nested_schema is not None:
+            nested_name = proto_type.split()[-1].removeprefix("map<string,").rstrip(">")
+            nested += _message(nested_name, nested_schema, f"{path}.{nested_name}", numbers,
+                               indent + "  ")
+        if "description" in sub:
+            fields += _wrap(sub["description"], indent + "  // ")
+        fields.append(f"{indent}  {proto_type} {_snake(prop)} = {assigned[_snake(prop)]};")
+    if reserved:
+        fields.append(f"{indent}  reserved {', '.join(map(str, reserved))};")
+    return [f"{indent}message {name} {{", *nested, *fields, f"{indent}}}"]
+
+
+def proto(committed: str = "") -> str:
+    """The .proto, numbering fields as `committed` (the file as it is) did."""
+    numbers = _Numbers(committed)
     lines = [f"// {_HEADER}", "//",
              "// SpanTally's query operations over gRPC: the same operations, parameters and",
-             "// answers as the HTTP API (docs/api.md). Each field is the HTTP parameter of the",
-             "// same name (in snake case), checked the same way: a wrong value is answered",
-             "// INVALID_ARGUMENT naming it. Each answer's `body` is the HTTP API's JSON answer.",
+             "// answers as the HTTP API (docs/api.md). Each request field is the HTTP parameter",
+             "// of the same name (in snake case), checked the same way: a wrong value is",
+             "// answered INVALID_ARGUMENT naming it. Each answer is the HTTP API's JSON answer",
+             "// as a message: its JSON mapping is that answer, except that a null field, and",
+             "// a map the answer does not have (`changes` without a comparison), are absent.",
              "// Send the project API key as `authorization: Bearer st_...` metadata.",
              'syntax = "proto3";', "", f"package {GRPC_PACKAGE};", "",
              'import "google/protobuf/struct.proto";', "", "service AnalyticsService {"]
@@ -61,9 +161,9 @@ def proto() -> str:
         for param in _grpc_params(endpoint):
             lines += list(_wrap(param.describe(), "  // "))
             lines.append(f"  optional {_proto_type(param)} {param.snake} = {param.number};")
-        lines += ["}", "", f"message {endpoint.method}Response {{",
-                  f"  // The JSON answer of GET {endpoint.path}.",
-                  "  google.protobuf.Struct body = 1;", "}"]
+        lines += ["}", "", f"// The answer of GET {endpoint.path}."]
+        lines += _message(f"{endpoint.method}Response", dict(endpoint.response),
+                          f"{endpoint.method}Response", numbers)
     return "\n".join(lines) + "\n"
 
 
@@ -144,9 +244,14 @@ def parameters_doc() -> str:
     return "\n".join(lines)
 
 
-def generated_files() -> dict[str, str]:
-    """Each generated file's path in the checkout, and its text."""
-    return {"proto/spantally/analytics/v1/analytics.proto": proto(),
+PROTO = "proto/spantally/analytics/v1/analytics.proto"
+
+
+def generated_files(checkout: Path) -> dict[str, str]:
+    """Each generated file's path in the checkout, and its text (the .proto numbered as the
+    checkout's is)."""
+    committed = checkout / PROTO
+    return {PROTO: proto(committed.read_text() if committed.exists() else ""),
             "sdk/_operations.py": operations(),
             "docs/api-parameters.md": parameters_doc()}
 
@@ -157,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only say which files differ")
     options = parser.parse_args(argv)
     stale = []
-    for relative, text in generated_files().items():
+    for relative, text in generated_files(options.checkout).items():
         path = options.checkout / relative
         if path.exists() and path.read_text() == text:
             continue

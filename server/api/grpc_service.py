@@ -3,7 +3,7 @@ collector's OTLP/gRPC port beside the trace service.
 
 Each request message's set fields become the query string the HTTP route would get (the field
 names in the API's spelling), so that the spec parses and checks both transports the same way,
-and the operation is the HTTP route's; the answer's `body` is the HTTP JSON answer. The project
+and the operation is the HTTP route's; the answer is the HTTP JSON answer as its message. The project
 API key comes as `authorization: Bearer st_...` metadata; errors get their status from
 common.errors.classify, as the HTTP API's and the OTLP receivers' do."""
 
@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
-from google.protobuf import struct_pb2
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
@@ -25,6 +24,7 @@ from spantally.common.errors import InvalidArgument, classify
 from spantally.store import READ, Database
 
 from ..config import ApiConfig
+from .messages import message_of
 from .operation import Context, Operation
 from .routes import OPERATIONS
 from .spec import ENDPOINTS, GRPC_SERVICE, Endpoint, Kind
@@ -71,14 +71,15 @@ class AnalyticsService:
                 args = endpoint.parse(query, path)
                 answer = await operation(Context(project_id, self._config, self._database,
                                                  self._read_database), args)
-                struct = struct_pb2.Struct()
-                struct.update(answer.body)
+                # The HTTP answer as its message: the message is written from the same schema
+                # (generate.py), and the tests hold every answer to that schema.
+                response = message_of(response_type(), answer.body)
             except Exception as exc:  # noqa: BLE001 - every failure gets its status from classify()
                 failure = classify(exc)
                 if failure.grpc_code is grpc.StatusCode.INTERNAL:
                     log.exception("gRPC %s failed", endpoint.method)
                 await context.abort(failure.grpc_code, failure.message)
-            return response_type(body=struct)
+            return response
 
         return call
 

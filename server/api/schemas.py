@@ -1,6 +1,7 @@
-"""JSON Schemas of the query endpoints' answers (format=json), for the OpenAPI document and the
-tests that validate answers against it. Shapes that a shape function builds are derived from
-its answer for an empty set, so that a field added there is described here."""
+"""JSON Schemas of the query endpoints' answers (format=json): the OpenAPI document's, the gRPC
+answer messages' (generate.py writes them from these), and what the tests validate every real
+answer against (objects closed: no field undescribed). Measures that a shape function builds
+are derived from its answer for an empty set, so that a field added there is described here."""
 
 from __future__ import annotations
 
