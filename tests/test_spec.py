@@ -409,3 +409,21 @@ def test_management_answers_are_exactly_their_models(server: Server, project: Pr
     ]
     for model, content in checks:
         model.model_validate(content)  # raises on a missing, extra or mistyped field
+
+
+def test_answer_fields_keep_their_numbers_and_removed_ones_stay_reserved() -> None:
+    from spantally.server.api.generate import _message, _Numbers
+
+    def message(committed: str, *names: str) -> str:
+        schema = {"type": "object", "required": list(names),
+                  "properties": {n: {"type": "integer"} for n in names}}
+        return "\n".join(_message("Answer", schema, "Answer", _Numbers(committed)))
+
+    first = message("", "calls", "costUsd")
+    assert "int64 calls = 1;" in first and "int64 cost_usd = 2;" in first
+    # A field added before the others takes the next free number; a removed one's is reserved.
+    second = message(first, "errors", "costUsd")
+    assert "int64 errors = 3;" in second and "int64 cost_usd = 2;" in second
+    assert "reserved 1;" in second
+    third = message(second, "calls", "costUsd")
+    assert "int64 calls = 4;" in third and "reserved 1, 3;" in third
