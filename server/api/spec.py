@@ -23,7 +23,7 @@ from spantally.store import DIMENSIONS, RUN_DIMENSIONS, RUN_SORTS, SESSION_ORDER
 
 from ..config import ApiConfig
 from . import schemas
-from .params import parse_time
+from .params import no_nul, parse_currency, parse_time
 
 __all__ = [
     "ENDPOINTS",
@@ -110,9 +110,7 @@ class Param:
 
 
 def _no_nul(param: Param, text: str) -> str:
-    if "\x00" in text:
-        raise InvalidArgument(f"{param.name} must not contain a NUL character")
-    return text
+    return no_nul(param.name, text)
 
 
 def _text(param: Param, text: str) -> str:
@@ -155,11 +153,7 @@ def _zone(param: Param, text: str) -> str:
 
 
 def _currency(param: Param, text: str) -> str:
-    code = text.strip().upper()
-    if len(code) != 3 or not code.isascii() or not code.isalpha():
-        raise InvalidArgument(f"{param.name}: {text[:80]!r} is not an ISO 4217 currency code "
-                              "(e.g. EUR)")
-    return code
+    return parse_currency(param.name, text)
 
 
 def _tags(param: Param, text: str) -> tuple[tuple[str, str], ...]:
