@@ -187,6 +187,7 @@ class Operations:
         currency: str | None = None,
         sort: str | None = None,
         limit: int | None = None,
+        order: str | None = None,
     ) -> dict[str, Any]:
         """The measures per value of a dimension, largest first: GET
         /api/analytics/breakdown/{dimension}."""
@@ -211,6 +212,7 @@ class Operations:
             "sort": sort,
             "limit": limit,
             "dimension": dimension,
+            "order": order,
         })
 
     def compare(
@@ -701,6 +703,7 @@ class AsyncOperations:
         currency: str | None = None,
         sort: str | None = None,
         limit: int | None = None,
+        order: str | None = None,
     ) -> dict[str, Any]:
         """The measures per value of a dimension, largest first: GET
         /api/analytics/breakdown/{dimension}."""
@@ -725,6 +728,7 @@ class AsyncOperations:
             "sort": sort,
             "limit": limit,
             "dimension": dimension,
+            "order": order,
         })
 
     async def compare(

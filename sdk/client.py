@@ -374,6 +374,12 @@ class Client(Operations):
     def delete_currency_rate(self, currency: str) -> None:
         self._send("DELETE", f"/api/currencies/{urllib.parse.quote(currency, safe='')}")
 
+    def dismiss_anomaly(self, anomaly_id: str) -> dict[str, Any]:
+        """POST /api/analytics/anomalies/{id}/dismiss (a key with the admin scope): the
+        stored anomaly's id, status and dismissedAt."""
+        return self._send(  # type: ignore[no-any-return]
+            "POST", f"/api/analytics/anomalies/{urllib.parse.quote(anomaly_id, safe='')}/dismiss")
+
     # -- the admin API (a key with the admin scope; docs/security.md) -----------------------
 
     def keys(self) -> list[dict[str, Any]]:

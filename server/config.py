@@ -8,7 +8,7 @@ from pathlib import Path
 
 from spantally.collector import CollectorConfig, RateLimits
 from spantally.common.tls import TlsConfig
-from spantally.store import ColumnstoreConfig, RetentionConfig
+from spantally.store import AnomalyRules, ColumnstoreConfig, RetentionConfig
 
 __all__ = ["ApiConfig", "Settings"]
 
@@ -22,6 +22,8 @@ class ApiConfig:
     max_raw_range_days: float = 7.0
     """Longest span of raw calls (rather than aggregates) one analytics query may read, unless
     it filters on one user or session (an index finds those over any range)."""
+    anomaly_min_calls: int = AnomalyRules().min_calls
+    """Calls an hour needs before its anomalies are judged, on request and by the detector."""
     admin_token: str | None = field(default=None, repr=False)
     """The server's own secret for /api/admin/projects (creating and listing projects); None
     turns those off. Project keys never reach them."""
@@ -44,6 +46,9 @@ class Settings:
     retention_interval_s: float = 3600.0
     """How often the modes without TimescaleDB policies delete expired rows."""
     columnstore: ColumnstoreConfig = field(default_factory=ColumnstoreConfig)
+    anomaly_check_interval_s: float | None = 300.0
+    """How often a process looks for complete hours whose anomalies no process judged yet
+    (store.anomaly_log; one process at a time judges); None turns the detector off."""
     maintenance_interval_s: float = 15.0
     """Mode `timescale`: how often a process checks that TimescaleDB's scheduler ran every
     policy, running those it did not (store.maintenance)."""

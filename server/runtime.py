@@ -13,6 +13,7 @@ from aiohttp import web
 from spantally.collector import Authenticator, Collector, Limiter
 from spantally.collector.service import bound_port
 from spantally.store import (
+    AnomalyRules,
     ClusterConfig,
     Database,
     MaintenanceRunner,
@@ -27,6 +28,7 @@ from spantally.store import (
     default_home,
     ensure_project,
     forget_copies,
+    judge_hours,
     project_limits,
 )
 
@@ -69,6 +71,7 @@ class Runtime:
         self._retention: asyncio.Task[None] | None = None
         self._maintenance: asyncio.Task[None] | None = None
         self._copies: asyncio.Task[None] | None = None
+        self._anomalies: asyncio.Task[None] | None = None
         self._revocations: asyncio.Task[None] | None = None
         self.authenticator: Authenticator | None = None
         self.limiter: Limiter | None = None
@@ -124,6 +127,9 @@ class Runtime:
                                            or settings.retention.aggregate_days is not None):
             self._retention = asyncio.create_task(
                 self._apply_retention_periodically(), name="spantally-retention")
+        if settings.anomaly_check_interval_s is not None:
+            self._anomalies = asyncio.create_task(self._judge_anomalies_periodically(),
+                                                  name="spantally-anomalies")
         if mode is StorageMode.TIMESCALE:
             runner = MaintenanceRunner(self.database, settings.maintenance_interval_s)
             self._maintenance = asyncio.create_task(runner.run_forever(),
@@ -163,7 +169,7 @@ class Runtime:
         if self._api is not None:
             await self._api.cleanup()
         tasks = [t for t in (self._watch, self._retention, self._maintenance, self._revocations,
-                             self._copies) if t is not None]
+                             self._copies, self._anomalies) if t is not None]
         for task in tasks:
             task.cancel()
         # Wait for them to end before the pool closes under a maintenance round in progress.
@@ -182,6 +188,17 @@ class Runtime:
             except Exception:  # noqa: BLE001 - retried at the next interval
                 log.exception("applying retention failed; will retry")
             await asyncio.sleep(self.settings.retention_interval_s)
+
+    async def _judge_anomalies_periodically(self) -> None:
+        """Each complete hour's anomalies, judged once and stored (store.anomaly_log)."""
+        assert self.database is not None and self.settings.anomaly_check_interval_s is not None
+        while True:
+            try:
+                await judge_hours(self.database,
+                                  AnomalyRules(min_calls=self.settings.api.anomaly_min_calls))
+            except Exception:  # noqa: BLE001 - retried at the next interval
+                log.exception("judging anomalies failed; will retry")
+            await asyncio.sleep(self.settings.anomaly_check_interval_s)
 
     async def _forget_copies_periodically(self) -> None:
         """Copies of calls are matched for a day (store.copies.REMEMBERED); older ones go."""

@@ -1,7 +1,22 @@
 """SpanTally's store: TimescaleDB (or PostgreSQL) schema, writer, and analytics queries."""
 
-from .anomalies import ANOMALY_KINDS, Anomaly, AnomalyRules, detect_anomalies
-from .breakdowns import BREAKDOWN_SORTS, Breakdown, breakdown
+from .anomalies import (
+    ANOMALY_KINDS,
+    ANOMALY_SCOPES,
+    Anomaly,
+    AnomalyRules,
+    anomaly_id,
+    detect_anomalies,
+    find_anomalies,
+)
+from .anomaly_log import (
+    ANOMALY_STATUSES,
+    StoredAnomaly,
+    dismiss_anomaly,
+    judge_hours,
+    list_stored_anomalies,
+)
+from .breakdowns import BREAKDOWN_ORDERS, BREAKDOWN_SORTS, Breakdown, breakdown
 from .buckets import Granularity, Segment, bucket_label, bucket_names, local_bucket, segments
 from .calls import RecentCall, recent_calls
 from .catalog import AGGREGATES, Aggregate, Grain
@@ -56,7 +71,7 @@ from .prices import (
     list_rates,
     set_rate,
 )
-from .question import DIMENSIONS, Dimension, Filters, Question, dimension_of
+from .question import DIMENSIONS, ENTITY_TYPES, Dimension, Entity, Filters, Question, dimension_of
 from .records import AgentRun, LlmCall, SpanLink, SpanRecords, ToolCall
 from .reprice import CallPricer, PricesFor, RepriceTotals, reprice
 from .retention import RetentionConfig, apply_retention, configure_retention
@@ -79,6 +94,17 @@ from .writer import CallWriter, WriteResult
 __all__ = [
     "AGGREGATES",
     "ANOMALY_KINDS",
+    "ANOMALY_SCOPES",
+    "ANOMALY_STATUSES",
+    "BREAKDOWN_ORDERS",
+    "ENTITY_TYPES",
+    "Entity",
+    "StoredAnomaly",
+    "anomaly_id",
+    "dismiss_anomaly",
+    "find_anomalies",
+    "judge_hours",
+    "list_stored_anomalies",
     "AgentRun",
     "Aggregate",
     "Anomaly",

@@ -4,7 +4,8 @@ the previous days (the trailing baseline), for the project and for each agent an
 For one hour of one scope (the project, an agent or a model) and one metric:
 - the baseline is the metric at the same UTC hour on each of the `baseline_days` days before;
   cost and calls count a day without calls as 0, error rate and latency leave such a day out;
-- no verdict without at least `min_baseline_days` baseline days that had calls;
+- no verdict without at least `min_baseline_days` baseline days that had calls, nor on an hour
+  with fewer than `min_calls` calls (sparse traffic would otherwise raise noise);
 - cost, volume and latency spike when the hour's value is at least `min_ratio` times the
   baseline mean and at least `min_z` standard deviations above it (any rise when the baseline
   does not vary); latency and error rate need `min_calls` calls in the hour;
@@ -15,15 +16,23 @@ For one hour of one scope (the project, an agent or a model) and one metric:
 
 from __future__ import annotations
 
+import hashlib
 import math
 import statistics
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 
+import psycopg
+
+from .buckets import Granularity
+from .executor import Explain, execute
 from .measures import Measures
+from .planner import Plan, plan
+from .question import DIMENSIONS, Filters, Question
 
-__all__ = ["ANOMALY_KINDS", "Anomaly", "AnomalyRules", "detect_anomalies"]
+__all__ = ["ANOMALY_KINDS", "ANOMALY_SCOPES", "Anomaly", "AnomalyRules", "anomaly_id",
+           "detect_anomalies", "find_anomalies", "hourly_measures"]
 
 ANOMALY_KINDS = ("cost_spike", "volume_spike", "error_rate_spike", "latency_spike")
 _SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
@@ -35,7 +44,9 @@ class AnomalyRules:
     min_baseline_days: int = 3
     min_ratio: float = 2.0
     min_z: float = 3.0
-    min_calls: int = 5
+    min_calls: int = 20
+    """Calls an hour needs before any of its measures is judged (a demo week of 2,962 calls:
+    66 anomalies without this rule, 37 at 10, 12 at 20)."""
     min_rate_rise: float = 0.10
 
 
@@ -55,6 +66,13 @@ class Anomaly:
     baseline_days: int
     z_score: float | None
     """None when the baseline does not vary."""
+
+
+def anomaly_id(kind: str, scope: str, key: str | None, hour: datetime) -> str:
+    """The id of an anomaly that began in `hour`: the same whether it is detected on request
+    or stored by the detector, and safe in a URL whatever the agent's or model's name."""
+    text = "\x1f".join((kind, scope, key or "", hour.astimezone(timezone.utc).isoformat()))
+    return "anomaly_" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +105,7 @@ def _judge(metric: _Metric, actual_m: Measures, baseline: list[Measures],
     active = [m for m in baseline if m.calls]
     if len(active) < rules.min_baseline_days:
         return None
-    if not metric.empty_is_zero and actual_m.calls < rules.min_calls:
+    if actual_m.calls < rules.min_calls:
         return None
     actual = metric.value(actual_m)
     sample = [metric.value(m) for m in (baseline if metric.empty_is_zero else active)]
@@ -138,3 +156,59 @@ def detect_anomalies(
     found.sort(key=lambda a: (-a.hour.timestamp(), _SEVERITY_ORDER[a.severity], a.kind, a.scope,
                               a.key or ""))
     return found
+
+
+_NO_FILTERS = Filters()
+_RULES = AnomalyRules()
+ANOMALY_SCOPES = {"agent": DIMENSIONS["agent"], "model": DIMENSIONS["model"]}
+"""The scopes judged besides the whole project, by the dimension whose values they are."""
+_HOUR = timedelta(hours=1)
+
+Hourly = dict[str, dict[str | None, dict[datetime, Measures]]]
+
+
+def _plans(hours: Sequence[datetime], filters: Filters, rules: AnomalyRules) -> dict[str, Plan]:
+    """The plans reading what judging `hours` (consecutive UTC hours) needs: each scope's
+    measures per hour over those hours and the baseline days before them."""
+    question = Question(hours[0] - timedelta(days=rules.baseline_days), hours[-1] + _HOUR,
+                        filters, granularity=Granularity.HOUR, histograms=False)
+    # The rules use sums alone: no histograms to add up.
+    return {scope: plan(replace(question, group_by=(dimension,)))
+            for scope, dimension in ANOMALY_SCOPES.items()}
+
+
+async def hourly_measures(conn: psycopg.AsyncConnection, project_id: int,
+                          hours: Sequence[datetime], filters: Filters = _NO_FILTERS,
+                          rules: AnomalyRules = _RULES, explain: Explain | None = None,
+                          check: Callable[[Plan], None] | None = None) -> Hourly:
+    """`[scope][key][hour]`: the measures per UTC hour detect_anomalies judges `hours` from;
+    `check` sees each plan first (the API refuses one that reads too many raw calls)."""
+    hourly: Hourly = {}
+    if not hours:
+        return hourly
+    plans = _plans(hours, filters, rules)
+    for planned in plans.values():
+        if check is not None:
+            check(planned)
+    project: dict[datetime, Measures] = {}
+    hourly["project"] = {None: project}
+    for scope, planned in plans.items():
+        grouped = await execute(conn, project_id, planned, explain)
+        series = hourly.setdefault(scope, {})
+        for (bucket, (key,)), measures in grouped.cells.items():
+            assert bucket is not None
+            hour = bucket.astimezone(timezone.utc)
+            if scope == "agent":  # every call has one agent or none: the project's sum
+                project.setdefault(hour, Measures()).add(measures)
+            if key is not None:  # calls without an agent (model) count for the project
+                series.setdefault(key, {})[hour] = measures
+    return hourly
+
+
+async def find_anomalies(conn: psycopg.AsyncConnection, project_id: int,
+                         hours: Sequence[datetime], filters: Filters = _NO_FILTERS,
+                         rules: AnomalyRules = _RULES, explain: Explain | None = None,
+                         check: Callable[[Plan], None] | None = None) -> list[Anomaly]:
+    """The anomalies of `hours` (consecutive UTC hours), newest first, then by severity."""
+    hourly = await hourly_measures(conn, project_id, hours, filters, rules, explain, check)
+    return detect_anomalies(hourly, list(hours), rules)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Final
 
 import psycopg
 
@@ -13,7 +14,7 @@ from .executor import Explain, Grouped, answer
 from .measures import Measures
 from .question import Dimension, Filters, Question
 
-__all__ = ["BREAKDOWN_SORTS", "Breakdown", "breakdown"]
+__all__ = ["BREAKDOWN_ORDERS", "BREAKDOWN_SORTS", "Breakdown", "breakdown"]
 
 BREAKDOWN_SORTS: dict[str, Callable[[Measures], int]] = {
     "cost": lambda m: m.cost_nano_usd,
@@ -26,7 +27,7 @@ BREAKDOWN_SORTS: dict[str, Callable[[Measures], int]] = {
 @dataclass(slots=True)
 class Breakdown:
     rows: list[tuple[str | None, Measures]]
-    """The top values (None: calls without one), largest first."""
+    """The top values (None: calls without one), in the order asked (largest first)."""
     rest: Measures
     """Everything else."""
     more: bool
@@ -34,10 +35,15 @@ class Breakdown:
     total: Measures
 
 
-def _ranked(by_key: dict[str | None, Measures], sort: str) -> list[str | None]:
+BREAKDOWN_ORDERS: Final = ("desc", "asc")
+"""Largest first (the default), or smallest first (a leaderboard's tail)."""
+
+
+def _ranked(by_key: dict[str | None, Measures], sort: str, order: str) -> list[str | None]:
     measure = BREAKDOWN_SORTS[sort]
-    return sorted(by_key, key=lambda k: (-measure(by_key[k]), -by_key[k].calls, k is None,
-                                         k or ""))
+    sign = -1 if order == "desc" else 1
+    return sorted(by_key, key=lambda k: (sign * measure(by_key[k]), sign * by_key[k].calls,
+                                         k is None, k or ""))
 
 
 def _with_histograms(sums: Measures, measured: Measures | None) -> Measures:
@@ -51,9 +57,10 @@ def _with_histograms(sums: Measures, measured: Measures | None) -> Measures:
 async def breakdown(conn: psycopg.AsyncConnection, project_id: int, start: datetime,
                     end: datetime, filters: Filters, dimension: Dimension, sort: str,
                     limit: int, keys: list[str | None] | None = None,
-                    explain: Explain | None = None) -> Breakdown:
-    """The top `limit` values of `dimension` by `sort` (then calls, then value), or the given
-    `keys` (to set a previous period beside a current one)."""
+                    explain: Explain | None = None, order: str = "desc") -> Breakdown:
+    """The top `limit` values of `dimension` by `sort` (then calls, then value; `order` asc:
+    the bottom ones, smallest first), or the given `keys` (to set a previous period beside a
+    current one)."""
     question = Question(start, end, filters, (dimension,))
     only = tuple(keys) if keys is not None else None
     if not dimension.many_values:
@@ -61,7 +68,7 @@ async def breakdown(conn: psycopg.AsyncConnection, project_id: int, start: datet
         # histograms, which measured a third faster than two for a tag with a few values.
         grouped = await answer(conn, project_id, question, explain)
         by_key, total = _single(grouped), grouped.total()
-        chosen = keys if keys is not None else _ranked(by_key, sort)[:limit]
+        chosen = keys if keys is not None else _ranked(by_key, sort, order)[:limit]
         more = len(by_key) > len(chosen)
         detail = by_key
     else:
@@ -71,7 +78,7 @@ async def breakdown(conn: psycopg.AsyncConnection, project_id: int, start: datet
         sums = _single(await answer(conn, project_id, replace(question, histograms=False,
                                                               only=only), explain))
         if keys is None:
-            chosen = _ranked(sums, sort)[:limit]
+            chosen = _ranked(sums, sort, order)[:limit]
             more = len(sums) > len(chosen)
         else:
             chosen, more = keys, True

@@ -5,7 +5,7 @@ range, a time zone and granularity, filters, what to group by, and whether perce
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone, tzinfo
 from typing import Any
 
@@ -14,8 +14,8 @@ from psycopg import sql
 from .buckets import Granularity
 from .catalog import CALLS, Fact, each_element
 
-__all__ = ["DIMENSIONS", "Dimension", "Filters", "Question", "TAG_PREFIX", "TAGS",
-           "dimension_of"]
+__all__ = ["DIMENSIONS", "ENTITY_TYPES", "Dimension", "Entity", "Filters", "Question",
+           "TAG_PREFIX", "TAGS", "dimension_of"]
 
 TAG_PREFIX = "tags."
 TAGS = "tags"
@@ -135,6 +135,42 @@ class Filters:
                 sql.Placeholder(f"tag_k{i}"), sql.Placeholder(f"tag_v{i}")))
             params[f"tag_k{i}"], params[f"tag_v{i}"] = key, value
         return sql.Composed(parts), params
+
+
+ENTITY_TYPES: dict[str, str] = {"user": "user_id", "session": "session_id",
+                                "agent": "agent_id", "service": "service",
+                                "environment": "environment"}
+"""The entity types that are a dimension of their own, with the Filters field each sets; any
+other entity type is a tag key (`customer`, `team`, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """What cost is attributed to (reference 002's `entity_type` and `entity_id`): a user, a
+    session, an agent, a service, an environment, or the value of a tag (`customer=acme`)."""
+
+    type: str
+    id: str | None = None
+    """None: every entity of the type."""
+
+    @property
+    def is_tag(self) -> bool:
+        return self.type not in ENTITY_TYPES
+
+    @property
+    def dimension(self) -> Dimension:
+        """The dimension whose values are the entities of this type."""
+        if self.is_tag:
+            return Dimension(TAG_PREFIX + self.type, self.type, tag=True)
+        return DIMENSIONS[self.type]
+
+    def narrow(self, filters: Filters) -> Filters:
+        """`filters` and this entity's: calls of this entity alone (with an id)."""
+        if self.id is None:
+            return filters
+        if self.is_tag:
+            return replace(filters, tags=(*filters.tags, (self.type, self.id)))
+        return replace(filters, **{ENTITY_TYPES[self.type]: self.id})
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,17 +115,20 @@ SORT_FIELDS: dict[str, Callable[[dict[str, Any]], int]] = {
     "tokens": lambda m: m["totalTokens"], "errors": lambda m: m["errorCalls"]}
 
 
-def breakdown(calls: list[LlmCall], dimension: str, sort: str, limit: int) -> list[dict[str, Any]]:
+def breakdown(calls: list[LlmCall], dimension: str, sort: str, limit: int,
+              order: str = "desc") -> list[dict[str, Any]]:
     groups: dict[str | None, list[LlmCall]] = {}
     for c in calls:
         groups.setdefault(value_of(c, dimension), []).append(c)
+    sign = -1 if order == "desc" else 1
     rows = sorted(((key, measures(cs)) for key, cs in groups.items()),
-                  key=lambda kv: (-SORT_FIELDS[sort](kv[1]), -kv[1]["calls"], kv[0] is None,
-                                  kv[0] or ""))
-    out = [{"key": key, "other": False, **m} for key, m in rows[:limit]]
+                  key=lambda kv: (sign * SORT_FIELDS[sort](kv[1]), sign * kv[1]["calls"],
+                                  kv[0] is None, kv[0] or ""))
+    out = [{"key": key, "other": False, "rank": rank, **m}
+           for rank, (key, m) in enumerate(rows[:limit], start=1)]
     if len(rows) > limit:
         shown = {key for key, _ in rows[:limit]}
-        out.append({"key": None, "other": True,
+        out.append({"key": None, "other": True, "rank": None,
                     **measures(c for c in calls if value_of(c, dimension) not in shown)})
     for row, share in zip(out, _shares([SORT_FIELDS[sort](r) for r in out]), strict=True):
         row["percentageOfTotal"] = share

@@ -140,9 +140,11 @@ STORAGE_MODE = os.environ.get("SPANTALLY_TEST_STORAGE_MODE", "auto")
 def start_server(database_url: str, collector: dict[str, Any] | None = None,
                  retention: RetentionConfig | None = None, read_database_url: str | None = None,
                  tls: TlsConfig | None = None, limits: RateLimits | None = None,
-                 admin_token: str | None = None, **pipeline: Any) -> Server:
+                 admin_token: str | None = None, anomaly_check_interval_s: float | None = None,
+                 **pipeline: Any) -> Server:
     """A runtime on `database_url`, without rate limits unless given (every test's requests
-    come from one address, many with bad keys on purpose)."""
+    come from one address, many with bad keys on purpose), and without the anomaly detector
+    unless given its interval (the tests judge hours themselves, at the times they choose)."""
     settings = Settings(
         tls=tls,
         limits=limits or RateLimits(spans_per_minute=None, api_requests_per_second=None,
@@ -151,6 +153,7 @@ def start_server(database_url: str, collector: dict[str, Any] | None = None,
         read_database_url=read_database_url,
         storage_mode=STORAGE_MODE,
         retention=retention or RetentionConfig(),
+        anomaly_check_interval_s=anomaly_check_interval_s,
         collector=CollectorConfig(
             grpc_port=0, http_port=0, pipeline=PipelineConfig(**pipeline), **(collector or {})
         ),

@@ -254,14 +254,15 @@ def test_every_endpoint_equals_the_reference(server: Server, data: st.DataObject
     dimension = data.draw(st.sampled_from(DIMENSIONS))
     sort = data.draw(st.sampled_from(["cost", "calls", "tokens", "errors"]))
     limit = data.draw(st.integers(1, 4))
+    order = data.draw(st.sampled_from(["desc", "asc"]))
     status, body, _ = _get(server, f"/api/analytics/breakdown/{dimension}", project.key,
-                           {**params, "sort": sort, "limit": limit})
+                           {**params, "sort": sort, "limit": limit, "order": order})
     if _refused_for_raw(filters, start, end, dimension=dimension_of(dimension),
                         histograms=False):
         _assert_refused(status, body)
     else:
         assert status == 200, body
-        assert body["data"] == ref.breakdown(chosen, dimension, sort, limit)
+        assert body["data"] == ref.breakdown(chosen, dimension, sort, limit, order)
         if body["data"]:
             assert round(sum(r["percentageOfTotal"] for r in body["data"]), 2) in (0, 100)
 
@@ -477,16 +478,16 @@ def _spec(moment: datetime, **changes: Any) -> dict[str, Any]:
 
 def test_anomalies_find_spikes_against_the_same_hour_of_previous_days(
         server: Server, project: Project) -> None:
-    """Seven quiet days of 10 calls at 14:00 (and at 15:00), then on day 8 at 14:00 the writer
-    agent's model gpt-4o-mini costs 8 times more than usual, and at 15:00 half the calls fail."""
+    """Seven quiet days of 20 calls at 14:00 (and at 15:00), then on day 8 at 14:00 the calls
+    cost 8 times more than usual, and at 15:00 half of them fail."""
     day0 = datetime(2026, 6, 1, tzinfo=timezone.utc)
     specs = []
     for day in range(8):
         for hour in (14, 15):
-            for i in range(10):
+            for i in range(20):
                 moment = day0 + timedelta(days=day, hours=hour, minutes=i)
                 spike_cost = day == 7 and hour == 14
-                failing = day == 7 and hour == 15 and i < 5
+                failing = day == 7 and hour == 15 and i < 10
                 specs.append(_spec(moment, cost=8_000_000 if spike_cost else 1_000_000,
                                    error=failing,
                                    latency_us=800_000 + 10_000 * (day % 3) + 1000 * i))
@@ -501,7 +502,7 @@ def test_anomalies_find_spikes_against_the_same_hour_of_previous_days(
                            ("error_rate_spike", "2026-06-08T15:00:00Z"))
         for scope, key in (("project", None), ("agent", "planner"), ("model", "gpt-4o"))}
     cost = found[("cost_spike", "project", None, "2026-06-08T14:00:00Z")]
-    assert (cost["expectedValue"], cost["actualValue"], cost["severity"]) == (0.01, 0.08, "high")
+    assert (cost["expectedValue"], cost["actualValue"], cost["severity"]) == (0.02, 0.16, "high")
     assert cost["baselineDays"] == 7 and cost["unit"] == "usd"
     assert "700% above the average of the same hour over the previous 7 days" in \
         cost["description"]

@@ -184,6 +184,9 @@ def test_analytics_commands_show_the_apis_figures(server: Server, project: Proje
     assert sessions["summary"]["totalSessions"] == 2
     assert "s0" in run("sessions") and "2 sessions" in run("sessions")
     assert "no anomalies" in run("anomalies")
+    assert json.loads(run("anomalies", "--status", "any", "--json"))["status"] == "any"
+    missing = spantally("analytics", "dismiss", "anomaly_0123456789abcdef", *api[:4])
+    assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr, missing.stderr
 
     for args, message in ((["breakdown", "colour"], "dimension"),
                           (["timeseries", "--tz", "Mars/Olympus"], "tz"),

@@ -150,13 +150,13 @@ def test_dashboard_shows_the_apis_figures_and_follows_filters(page: object, serv
 
 def test_dashboard_lists_anomalies_and_refuses_what_the_api_refuses(
         page: object, server: Server, project: Project) -> None:
-    # One call a day at the same hour for five days, then twelve in that hour today.
+    # One call a day at the same hour for five days, then 24 in that hour today.
     hour = (datetime.now(timezone.utc) - timedelta(hours=2)).replace(minute=10, second=0,
                                                                      microsecond=0, tzinfo=None)
     specs = [CallSpec(hour - timedelta(days=day), 900, "openai", "gpt-4o", 1_000, 200,
                       agent_id="planner") for day in range(1, 6)]
     specs += [CallSpec(hour + timedelta(minutes=2 * i), 900, "openai", "gpt-4o", 1_000, 200,
-                       agent_id="planner") for i in range(12)]
+                       agent_id="planner") for i in range(24)]
     assert export_grpc(make_spans(specs), server.grpc_endpoint, project.key)
     _enter_key(page, server, project.key)
     page.wait_for_selector("#anomalies tbody tr")  # type: ignore[attr-defined]
@@ -184,7 +184,7 @@ def test_dashboard_lists_anomalies_and_refuses_what_the_api_refuses(
     page.wait_for_function(  # type: ignore[attr-defined]
         "document.querySelector('#status').textContent === ''")
     assert page.locator("#anomalies tbody tr").count() == 0  # type: ignore[attr-defined]
-    assert page.inner_text("#card-calls") == "17"  # type: ignore[attr-defined]
+    assert page.inner_text("#card-calls") == "29"  # type: ignore[attr-defined]
     assert page.inner_text("#agents-table tbody tr td") == "planner"  # type: ignore[attr-defined]
 
 

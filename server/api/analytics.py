@@ -5,27 +5,30 @@ One engine (store.planner, store.executor) answers them all."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 
 from spantally.common.errors import InvalidArgument
 from spantally.store import (
+    ANOMALY_STATUSES,
     DIMENSIONS,
     AnomalyRules,
     Breakdown,
     Explain,
+    Filters,
     Grain,
     Granularity,
     Measures,
     Plan,
     Question,
     breakdown,
-    detect_anomalies,
     dimension_of,
     execute,
+    find_anomalies,
     list_sessions,
+    list_stored_anomalies,
     plan,
     recent_calls,
     sessions_summary,
@@ -54,14 +57,14 @@ from .shape import (
     recent_calls_json,
     session_row,
     sessions_summary_json,
+    stored_anomaly_row,
 )
 from .spec import Args
 
 __all__ = ["OPERATIONS", "breakdown_columns", "timeseries_columns"]
 
-_ANOMALY_RULES = AnomalyRules()
-_ANOMALY_SCOPES = {"agent": DIMENSIONS["agent"], "model": DIMENSIONS["model"]}
 _HOUR = timedelta(hours=1)
+_NO_FILTERS = Filters()
 _BY_MODEL = (DIMENSIONS["provider"], DIMENSIONS["model"])
 
 
@@ -147,7 +150,7 @@ async def _breakdown(ctx: Context, args: Args) -> Answer:
     assert dimension is not None  # the spec checked it
     period = period_of(args, config.max_range_days)
     filters = args.filters()
-    sort, limit = args["sort"], args["limit"]
+    sort, order, limit = args["sort"], args["order"], args["limit"]
     explain = explain_of(args)
     previous = compare_of(args, period, config.max_range_days)
     # A breakdown scans the range for sums only; the histograms of its top values come through
@@ -158,13 +161,14 @@ async def _breakdown(ctx: Context, args: Args) -> Answer:
     money = await ctx.money(args)
     async with ctx.reading() as conn:
         current = await breakdown(conn, ctx.project_id, period.start, period.end, filters,
-                                  dimension, sort, limit, explain=explain)
+                                  dimension, sort, limit, explain=explain, order=order)
         before = await breakdown(conn, ctx.project_id, previous.start, previous.end, filters,
                                  dimension, sort, limit, [key for key, _ in current.rows],
                                  explain=explain) if previous else None
     rows = breakdown_rows(current, sort, before, money)
     body: dict[str, Any] = {**period.as_json(), "dimension": dimension.name, "sort": sort,
-                            "data": rows, "total": measures_row(current.total, money)}
+                            "order": order, "data": rows,
+                            "total": measures_row(current.total, money)}
     if previous is not None and before is not None:
         body["previous"] = {**previous.as_json(), "total": measures_row(before.total, money)}
     return Answer(explained(body, explain), rows,
@@ -219,6 +223,8 @@ async def _sessions(ctx: Context, args: Args) -> Answer:
 _ANOMALY_COLUMNS = ("id", "hour", "detectedAt", "type", "scope", "scopeKey", "severity",
                     "expectedValue", "actualValue", "unit", "baselineDays", "zScore",
                     "description")
+_STORED_ANOMALY_COLUMNS = (*_ANOMALY_COLUMNS, "status", "lastHour", "resolvedAt",
+                           "dismissedAt")
 
 
 _MAX_ANOMALY_DAYS = 31
@@ -231,43 +237,47 @@ def _whole_hours(period: Period) -> list[datetime]:
 
 
 async def _anomalies(ctx: Context, args: Args) -> Answer:
-    """Spikes in the whole UTC hours of from..to (default: the last 24 hours)."""
+    """Spikes in the whole UTC hours of from..to (default: the last 24 hours), judged now; or
+    with `status`, those the hourly detector stored that held in from..to."""
     config = ctx.config
     period = period_of(args, config.max_range_days)
     filters = args.filters()
+    status = args["status"]
+    if status is not None:
+        return await _stored_anomalies(ctx, args, period, status)
     explain = explain_of(args)
     if period.length > timedelta(days=_MAX_ANOMALY_DAYS):
         raise InvalidArgument(f"from..to: anomalies are judged over at most {_MAX_ANOMALY_DAYS}"
                               " days at a time")
-    hours = _whole_hours(period)
-    rules = _ANOMALY_RULES
-    read = Period(hours[0] - timedelta(days=rules.baseline_days), hours[-1] + _HOUR) if hours \
-        else None
-    hourly: dict[str, dict[str | None, dict[datetime, Measures]]] = {}
-    if read is not None:
-        # The rules use sums alone: no histograms to add up.
-        plans = {scope: plan(Question(read.start, read.end, filters, (dimension,),
-                                      Granularity.HOUR, histograms=False))
-                 for scope, dimension in _ANOMALY_SCOPES.items()}
-        for planned in plans.values():
-            check_raw_span(planned, config.max_raw_range_days,
-                           f"anomaly detection (with its {rules.baseline_days}-day baseline)")
-        project: dict[datetime, Measures] = {}
-        hourly["project"] = {None: project}
-        async with ctx.reading() as conn:
-            for scope, planned in plans.items():
-                grouped = await execute(conn, ctx.project_id, planned, explain)
-                series = hourly.setdefault(scope, {})
-                for (bucket, (key,)), measures in grouped.cells.items():
-                    assert bucket is not None
-                    hour = bucket.astimezone(timezone.utc)
-                    if scope == "agent":  # every call has one agent or none: the project's sum
-                        project.setdefault(hour, Measures()).add(measures)
-                    if key is not None:  # calls without an agent (model) count for the project
-                        series.setdefault(key, {})[hour] = measures
-    rows = [anomaly_row(a) for a in detect_anomalies(hourly, hours, rules)]
+    rules = AnomalyRules(min_calls=config.anomaly_min_calls)
+
+    def check(planned: Plan) -> None:
+        check_raw_span(planned, config.max_raw_range_days,
+                       f"anomaly detection (with its {rules.baseline_days}-day baseline)")
+
+    async with ctx.reading() as conn:
+        found = await find_anomalies(conn, ctx.project_id, _whole_hours(period), filters, rules,
+                                     explain, check)
+    rows = [anomaly_row(a) for a in found]
     body = {**period.as_json(), "baselineDays": rules.baseline_days, "data": rows}
     return Answer(explained(body, explain), rows, _ANOMALY_COLUMNS, "anomalies")
+
+
+async def _stored_anomalies(ctx: Context, args: Args, period: Period, status: str) -> Answer:
+    if args.filters() != _NO_FILTERS:
+        raise InvalidArgument("status: the detector judges all of a project's calls; filters "
+                              "apply to anomalies judged on request (without status)")
+    if args["explain"] == "true":
+        raise InvalidArgument("explain: stored anomalies are read as they are; explain applies "
+                              "to anomalies judged on request (without status)")
+    statuses = ANOMALY_STATUSES if status == "any" else (status,)
+    async with ctx.reading() as conn:
+        found = await list_stored_anomalies(conn, ctx.project_id, period.start, period.end,
+                                            statuses)
+    rows = [stored_anomaly_row(a) for a in found]
+    body = {**period.as_json(), "baselineDays": AnomalyRules().baseline_days, "status": status,
+            "data": rows}
+    return Answer(body, rows, _STORED_ANOMALY_COLUMNS, f"anomalies-{status}")
 
 
 async def _calls(ctx: Context, args: Args) -> Answer:

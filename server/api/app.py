@@ -13,6 +13,7 @@ from spantally import __version__
 from spantally.common.errors import Failure, classify
 
 from ..config import ApiConfig
+from .compat import PRODUCTS, add_compat_routes, error_body_for
 from .health import metrics
 from .openapi import MANAGEMENT, openapi_document
 from .routes import add_query_routes
@@ -39,16 +40,19 @@ def create_app(config: ApiConfig, services: ApiServices) -> web.Application:
     app.router.add_get("/api/openapi.json", _openapi)
     app.router.add_get("/metrics", metrics)
     add_query_routes(app)
+    add_compat_routes(app)
     for route in MANAGEMENT:
         route.add_to(app)
     return app
 
 
-def error_response(status: int, code: str, message: str, retry_after_s: int | None = None) -> web.Response:
+def error_response(status: int, code: str, message: str, retry_after_s: int | None = None,
+                   path: str = "") -> web.Response:
+    """`{"error": {"code", "message"}}`, or under a compatibility prefix its product's body."""
     headers = {"Retry-After": str(retry_after_s)} if retry_after_s else None
-    return web.json_response(
-        {"error": {"code": code, "message": message}}, status=status, headers=headers
-    )
+    body_of = error_body_for(path)
+    body = body_of(code, message) if body_of else {"error": {"code": code, "message": message}}
+    return web.json_response(body, status=status, headers=headers)
 
 
 @web.middleware
@@ -61,7 +65,7 @@ async def _json_errors(
         if exc.status < 400:
             raise
         code = _HTTP_ERROR_CODES.get(exc.status, "INVALID_ARGUMENT" if exc.status < 500 else "INTERNAL")
-        response = error_response(exc.status, code, exc.reason)
+        response = error_response(exc.status, code, exc.reason, path=request.path)
         if isinstance(exc, web.HTTPMethodNotAllowed):  # RFC 9110: say which methods there are
             response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
         return response
@@ -70,7 +74,8 @@ async def _json_errors(
         if failure.http_status >= 500 and not failure.retryable:
             log.exception("API request failed: %s %s", request.method, request.path_qs)
         return error_response(
-            failure.http_status, failure.code, failure.message, failure.retry_after_s
+            failure.http_status, failure.code, failure.message, failure.retry_after_s,
+            path=request.path,
         )
 
 
@@ -90,6 +95,7 @@ async def _index(request: web.Request) -> web.Response:
             "endpoints": list(dict.fromkeys([*(e.path for e in ENDPOINTS),
                                              *(r.path for r in MANAGEMENT),
                                              "/api/openapi.json", "/metrics"])),
+            "compat": {p.name: [p.path(e) for e in p.endpoints] for p in PRODUCTS},
         }
     )
 

@@ -17,6 +17,7 @@ __all__ = [
     "ApiKey",
     "CreatedKey",
     "CreatedProject",
+    "DismissedAnomaly",
     "Health",
     "Keys",
     "Limits",
@@ -184,6 +185,12 @@ class Limits(LimitValues):
 class NewLimits(_Body):
     spansPerMinute: Annotated[int, Field(ge=1, lt=10 ** 12)] | None = None
     apiRequestsPerSecond: Annotated[float, Field(gt=0, lt=1e12)] | None = None
+
+
+class DismissedAnomaly(_Answer):
+    id: Annotated[str, Field(pattern="^anomaly_[0-9a-f]{16}$")]
+    status: Literal["dismissed"]
+    dismissedAt: Time
 
 
 class Health(BaseModel):

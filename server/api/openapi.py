@@ -13,7 +13,8 @@ from pydantic.json_schema import models_json_schema
 
 from spantally import __version__
 
-from . import admin, health, prices, schemas
+from . import admin, anomalies, health, prices, schemas
+from .compat import PRODUCTS
 from .models import TIME_SCHEMA
 from .route import Route
 from .services import scope_for
@@ -38,7 +39,8 @@ _ERRORS = {
 }
 _MORE_ERRORS = {404: ("NotFound", "No such thing in this project (404)"),
                 409: ("Conflict", "Overlaps or repeats what is stored (409)")}
-MANAGEMENT: tuple[Route, ...] = (*prices.ROUTES, *admin.ROUTES, *health.ROUTES)
+MANAGEMENT: tuple[Route, ...] = (*prices.ROUTES, *anomalies.ROUTES, *admin.ROUTES,
+                                 *health.ROUTES)
 
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[^\\x00]*$"}
 _TAG_PAIR = "[^:,\\x00]*[^:,\\s\\x00][^:,\\x00]*:[^,\\x00]*[^,\\s\\x00][^,\\x00]*"
@@ -48,8 +50,11 @@ def _param_schema(param: Param) -> dict[str, Any]:
     """The JSON Schema of what `param` accepts (what spec.Param.parse takes)."""
     kind = param.kind
     schema: dict[str, Any]
-    if kind is Kind.TIME:
+    if kind in (Kind.TIME, Kind.UNTIL):
         schema = dict(TIME_SCHEMA)
+    elif kind is Kind.DATE:
+        schema = {"type": "string", "format": "date",
+                  "pattern": TIME_SCHEMA["pattern"] + "[0-9]{2}-[0-9]{2}$"}
     elif kind is Kind.INTEGER:
         schema = {"type": "integer", "minimum": param.minimum, "maximum": param.maximum}
     elif kind is Kind.CHOICE:
@@ -77,22 +82,25 @@ def _param_schema(param: Param) -> dict[str, Any]:
 def _parameter(param: Param) -> dict[str, Any]:
     out: dict[str, Any] = {"name": param.name, "in": "path" if param.in_path else "query",
                            "schema": _param_schema(param), "description": param.describe()}
-    if param.in_path:
+    if param.in_path or param.required:
         out["required"] = True
     return out
 
 
-def _listing(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {
-        "application/json": {"schema": schema},
-        "text/csv": {"schema": {"type": "string"}},
-        "application/x-ndjson": {"schema": {"type": "string"}},
-    }}
+_MEDIA_TYPES = {"json": "application/json", "csv": "text/csv", "ndjson": "application/x-ndjson"}
+
+
+def _body(endpoint: Endpoint) -> dict[str, Any]:
+    """The answer in each `format` the endpoint offers (JSON alone without one)."""
+    formats = next((p.choices for p in endpoint.params if p.name == "format"), ("json",))
+    return {"description": "The answer", "content": {
+        _MEDIA_TYPES[fmt]: {"schema": dict(endpoint.response) if fmt == "json"
+                            else {"type": "string"}} for fmt in formats}}
 
 
 def _operation(endpoint: Endpoint) -> dict[str, Any]:
     """A query operation's OpenAPI description, from its spec."""
-    body = (_listing if endpoint.listing else _json)(dict(endpoint.response), "The answer")
+    body = _body(endpoint)
     responses: dict[str, Any] = {"200": body, **_ERRORS}
     if endpoint.not_found:
         responses["404"] = {"$ref": "#/components/responses/NotFound"}
@@ -159,6 +167,12 @@ def _untitled(schema: Any) -> Any:
 def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {endpoint.path: {"get": _operation(endpoint)}
                                         for endpoint in ENDPOINTS}
+    for product in PRODUCTS:
+        for endpoint in product.endpoints:
+            operation = _operation(endpoint)
+            operation["operationId"] = f"{product.name.replace('-', '_')}_{endpoint.operation}"
+            operation["tags"] = [f"{product.title} (reference {product.reference})"]
+            paths[product.path(endpoint)] = {"get": operation}
     for route in MANAGEMENT:
         paths.setdefault(route.path, {})[route.method.lower()] = _route_operation(route)
     # The scope of the key each operation needs (docs/security.md).

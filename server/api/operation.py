@@ -25,7 +25,8 @@ __all__ = ["Answer", "Context", "Operation", "exchange_rate"]
 class Answer:
     """An operation's JSON body; for a listing also its rows and their columns (CSV, NDJSON)."""
 
-    body: dict[str, Any]
+    body: Any
+    """A JSON object (a list for the compatibility endpoints whose documents answer one)."""
     rows: Sequence[Mapping[str, Any]] = ()
     columns: tuple[str, ...] = ()
     name: str = ""

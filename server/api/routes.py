@@ -13,7 +13,7 @@ from .operation import Context, Operation
 from .services import CONFIG_KEY, SERVICES_KEY, project_of
 from .spec import ENDPOINTS, Endpoint
 
-__all__ = ["OPERATIONS", "add_query_routes"]
+__all__ = ["OPERATIONS", "add_query_routes", "query_handler"]
 
 OPERATIONS: dict[str, Operation] = {**analytics.OPERATIONS, **runs.OPERATIONS}
 assert set(OPERATIONS) == {e.operation for e in ENDPOINTS}, "an endpoint lacks its operation"
@@ -23,10 +23,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def add_query_routes(app: web.Application) -> None:
     for endpoint in ENDPOINTS:
-        app.router.add_get(endpoint.path, _handler(endpoint, OPERATIONS[endpoint.operation]))
+        app.router.add_get(endpoint.path, query_handler(endpoint, OPERATIONS[endpoint.operation]))
 
 
-def _handler(endpoint: Endpoint, operation: Operation) -> Handler:
+def query_handler(endpoint: Endpoint, operation: Operation) -> Handler:
+    """The GET handler of `endpoint` (native or compatibility): authenticate, parse by the
+    spec, run `operation`, answer in the asked `format`."""
     async def handle(request: web.Request) -> web.StreamResponse:
         project_id = await project_of(request)
         query = request.query
@@ -36,10 +38,14 @@ def _handler(endpoint: Endpoint, operation: Operation) -> Handler:
         context = Context(project_id, request.app[CONFIG_KEY], services.database,
                           services.read_database)
         answer = await operation(context, args)
-        if not endpoint.listing:
-            return web.json_response(answer.body)
-        return await respond(request, args["format"], answer.body, rows=answer.rows,
-                             columns=answer.columns, name=answer.name)
+        fmt = args.get("format", "json")
+        if fmt != "json":
+            return await respond(request, fmt, answer.body, rows=answer.rows,
+                                 columns=answer.columns, name=answer.name)
+        response = web.json_response(answer.body)
+        if endpoint.download:
+            response.headers["Content-Disposition"] = f'attachment; filename="{answer.name}.json"'
+        return response
 
     handle.__name__ = f"_{endpoint.operation}"
     handle.__doc__ = endpoint.summary

@@ -115,11 +115,14 @@ _SERIES = {**_PERIOD, "granularity": _TEXT, "timeZone": _TEXT}
 TIMESERIES: Final = _answer(["from", "to", "granularity", "timeZone", "data"], **_SERIES,
                             data=_list(_measures("bucket", bucket=_TEXT)))
 BREAKDOWN: Final = _answer(
-    ["from", "to", "dimension", "sort", "data", "total"], **_PERIOD,
-    dimension=_TEXT, sort=_TEXT, total=_measures(),
+    ["from", "to", "dimension", "sort", "order", "data", "total"], **_PERIOD,
+    dimension=_TEXT, sort=_TEXT, order={"enum": ["desc", "asc"]}, total=_measures(),
     previous=_closed(["from", "to", "total"], **_PERIOD, total=_measures()),
     data=_list(_measures(
-        "key", "other", "percentageOfTotal", key=_NULLABLE_TEXT, other={"type": "boolean"},
+        "key", "other", "rank", "percentageOfTotal", key=_NULLABLE_TEXT,
+        other={"type": "boolean"},
+        rank={"type": ["integer", "null"], "minimum": 1,
+              "description": "Its place in `order`, from 1 (null: the `other` row)."},
         percentageOfTotal={"type": "number", "minimum": 0, "maximum": 100},
         previous=_measures(), changes=_CHANGES)))
 COMPARE: Final = _answer(["current", "previous", "changes"],
@@ -151,9 +154,16 @@ _ANOMALY = _closed(
     scope={"enum": ["project", "agent", "model"]}, scopeKey=_NULLABLE_TEXT,
     severity={"enum": ["low", "medium", "high"]}, expectedValue={"type": "number"},
     actualValue={"type": "number"}, unit={"enum": ["usd", "calls", "ratio", "ms"]},
-    baselineDays=_COUNT, zScore={"type": ["number", "null"]}, description=_TEXT)
+    baselineDays=_COUNT, zScore={"type": ["number", "null"]}, description=_TEXT,
+    # A stored anomaly's (with `status`): where its lifecycle stands.
+    status={"enum": ["active", "resolved", "dismissed"]},
+    lastHour={**_TEXT, "description": "The last hour that showed it."},
+    resolvedAt={**_NULLABLE_TEXT, "description": "The first hour that no longer showed it."},
+    dismissedAt=_NULLABLE_TEXT)
 ANOMALIES: Final = _answer(["from", "to", "baselineDays", "data"], **_PERIOD,
-                           baselineDays=_COUNT, data=_list(_ANOMALY))
+                           baselineDays=_COUNT,
+                           status={"enum": ["active", "resolved", "dismissed", "any"]},
+                           data=_list(_ANOMALY))
 RUNS_SUMMARY: Final = _run_measures("from", "to", **_PERIOD,
                                     previous=_run_measures("from", "to", **_PERIOD),
                                     changes=_CHANGES, explain=_EXPLAIN)

@@ -22,6 +22,8 @@ from spantally.store import (
     RecentCall,
     Session,
     SessionsSummary,
+    StoredAnomaly,
+    anomaly_id,
     percentile_ms,
 )
 
@@ -31,6 +33,8 @@ __all__ = [
     "RECENT_CALL_COLUMNS",
     "anomaly_row",
     "breakdown_rows",
+    "shares",
+    "stored_anomaly_row",
     "change",
     "changes",
     "converted",
@@ -205,7 +209,7 @@ def changes(current: Measures, previous: Measures) -> dict[str, Any]:
     return out
 
 
-def _shares(values: list[int]) -> list[float]:
+def shares(values: list[int]) -> list[float]:
     """Percentages to 2 places that add up to exactly 100 (largest remainder); all 0 when the
     total is 0."""
     total = sum(values)
@@ -222,20 +226,22 @@ def _shares(values: list[int]) -> list[float]:
 
 def breakdown_rows(current: Breakdown, sort: str, previous: Breakdown | None = None,
                    money: Money | None = None) -> list[dict[str, Any]]:
-    """The top values, then one `other` row holding the rest (when there is one), so that
-    `percentageOfTotal` (of the sort measure) adds up to 100. With `previous` (the same values
-    in the earlier period), each row also has its `previous` measures and `changes`."""
+    """The top values, each with its `rank` (from 1), then one `other` row holding the rest
+    (when there is one; no rank), so that `percentageOfTotal` (of the sort measure) adds up to
+    100. With `previous` (the same values in the earlier period), each row also has its
+    `previous` measures and `changes`."""
     rows: list[tuple[str | None, bool, Measures, Measures | None]] = [
         (key, False, m, previous.rows[i][1] if previous else None)
         for i, (key, m) in enumerate(current.rows)]
     if current.more:
         rows.append((None, True, current.rest, previous.rest if previous else None))
     measure = BREAKDOWN_SORTS[sort]
-    shares = _shares([measure(m) for _, _, m, _ in rows])
+    share_of = shares([measure(m) for _, _, m, _ in rows])
     out = []
-    for (key, is_other, m, before), share in zip(rows, shares, strict=True):
-        row = {"key": key, "other": is_other, **measures_row(m, money),
-               "percentageOfTotal": share}
+    for rank, ((key, is_other, m, before), share) in enumerate(zip(rows, share_of, strict=True),
+                                                                 start=1):
+        row = {"key": key, "other": is_other, "rank": None if is_other else rank,
+               **measures_row(m, money), "percentageOfTotal": share}
         if before is not None:
             row["previous"] = measures_row(before, money)
             row["changes"] = changes(m, before)
@@ -302,6 +308,7 @@ def _shown(kind: str, value: float) -> str:
 
 
 def anomaly_row(a: Anomaly) -> dict[str, Any]:
+    """An anomaly as judged in its hour."""
     where = "the project" if a.scope == "project" else f"{a.scope} {a.key!r}"
     if a.kind == "error_rate_spike":
         description = (f"{_LABELS[a.kind]} of {where} was {_shown(a.kind, a.actual)} against "
@@ -314,7 +321,7 @@ def anomaly_row(a: Anomaly) -> dict[str, Any]:
                        f"({_shown(a.kind, a.expected)} expected, {_shown(a.kind, a.actual)} "
                        "actual)")
     return {
-        "id": f"{a.kind}:{a.scope}:{a.key or ''}:{iso_utc(a.hour)}",
+        "id": anomaly_id(a.kind, a.scope, a.key, a.hour),
         "hour": iso_utc(a.hour),
         "detectedAt": iso_utc(a.hour + timedelta(hours=1)),
         "type": a.kind,
@@ -328,6 +335,15 @@ def anomaly_row(a: Anomaly) -> dict[str, Any]:
         "zScore": a.z_score,
         "description": description,
     }
+
+
+def stored_anomaly_row(a: StoredAnomaly) -> dict[str, Any]:
+    """A stored anomaly: as judged in its first hour, when the detector stored it, and where
+    its lifecycle stands."""
+    return {**anomaly_row(a.as_anomaly()), "detectedAt": iso_utc(a.detected_at),
+            "status": a.status, "lastHour": iso_utc(a.last_hour),
+            "resolvedAt": None if a.cleared_at is None else iso_utc(a.cleared_at),
+            "dismissedAt": None if a.dismissed_at is None else iso_utc(a.dismissed_at)}
 
 
 # -- /api/analytics/llm (reference 003) ----------------------------------------------------

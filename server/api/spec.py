@@ -13,13 +13,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from spantally.common.errors import InvalidArgument
-from spantally.store import DIMENSIONS, RUN_DIMENSIONS, RUN_SORTS, SESSION_ORDERS, Filters
+from spantally.store import (
+    ANOMALY_STATUSES,
+    BREAKDOWN_ORDERS,
+    DIMENSIONS,
+    RUN_DIMENSIONS,
+    RUN_SORTS,
+    SESSION_ORDERS,
+    Filters,
+)
 
 from ..config import ApiConfig
 from . import schemas
@@ -59,6 +67,9 @@ class Kind(Enum):
     TAGS = "tags"          # key:value,key:value
     DIMENSION = "dimension"  # one of choices, or tags.<key>
     HEX = "hex"            # exactly max_length hexadecimal digits (answered in lowercase)
+    DATE = "date"          # YYYY-MM-DD
+    UNTIL = "until"        # as TIME, inclusive: answered as the exclusive end (a date: its
+                           # whole day)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +78,11 @@ class Param:
     """Its name in a query string, a gRPC message (in snake case) and the client (snake case)."""
     kind: Kind
     doc: str
-    number: int
-    """Its field number in every gRPC request message that has it: fixed for good."""
+    number: int = 0
+    """Its field number in every gRPC request message that has it: fixed for good (0: in no
+    gRPC message, as the compatibility endpoints' parameters)."""
     default: str | int | None = None
+    required: bool = False
     choices: tuple[str, ...] = ()
     minimum: int | None = None
     maximum: int | None = None
@@ -178,6 +191,26 @@ def _dimension(param: Param, text: str) -> str:
     return _no_nul(param, text)
 
 
+def _date(param: Param, text: str) -> date:
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError(text)
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise InvalidArgument(f"{param.name}: {text[:80]!r} is not a date as YYYY-MM-DD "
+                              "(e.g. 2026-02-01)") from None
+    if not 1900 <= day.year <= 8999:
+        raise InvalidArgument(f"{param.name}: {text!r} is outside the years 1900 to 8999")
+    return day
+
+
+def _until(param: Param, text: str) -> datetime:
+    """An inclusive end, as the exclusive one: a date's next midnight, a time's next
+    microsecond."""
+    end = _time(param, text)
+    return end + (timedelta(days=1) if len(text.strip()) == 10 else timedelta(microseconds=1))
+
+
 def _hex(param: Param, text: str) -> str:
     if len(text) != param.max_length or not re.fullmatch("[0-9a-fA-F]*", text):
         raise InvalidArgument(f"{param.name}: {text[:80]!r} is not {param.max_length} "
@@ -188,7 +221,7 @@ def _hex(param: Param, text: str) -> str:
 _PARSERS: dict[Kind, Callable[[Param, str], Any]] = {
     Kind.TEXT: _text, Kind.TIME: _time, Kind.INTEGER: _integer, Kind.CHOICE: _choice,
     Kind.ZONE: _zone, Kind.CURRENCY: _currency, Kind.TAGS: _tags, Kind.DIMENSION: _dimension,
-    Kind.HEX: _hex,
+    Kind.HEX: _hex, Kind.DATE: _date, Kind.UNTIL: _until,
 }
 
 
@@ -258,6 +291,13 @@ DIMENSION = Param("dimension", Kind.DIMENSION, "What to group by.", 25, in_path=
                   max_length=_MAX_DIMENSION)
 TRACE_ID = Param("traceId", Kind.HEX, "The run's trace id.", 26, in_path=True, max_length=32)
 SPAN_ID = Param("spanId", Kind.HEX, "The run's span id.", 27, in_path=True, max_length=16)
+ORDER = Param("order", Kind.CHOICE, "desc: the largest values first (the top); asc: the "
+              "smallest first (the bottom). Each row's `rank` counts from 1 in this order.", 28,
+              default="desc", choices=BREAKDOWN_ORDERS)
+ANOMALY_STATUS = Param("status", Kind.CHOICE, "The anomalies the hourly detector stored with "
+                       "this status that held in from..to (without it: anomalies judged on "
+                       "request over the whole hours of from..to, filters applied).", 11,
+                       choices=(*ANOMALY_STATUSES, "any"))
 
 _FILTERS = tuple(f.param for f in FILTERS)
 _RANGE = (FROM, TO, *_FILTERS)
@@ -281,9 +321,12 @@ class Endpoint:
     """Whether its answer is a list that can come as CSV or NDJSON too."""
     not_found: bool = False
     """Whether it can answer 404 (one thing, by id)."""
+    download: bool = False
+    """Whether its answer comes as a file to save (an attachment), in its `format`."""
     _query_names: frozenset[str] = field(init=False, repr=False, compare=False)
     _parsers: tuple[tuple[Param, Callable[[Param, str], Any]], ...] = field(
         init=False, repr=False, compare=False)
+    _filters: tuple[FilterParam, ...] = field(init=False, repr=False, compare=False)
 
     @property
     def method(self) -> str:
@@ -313,6 +356,8 @@ class Endpoint:
                 continue
             given = query.get(name)
             if not given:
+                if param.required:
+                    raise InvalidArgument(f"{name} is required")
                 values[name] = param.default
             elif len(given) > 1:
                 raise InvalidArgument(f"{name}: given {len(given)} times; give it once")
@@ -325,6 +370,14 @@ class Endpoint:
         object.__setattr__(self, "_query_names",
                            frozenset(p.name for p in self.params if not p.in_path))
         object.__setattr__(self, "_parsers", tuple((p, _PARSERS[p.kind]) for p in self.params))
+        object.__setattr__(self, "_filters", tuple(f for f in FILTERS if f.param in self.params))
+
+    def args(self, **values: Any) -> Args:
+        """Its parameters from typed values by their API names, the rest their defaults (how
+        another operation asks this one: the compatibility endpoints)."""
+        known = {p.name for p in self.params}
+        assert known.issuperset(values), sorted(set(values) - known)
+        return Args(self, {p.name: values.get(p.name, p.default) for p in self.params})
 
 
 class Args(Mapping[str, Any]):
@@ -347,8 +400,9 @@ class Args(Mapping[str, Any]):
 
     def filters(self) -> Filters:
         """The filters given (an operation without filters has none)."""
-        values = {f.field: self._values.get(f.param.name) for f in FILTERS}
-        values["tags"] = values["tags"] or ()
+        values = {f.field: self._values[f.param.name]
+                  for f in self.endpoint._filters}  # noqa: SLF001 - worked out once there
+        values["tags"] = values.get("tags") or ()
         return Filters(**values)
 
 
@@ -375,9 +429,11 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     Endpoint("breakdown", "/api/analytics/breakdown/{dimension}",
              "The measures per value of a dimension, largest first",
              (replace(DIMENSION, choices=tuple(DIMENSIONS)), *_RANGE, *_COMPARED,
-              _sort(("cost", "calls", "tokens", "errors"), "cost"),
+              _sort(("cost", "calls", "tokens", "errors"), "cost"), ORDER,
               replace(_limit(10, 1000), doc="Rows before the `other` row that holds the rest."),
-              FORMAT, CURRENCY, EXPLAIN), schemas.BREAKDOWN),
+              FORMAT, CURRENCY, EXPLAIN), schemas.BREAKDOWN,
+             description="A leaderboard of entities too: users, sessions, agents, services, "
+             "environments, or the values of a tag (`tags.customer`)."),
     Endpoint("compare", "/api/analytics/compare",
              "Two periods side by side, with changes and trends",
              (*_RANGE, *_COMPARED, _JSON_ONLY, CURRENCY, EXPLAIN), schemas.COMPARE,
@@ -389,9 +445,12 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
               EXPLAIN), schemas.SESSIONS),
     Endpoint("anomalies", "/api/analytics/anomalies",
              "Cost, volume, error-rate and latency spikes per hour",
-             (*_RANGE, FORMAT, EXPLAIN), schemas.ANOMALIES,
+             (FROM, TO, *(p for p in _FILTERS if p.name != "status"), ANOMALY_STATUS, FORMAT,
+              EXPLAIN), schemas.ANOMALIES,
              description="Spikes in the whole UTC hours of from..to, against a baseline of the "
-             "days before."),
+             "days before: judged on request, or with `status` those the hourly detector "
+             "stored (active, resolved, dismissed: POST "
+             "/api/analytics/anomalies/{id}/dismiss)."),
     Endpoint("runs_summary", "/api/analytics/runs",
              "Agent runs: how many, how many failed, duration, steps, tokens and cost per run",
              (*_RANGE, *_COMPARED, FORMAT, CURRENCY, EXPLAIN), schemas.RUNS_SUMMARY,

@@ -14,9 +14,12 @@ from spantally.server.api.spec import endpoint_named
 
 from .common import (
     api_client,
+    api_connection_options,
+    asked,
     console,
     echo_json,
     filter_options,
+    filter_options_of,
     filter_query,
     show_number,
     show_percent,
@@ -185,11 +188,12 @@ def sessions(url: str, api_key: str | None, sort: str, limit: int, as_json: bool
 
 
 @analytics.command("anomalies")
-@filter_options
+@filter_options_of("anomalies")
 @click.option("--json", "as_json", is_flag=True, help="The API's JSON.")
 def anomalies(url: str, api_key: str | None, as_json: bool, **params: Any) -> None:
     """Cost, volume, error-rate and latency spikes against the same hour of the previous 7
-    days, per project, agent and model."""
+    days, per project, agent and model: judged now, or with --status those the hourly
+    detector stored (active, resolved, dismissed, any)."""
     body = _ask(url, api_key, "anomalies", params)
     if as_json:
         echo_json(body)
@@ -197,11 +201,25 @@ def anomalies(url: str, api_key: str | None, as_json: bool, **params: Any) -> No
     if not body["data"]:
         console.print(f"no anomalies between {body['from']} and {body['to']}")
         return
-    table = Table("hour (UTC)", "severity", "type", "where", "description")
+    stored = "status" in body
+    table = Table("hour (UTC)", "severity", "type", "where", "description",
+                  *(("status", "id") if stored else ()))
     for a in body["data"]:
         where = a["scope"] if a["scopeKey"] is None else f"{a['scope']} {a['scopeKey']}"
-        table.add_row(a["hour"][:16], a["severity"], a["type"], where, a["description"])
+        table.add_row(a["hour"][:16], a["severity"], a["type"], where, a["description"],
+                      *((a["status"], a["id"]) if stored else ()))
     console.print(table)
+
+
+@analytics.command("dismiss")
+@api_connection_options
+@click.argument("anomaly_id")
+def dismiss(url: str, api_key: str | None, anomaly_id: str) -> None:
+    """Dismiss the stored anomaly ANOMALY_ID (from `anomalies --status active`; an admin
+    key)."""
+    client = api_client(url, api_key)
+    body = asked(lambda: client.dismiss_anomaly(anomaly_id))
+    console.print(f"anomaly {body['id']} dismissed at {body['dismissedAt']}")
 
 
 @analytics.command("export")

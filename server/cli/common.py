@@ -15,7 +15,7 @@ from spantally.client import Client, SpanTallyError
 from spantally.server.api.spec import FILTERS, Kind, endpoint_named
 
 __all__ = ["api_client", "api_connection_options", "asked", "console", "database_options",
-           "echo_json", "filter_options", "filter_query", "limit_value", "show_number",
+           "echo_json", "filter_options", "filter_options_of", "filter_query", "limit_value", "show_number",
            "show_percent", "show_usd", "spec_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -86,22 +86,35 @@ def spec_option(operation: str, name: str, **overrides: Any) -> Callable[[F], F]
     return click.option(param.flag, param.python, **{**settings, **overrides})
 
 
-def filter_options(f: F) -> F:
-    """Range and filters, named like the API's parameters (from the spec's FILTERS)."""
-    options = [
-        click.option("--from", "from_", default="24h", show_default=True,
-                     help="ISO 8601, or a time ago: 90m, 24h, 7d, 2w."),
-        click.option("--to", default=None, help="ISO 8601 or a time ago (default: now)."),
-    ]
-    for item in FILTERS:
-        param = item.param
-        if param.kind is Kind.TAGS:  # repeated on the command line, joined for the API
-            options.append(click.option(param.flag, param.python, multiple=True,
-                                        metavar="KEY:VALUE", help="Only calls with this tag "
-                                        "(repeat: all of them)."))
-        else:
-            options.append(spec_option("summary", param.name))
-    return api_connection_options(_apply(f, options))
+def filter_options_of(operation: str) -> Callable[[F], F]:
+    """Range and filters of `operation`, named like the API's parameters (from the spec: its
+    filters, or what takes a filter's name there, as the anomalies' `status`)."""
+    endpoint = endpoint_named(operation)
+    names = {p.name for p in endpoint.params}
+
+    def decorate(f: F) -> F:
+        options = [
+            click.option("--from", "from_", default="24h", show_default=True,
+                         help="ISO 8601, or a time ago: 90m, 24h, 7d, 2w."),
+            click.option("--to", default=None, help="ISO 8601 or a time ago (default: now)."),
+        ]
+        for item in FILTERS:
+            param = item.param
+            if param.name not in names:
+                continue
+            if param.kind is Kind.TAGS:  # repeated on the command line, joined for the API
+                options.append(click.option(param.flag, param.python, multiple=True,
+                                            metavar="KEY:VALUE", help="Only calls with this "
+                                            "tag (repeat: all of them)."))
+            else:
+                options.append(spec_option(operation, param.name))
+        return api_connection_options(_apply(f, options))
+
+    return decorate
+
+
+filter_options = filter_options_of("summary")
+"""The range and every filter (as the summary takes them)."""
 
 
 def filter_query(params: dict[str, Any]) -> dict[str, Any]:

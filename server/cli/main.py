@@ -106,6 +106,13 @@ def main(log_level: str) -> None:
               default=15.0, show_default=True,
               help="Timescale mode: seconds between checks that every policy ran (SpanTally "
                    "runs those TimescaleDB's scheduler did not).")
+@click.option("--anomaly-check-interval", envvar="SPANTALLY_ANOMALY_CHECK_INTERVAL_S",
+              type=float, default=300.0, show_default=True,
+              help="Seconds between checks for complete hours to judge for anomalies "
+                   "(each hour is judged once, by one process; 0: no detector).")
+@click.option("--anomaly-min-calls", envvar="SPANTALLY_ANOMALY_MIN_CALLS", type=int,
+              default=ApiConfig().anomaly_min_calls, show_default=True,
+              help="Calls an hour needs before its anomalies are judged (fewer: no verdict).")
 @click.option("--max-raw-range-days", envvar="SPANTALLY_MAX_RAW_RANGE_DAYS", type=float,
               default=7.0, show_default=True,
               help="Longest span of raw calls one analytics query may read (breakdowns by user, "
@@ -148,7 +155,8 @@ def up(
     max_attribute_chars: int, max_span_attributes: int, shutdown_timeout: float,
     retention_days: int | None,
     aggregate_retention_days: int | None, compress_after_days: int,
-    maintenance_interval: float, max_raw_range_days: float, spans_per_minute: int,
+    maintenance_interval: float, anomaly_check_interval: float, anomaly_min_calls: int,
+    max_raw_range_days: float, spans_per_minute: int,
     api_requests_per_second: float, failed_auth_per_minute: int, admin_token: str | None,
     tls_cert: Path | None,
     tls_key: Path | None, tls_client_ca: Path | None, default_project: str,
@@ -176,6 +184,7 @@ def up(
         retention=retention,
         columnstore=columnstore,
         maintenance_interval_s=maintenance_interval,
+        anomaly_check_interval_s=anomaly_check_interval or None,
         collector=CollectorConfig(
             host=host,
             grpc_port=grpc_port,
@@ -196,6 +205,7 @@ def up(
             ),
         ),
         api=ApiConfig(host=host, port=api_port, max_raw_range_days=max_raw_range_days,
+                      anomaly_min_calls=anomaly_min_calls,
                       admin_token=admin_token or None),
         tls=tls,
         limits=RateLimits(spans_per_minute=spans_per_minute or None,
