@@ -64,6 +64,7 @@ bench: install-database venv
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/query.py
 	$(BIN)/python bench/analytics.py
+	$(BIN)/python bench/compat.py
 
 clean:
 	rm -rf $(VENV) .venv-openlit build *.egg-info

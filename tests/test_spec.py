@@ -104,7 +104,7 @@ _VALUES: dict[str, list[Any]] = {
     "status": ["ok", "error"], "tags": ["feature:search"], "compare": ["previous_period"],
     "currency": ["USD"], "granularity": ["hour", "day", "week", "month"],
     "tz": ["UTC", "Asia/Kolkata", "America/New_York"], "fill": ["none", "zero"],
-    "limit": [1, 3, 50], "offset": [0, 2], "explain": ["false"],
+    "limit": [1, 3, 50], "offset": [0, 2], "explain": ["false"], "order": ["desc", "asc"],
 }
 
 
