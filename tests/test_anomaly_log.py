@@ -155,10 +155,16 @@ def test_sparse_hours_raise_nothing() -> None:
 
 
 def test_the_runtime_runs_the_detector(cluster: ManagedCluster) -> None:
-    """With an interval, a `spantally up` process judges every project's last hours itself."""
+    """With an interval, a `spantally up` process judges every project's last hours itself;
+    a project without calls yet is left for when it has some (late ones too)."""
     running = start_server(cluster.url, anomaly_check_interval_s=0.2)
     try:
         project = running.new_project()
+        time.sleep(1)  # rounds ran
+        assert running.sql("SELECT judged_until FROM anomaly_watermarks WHERE project_id = %s",
+                           (project.id,)) == []
+        _store(running, _calls(project, datetime.now(timezone.utc) - timedelta(hours=3),
+                               1_000_000, count=1))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             marks = running.sql("SELECT judged_until FROM anomaly_watermarks"
