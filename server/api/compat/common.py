@@ -20,10 +20,8 @@ from ..operation import Answer, Context, Operation
 from ..routes import OPERATIONS
 from ..spec import FILTERS, Args, Endpoint, endpoint_named
 
-__all__ = ["NO_FILTERS", "Asker", "Product", "closed", "day_range", "entity_of",
-           "native_filters"]
+__all__ = ["Asker", "Product", "closed", "day_range", "entity_of", "native_filters"]
 
-NO_FILTERS: Final = Filters()
 _PARAM_OF_FIELD: Final = {f.field: f.param.name for f in FILTERS}
 
 
