@@ -53,8 +53,11 @@ def _param_schema(param: Param) -> dict[str, Any]:
     if kind in (Kind.TIME, Kind.UNTIL):
         schema = dict(TIME_SCHEMA)
     elif kind is Kind.DATE:
-        schema = {"type": "string", "format": "date",
-                  "pattern": TIME_SCHEMA["pattern"] + "[0-9]{2}-[0-9]{2}$"}
+        # No `format`: a pattern alone generates dates without filtering most away (a few,
+        # as 2026-02-31, are refused: 400, as a range's order is).
+        schema = {"type": "string", "pattern": TIME_SCHEMA["pattern"]
+                  + "(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+                  "description": "YYYY-MM-DD"}
     elif kind is Kind.INTEGER:
         schema = {"type": "integer", "minimum": param.minimum, "maximum": param.maximum}
     elif kind is Kind.CHOICE:
