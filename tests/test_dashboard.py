@@ -62,13 +62,47 @@ def _enter_key(page: object, server: Server, key: str) -> None:
     page.click("#key-entry button")  # type: ignore[attr-defined]
 
 
+CARDS = ("calls", "cost", "input", "output", "latency", "errors")
+
+
+def _shown(page: object, selector: str) -> tuple[str, str]:
+    """An element's text and its exact figure: its title when it has one (shown on hover)."""
+    element = page.locator(selector)  # type: ignore[attr-defined]
+    text = element.inner_text()
+    return text, element.get_attribute("title") or text
+
+
+def _value_of(figure: str) -> float:
+    """The number a figure on the page stands for: `$836.58`, `324.4M`, `8.12 s`, `812 ms`."""
+    unit = 1.0
+    for suffix, scale in ((" ms", 1.0), (" s", 1000.0), ("%", 1.0)):
+        if figure.endswith(suffix):
+            figure, unit = figure[:-len(suffix)], scale
+            break
+    figure = figure.lstrip("$").replace(",", "")
+    compact = {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
+    if figure[-1] in compact:
+        figure, unit = figure[:-1], unit * compact[figure[-1]]
+    return float(figure) * unit
+
+
 def _cards(page: object) -> dict[str, str]:
-    return {name: page.inner_text(f"#card-{name}")  # type: ignore[attr-defined]
-            for name in ("calls", "cost", "input", "output", "latency", "errors")}
+    """Each card's exact figure; and each card's text is short and stands for that figure."""
+    cards = {}
+    for name in CARDS:
+        text, exact = _shown(page, f"#card-{name}")
+        assert len(text) <= 9, (name, text)
+        assert _value_of(text) == pytest.approx(_value_of(exact), rel=0.05, abs=0.005), (name, text)
+        cards[name] = exact
+    return cards
+
+
+def _exact_ms(ms: float) -> str:
+    return f"{ms:,.3f}".rstrip("0").rstrip(".") + " ms"
 
 
 def _expected_cards(summary: dict) -> dict[str, str]:
-    cost = f"${summary['totalCostUsd']:,.6f}".rstrip("0")
+    cost = f"${summary['totalCostUsd']:,.9f}".rstrip("0")
     if cost.endswith("."):
         cost += "00"
     elif len(cost.split(".")[1]) < 2:
@@ -76,8 +110,7 @@ def _expected_cards(summary: dict) -> dict[str, str]:
     rate = 100 * summary["errorCalls"] / summary["totalCalls"] if summary["totalCalls"] else 0
     return {"calls": f"{summary['totalCalls']:,}", "cost": cost,
             "input": f"{summary['totalInputTokens']:,}", "output": f"{summary['totalOutputTokens']:,}",
-            "latency": f"{summary['avgLatencyMs']:,.1f}".rstrip("0").rstrip(".") + " ms",
-            "errors": f"{rate:.1f}%"}
+            "latency": _exact_ms(summary["avgLatencyMs"]), "errors": f"{rate:.1f}%"}
 
 
 def test_dashboard_shows_the_apis_figures_and_follows_filters(page: object, server: Server,
@@ -96,8 +129,8 @@ def test_dashboard_shows_the_apis_figures_and_follows_filters(page: object, serv
     assert page.locator("#recent td.error").count() == 1  # type: ignore[attr-defined]
     week_ago = (datetime.now(timezone.utc) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
     summary = server.api(f"/api/analytics/summary?from={week_ago}", project.key)[1]
-    p95 = f"{summary['p95LatencyMs']:,.1f}".rstrip("0").rstrip(".") + " ms"
-    assert page.inner_text("#card-p95") == p95  # type: ignore[attr-defined]
+    assert _shown(page, "#card-p95")[1] == _exact_ms(summary["p95LatencyMs"])
+    assert _shown(page, "#card-input") == ("30K", "30,000")  # 5 days of 1,000 + 2,000 + 3,000
     agents = server.api(f"/api/analytics/breakdown/agent?from={week_ago}&sort=cost"
                         "&compare=previous_period", project.key)[1]["data"]
     page.wait_for_selector("#agents-table tbody tr")  # type: ignore[attr-defined]
@@ -127,6 +160,21 @@ def test_dashboard_shows_the_apis_figures_and_follows_filters(page: object, serv
     assert {page.inner_text(f"#recent tbody tr:nth-child({i}) td:nth-child(2)")  # type: ignore[attr-defined]
             for i in range(1, 6)} == {"claude-sonnet-4-6"}
     page.screenshot(path=str(ARTIFACTS / "dashboard-filtered.png"), full_page=True)  # type: ignore[attr-defined]
+
+    # The view is in the URL: another tab opened on it shows the same view once given the key.
+    assert "model=claude-sonnet-4-6" in page.url and "range=7d" in page.url  # type: ignore[attr-defined]
+    shared = page.context.new_page()  # type: ignore[attr-defined]
+    shared.goto(page.url)  # type: ignore[attr-defined]
+    shared.fill("#api-key", project.key)
+    shared.click("#key-entry button")
+    shared.wait_for_function("document.querySelectorAll('#models tbody tr').length === 1")
+    assert shared.input_value("#model") == "claude-sonnet-4-6"
+    assert _cards(shared) == _expected_cards(filtered["summary"])
+    # On a phone's width the page holds: nothing wider than the screen.
+    shared.set_viewport_size({"width": 390, "height": 844})
+    assert shared.evaluate("document.documentElement.scrollWidth") <= 390
+    shared.screenshot(path=str(ARTIFACTS / "dashboard-390px.png"), full_page=True)
+    shared.close()
 
     page.select_option("#granularity", "hour")  # type: ignore[attr-defined]
     page.wait_for_function(  # type: ignore[attr-defined]

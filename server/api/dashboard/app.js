@@ -56,9 +56,33 @@ function range() {
   return { from: new Date(now - hours * 3600e3).toISOString(), to: now.toISOString() };
 }
 
+// Readable figures: short on the page, exact in the element's title (shown on hover).
+const COMPACT = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 });
 const fmtInt = (n) => n.toLocaleString("en-US");
-const fmtUsd = (n) => (n === null || n === undefined) ? "—" : "$" + n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 6 });
-const fmtMs = (n) => n.toLocaleString("en-US", { maximumFractionDigits: 1 }) + " ms";
+// Counts below 10,000 are short enough whole; above, 324,401,897 reads as 324.4M.
+const fmtCount = (n) => Math.abs(n) < 1e4 ? fmtInt(n) : COMPACT.format(n);
+const missing = (n) => n === null || n === undefined;
+function fmtUsd(n) {
+  if (missing(n)) { return "—"; }
+  if (Math.abs(n) >= 1e5) { return "$" + COMPACT.format(n); }
+  // A call's cost is often below a cent: two significant digits keep it from showing $0.00.
+  const digits = n === 0 || Math.abs(n) >= 0.01 ? { minimumFractionDigits: 2, maximumFractionDigits: 2 }
+    : { maximumSignificantDigits: 2 };
+  return "$" + n.toLocaleString("en-US", digits);
+}
+const usdExact = (n) => missing(n) ? "" : "$" + n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 9 });
+function fmtMs(n) {
+  if (missing(n)) { return "—"; }
+  if (Math.abs(n) >= 1000) { return (n / 1000).toLocaleString("en-US", { maximumFractionDigits: 2 }) + " s"; }
+  return n.toLocaleString("en-US", { maximumFractionDigits: Math.abs(n) >= 100 ? 0 : 1 }) + " ms";
+}
+const msExact = (n) => missing(n) ? "" : n.toLocaleString("en-US", { maximumFractionDigits: 3 }) + " ms";
+
+// Shows `text`, with `exact` on hover when it says more.
+function show(element, text, exact) {
+  element.textContent = text;
+  if (exact && exact !== text) { element.title = exact; } else { element.removeAttribute("title"); }
+}
 
 function fillSelect(select, values) {
   const current = select.value;
@@ -71,11 +95,11 @@ function fillSelect(select, values) {
 }
 
 function renderCards(summary) {
-  $("card-calls").textContent = fmtInt(summary.totalCalls);
-  $("card-cost").textContent = fmtUsd(summary.totalCostUsd);
-  $("card-input").textContent = fmtInt(summary.totalInputTokens);
-  $("card-output").textContent = fmtInt(summary.totalOutputTokens);
-  $("card-latency").textContent = fmtMs(summary.avgLatencyMs);
+  show($("card-calls"), fmtCount(summary.totalCalls), fmtInt(summary.totalCalls));
+  show($("card-cost"), fmtUsd(summary.totalCostUsd), usdExact(summary.totalCostUsd));
+  show($("card-input"), fmtCount(summary.totalInputTokens), fmtInt(summary.totalInputTokens));
+  show($("card-output"), fmtCount(summary.totalOutputTokens), fmtInt(summary.totalOutputTokens));
+  show($("card-latency"), fmtMs(summary.avgLatencyMs), msExact(summary.avgLatencyMs));
   const rate = summary.totalCalls ? (100 * summary.errorCalls / summary.totalCalls) : 0;
   $("card-errors").textContent = rate.toFixed(1) + "%";
 }
@@ -121,10 +145,10 @@ function renderAgents(breakdown) {
     const percent = change.changePercent === null ? (change.current ? "new" : "—")
       : (change.changePercent > 0 ? "+" : "") + change.changePercent.toFixed(1) + "%";
     return [
-      [a.other ? "(other agents)" : (a.key ?? "(no agent)")], [fmtInt(a.calls), "num"],
-      [fmtUsd(a.costUsd), "num"], [a.percentageOfTotal.toFixed(2) + "%", "num"],
+      [a.other ? "(other agents)" : (a.key ?? "(no agent)")], [fmtCount(a.calls), "num", fmtInt(a.calls)],
+      [fmtUsd(a.costUsd), "num", usdExact(a.costUsd)], [a.percentageOfTotal.toFixed(2) + "%", "num"],
       [percent, "num " + (change.trend === "up" ? "up" : change.trend === "down" ? "down" : "")],
-      [a.p95LatencyMs === null ? "—" : a.p95LatencyMs.toFixed(1), "num"], [fmtInt(a.errorCalls), "num"]];
+      [fmtMs(a.p95LatencyMs), "num", msExact(a.p95LatencyMs)], [fmtCount(a.errorCalls), "num", fmtInt(a.errorCalls)]];
   });
 }
 
@@ -159,9 +183,9 @@ function renderTable(id, rows, cells) {
   const body = $(id).querySelector("tbody");
   body.replaceChildren(...rows.map((row) => {
     const tr = document.createElement("tr");
-    for (const [text, cls] of cells(row)) {
+    for (const [text, cls, exact] of cells(row)) {
       const td = document.createElement("td");
-      td.textContent = text;
+      show(td, text, exact);
       if (cls) { td.className = cls; }
       tr.append(td);
     }
@@ -169,7 +193,35 @@ function renderTable(id, rows, cells) {
   }));
 }
 
+// The view's state (range, granularity, filters) lives in the URL's fragment, so a view can be
+// bookmarked and shared: `/#range=7d&granularity=day&model=gpt-4o`. The key never goes there.
+const URL_STATE = ["range", "from", "to", "granularity", "agent", "model", "provider"];
+
+function writeUrlState() {
+  const custom = $("range").value === "custom";
+  const entries = URL_STATE.map((id) => [id, $(id).value.trim()])
+    .filter(([id, value]) => value && (custom || (id !== "from" && id !== "to")));
+  const fragment = "#" + new URLSearchParams(entries);
+  if (location.hash !== fragment) { history.replaceState(null, "", fragment); }
+}
+
+function readUrlState() {
+  const given = new URLSearchParams(location.hash.slice(1));
+  for (const id of URL_STATE) {
+    const value = given.get(id);
+    if (value === null) { continue; }
+    const control = $(id);
+    // A model or provider not seen yet in this tab: offered, so that it can be chosen.
+    if (control.tagName === "SELECT" && ![...control.options].some((o) => o.value === value)) {
+      if (id === "model" || id === "provider") { control.append(new Option(value, value)); } else { continue; }
+    }
+    control.value = value;
+  }
+  $("custom-range").hidden = $("range").value !== "custom";
+}
+
 async function refresh() {
+  writeUrlState();
   const generation = ++state.refreshes;
   const stale = () => generation !== state.refreshes;
   const { from, to } = range();
@@ -192,16 +244,20 @@ async function refresh() {
     fillSelect($("provider"), state.providers);
     $("agents").replaceChildren(...[...state.agents].sort().map((a) => new Option(a, a)));
     renderCards(analytics.summary);
-    $("card-p95").textContent = summary.p95LatencyMs === null ? "—" : fmtMs(summary.p95LatencyMs);
+    show($("card-p95"), fmtMs(summary.p95LatencyMs), msExact(summary.p95LatencyMs));
     renderChart(analytics.byTime, from || new Date(Date.now() - 86400e3).toISOString(),
       to || new Date().toISOString(), $("granularity").value);
     renderTable("models", analytics.byModel, (m) => [
-      [m.provider ?? "—"], [m.model ?? "—"], [fmtInt(m.calls), "num"], [fmtUsd(m.costUsd), "num"],
-      [fmtInt(m.inputTokens), "num"], [fmtInt(m.outputTokens), "num"], [m.avgLatencyMs.toFixed(1), "num"]]);
+      [m.provider ?? "—"], [m.model ?? "—"], [fmtCount(m.calls), "num", fmtInt(m.calls)],
+      [fmtUsd(m.costUsd), "num", usdExact(m.costUsd)],
+      [fmtCount(m.inputTokens), "num", fmtInt(m.inputTokens)],
+      [fmtCount(m.outputTokens), "num", fmtInt(m.outputTokens)],
+      [fmtMs(m.avgLatencyMs), "num", msExact(m.avgLatencyMs)]]);
     renderTable("recent", recent.calls, (c) => [
       [c.time.slice(0, 19).replace("T", " ")], [c.model ?? "—"], [c.agentId ?? "—"],
-      [fmtInt(c.inputTokens), "num"], [fmtInt(c.outputTokens), "num"], [fmtUsd(c.costUsd), "num"],
-      [c.latencyMs.toFixed(1), "num"], [c.errorType ? `error: ${c.errorType}` : c.status, c.errorType ? "error" : ""]]);
+      [fmtCount(c.inputTokens), "num", fmtInt(c.inputTokens)],
+      [fmtCount(c.outputTokens), "num", fmtInt(c.outputTokens)], [fmtUsd(c.costUsd), "num", usdExact(c.costUsd)],
+      [fmtMs(c.latencyMs), "num", msExact(c.latencyMs)], [c.errorType ? `error: ${c.errorType}` : c.status, c.errorType ? "error" : ""]]);
     if (analytics.summary.totalCalls === 0) {
       setStatus("No calls in this range. Widen the range, clear the filters, or send some: " +
         "`spantally demo` makes a week of sample traffic, and the README shows how to instrument your code.", "empty");
@@ -224,6 +280,8 @@ async function refresh() {
 }
 
 function start() {
+  readUrlState();
+  window.addEventListener("hashchange", () => { readUrlState(); if (apiKey()) { refresh(); } });
   $("key-entry").addEventListener("submit", (event) => {
     event.preventDefault();
     sessionStorage.setItem(KEY_STORAGE, $("api-key").value.trim());
