@@ -4,6 +4,7 @@ with known data. Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import shutil
+import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -97,6 +98,12 @@ def _cards(page: object) -> dict[str, str]:
     return cards
 
 
+def _csv(server: Server, path: str, key: str) -> bytes:
+    request = urllib.request.Request(server.api_url + path, headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.read()  # type: ignore[no-any-return]
+
+
 def _exact_ms(ms: float) -> str:
     return f"{ms:,.3f}".rstrip("0").rstrip(".") + " ms"
 
@@ -143,6 +150,17 @@ def test_dashboard_shows_the_apis_figures_and_follows_filters(page: object, serv
     assert page.inner_text("#anomalies-status") == "No anomalies in this range."  # type: ignore[attr-defined]
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)  # type: ignore[attr-defined]
+    # Each table's CSV button downloads the API's CSV for the table's question.
+    for table, question in (("models", "breakdown/model?limit=1000"),
+                            ("agents-table", "breakdown/agent?sort=cost&limit=10"
+                                             "&compare=previous_period")):
+        with page.expect_download() as download:  # type: ignore[attr-defined]
+            page.click(f"button.csv[data-table='{table}']")  # type: ignore[attr-defined]
+        saved = Path(download.value.path()).read_bytes()
+        assert saved == _csv(server, f"/api/analytics/{question}&format=csv&from={week_ago}",
+                            project.key)
+        assert download.value.suggested_filename == question.split("?")[0].replace("/", "-") + ".csv"
+        assert len(saved.splitlines()) == 1 + (2 if table == "models" else 3)
     bars_before = page.locator("#chart rect.bar").evaluate_all(  # type: ignore[attr-defined]
         "bars => bars.map(b => b.getAttribute('data-calls'))")
 
@@ -170,6 +188,9 @@ def test_dashboard_shows_the_apis_figures_and_follows_filters(page: object, serv
     shared.wait_for_function("document.querySelectorAll('#models tbody tr').length === 1")
     assert shared.input_value("#model") == "claude-sonnet-4-6"
     assert _cards(shared) == _expected_cards(filtered["summary"])
+    # Dark mode follows the system setting.
+    shared.emulate_media(color_scheme="dark")
+    assert shared.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(18, 21, 27)"
     # On a phone's width the page holds: nothing wider than the screen.
     shared.set_viewport_size({"width": 390, "height": 844})
     assert shared.evaluate("document.documentElement.scrollWidth") <= 390

@@ -29,6 +29,32 @@ function note(id, message, kind) {
   $(id).className = "status" + (kind && message ? " " + kind : "");
 }
 
+// Each table's question, as last asked: its CSV button asks the API the same with format=csv.
+const TABLE_QUESTIONS = {};
+
+async function downloadCsv(table) {
+  const question = TABLE_QUESTIONS[table];
+  if (!question) { return; }
+  const query = new URLSearchParams(Object.entries({ ...question.params, format: "csv" }).filter(([, v]) => v));
+  const response = await fetch(`${question.path}?${query}`, { headers: { Authorization: `Bearer ${apiKey()}` } });
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    setStatus((body.error && body.error.message) || response.statusText, "error");
+    return;
+  }
+  const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+  const link = Object.assign(document.createElement("a"), {
+    href: URL.createObjectURL(await response.blob()), download: name ? name[1] : table + ".csv" });
+  link.click();
+  URL.revokeObjectURL(link.href);
+}
+
+// Asks the API, remembering the question as `table`'s (for its CSV button) when given.
+function ask(path, params, table) {
+  if (table) { TABLE_QUESTIONS[table] = { path, params }; }
+  return api(path, params);
+}
+
 async function api(path, params) {
   const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v));
   let response;
@@ -228,13 +254,15 @@ async function refresh() {
   const filters = { agentId: $("agent").value.trim(), model: $("model").value, provider: $("provider").value };
   setStatus("Loading…");
   try {
-    const agents = api("/api/analytics/breakdown/agent",
-      { from, to, sort: "cost", limit: 10, compare: "previous_period", ...filters });
-    const anomalies = api("/api/analytics/anomalies", { from, to, ...filters });
+    const agents = ask("/api/analytics/breakdown/agent",
+      { from, to, sort: "cost", limit: 10, compare: "previous_period", ...filters }, "agents-table");
+    const anomalies = ask("/api/analytics/anomalies", { from, to, ...filters }, "anomalies");
+    // The models table's figures per model, every model (the table splits them by provider too).
+    TABLE_QUESTIONS.models = { path: "/api/analytics/breakdown/model", params: { from, to, limit: 1000, ...filters } };
     agents.catch(() => {}); anomalies.catch(() => {});  // handled by panel() below
     const [analytics, recent, summary] = await Promise.all([
       api("/api/analytics/llm", { from, to, granularity: $("granularity").value, ...filters }),
-      api("/api/calls", { from, to, limit: 20, ...filters }),
+      ask("/api/calls", { from, to, limit: 20, ...filters }, "recent"),
       api("/api/analytics/summary", { from, to, ...filters }),
     ]);
     if (stale()) { return; }
@@ -291,6 +319,9 @@ function start() {
     $("change-key").hidden = false;
     refresh();
   });
+  for (const button of document.querySelectorAll("button.csv")) {
+    button.addEventListener("click", () => downloadCsv(button.dataset.table));
+  }
   $("change-key").addEventListener("click", () => { sessionStorage.removeItem(KEY_STORAGE); showKeyForm(); });
   $("range").addEventListener("change", () => {
     $("custom-range").hidden = $("range").value !== "custom";
