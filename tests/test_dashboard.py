@@ -217,6 +217,31 @@ def test_dashboard_shows_the_apis_figures_and_follows_filters(page: object, serv
     assert _cards(page) == _expected_cards(custom["summary"])
 
 
+def test_dashboard_drills_down_from_a_row(page: object, server: Server, project: Project) -> None:
+    _known_data(server, project)
+    _enter_key(page, server, project.key)
+    page.wait_for_selector("#agents-table tbody tr.drill")  # type: ignore[attr-defined]
+    week_ago = (datetime.now(timezone.utc) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    top = server.api(f"/api/analytics/breakdown/agent?from={week_ago}", project.key)[1]["data"][0]
+    # From the keyboard: the agents' first row, Enter.
+    page.focus("#agents-table tbody tr:first-child")  # type: ignore[attr-defined]
+    page.keyboard.press("Enter")  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        f"location.hash.includes('agent={top['key']}') && "
+        f"document.getElementById('card-calls').textContent === '{top['calls']}'")
+    assert page.input_value("#agent") == top["key"]  # type: ignore[attr-defined]
+    by_agent = server.api(f"/api/analytics/llm?from={week_ago}&agentId={top['key']}", project.key)[1]
+    assert _cards(page) == _expected_cards(by_agent["summary"])
+    # With the mouse: a model's row adds its model and provider.
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "document.querySelectorAll('#models tbody tr.drill').length === 1")
+    model = page.inner_text("#models tbody tr td:nth-child(2)")  # type: ignore[attr-defined]
+    page.click("#models tbody tr")  # type: ignore[attr-defined]
+    page.wait_for_function(f"location.hash.includes('model={model}')")  # type: ignore[attr-defined]
+    assert page.input_value("#model") == model  # type: ignore[attr-defined]
+    assert page.input_value("#provider") != ""  # type: ignore[attr-defined]
+
+
 def test_dashboard_lists_anomalies_and_refuses_what_the_api_refuses(
         page: object, server: Server, project: Project) -> None:
     # One call a day at the same hour for five days, then 24 in that hour today.

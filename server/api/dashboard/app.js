@@ -175,7 +175,7 @@ function renderAgents(breakdown) {
       [fmtUsd(a.costUsd), "num", usdExact(a.costUsd)], [a.percentageOfTotal.toFixed(2) + "%", "num"],
       [percent, "num " + (change.trend === "up" ? "up" : change.trend === "down" ? "down" : "")],
       [fmtMs(a.p95LatencyMs), "num", msExact(a.p95LatencyMs)], [fmtCount(a.errorCalls), "num", fmtInt(a.errorCalls)]];
-  });
+  }, (a) => (a.other || a.key === null ? null : { agent: a.key }));
 }
 
 const ANOMALIES_SHOWN = 12;
@@ -205,10 +205,24 @@ async function panel(statusId, tableId, request, render, stale) {
   }
 }
 
-function renderTable(id, rows, cells) {
+// `drill(row)`, when given, names the filters a row stands for ({ model, provider } or
+// { agent }): clicking the row, or Enter on it, filters the whole page by them.
+function renderTable(id, rows, cells, drill) {
   const body = $(id).querySelector("tbody");
   body.replaceChildren(...rows.map((row) => {
     const tr = document.createElement("tr");
+    const filters = drill && drill(row);
+    if (filters) {
+      tr.className = "drill";
+      tr.tabIndex = 0;
+      tr.title = "Show only " + Object.values(filters).join(" / ");
+      const apply = () => {
+        for (const [control, value] of Object.entries(filters)) { $(control).value = value; }
+        refresh();
+      };
+      tr.addEventListener("click", apply);
+      tr.addEventListener("keydown", (event) => { if (event.key === "Enter") { apply(); } });
+    }
     for (const [text, cls, exact] of cells(row)) {
       const td = document.createElement("td");
       show(td, text, exact);
@@ -280,7 +294,8 @@ async function refresh() {
       [fmtUsd(m.costUsd), "num", usdExact(m.costUsd)],
       [fmtCount(m.inputTokens), "num", fmtInt(m.inputTokens)],
       [fmtCount(m.outputTokens), "num", fmtInt(m.outputTokens)],
-      [fmtMs(m.avgLatencyMs), "num", msExact(m.avgLatencyMs)]]);
+      [fmtMs(m.avgLatencyMs), "num", msExact(m.avgLatencyMs)]],
+      (m) => (m.model === null ? null : { model: m.model, provider: m.provider ?? "" }));
     renderTable("recent", recent.calls, (c) => [
       [c.time.slice(0, 19).replace("T", " ")], [c.model ?? "—"], [c.agentId ?? "—"],
       [fmtCount(c.inputTokens), "num", fmtInt(c.inputTokens)],
