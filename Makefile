@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: up test test-fast install-database install-browser venv install-server install-dev openlit-venv generate bench clean
+.PHONY: up test test-fast install-database install-browser venv install-server install-dev openlit-venv generate vendor-dashboard bench clean
 
 up: install-database install-server
 	$(BIN)/spantally up
@@ -49,6 +49,11 @@ openlit-venv: .venv-openlit/installed
 	$(PYTHON) -m venv .venv-openlit
 	.venv-openlit/bin/python -m pip install --quiet -r tests/openlit-requirements.txt
 	touch $@
+
+# After changing the charting library's pinned version (scripts/vendor-dashboard/package.json):
+# installs it from the npm registry and copies its built files into the package (committed).
+vendor-dashboard:
+	bash scripts/vendor-dashboard.sh
 
 # After changing server/api/spec.py: the files written from it (the .proto, the clients'
 # methods, docs/api-parameters.md), from the spec as installed, then the package again so

@@ -36,7 +36,9 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def page(browser: object, server: Server) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1280, "height": 1400})  # type: ignore[attr-defined]
+    # A browser away from UTC: the charts' buckets follow its zone unless another is chosen.
+    context = browser.new_context(viewport={"width": 1280, "height": 1400},  # type: ignore[attr-defined]
+                                  timezone_id=BROWSER_ZONE)
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page
@@ -64,6 +66,19 @@ def _enter_key(page: object, server: Server, key: str) -> None:
 
 
 CARDS = ("calls", "cost", "input", "output", "latency", "errors")
+BROWSER_ZONE = "Europe/Paris"
+
+
+def _series_rows(page: object) -> list[list[str]]:
+    """The figures under the charts: bucket, calls, errors, cost, ..."""
+    return page.locator("#series tbody tr").evaluate_all(  # type: ignore[attr-defined,no-any-return]
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+
+
+def _expected_series(server: Server, key: str, query: str) -> list[list[str]]:
+    body = server.api(f"/api/analytics/timeseries?tz={BROWSER_ZONE}&fill=zero&{query}", key)[1]
+    return [[r["bucket"][:16].replace("T", " "), f"{r['calls']:,}", f"{r['errorCalls']:,}"]
+            for r in body["data"]]
 
 
 def _shown(page: object, selector: str) -> tuple[str, str]:
@@ -131,7 +146,16 @@ def test_dashboard_shows_the_apis_figures_and_follows_filters(page: object, serv
     assert status == 200 and body["summary"]["totalCalls"] == 15
     assert _cards(page) == _expected_cards(body["summary"])
     assert page.locator("#models tbody tr").count() == 2  # type: ignore[attr-defined]
-    assert page.locator("#chart rect.bar").count() == len(body["byTime"])  # type: ignore[attr-defined]
+    assert page.locator(".uplot canvas").count() == 5  # type: ignore[attr-defined]
+    page.wait_for_selector("#series tbody tr", state="attached")  # type: ignore[attr-defined]
+    week = (datetime.now(timezone.utc) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    series = _expected_series(server, project.key, f"from={week}&granularity=day")
+    assert [row[:3] for row in _series_rows(page)] == series and len(series) in (7, 8)
+    assert page.input_value("#tz") == BROWSER_ZONE and "tz=Europe%2FParis" in page.url  # type: ignore[attr-defined]
+    # Hovering a chart shows the exact figures of the bucket under the cursor.
+    page.hover("#chart-calls .u-over")  # type: ignore[attr-defined]
+    hovered = page.inner_text("#chart-calls .u-legend .u-series:nth-child(2) .u-value")  # type: ignore[attr-defined]
+    assert hovered in {row[1] for row in series}
     assert page.locator("#recent tbody tr").count() == 15  # type: ignore[attr-defined]
     assert page.locator("#recent td.error").count() == 1  # type: ignore[attr-defined]
     week_ago = (datetime.now(timezone.utc) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -161,8 +185,6 @@ def test_dashboard_shows_the_apis_figures_and_follows_filters(page: object, serv
                             project.key)
         assert download.value.suggested_filename == question.split("?")[0].replace("/", "-") + ".csv"
         assert len(saved.splitlines()) == 1 + (2 if table == "models" else 3)
-    bars_before = page.locator("#chart rect.bar").evaluate_all(  # type: ignore[attr-defined]
-        "bars => bars.map(b => b.getAttribute('data-calls'))")
 
     page.select_option("#model", "claude-sonnet-4-6")  # type: ignore[attr-defined]
     page.wait_for_function(  # type: ignore[attr-defined]
@@ -172,9 +194,10 @@ def test_dashboard_shows_the_apis_figures_and_follows_filters(page: object, serv
         + "&granularity=day&model=claude-sonnet-4-6", project.key)[1]
     assert _cards(page) == _expected_cards(filtered["summary"])
     assert page.inner_text("#models tbody tr td:nth-child(2)") == "claude-sonnet-4-6"  # type: ignore[attr-defined]
-    bars_after = page.locator("#chart rect.bar").evaluate_all(  # type: ignore[attr-defined]
-        "bars => bars.map(b => b.getAttribute('data-calls'))")
-    assert bars_after != bars_before and all(b == "1" for b in bars_after)
+    page.wait_for_function("[...document.querySelectorAll('#series tbody tr td:nth-child(2)')]"  # type: ignore[attr-defined]
+                           ".every(c => c.textContent === '0' || c.textContent === '1')")
+    assert [row[:3] for row in _series_rows(page)] == _expected_series(
+        server, project.key, f"from={week}&granularity=day&model=claude-sonnet-4-6")
     assert {page.inner_text(f"#recent tbody tr:nth-child({i}) td:nth-child(2)")  # type: ignore[attr-defined]
             for i in range(1, 6)} == {"claude-sonnet-4-6"}
     page.screenshot(path=str(ARTIFACTS / "dashboard-filtered.png"), full_page=True)  # type: ignore[attr-defined]
@@ -199,7 +222,19 @@ def test_dashboard_shows_the_apis_figures_and_follows_filters(page: object, serv
 
     page.select_option("#granularity", "hour")  # type: ignore[attr-defined]
     page.wait_for_function(  # type: ignore[attr-defined]
-        "document.querySelectorAll('#chart rect.bar').length === 5")
+        "document.querySelectorAll('#series tbody tr').length >= 7 * 24")
+    hourly = _series_rows(page)
+    assert sum(int(row[1]) for row in hourly) == 5 and len(hourly) in (7 * 24, 7 * 24 + 1)
+    # Another zone: the buckets move with it.
+    page.select_option("#tz", "UTC")  # type: ignore[attr-defined]
+    page.wait_for_function("location.hash.includes('tz=UTC')")  # type: ignore[attr-defined]
+    page.select_option("#granularity", "day")  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "document.querySelector('#series tbody tr td').textContent.endsWith('00:00')"
+        " && document.querySelectorAll('#series tbody tr').length < 10")
+    assert [row[0] for row in _series_rows(page)] == [r["bucket"][:16].replace("T", " ") for r in server.api(
+        f"/api/analytics/timeseries?tz=UTC&fill=zero&from={week}&granularity=day&model=claude-sonnet-4-6",
+        project.key)[1]["data"]]
 
     # a custom range (UTC) holding two of the five days
     now = datetime.now(timezone.utc)

@@ -130,40 +130,67 @@ function renderCards(summary) {
   $("card-errors").textContent = rate.toFixed(1) + "%";
 }
 
-const BUCKET_MS = { hour: 3600e3, day: 86400e3, week: 7 * 86400e3 };
+// The charts: uPlot (server/api/dashboard/vendor, from npm), one per measure, over
+// /api/analytics/timeseries in the chosen time zone with empty buckets filled with zeros.
+// Each chart's legend shows the exact figures of the bucket under the cursor; the same figures
+// are in the table under the charts (for screen readers, and to copy).
+const PALETTE = ["#3b5bdb", "#e8590c", "#2b8a3e", "#ae3ec9"];
+const pct = (n) => missing(n) ? "—" : (100 * n).toLocaleString("en-US", { maximumFractionDigits: 2 }) + "%";
+const errorRate = (row) => row.calls ? row.errorCalls / row.calls : null;
+const CHARTS = [
+  { id: "chart-calls", bars: true, short: fmtCount, series: [
+    ["Calls", (r) => r.calls, fmtInt], ["Errors", (r) => r.errorCalls, fmtInt]] },
+  { id: "chart-cost", short: fmtUsd, series: [["Cost (USD)", (r) => r.costUsd, usdExact]] },
+  { id: "chart-tokens", short: fmtCount, series: [
+    ["Input", (r) => r.inputTokens, fmtInt], ["Output", (r) => r.outputTokens, fmtInt],
+    ["Cache read", (r) => r.cacheReadTokens, fmtInt]] },
+  { id: "chart-latency", short: fmtMs, series: [
+    ["p50", (r) => r.p50LatencyMs, msExact], ["p95", (r) => r.p95LatencyMs, msExact],
+    ["p99", (r) => r.p99LatencyMs, msExact]] },
+  { id: "chart-errors", short: pct, series: [["Error rate", errorRate, pct]] },
+];
+const plots = [];
 
-// Bars and points sit at their bucket's place in time, so hours without calls show as gaps.
-function renderChart(rows, from, to, granularity) {
-  const width = 1000, height = 260, pad = { l: 50, r: 60, t: 10, b: 30 };
-  const svg = ['<svg viewBox="0 0 ' + width + " " + height + '" preserveAspectRatio="none" role="img">'];
-  const maxCalls = Math.max(1, ...rows.map((r) => r.calls));
-  const maxCost = Math.max(1e-9, ...rows.map((r) => r.costUsd));
-  const plotW = width - pad.l - pad.r, plotH = height - pad.t - pad.b;
-  const bucketMs = BUCKET_MS[granularity];
-  const first = rows.length ? Date.parse(rows[0].bucket) : Date.parse(from);
-  const start = Math.min(first, Date.parse(from));
-  const end = Math.max(Date.parse(to), rows.length ? Date.parse(rows[rows.length - 1].bucket) + bucketMs : 0);
-  const span = Math.max(bucketMs, end - start);
-  const barW = Math.max(1, plotW * bucketMs / span * 0.8);
-  const points = [];
-  for (const row of rows) {
-    const x = pad.l + plotW * (Date.parse(row.bucket) - start) / span;
-    const h = plotH * row.calls / maxCalls;
-    svg.push(`<rect class="bar" data-bucket="${row.bucket}" data-calls="${row.calls}" x="${x}" y="${pad.t + plotH - h}" width="${barW}" height="${h}"><title>${row.bucket}: ${row.calls} calls, ${fmtUsd(row.costUsd)}</title></rect>`);
-    points.push([x + barW / 2, pad.t + plotH - plotH * row.costUsd / maxCost]);
+function renderCharts(body) {
+  state.series = body;
+  const zone = body.timeZone;
+  const times = body.data.map((r) => Date.parse(r.bucket) / 1000);
+  while (plots.length) { plots.pop().destroy(); }
+  // Canvas colours from the page's (light or dark) palette: a canvas knows no CSS variables.
+  const css = getComputedStyle(document.documentElement);
+  const ink = css.getPropertyValue("--muted").trim(), line = css.getPropertyValue("--line").trim();
+  for (const chart of CHARTS) {
+    const target = $(chart.id).querySelector(".plot");
+    const options = {
+      width: Math.max(240, target.clientWidth), height: 200,
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), zone),
+      scales: { x: { time: true } },
+      axes: [{ stroke: ink, grid: { stroke: line }, ticks: { stroke: line } },
+             { stroke: ink, grid: { stroke: line }, ticks: { stroke: line }, size: 60,
+               values: (u, ticks) => ticks.map(chart.short) }],
+      series: [{ label: "Bucket" }, ...chart.series.map(([label, , exact], i) => ({
+        label, stroke: PALETTE[i], width: 2, value: (u, v) => (missing(v) ? "—" : exact(v)),
+        ...(chart.bars ? { fill: PALETTE[i] + "99", paths: uPlot.paths.bars({ size: [0.7, 40] }) } : {}),
+      }))],
+    };
+    const data = [times, ...chart.series.map(([, value]) => body.data.map(value))];
+    plots.push(new uPlot(options, data, target));
   }
-  if (points.length) {
-    svg.push(`<polyline class="line" points="${points.map((p) => p.join(",")).join(" ")}"/>`);
-    points.forEach(([x, y]) => svg.push(`<circle class="dot" cx="${x}" cy="${y}" r="3"/>`));
-  }
-  svg.push(`<text x="${pad.l - 6}" y="${pad.t + 10}" text-anchor="end">${fmtInt(maxCalls)}</text>`);
-  svg.push(`<text x="${width - pad.r + 6}" y="${pad.t + 10}">${fmtUsd(maxCost)}</text>`);
-  const label = (ms) => new Date(ms).toISOString().slice(0, 16).replace("T", " ");
-  svg.push(`<text x="${pad.l}" y="${height - 8}">${label(start)} UTC</text>`);
-  svg.push(`<text x="${width - pad.r}" y="${height - 8}" text-anchor="end">${label(end)} UTC</text>`);
-  svg.push("</svg>");
-  $("chart").innerHTML = svg.join("");
+  renderTable("series", body.data, (r) => [
+    [r.bucket.slice(0, 16).replace("T", " ")], [fmtInt(r.calls), "num"], [fmtInt(r.errorCalls), "num"],
+    [usdExact(r.costUsd), "num"], [fmtInt(r.inputTokens), "num"], [fmtInt(r.outputTokens), "num"],
+    [fmtInt(r.cacheReadTokens), "num"], [msExact(r.p50LatencyMs) || "—", "num"],
+    [msExact(r.p95LatencyMs) || "—", "num"], [msExact(r.p99LatencyMs) || "—", "num"]]);
 }
+
+// The system switching between light and dark: the canvases are drawn again in its colours.
+matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
+  if (state.series) { renderCharts(state.series); }
+});
+
+window.addEventListener("resize", () => {
+  for (const plot of plots) { plot.setSize({ width: Math.max(240, plot.root.parentElement.clientWidth), height: 200 }); }
+});
 
 function renderAgents(breakdown) {
   renderTable("agents-table", breakdown.data, (a) => {
@@ -235,7 +262,7 @@ function renderTable(id, rows, cells, drill) {
 
 // The view's state (range, granularity, filters) lives in the URL's fragment, so a view can be
 // bookmarked and shared: `/#range=7d&granularity=day&model=gpt-4o`. The key never goes there.
-const URL_STATE = ["range", "from", "to", "granularity", "agent", "model", "provider"];
+const URL_STATE = ["range", "from", "to", "granularity", "tz", "agent", "model", "provider"];
 
 function writeUrlState() {
   const custom = $("range").value === "custom";
@@ -271,6 +298,9 @@ async function refresh() {
     const agents = ask("/api/analytics/breakdown/agent",
       { from, to, sort: "cost", limit: 10, compare: "previous_period", ...filters }, "agents-table");
     const anomalies = ask("/api/analytics/anomalies", { from, to, ...filters }, "anomalies");
+    const series = ask("/api/analytics/timeseries", { from, to, granularity: $("granularity").value,
+      tz: $("tz").value, fill: "zero", ...filters }, "series");
+    series.catch(() => {});
     // The models table's figures per model, every model (the table splits them by provider too).
     TABLE_QUESTIONS.models = { path: "/api/analytics/breakdown/model", params: { from, to, limit: 1000, ...filters } };
     agents.catch(() => {}); anomalies.catch(() => {});  // handled by panel() below
@@ -287,8 +317,6 @@ async function refresh() {
     $("agents").replaceChildren(...[...state.agents].sort().map((a) => new Option(a, a)));
     renderCards(analytics.summary);
     show($("card-p95"), fmtMs(summary.p95LatencyMs), msExact(summary.p95LatencyMs));
-    renderChart(analytics.byTime, from || new Date(Date.now() - 86400e3).toISOString(),
-      to || new Date().toISOString(), $("granularity").value);
     renderTable("models", analytics.byModel, (m) => [
       [m.provider ?? "—"], [m.model ?? "—"], [fmtCount(m.calls), "num", fmtInt(m.calls)],
       [fmtUsd(m.costUsd), "num", usdExact(m.costUsd)],
@@ -310,6 +338,7 @@ async function refresh() {
     await Promise.all([
       panel("agents-status", "agents-table", agents, renderAgents, stale),
       panel("anomalies-status", "anomalies", anomalies, renderAnomalies, stale),
+      panel("series-status", "series", series, renderCharts, stale),
     ]);
   } catch (error) {
     if (stale()) { return; }
@@ -322,7 +351,16 @@ async function refresh() {
   }
 }
 
+// Every zone the browser knows, its own first (the default).
+function fillZones() {
+  const own = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  const zones = new Set([own, "UTC", ...(Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : [])]);
+  $("tz").replaceChildren(...[...zones].map((zone) => new Option(zone === own ? `${zone} (this browser)` : zone, zone)));
+  $("tz").value = own;
+}
+
 function start() {
+  fillZones();
   readUrlState();
   window.addEventListener("hashchange", () => { readUrlState(); if (apiKey()) { refresh(); } });
   $("key-entry").addEventListener("submit", (event) => {
@@ -342,7 +380,7 @@ function start() {
     $("custom-range").hidden = $("range").value !== "custom";
     if ($("range").value !== "custom") { refresh(); }
   });
-  for (const id of ["from", "to", "granularity", "model", "provider", "agent"]) {
+  for (const id of ["from", "to", "granularity", "tz", "model", "provider", "agent"]) {
     $(id).addEventListener("change", refresh);
   }
   $("controls").addEventListener("submit", (event) => { event.preventDefault(); refresh(); });
