@@ -258,6 +258,18 @@ def test_dashboard_shows_the_apis_figures_and_follows_filters(page: object, serv
     page.wait_for_function(  # type: ignore[attr-defined]
         "document.getElementById('card-calls').textContent === '6'")
     assert _cards(page) == _expected_cards(custom["summary"])
+    # Every card against the period just before (days 4 and 5: six calls too).
+    compared = server.api("/api/analytics/summary?compare=previous_period&from="
+                          + start.strftime("%Y-%m-%dT%H:%M:00Z") + "&to="
+                          + end.strftime("%Y-%m-%dT%H:%M:00Z"), project.key)[1]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "document.getElementById('change-calls').textContent.startsWith('0.0%')")
+    for card, measure in (("calls", "calls"), ("cost", "costUsd"), ("latency", "avgLatencyMs")):
+        text = page.inner_text(f"#change-{card}")  # type: ignore[attr-defined]
+        assert text.endswith("% vs the period before"), text
+        assert float(text.split("%")[0]) == pytest.approx(
+            compared["changes"][measure]["changePercent"], abs=0.051)
+    assert page.inner_text("#change-errors").endswith(" pp vs the period before")  # type: ignore[attr-defined]
 
 
 def test_dashboard_drills_down_from_a_row(page: object, server: Server, project: Project) -> None:

@@ -192,6 +192,34 @@ window.addEventListener("resize", () => {
   for (const plot of plots) { plot.setSize({ width: Math.max(240, plot.root.parentElement.clientWidth), height: 200 }); }
 });
 
+// Each card against the period of the same length just before (the summary's `previous`).
+const CARD_MEASURES = {
+  calls: (m) => m.calls, cost: (m) => m.costUsd, input: (m) => m.inputTokens,
+  output: (m) => m.outputTokens, latency: (m) => m.avgLatencyMs, p95: (m) => m.p95LatencyMs,
+  errors: (m) => (m.calls ? 100 * m.errorCalls / m.calls : null),
+};
+
+function renderChanges(summary) {
+  for (const [card, measure] of Object.entries(CARD_MEASURES)) {
+    const now = measure(summary), before = measure(summary.previous);
+    let text;
+    if (missing(now) || missing(before)) {
+      text = "no calls in the period before";
+    } else if (card === "errors") {  // a rate changes by percentage points
+      const points = now - before;
+      text = (points > 0 ? "+" : "") + points.toFixed(1) + " pp vs the period before";
+    } else if (before === 0) {
+      text = now === 0 ? "none in either period" : "new: none in the period before";
+    } else {
+      const percent = 100 * (now - before) / before;
+      text = (percent > 0 ? "+" : "") + percent.toFixed(1) + "% vs the period before";
+    }
+    show($("change-" + card), text, missing(before) ? "" : "the period before: " + (
+      card === "cost" ? usdExact(before) : card === "latency" || card === "p95" ? msExact(before)
+        : card === "errors" ? before.toFixed(2) + "%" : fmtInt(before)));
+  }
+}
+
 function renderAgents(breakdown) {
   renderTable("agents-table", breakdown.data, (a) => {
     const change = a.changes.costUsd;
@@ -307,7 +335,7 @@ async function refresh() {
     const [analytics, recent, summary] = await Promise.all([
       api("/api/analytics/llm", { from, to, granularity: $("granularity").value, ...filters }),
       ask("/api/calls", { from, to, limit: 20, ...filters }, "recent"),
-      api("/api/analytics/summary", { from, to, ...filters }),
+      api("/api/analytics/summary", { from, to, compare: "previous_period", ...filters }),
     ]);
     if (stale()) { return; }
     for (const m of analytics.byModel) { state.models.add(m.model); state.providers.add(m.provider); }
@@ -317,6 +345,7 @@ async function refresh() {
     $("agents").replaceChildren(...[...state.agents].sort().map((a) => new Option(a, a)));
     renderCards(analytics.summary);
     show($("card-p95"), fmtMs(summary.p95LatencyMs), msExact(summary.p95LatencyMs));
+    renderChanges(summary);
     renderTable("models", analytics.byModel, (m) => [
       [m.provider ?? "—"], [m.model ?? "—"], [fmtCount(m.calls), "num", fmtInt(m.calls)],
       [fmtUsd(m.costUsd), "num", usdExact(m.costUsd)],
