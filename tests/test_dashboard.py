@@ -266,10 +266,10 @@ def test_dashboard_shows_the_apis_figures_and_follows_filters(page: object, serv
         "document.getElementById('change-calls').textContent.startsWith('0.0%')")
     for card, measure in (("calls", "calls"), ("cost", "costUsd"), ("latency", "avgLatencyMs")):
         text = page.inner_text(f"#change-{card}")  # type: ignore[attr-defined]
-        assert text.endswith("% vs the period before"), text
+        assert text.endswith("% vs previous"), text
         assert float(text.split("%")[0]) == pytest.approx(
             compared["changes"][measure]["changePercent"], abs=0.051)
-    assert page.inner_text("#change-errors").endswith(" pp vs the period before")  # type: ignore[attr-defined]
+    assert page.inner_text("#change-errors").endswith(" pp vs previous")  # type: ignore[attr-defined]
 
 
 def test_dashboard_drills_down_from_a_row(page: object, server: Server, project: Project) -> None:

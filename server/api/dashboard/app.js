@@ -204,15 +204,15 @@ function renderChanges(summary) {
     const now = measure(summary), before = measure(summary.previous);
     let text;
     if (missing(now) || missing(before)) {
-      text = "no calls in the period before";
+      text = "no calls before";
     } else if (card === "errors") {  // a rate changes by percentage points
       const points = now - before;
-      text = (points > 0 ? "+" : "") + points.toFixed(1) + " pp vs the period before";
+      text = (points > 0 ? "+" : "") + points.toFixed(1) + " pp vs previous";
     } else if (before === 0) {
-      text = now === 0 ? "none in either period" : "new: none in the period before";
+      text = now === 0 ? "none, as before" : "new (none before)";
     } else {
       const percent = 100 * (now - before) / before;
-      text = (percent > 0 ? "+" : "") + percent.toFixed(1) + "% vs the period before";
+      text = (percent > 0 ? "+" : "") + percent.toFixed(1) + "% vs previous";
     }
     show($("change-" + card), text, missing(before) ? "" : "the period before: " + (
       card === "cost" ? usdExact(before) : card === "latency" || card === "p95" ? msExact(before)
