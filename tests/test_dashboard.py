@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from spantally.store import judge_hours
+
 from .harness import CallSpec, Project, Server, export_grpc, make_spans
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -319,6 +321,31 @@ def test_dashboard_lists_anomalies_and_refuses_what_the_api_refuses(
     assert [row[1] for row in shown] == [a["severity"] for a in expected]
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-anomalies.png"), full_page=True)  # type: ignore[attr-defined]
+
+    # The hourly detector's stored anomalies: listed by status, dismissed from the page.
+    assert server.runtime.database is not None
+    judged = server.thread.run(judge_hours(server.runtime.database,
+                                           now=datetime.now(timezone.utc)), timeout=300)
+    assert judged  # the project's last 24 hours
+    # The spike held in its hour only: resolved by the next.
+    stored = server.api(f"/api/analytics/anomalies?from={week_ago}&status=any",
+                        project.key)[1]["data"]
+    assert stored and {a["status"] for a in stored} == {"resolved"}
+    page.select_option("#anomaly-status", "any")  # type: ignore[attr-defined]
+    page.wait_for_selector("#anomalies button.dismiss")  # type: ignore[attr-defined]
+    assert "anomaly-status=any" in page.url  # type: ignore[attr-defined]
+    shown = page.locator("#anomalies tbody tr").evaluate_all(  # type: ignore[attr-defined]
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+    assert [row[4] for row in shown] == [a["description"] for a in stored]
+    assert {row[5] for row in shown} == {"resolved dismiss"}
+    page.click("#anomalies tbody tr:first-child button.dismiss")  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        f"document.querySelectorAll('#anomalies button.dismiss').length === {len(stored) - 1}")
+    dismissed = server.api(f"/api/analytics/anomalies?from={week_ago}&status=dismissed",
+                           project.key)[1]["data"]
+    assert [a["id"] for a in dismissed] == [stored[0]["id"]]
+    assert page.inner_text("#anomalies tbody tr:first-child td:nth-child(6)") == "dismissed"  # type: ignore[attr-defined]
+    page.select_option("#anomaly-status", "")  # type: ignore[attr-defined]
 
     # Over more than 31 days the API judges no anomalies: that panel says why, the rest shows.
     now = datetime.now(timezone.utc)

@@ -55,11 +55,11 @@ function ask(path, params, table) {
   return api(path, params);
 }
 
-async function api(path, params) {
+async function api(path, params, method = "GET") {
   const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v));
   let response;
   try {
-    response = await fetch(`${path}?${query}`, { headers: { Authorization: `Bearer ${apiKey()}` } });
+    response = await fetch(`${path}?${query}`, { method, headers: { Authorization: `Bearer ${apiKey()}` } });
   } catch (error) {
     throw Object.assign(new Error("Cannot reach the SpanTally API: is `spantally up` running?"), { code: "UNREACHABLE" });
   }
@@ -235,11 +235,30 @@ function renderAgents(breakdown) {
 
 const ANOMALIES_SHOWN = 12;
 
+// A stored anomaly's status, with a button to dismiss it while it is not (an admin key's right:
+// the API's refusal shows in the panel otherwise).
+function dismissButton(anomaly) {
+  const cell = document.createElement("span");
+  cell.textContent = anomaly.status;
+  if (anomaly.status === "dismissed") { return cell; }
+  const button = Object.assign(document.createElement("button"), { className: "link dismiss", textContent: "dismiss" });
+  button.addEventListener("click", async () => {
+    try {
+      await api(`/api/analytics/anomalies/${encodeURIComponent(anomaly.id)}/dismiss`, {}, "POST");
+      refresh();
+    } catch (error) {
+      note("anomalies-status", error.message + (error.code ? ` (${error.code})` : ""), "error");
+    }
+  });
+  cell.append(" ", button);
+  return cell;
+}
+
 function renderAnomalies(body) {
   renderTable("anomalies", body.data.slice(0, ANOMALIES_SHOWN), (a) => [
     [a.hour.slice(0, 16).replace("T", " ")], [a.severity, "severity-" + a.severity],
     [a.type.replaceAll("_", " ")], [a.scope === "project" ? "project" : `${a.scope} ${a.scopeKey}`],
-    [a.description]]);
+    [a.description], [a.status ? dismissButton(a) : "—"]]);
   const total = body.data.length;
   note("anomalies-status", !total ? "No anomalies in this range."
     : total > ANOMALIES_SHOWN ? `The latest ${ANOMALIES_SHOWN} of ${fmtInt(total)}; all of them: ` +
@@ -280,7 +299,7 @@ function renderTable(id, rows, cells, drill) {
     }
     for (const [text, cls, exact] of cells(row)) {
       const td = document.createElement("td");
-      show(td, text, exact);
+      if (text instanceof Node) { td.append(text); } else { show(td, text, exact); }
       if (cls) { td.className = cls; }
       tr.append(td);
     }
@@ -290,7 +309,8 @@ function renderTable(id, rows, cells, drill) {
 
 // The view's state (range, granularity, filters) lives in the URL's fragment, so a view can be
 // bookmarked and shared: `/#range=7d&granularity=day&model=gpt-4o`. The key never goes there.
-const URL_STATE = ["range", "from", "to", "granularity", "tz", "agent", "model", "provider"];
+const URL_STATE = ["range", "from", "to", "granularity", "tz", "agent", "model", "provider",
+  "anomaly-status"];
 
 function writeUrlState() {
   const custom = $("range").value === "custom";
@@ -325,7 +345,10 @@ async function refresh() {
   try {
     const agents = ask("/api/analytics/breakdown/agent",
       { from, to, sort: "cost", limit: 10, compare: "previous_period", ...filters }, "agents-table");
-    const anomalies = ask("/api/analytics/anomalies", { from, to, ...filters }, "anomalies");
+    // Stored anomalies are the project's as a whole: the API takes no filters with a status.
+    const anomalyStatus = $("anomaly-status").value;
+    const anomalies = ask("/api/analytics/anomalies",
+      anomalyStatus ? { from, to, status: anomalyStatus } : { from, to, ...filters }, "anomalies");
     const series = ask("/api/analytics/timeseries", { from, to, granularity: $("granularity").value,
       tz: $("tz").value, fill: "zero", ...filters }, "series");
     series.catch(() => {});
@@ -409,7 +432,7 @@ function start() {
     $("custom-range").hidden = $("range").value !== "custom";
     if ($("range").value !== "custom") { refresh(); }
   });
-  for (const id of ["from", "to", "granularity", "tz", "model", "provider", "agent"]) {
+  for (const id of ["from", "to", "granularity", "tz", "model", "provider", "agent", "anomaly-status"]) {
     $(id).addEventListener("change", refresh);
   }
   $("controls").addEventListener("submit", (event) => { event.preventDefault(); refresh(); });
