@@ -1,5 +1,6 @@
-// SpanTally dashboard: plain JavaScript over the public API (/api/analytics/llm, /api/calls,
-// /api/analytics/summary, /api/analytics/breakdown/agent, /api/analytics/anomalies).
+// SpanTally dashboard: plain JavaScript over the public API (/api/analytics/summary for the
+// cards, /api/analytics/timeseries for the charts, /api/analytics/llm for the models table,
+// /api/analytics/breakdown/agent, /api/analytics/anomalies and their dismiss, /api/calls).
 "use strict";
 
 const KEY_STORAGE = "spantally.apiKey";
@@ -35,11 +36,11 @@ const TABLE_QUESTIONS = {};
 async function downloadCsv(table) {
   const question = TABLE_QUESTIONS[table];
   if (!question) { return; }
-  const query = new URLSearchParams(Object.entries({ ...question.params, format: "csv" }).filter(([, v]) => v));
-  const response = await fetch(`${question.path}?${query}`, { headers: { Authorization: `Bearer ${apiKey()}` } });
-  if (!response.ok) {
-    const body = await response.json().catch(() => ({}));
-    setStatus((body.error && body.error.message) || response.statusText, "error");
+  let response;
+  try {
+    response = await request(question.path, { ...question.params, format: "csv" });
+  } catch (error) {
+    setStatus(error.message + (error.code ? ` (${error.code})` : ""), "error");
     return;
   }
   const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
@@ -55,7 +56,8 @@ function ask(path, params, table) {
   return api(path, params);
 }
 
-async function api(path, params, method = "GET") {
+// The API's answer to a request, or an Error with the API's code and message.
+async function request(path, params, method = "GET") {
   const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v));
   let response;
   try {
@@ -63,12 +65,16 @@ async function api(path, params, method = "GET") {
   } catch (error) {
     throw Object.assign(new Error("Cannot reach the SpanTally API: is `spantally up` running?"), { code: "UNREACHABLE" });
   }
-  const body = await response.json().catch(() => ({}));
   if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
     const error = body.error || { code: `HTTP_${response.status}`, message: response.statusText };
     throw Object.assign(new Error(error.message), { code: error.code, status: response.status });
   }
-  return body;
+  return response;
+}
+
+async function api(path, params, method = "GET") {
+  return (await request(path, params, method)).json().catch(() => ({}));
 }
 
 function range() {
@@ -84,10 +90,11 @@ function range() {
 
 // Readable figures: short on the page, exact in the element's title (shown on hover).
 const COMPACT = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 });
-const fmtInt = (n) => n.toLocaleString("en-US");
-// Counts below 10,000 are short enough whole; above, 324,401,897 reads as 324.4M.
-const fmtCount = (n) => Math.abs(n) < 1e4 ? fmtInt(n) : COMPACT.format(n);
+// A figure without a value (no calls, or a chart's cursor off every point) shows as "—".
 const missing = (n) => n === null || n === undefined;
+const fmtInt = (n) => missing(n) ? "—" : n.toLocaleString("en-US");
+// Counts below 10,000 are short enough whole; above, 324,401,897 reads as 324.4M.
+const fmtCount = (n) => missing(n) || Math.abs(n) < 1e4 ? fmtInt(n) : COMPACT.format(n);
 function fmtUsd(n) {
   if (missing(n)) { return "—"; }
   if (Math.abs(n) >= 1e5) { return "$" + COMPACT.format(n); }
@@ -96,18 +103,27 @@ function fmtUsd(n) {
     : { maximumSignificantDigits: 2 };
   return "$" + n.toLocaleString("en-US", digits);
 }
-const usdExact = (n) => missing(n) ? "" : "$" + n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 9 });
+const usdExact = (n) => missing(n) ? "—" : "$" + n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 9 });
 function fmtMs(n) {
   if (missing(n)) { return "—"; }
   if (Math.abs(n) >= 1000) { return (n / 1000).toLocaleString("en-US", { maximumFractionDigits: 2 }) + " s"; }
   return n.toLocaleString("en-US", { maximumFractionDigits: Math.abs(n) >= 100 ? 0 : 1 }) + " ms";
 }
-const msExact = (n) => missing(n) ? "" : n.toLocaleString("en-US", { maximumFractionDigits: 3 }) + " ms";
+const msExact = (n) => missing(n) ? "—" : n.toLocaleString("en-US", { maximumFractionDigits: 3 }) + " ms";
+
+// Each kind of figure, short and exact.
+const FIGURES = { count: [fmtCount, fmtInt], usd: [fmtUsd, usdExact], ms: [fmtMs, msExact] };
+// A table cell of a figure: short, right-aligned, exact on hover.
+const num = (kind, n) => [FIGURES[kind][0](n), "num", FIGURES[kind][1](n)];
 
 // Shows `text`, with `exact` on hover when it says more.
 function show(element, text, exact) {
   element.textContent = text;
   if (exact && exact !== text) { element.title = exact; } else { element.removeAttribute("title"); }
+}
+
+function showFigure(element, kind, n) {
+  show(element, FIGURES[kind][0](n), FIGURES[kind][1](n));
 }
 
 function fillSelect(select, values) {
@@ -120,14 +136,38 @@ function fillSelect(select, values) {
   select.value = current;
 }
 
+// The cards, from /api/analytics/summary with the period just before: what each shows, of what
+// kind (the error rate is a percentage, changing by percentage points).
+const CARDS = {
+  calls: ["count", (m) => m.calls], cost: ["usd", (m) => m.costUsd],
+  input: ["count", (m) => m.inputTokens], output: ["count", (m) => m.outputTokens],
+  latency: ["ms", (m) => m.avgLatencyMs], p95: ["ms", (m) => m.p95LatencyMs],
+  errors: ["rate", (m) => (m.calls ? 100 * m.errorCalls / m.calls : null)],
+};
+
 function renderCards(summary) {
-  show($("card-calls"), fmtCount(summary.totalCalls), fmtInt(summary.totalCalls));
-  show($("card-cost"), fmtUsd(summary.totalCostUsd), usdExact(summary.totalCostUsd));
-  show($("card-input"), fmtCount(summary.totalInputTokens), fmtInt(summary.totalInputTokens));
-  show($("card-output"), fmtCount(summary.totalOutputTokens), fmtInt(summary.totalOutputTokens));
-  show($("card-latency"), fmtMs(summary.avgLatencyMs), msExact(summary.avgLatencyMs));
-  const rate = summary.totalCalls ? (100 * summary.errorCalls / summary.totalCalls) : 0;
-  $("card-errors").textContent = rate.toFixed(1) + "%";
+  for (const [card, [kind, measure]] of Object.entries(CARDS)) {
+    const now = measure(summary), before = measure(summary.previous);
+    if (kind === "rate") {
+      $("card-" + card).textContent = (now ?? 0).toFixed(1) + "%";
+    } else {
+      showFigure($("card-" + card), kind, now);
+    }
+    let change;
+    if (missing(now) || missing(before)) {
+      change = "no calls before";
+    } else if (kind === "rate") {
+      const points = now - before;
+      change = (points > 0 ? "+" : "") + points.toFixed(1) + " pp vs previous";
+    } else if (before === 0) {
+      change = now === 0 ? "none, as before" : "new (none before)";
+    } else {
+      const percent = 100 * (now - before) / before;
+      change = (percent > 0 ? "+" : "") + percent.toFixed(1) + "% vs previous";
+    }
+    show($("change-" + card), change, missing(before) ? "" : "the period before: "
+      + (kind === "rate" ? before.toFixed(2) + "%" : FIGURES[kind][1](before)));
+  }
 }
 
 // The charts: uPlot (server/api/dashboard/vendor, from npm), one per measure, over
@@ -169,7 +209,7 @@ function renderCharts(body) {
              { stroke: ink, grid: { stroke: line }, ticks: { stroke: line }, size: 60,
                values: (u, ticks) => ticks.map(chart.short) }],
       series: [{ label: "Bucket" }, ...chart.series.map(([label, , exact], i) => ({
-        label, stroke: PALETTE[i], width: 2, value: (u, v) => (missing(v) ? "—" : exact(v)),
+        label, stroke: PALETTE[i], width: 2, value: (u, v) => exact(v),
         ...(chart.bars ? { fill: PALETTE[i] + "99", paths: uPlot.paths.bars({ size: [0.7, 40] }) } : {}),
       }))],
     };
@@ -179,8 +219,8 @@ function renderCharts(body) {
   renderTable("series", body.data, (r) => [
     [r.bucket.slice(0, 16).replace("T", " ")], [fmtInt(r.calls), "num"], [fmtInt(r.errorCalls), "num"],
     [usdExact(r.costUsd), "num"], [fmtInt(r.inputTokens), "num"], [fmtInt(r.outputTokens), "num"],
-    [fmtInt(r.cacheReadTokens), "num"], [msExact(r.p50LatencyMs) || "—", "num"],
-    [msExact(r.p95LatencyMs) || "—", "num"], [msExact(r.p99LatencyMs) || "—", "num"]]);
+    [fmtInt(r.cacheReadTokens), "num"], [msExact(r.p50LatencyMs), "num"],
+    [msExact(r.p95LatencyMs), "num"], [msExact(r.p99LatencyMs), "num"]]);
 }
 
 // The system switching between light and dark: the canvases are drawn again in its colours.
@@ -192,44 +232,16 @@ window.addEventListener("resize", () => {
   for (const plot of plots) { plot.setSize({ width: Math.max(240, plot.root.parentElement.clientWidth), height: 200 }); }
 });
 
-// Each card against the period of the same length just before (the summary's `previous`).
-const CARD_MEASURES = {
-  calls: (m) => m.calls, cost: (m) => m.costUsd, input: (m) => m.inputTokens,
-  output: (m) => m.outputTokens, latency: (m) => m.avgLatencyMs, p95: (m) => m.p95LatencyMs,
-  errors: (m) => (m.calls ? 100 * m.errorCalls / m.calls : null),
-};
-
-function renderChanges(summary) {
-  for (const [card, measure] of Object.entries(CARD_MEASURES)) {
-    const now = measure(summary), before = measure(summary.previous);
-    let text;
-    if (missing(now) || missing(before)) {
-      text = "no calls before";
-    } else if (card === "errors") {  // a rate changes by percentage points
-      const points = now - before;
-      text = (points > 0 ? "+" : "") + points.toFixed(1) + " pp vs previous";
-    } else if (before === 0) {
-      text = now === 0 ? "none, as before" : "new (none before)";
-    } else {
-      const percent = 100 * (now - before) / before;
-      text = (percent > 0 ? "+" : "") + percent.toFixed(1) + "% vs previous";
-    }
-    show($("change-" + card), text, missing(before) ? "" : "the period before: " + (
-      card === "cost" ? usdExact(before) : card === "latency" || card === "p95" ? msExact(before)
-        : card === "errors" ? before.toFixed(2) + "%" : fmtInt(before)));
-  }
-}
-
 function renderAgents(breakdown) {
   renderTable("agents-table", breakdown.data, (a) => {
     const change = a.changes.costUsd;
     const percent = change.changePercent === null ? (change.current ? "new" : "—")
       : (change.changePercent > 0 ? "+" : "") + change.changePercent.toFixed(1) + "%";
     return [
-      [a.other ? "(other agents)" : (a.key ?? "(no agent)")], [fmtCount(a.calls), "num", fmtInt(a.calls)],
-      [fmtUsd(a.costUsd), "num", usdExact(a.costUsd)], [a.percentageOfTotal.toFixed(2) + "%", "num"],
+      [a.other ? "(other agents)" : (a.key ?? "(no agent)")], num("count", a.calls),
+      num("usd", a.costUsd), [a.percentageOfTotal.toFixed(2) + "%", "num"],
       [percent, "num " + (change.trend === "up" ? "up" : change.trend === "down" ? "down" : "")],
-      [fmtMs(a.p95LatencyMs), "num", msExact(a.p95LatencyMs)], [fmtCount(a.errorCalls), "num", fmtInt(a.errorCalls)]];
+      num("ms", a.p95LatencyMs), num("count", a.errorCalls)];
   }, (a) => (a.other || a.key === null ? null : { agent: a.key }));
 }
 
@@ -366,22 +378,20 @@ async function refresh() {
     fillSelect($("model"), state.models);
     fillSelect($("provider"), state.providers);
     $("agents").replaceChildren(...[...state.agents].sort().map((a) => new Option(a, a)));
-    renderCards(analytics.summary);
-    show($("card-p95"), fmtMs(summary.p95LatencyMs), msExact(summary.p95LatencyMs));
-    renderChanges(summary);
+    renderCards(summary);
     renderTable("models", analytics.byModel, (m) => [
-      [m.provider ?? "—"], [m.model ?? "—"], [fmtCount(m.calls), "num", fmtInt(m.calls)],
-      [fmtUsd(m.costUsd), "num", usdExact(m.costUsd)],
-      [fmtCount(m.inputTokens), "num", fmtInt(m.inputTokens)],
-      [fmtCount(m.outputTokens), "num", fmtInt(m.outputTokens)],
-      [fmtMs(m.avgLatencyMs), "num", msExact(m.avgLatencyMs)]],
+      [m.provider ?? "—"], [m.model ?? "—"], num("count", m.calls),
+      num("usd", m.costUsd),
+      num("count", m.inputTokens),
+      num("count", m.outputTokens),
+      num("ms", m.avgLatencyMs)],
       (m) => (m.model === null ? null : { model: m.model, provider: m.provider ?? "" }));
     renderTable("recent", recent.calls, (c) => [
       [c.time.slice(0, 19).replace("T", " ")], [c.model ?? "—"], [c.agentId ?? "—"],
-      [fmtCount(c.inputTokens), "num", fmtInt(c.inputTokens)],
-      [fmtCount(c.outputTokens), "num", fmtInt(c.outputTokens)], [fmtUsd(c.costUsd), "num", usdExact(c.costUsd)],
-      [fmtMs(c.latencyMs), "num", msExact(c.latencyMs)], [c.errorType ? `error: ${c.errorType}` : c.status, c.errorType ? "error" : ""]]);
-    if (analytics.summary.totalCalls === 0) {
+      num("count", c.inputTokens),
+      num("count", c.outputTokens), num("usd", c.costUsd),
+      num("ms", c.latencyMs), [c.errorType ? `error: ${c.errorType}` : c.status, c.errorType ? "error" : ""]]);
+    if (summary.calls === 0) {
       setStatus("No calls in this range. Widen the range, clear the filters, or send some: " +
         "`spantally demo` makes a week of sample traffic, and the README shows how to instrument your code.", "empty");
     } else {
