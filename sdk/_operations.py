@@ -24,7 +24,9 @@ ROUTES: dict[str, tuple[str, str]] = {
     "runs_summary": ("/api/analytics/runs", "RunsSummary"),
     "runs_timeseries": ("/api/analytics/runs/timeseries", "RunsTimeseries"),
     "runs_breakdown": ("/api/analytics/runs/breakdown/{dimension}", "RunsBreakdown"),
+    "tags": ("/api/analytics/tags", "Tags"),
     "calls": ("/api/calls", "Calls"),
+    "call": ("/api/calls/{traceId}/{spanId}", "Call"),
     "runs": ("/api/runs", "Runs"),
     "run": ("/api/runs/{traceId}/{spanId}", "Run"),
 }
@@ -467,7 +469,7 @@ class Operations:
             "dimension": dimension,
         })
 
-    def calls(
+    def tags(
         self,
         *,
         from_: datetime | str | None = None,
@@ -484,7 +486,43 @@ class Operations:
         tags: Mapping[str, str] | str | None = None,
         limit: int | None = None,
     ) -> dict[str, Any]:
-        """The newest calls first: GET /api/calls."""
+        """The tag keys of the calls in the range, the most used first: GET
+        /api/analytics/tags."""
+        return self._call("tags", {
+            "from": from_,
+            "to": to,
+            "agentId": agent_id,
+            "model": model,
+            "requestModel": request_model,
+            "provider": provider,
+            "service": service,
+            "environment": environment,
+            "userId": user_id,
+            "sessionId": session_id,
+            "status": status,
+            "tags": tags,
+            "limit": limit,
+        })
+
+    def calls(
+        self,
+        *,
+        from_: datetime | str | None = None,
+        to: datetime | str | None = None,
+        agent_id: str | None = None,
+        model: str | None = None,
+        request_model: str | None = None,
+        provider: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        status: str | None = None,
+        tags: Mapping[str, str] | str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> dict[str, Any]:
+        """The newest calls first, a page at a time: GET /api/calls."""
         return self._call("calls", {
             "from": from_,
             "to": to,
@@ -499,6 +537,18 @@ class Operations:
             "status": status,
             "tags": tags,
             "limit": limit,
+            "offset": offset,
+        })
+
+    def call(
+        self,
+        trace_id: str,
+        span_id: str,
+    ) -> dict[str, Any]:
+        """One call, everything stored about it: GET /api/calls/{traceId}/{spanId}."""
+        return self._call("call", {
+            "traceId": trace_id,
+            "spanId": span_id,
         })
 
     def runs(
@@ -983,7 +1033,7 @@ class AsyncOperations:
             "dimension": dimension,
         })
 
-    async def calls(
+    async def tags(
         self,
         *,
         from_: datetime | str | None = None,
@@ -1000,7 +1050,43 @@ class AsyncOperations:
         tags: Mapping[str, str] | str | None = None,
         limit: int | None = None,
     ) -> dict[str, Any]:
-        """The newest calls first: GET /api/calls."""
+        """The tag keys of the calls in the range, the most used first: GET
+        /api/analytics/tags."""
+        return await self._call("tags", {
+            "from": from_,
+            "to": to,
+            "agentId": agent_id,
+            "model": model,
+            "requestModel": request_model,
+            "provider": provider,
+            "service": service,
+            "environment": environment,
+            "userId": user_id,
+            "sessionId": session_id,
+            "status": status,
+            "tags": tags,
+            "limit": limit,
+        })
+
+    async def calls(
+        self,
+        *,
+        from_: datetime | str | None = None,
+        to: datetime | str | None = None,
+        agent_id: str | None = None,
+        model: str | None = None,
+        request_model: str | None = None,
+        provider: str | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        status: str | None = None,
+        tags: Mapping[str, str] | str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> dict[str, Any]:
+        """The newest calls first, a page at a time: GET /api/calls."""
         return await self._call("calls", {
             "from": from_,
             "to": to,
@@ -1015,6 +1101,18 @@ class AsyncOperations:
             "status": status,
             "tags": tags,
             "limit": limit,
+            "offset": offset,
+        })
+
+    async def call(
+        self,
+        trace_id: str,
+        span_id: str,
+    ) -> dict[str, Any]:
+        """One call, everything stored about it: GET /api/calls/{traceId}/{spanId}."""
+        return await self._call("call", {
+            "traceId": trace_id,
+            "spanId": span_id,
         })
 
     async def runs(

@@ -150,6 +150,9 @@ class RecentCall:
     time_to_first_chunk_ms: float | None
     status: str
     error_type: str | None
+    trace_id: str
+    """The call's span, as OpenTelemetry writes its ids (hex): `Client.call(...)` has it all."""
+    span_id: str
 
 
 _AGO = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -295,7 +298,8 @@ class Client(Operations):
         return [RecentCall(_time(c["time"]), c["provider"], c["model"], c["agentId"],
                            c["sessionId"], c["userId"], c["operation"], c["streaming"],
                            c["inputTokens"], c["outputTokens"], c["costUsd"], c["latencyMs"],
-                           c["timeToFirstChunkMs"], c["status"], c["errorType"])
+                           c["timeToFirstChunkMs"], c["status"], c["errorType"],
+                           c["traceId"], c["spanId"])
                 for c in body["calls"]]
 
     def _analytics_query(self, from_: datetime | str | None, to: datetime | str | None,

@@ -18,7 +18,7 @@ from .anomaly_log import (
 )
 from .breakdowns import BREAKDOWN_ORDERS, BREAKDOWN_SORTS, Breakdown, breakdown
 from .buckets import Granularity, Segment, bucket_label, bucket_names, local_bucket, segments
-from .calls import RecentCall, recent_calls
+from .calls import RecentCall, TagKey, find_call, recent_calls, tag_keys
 from .catalog import AGGREGATES, Aggregate, Grain
 from .catalog_check import catalog_differences
 from .cluster import ClusterConfig, ClusterError, ManagedCluster, default_home, temporary_cluster
@@ -155,6 +155,7 @@ __all__ = [
     "Read",
     "ReadReport",
     "RecentCall",
+    "TagKey",
     "RepriceTotals",
     "RetentionConfig",
     "RunDetail",
@@ -207,7 +208,9 @@ __all__ = [
     "parse_api_key",
     "percentile_ms",
     "plan",
+    "find_call",
     "recent_calls",
+    "tag_keys",
     "reprice",
     "resolve_api_key",
     "revoke_api_key",

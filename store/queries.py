@@ -111,19 +111,45 @@ INGEST_STAGED = "SELECT spantally_ingest_staged()"
 
 # The newest calls first; the filters are the analytics filters (`{filters}` is their AND).
 RECENT_CALLS = sql.SQL("""
-SELECT time, provider, model, agent_id, session_id, user_id, operation, streaming,
-       input_tokens, output_tokens, cost_nano_usd, latency_us, ttft_us, status, error_type
+SELECT time, trace_id, span_id, provider, model, agent_id, session_id, user_id, operation,
+       streaming, input_tokens, output_tokens, cost_nano_usd, latency_us, ttft_us, status,
+       error_type
 FROM llm_calls
 WHERE project_id = %(project_id)s AND time >= %(start)s AND time < %(end)s {filters}
-ORDER BY time DESC
-LIMIT %(limit)s
+ORDER BY time DESC, trace_id, span_id
+LIMIT %(limit)s OFFSET %(offset)s
 """)
-
 
 
 def recent_calls(filters: sql.Composable) -> sql.Composed:
     """RECENT_CALLS with the filters' conditions (` AND ...`)."""
     return RECENT_CALLS.format(filters=filters)
+
+
+# One call, everything stored about it (a span id is unique within its trace: the identity's
+# `time` is only there for the hypertable).
+FIND_CALL = sql.SQL("""
+SELECT {columns} FROM llm_calls
+WHERE project_id = %(project_id)s AND trace_id = %(trace_id)s AND span_id = %(span_id)s
+ORDER BY time
+LIMIT 1
+""").format(columns=sql.SQL(", ").join(map(sql.Identifier, STAGING_COLUMNS)))
+
+# The tag keys of the calls in a range: how many calls carry each, with how many values.
+TAG_KEYS = sql.SQL("""
+SELECT key, count(*) AS calls, count(DISTINCT value) AS "values"
+FROM llm_calls, jsonb_each_text(tags) AS tag (key, value)
+WHERE project_id = %(project_id)s AND time >= %(start)s AND time < %(end)s
+      AND tags IS NOT NULL {filters}
+GROUP BY key
+ORDER BY calls DESC, key
+LIMIT %(limit)s
+""")
+
+
+def tag_keys(filters: sql.Composable) -> sql.Composed:
+    """TAG_KEYS with the filters' conditions (` AND ...`)."""
+    return TAG_KEYS.format(filters=filters)
 
 
 # -- prices and currencies ----------------------------------------------------------------------

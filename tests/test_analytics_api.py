@@ -229,10 +229,30 @@ def test_every_endpoint_equals_the_reference(server: Server, data: st.DataObject
             == (expected_summary["calls"], expected_summary["inputTokens"],
                 expected_summary["errorCalls"], expected_summary["costNanoUsd"])
 
-    # recent calls, filters included
+    # recent calls, filters included, newest first, and the same a page at a time
     status, body, _ = _get(server, "/api/calls", project.key, {**params, "limit": 1000})
     assert status == 200, body
-    assert len(body["calls"]) == len(chosen)
+    newest_first = sorted(chosen, key=lambda c: (-c.time.timestamp(), c.trace_id))
+    assert [(c["traceId"], c["spanId"], c["time"]) for c in body["calls"]] == \
+        [(c.trace_id.hex(), c.span_id.hex(), _iso(c.time)) for c in newest_first]
+    page = data.draw(st.integers(1, 7))
+    paged = []
+    for offset in range(0, len(chosen) + 1, page):
+        status, answer, _ = _get(server, "/api/calls", project.key,
+                                 {**params, "limit": page, "offset": offset})
+        assert status == 200, answer
+        paged += answer["calls"]
+    assert paged == body["calls"]
+
+    # tag keys, under the same limit as a tag's breakdown
+    status, body, _ = _get(server, "/api/analytics/tags", project.key, params)
+    if _refused_for_raw(filters, start, end, dimension=dimension_of("tags.feature")):
+        _assert_refused(status, body)
+    else:
+        assert status == 200, body
+        tagged = [c.tags["feature"] for c in chosen if c.tags]
+        assert body["data"] == ([{"key": "feature", "calls": len(tagged),
+                                  "values": len(set(tagged))}] if tagged else [])
 
     # time series, in a time zone
     granularity = data.draw(st.sampled_from(["hour", "day", "week", "month"]))
@@ -584,6 +604,37 @@ def test_the_client_reaches_every_endpoint(server: Server, project: Project) -> 
     body = asyncio.run(AsyncClient(server.api_url, project.key).analytics(
         "timeseries", **window, granularity="hour", tz="Asia/Kolkata"))
     assert [row["bucket"] for row in body["data"]] == ["2026-09-01T05:00:00+05:30"]
+
+
+def test_one_call_whole(server: Server, project: Project) -> None:
+    """A call listed by /api/calls opens at /api/calls/{traceId}/{spanId} with everything
+    stored about it; another project's call, an unknown one and a bad id are refused."""
+    moment = datetime(2026, 9, 3, 12, 30, 1, 250_000, tzinfo=timezone.utc)
+    call = _llm_call(project.id, _spec(moment, user_id="u7", session_id="s7", feature="search"))
+    _store(server, [call])
+    status, listed, _ = _get(server, "/api/calls", project.key,
+                             {"from": "2026-09-03", "to": "2026-09-04"})
+    assert status == 200, listed
+    row = listed["calls"][0]
+    status, body, _ = _get(server, f"/api/calls/{row['traceId']}/{row['spanId']}", project.key,
+                           {})
+    assert status == 200, body
+    assert {k: body[k] for k in row} == row  # the listed row, and more
+    assert (body["traceId"], body["spanId"], body["time"]) == \
+        (call.trace_id.hex(), call.span_id.hex(), "2026-09-03T12:30:01.250000Z")
+    assert (body["service"], body["environment"], body["requestModel"], body["responseModel"],
+            body["cacheReadTokens"], body["reasoningTokens"], body["costNanoUsd"],
+            body["costSource"], body["tags"], body["parentSpanId"]) == \
+        (call.service_name, call.environment, call.request_model, call.response_model,
+         call.cache_read_tokens, call.reasoning_tokens, call.cost_nano_usd, call.cost_source,
+         {"feature": "search"}, None)
+    other = server.new_project()
+    status, body, _ = _get(server, f"/api/calls/{row['traceId']}/{row['spanId']}", other.key, {})
+    assert (status, body["error"]["code"]) == (404, "NOT_FOUND"), body
+    status, body, _ = _get(server, f"/api/calls/{'0' * 32}/{'0' * 16}", project.key, {})
+    assert status == 404 and body["error"]["message"].startswith("no call 000"), body
+    status, body, _ = _get(server, f"/api/calls/xyz/{row['spanId']}", project.key, {})
+    assert status == 400 and body["error"]["message"].startswith("traceId"), body
 
 
 def test_explain_shows_the_plan_and_the_rows_each_query_read(server: Server,

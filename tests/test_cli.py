@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -208,6 +209,16 @@ def test_demo_sends_a_week_of_traffic_through_otlp(server: Server, project: Proj
                       (project.id,))
     calls, agents, sessions, days, _errors = rows[0]
     assert calls == sent and agents == 4 and sessions == 30 and days >= 5
+    said = re.search(r"in\s+([\d,]+)\s+agent\s+runs", done.stdout)  # the console wraps
+    assert said, done.stdout
+    runs = int(said[1].replace(",", ""))
+    (stored_runs, with_steps, run_sessions), = server.sql(
+        "SELECT count(*), count(*) FILTER (WHERE llm_calls > 0), count(DISTINCT session_id)"
+        " FROM agent_runs WHERE project_id = %s", (project.id,))
+    assert stored_runs == runs == with_steps and run_sessions == 30
+    tagged, = server.sql("SELECT count(*) FROM llm_calls WHERE project_id = %s"
+                         " AND tags ? 'feature' AND tags ? 'customer'", (project.id,))
+    assert tagged == (calls,)
 
 
 def test_python_client_sync_and_async(server: Server, project: Project) -> None:

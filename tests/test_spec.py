@@ -93,6 +93,15 @@ def dataset(server: Server) -> tuple[Project, list[tuple[str, str]]]:
     return project, ids
 
 
+@pytest.fixture(scope="module")
+def call_ids(server: Server, dataset: tuple[Project, list[tuple[str, str]]]
+             ) -> list[tuple[str, str]]:
+    """Some of the dataset's calls' ids, as /api/calls lists them."""
+    calls = Client(server.api_url, dataset[0].key).calls(
+        from_=BASE - timedelta(hours=1), to=BASE + timedelta(hours=8), limit=40)
+    return [(c["traceId"], c["spanId"]) for c in calls["calls"]]
+
+
 def _grpc_target(server: Server) -> str:
     return server.grpc_endpoint.removeprefix("http://")
 
@@ -109,12 +118,12 @@ _VALUES: dict[str, list[Any]] = {
 
 
 @st.composite
-def valid_params(draw: st.DrawFn, endpoint: Endpoint, ids: list[tuple[str, str]]
+def valid_params(draw: st.DrawFn, endpoint: Endpoint, ids: dict[str, list[tuple[str, str]]]
                  ) -> dict[str, Any]:
     """Parameters an operation accepts, over the dataset (from and to always given: a default
     of now would differ between the two requests)."""
-    if endpoint.operation == "run":
-        trace_id, span_id = draw(st.sampled_from(ids))
+    if endpoint.operation in ids:  # one thing by its ids
+        trace_id, span_id = draw(st.sampled_from(ids[endpoint.operation]))
         return {"trace_id": trace_id, "span_id": span_id}
     start = BASE + timedelta(minutes=draw(st.integers(-120, 300)))
     out: dict[str, Any] = {"from_": start,
@@ -153,13 +162,13 @@ def _outcome(call: Any) -> Any:
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.operation)
 def test_http_and_grpc_answer_every_operation_alike(
         server: Server, dataset: tuple[Project, list[tuple[str, str]]],
-        endpoint: Endpoint) -> None:
-    project, ids = dataset
+        call_ids: list[tuple[str, str]], endpoint: Endpoint) -> None:
+    project, run_ids = dataset
     http = Client(server.api_url, project.key)
     with GrpcClient(_grpc_target(server), project.key) as rpc:
         @settings(max_examples=examples(12), deadline=None,
                   suppress_health_check=[HealthCheck.function_scoped_fixture])
-        @given(params=valid_params(endpoint, ids))
+        @given(params=valid_params(endpoint, {"run": run_ids, "call": call_ids}))
         def check(params: dict[str, Any]) -> None:
             over_http = _outcome(lambda: getattr(http, endpoint.operation)(**params))
             over_grpc = _outcome(lambda: getattr(rpc, endpoint.operation)(**params))

@@ -1,5 +1,5 @@
 """The call analytics operations (llm, summary, timeseries, breakdown, compare, sessions,
-anomalies) and the newest calls: plan, run the plan, shape. Their parameters are parsed by the
+anomalies, tag keys) and the calls themselves (a page, one call): plan, run the plan, shape. Their parameters are parsed by the
 spec (spec.ENDPOINTS) and they answer HTTP and gRPC alike (operation.Context in, Answer out).
 One engine (store.planner, store.executor) answers them all."""
 
@@ -10,12 +10,13 @@ from typing import Any
 
 import psycopg
 
-from spantally.common.errors import InvalidArgument
+from spantally.common.errors import InvalidArgument, NotFound
 from spantally.store import (
     ANOMALY_STATUSES,
     DIMENSIONS,
     AnomalyRules,
     Breakdown,
+    Dimension,
     Explain,
     Filters,
     Grain,
@@ -27,11 +28,13 @@ from spantally.store import (
     dimension_of,
     execute,
     find_anomalies,
+    find_call,
     list_sessions,
     list_stored_anomalies,
     plan,
     recent_calls,
     sessions_summary,
+    tag_keys,
 )
 
 from .analytics_params import (
@@ -41,11 +44,12 @@ from .analytics_params import (
     explain_of,
     period_of,
     series_of,
+    span_of,
 )
+from .call_shape import CALL_COLUMNS, TAG_KEY_COLUMNS, call_json, call_row, tag_key_row
 from .export import flatten
 from .operation import Answer, Context, Operation
 from .shape import (
-    RECENT_CALL_COLUMNS,
     Money,
     anomaly_row,
     breakdown_rows,
@@ -54,7 +58,6 @@ from .shape import (
     iso_local,
     llm_json,
     measures_row,
-    recent_calls_json,
     session_row,
     sessions_summary_json,
     stored_anomaly_row,
@@ -66,6 +69,8 @@ __all__ = ["OPERATIONS", "breakdown_columns", "timeseries_columns"]
 _HOUR = timedelta(hours=1)
 _NO_FILTERS = Filters()
 _BY_MODEL = (DIMENSIONS["provider"], DIMENSIONS["model"])
+# What a list of tag keys reads: every tag of the raw calls (planned as a tag dimension is).
+_ANY_TAG = Dimension("tags.*", "*", tag=True)
 
 
 def _checked(question: Question, max_raw_days: float, what: str) -> Plan:
@@ -281,17 +286,45 @@ async def _stored_anomalies(ctx: Context, args: Args, period: Period, status: st
 
 
 async def _calls(ctx: Context, args: Args) -> Answer:
-    """The newest calls in the range (default: the last 24 hours), with the analytics filters."""
+    """The newest calls in the range (default: the last 24 hours), with the analytics filters,
+    a page at a time."""
     period = period_of(args, ctx.config.max_range_days)
     async with ctx.reading() as conn:
         calls = await recent_calls(conn, ctx.project_id, period.start, period.end,
-                                   args.filters(), args["limit"])
-    body = recent_calls_json(calls)
-    return Answer(body, body["calls"], RECENT_CALL_COLUMNS, "calls")
+                                   args.filters(), args["limit"], args["offset"])
+    rows = [call_row(c) for c in calls]
+    return Answer({"calls": rows}, rows, CALL_COLUMNS, "calls")
+
+
+async def _call(ctx: Context, args: Args) -> Answer:
+    """One call, everything stored about it."""
+    trace_id, span_id = span_of(args)
+    async with ctx.reading() as conn:
+        found = await find_call(conn, ctx.project_id, trace_id, span_id)
+    if found is None:
+        raise NotFound(f"no call {trace_id.hex()}/{span_id.hex()} in this project")
+    return Answer(call_json(found))
+
+
+async def _tags(ctx: Context, args: Args) -> Answer:
+    """The tag keys of the calls in the range: what `tags.<key>` breakdowns and `tags`
+    filters can name."""
+    config = ctx.config
+    period = period_of(args, config.max_range_days)
+    filters = args.filters()
+    # Tags are in the raw calls only: the same limit as a breakdown by a tag's values.
+    _checked(Question(period.start, period.end, filters, (_ANY_TAG,)),
+             config.max_raw_range_days, "a list of tag keys")
+    async with ctx.reading() as conn:
+        found = await tag_keys(conn, ctx.project_id, period.start, period.end, filters,
+                               args["limit"])
+    rows = [tag_key_row(t) for t in found]
+    return Answer({**period.as_json(), "data": rows}, rows, TAG_KEY_COLUMNS, "tags")
 
 
 OPERATIONS: dict[str, Operation] = {
     "llm": _llm, "summary": _summary, "timeseries": _timeseries, "breakdown": _breakdown,
     "compare": _compare, "sessions": _sessions, "anomalies": _anomalies, "calls": _calls,
+    "call": _call, "tags": _tags,
 }
 """The operations of this module, by their spec.ENDPOINTS name."""

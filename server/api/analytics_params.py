@@ -16,7 +16,7 @@ from .shape import iso_utc
 from .spec import Args
 
 __all__ = ["Period", "Series", "check_raw_span", "compare_of", "explain_of", "period_of",
-           "series_of"]
+           "series_of", "span_of"]
 
 _DEFAULT_RANGE = timedelta(hours=24)
 
@@ -117,3 +117,8 @@ def check_raw_span(plan: Plan, max_raw_days: float, what: str) -> None:
         + (" (in this time zone, hour buckets do not line up with the hourly aggregates: "
            "use tz=UTC or a coarser granularity)"
            if question.granularity is Granularity.HOUR else ""))
+
+
+def span_of(args: Args) -> tuple[bytes, bytes]:
+    """The trace and span ids in the path (hex, checked by the spec), as stored."""
+    return bytes.fromhex(args["traceId"]), bytes.fromhex(args["spanId"])

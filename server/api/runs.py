@@ -20,7 +20,7 @@ from spantally.store import (
     run_timeseries,
 )
 
-from .analytics_params import compare_of, explain_of, period_of, series_of
+from .analytics_params import compare_of, explain_of, period_of, series_of, span_of
 from .export import flatten
 from .operation import Answer, Context, Operation
 from .run_shape import (
@@ -137,7 +137,7 @@ async def _list(ctx: Context, args: Args) -> Answer:
 
 async def _one(ctx: Context, args: Args) -> Answer:
     """One run with its steps in start order: LLM calls, tools and sub-agents' runs below it."""
-    trace_id, span_id = bytes.fromhex(args["traceId"]), bytes.fromhex(args["spanId"])
+    trace_id, span_id = span_of(args)
     async with ctx.reading() as conn:
         found = await find_run(conn, ctx.project_id, trace_id, span_id)
     if found is None:

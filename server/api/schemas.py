@@ -13,9 +13,9 @@ from spantally.store.runs import Rollup
 from .run_shape import rollup_json, run_measures_row
 from .shape import measures_row
 
-__all__ = ["ANOMALIES", "BREAKDOWN", "CALLS", "COMPARE", "ERROR", "LLM", "RUN", "RUNS",
+__all__ = ["ANOMALIES", "BREAKDOWN", "CALL", "CALLS", "COMPARE", "ERROR", "LLM", "RUN", "RUNS",
            "RUNS_BREAKDOWN", "RUNS_SUMMARY", "RUNS_TIMESERIES", "SESSIONS", "SUMMARY",
-           "TIMESERIES"]
+           "TAGS", "TIMESERIES"]
 
 ERROR: Final = {"type": "object", "required": ["error"], "properties": {
     "error": {"type": "object", "required": ["code", "message"],
@@ -174,19 +174,33 @@ RUNS_BREAKDOWN: Final = _answer(
     dimension=_TEXT, sort=_TEXT,
     others={**_COUNT, "description": "Values left out by `limit`."},
     data=_list(_run_measures("key", key=_NULLABLE_TEXT, changes=_CHANGES)))
-CALLS: Final = _closed(["calls"], calls=_list(_closed(
-    ["time", "provider", "model", "agentId", "sessionId", "userId", "operation", "streaming",
-     "inputTokens", "outputTokens", "costUsd", "latencyMs", "timeToFirstChunkMs", "status",
-     "errorType"],
-    time=_TEXT, provider=_NULLABLE_TEXT, model=_NULLABLE_TEXT, agentId=_NULLABLE_TEXT,
-    sessionId=_NULLABLE_TEXT, userId=_NULLABLE_TEXT, operation=_TEXT,
-    streaming={"type": ["boolean", "null"]}, inputTokens=_COUNT, outputTokens=_COUNT,
-    costUsd=_NULLABLE_NUMBER, latencyMs=_NUMBER, timeToFirstChunkMs=_NULLABLE_NUMBER,
-    status={"enum": ["ok", "error"]}, errorType=_NULLABLE_TEXT)))
-_ROLLUP = _schema_of(rollup_json(Rollup()))["properties"]
 _HEX = {32: {"type": "string", "pattern": "^[0-9a-f]{32}$"},
         16: {"type": "string", "pattern": "^[0-9a-f]{16}$"}}
 _NULLABLE_SPAN = {"type": ["string", "null"], "pattern": "^[0-9a-f]{16}$"}
+_CALL_ROW = dict(
+    time=_TEXT, traceId=_HEX[32], spanId=_HEX[16], provider=_NULLABLE_TEXT,
+    model=_NULLABLE_TEXT, agentId=_NULLABLE_TEXT, sessionId=_NULLABLE_TEXT,
+    userId=_NULLABLE_TEXT, operation=_TEXT, streaming={"type": ["boolean", "null"]},
+    inputTokens=_COUNT, outputTokens=_COUNT, costUsd=_NULLABLE_NUMBER, latencyMs=_NUMBER,
+    timeToFirstChunkMs=_NULLABLE_NUMBER, status={"enum": ["ok", "error"]},
+    errorType=_NULLABLE_TEXT)
+CALLS: Final = _closed(["calls"], calls=_list(_closed(list(_CALL_ROW), **_CALL_ROW)))
+_CALL_DETAIL = dict(
+    _CALL_ROW, parentSpanId=_NULLABLE_SPAN, service=_NULLABLE_TEXT,
+    environment=_NULLABLE_TEXT, agentName=_NULLABLE_TEXT, requestModel=_NULLABLE_TEXT,
+    responseModel=_NULLABLE_TEXT, cacheReadTokens=_COUNT, cacheWriteTokens=_COUNT,
+    reasoningTokens=_COUNT, costNanoUsd={"type": ["integer", "null"], "minimum": 0},
+    costSource={"enum": ["reported", "catalog", "custom", None]},
+    responseId={**_NULLABLE_TEXT, "description": "The provider's id of the response."},
+    instrumentation={**_NULLABLE_TEXT,
+                     "description": "The family of instrumentation that sent it."},
+    tags={"type": "object", "description": "Its attributes no convention maps."})
+CALL: Final = _closed(list(_CALL_DETAIL), **_CALL_DETAIL)
+TAGS: Final = _answer(["from", "to", "data"], **_PERIOD, data=_list(_closed(
+    ["key", "calls", "values"], key=_TEXT,
+    calls={**_COUNT, "description": "Calls in the range carrying it."},
+    values={**_COUNT, "description": "Its distinct values among them."})))
+_ROLLUP = _schema_of(rollup_json(Rollup()))["properties"]
 _RUN_FIELDS = {
     "traceId": _HEX[32], "spanId": _HEX[16], "parentSpanId": _NULLABLE_SPAN,
     "parentRunSpanId": _NULLABLE_SPAN, "kind": {"enum": ["agent", "workflow"]},

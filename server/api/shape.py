@@ -19,7 +19,6 @@ from spantally.store import (
     Explain,
     Measures,
     ModelPrice,
-    RecentCall,
     Session,
     SessionsSummary,
     StoredAnomaly,
@@ -30,7 +29,6 @@ from spantally.store import (
 __all__ = [
     "CHANGE_MEASURES",
     "Money",
-    "RECENT_CALL_COLUMNS",
     "anomaly_row",
     "breakdown_rows",
     "shares",
@@ -47,7 +45,6 @@ __all__ = [
     "measures_row",
     "price_json",
     "rate_json",
-    "recent_calls_json",
     "session_row",
     "sessions_summary_json",
     "usd",
@@ -94,35 +91,6 @@ def price_json(price: ModelPrice) -> dict[str, Any]:
 def rate_json(rate: CurrencyRate) -> dict[str, Any]:
     return {"currency": rate.currency, "perUsd": float(rate.per_usd),
             "updatedAt": iso_utc(rate.updated_at)}
-
-
-RECENT_CALL_COLUMNS = ("time", "provider", "model", "agentId", "sessionId", "userId", "operation",
-                       "streaming", "inputTokens", "outputTokens", "costUsd", "latencyMs",
-                       "timeToFirstChunkMs", "status", "errorType")
-
-
-def recent_calls_json(calls: list[RecentCall]) -> dict[str, Any]:
-    return {"calls": [
-        {
-            "time": c.time.astimezone(timezone.utc).isoformat(timespec="microseconds")
-                    .replace("+00:00", "Z"),
-            "provider": c.provider,
-            "model": c.model,
-            "agentId": c.agent_id,
-            "sessionId": c.session_id,
-            "userId": c.user_id,
-            "operation": c.operation,
-            "streaming": c.streaming,
-            "inputTokens": c.input_tokens,
-            "outputTokens": c.output_tokens,
-            "costUsd": None if c.cost_nano_usd is None else usd(c.cost_nano_usd),
-            "latencyMs": c.latency_us / 1000,
-            "timeToFirstChunkMs": None if c.ttft_us is None else c.ttft_us / 1000,
-            "status": c.status,
-            "errorType": c.error_type,
-        }
-        for c in calls
-    ]}
 
 
 # Measures compared between two periods, with whether a rise is the good direction.

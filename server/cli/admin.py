@@ -386,6 +386,9 @@ _DEMO_AGENTS = {  # agent -> (models it uses with weights, typical input, typica
     "writer": ([("anthropic", "claude-sonnet-4-6", 3), ("openai", "gpt-4o", 1)], 2600, 1200),
     "critic": ([("anthropic", "claude-haiku-4-5", 1)], 3000, 250),
 }
+# Tags the demo's calls carry (attributes no convention maps become tags).
+_DEMO_FEATURES = ("chat", "search", "summarize", "report")
+_DEMO_CUSTOMERS = ("acme", "globex", "initech", "umbrella", "hooli")
 
 
 @click.command()
@@ -398,8 +401,8 @@ _DEMO_AGENTS = {  # agent -> (models it uses with weights, typical input, typica
               help="Agent sessions to simulate (each makes 3 to 12 calls).")
 @click.option("--seed", type=int, default=7, show_default=True)
 def demo(endpoint: str, api_key: str | None, days: int, sessions: int, seed: int) -> None:
-    """Send a realistic week of multi-agent traffic (agents, sessions, users, errors, cache
-    hits) through the real OTLP path, so the dashboard and `spantally llm` have data."""
+    """Send a realistic week of multi-agent traffic (agent runs with their LLM calls and tools,
+    sessions, users, feature and customer tags, errors, cache hits) through the real OTLP path, so the dashboard and `spantally llm` have data."""
     import random
     from datetime import datetime, timedelta, timezone
 
@@ -408,7 +411,7 @@ def demo(endpoint: str, api_key: str | None, days: int, sessions: int, seed: int
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-    from opentelemetry.trace import SpanKind, Status, StatusCode
+    from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
     from rich.progress import Progress
 
     if not api_key:
@@ -429,33 +432,62 @@ def demo(endpoint: str, api_key: str | None, days: int, sessions: int, seed: int
         if start >= now:
             start -= timedelta(days=1)
         session, user = f"session-{n:05d}", rng.choice(users)
+        customer = rng.choice(_DEMO_CUSTOMERS)
         moment = start
-        for _ in range(rng.randint(3, 12)):
+        calls_left = rng.randint(3, 12)
+        while calls_left:
+            # One agent run: its LLM calls, now and then a tool, as the agent's child spans.
             agent = rng.choice(list(_DEMO_AGENTS))
             models, typical_in, typical_out = _DEMO_AGENTS[agent]
-            provider_name, model, _ = rng.choices(models, [w for *_, w in models])[0]
-            input_tokens = max(50, int(rng.gauss(typical_in, typical_in / 3)))
-            cached = int(input_tokens * rng.choice([0, 0, 0.5, 0.8]))
-            output_tokens = max(10, int(rng.gauss(typical_out, typical_out / 3)))
-            latency_ms = int(300 + output_tokens * rng.uniform(8, 25))
-            failed = rng.random() < 0.03
-            attributes: dict[str, Any] = {
-                "gen_ai.provider.name": provider_name, "gen_ai.operation.name": "chat",
-                "gen_ai.request.model": model, "gen_ai.agent.id": agent,
-                "gen_ai.agent.name": agent, "session.id": session, "user.id": user,
-            }
-            if not failed:
-                attributes.update({"gen_ai.usage.input_tokens": input_tokens,
-                                   "gen_ai.usage.output_tokens": output_tokens,
-                                   "gen_ai.usage.cache_read.input_tokens": cached})
-            begin = int(moment.timestamp() * 1e9)
-            span = tracer.start_span(f"chat {model}", kind=SpanKind.CLIENT,
-                                     attributes=attributes, start_time=begin)
-            if failed:
-                span.set_attribute("error.type", "RateLimitError")
-                span.set_status(Status(StatusCode.ERROR, "rate limited"))
-            span.end(end_time=begin + latency_ms * 1_000_000)
-            moment += timedelta(milliseconds=latency_ms + rng.randint(200, 5000))
+            feature = rng.choice(_DEMO_FEATURES)
+            shared = {"gen_ai.agent.id": agent, "gen_ai.agent.name": agent,
+                      "session.id": session, "user.id": user, "feature": feature,
+                      "customer": customer}
+            run_begin = int(moment.timestamp() * 1e9)
+            run = tracer.start_span(f"invoke_agent {agent}", kind=SpanKind.INTERNAL,
+                                    start_time=run_begin, attributes={
+                                        **shared, "gen_ai.operation.name": "invoke_agent"})
+            context = set_span_in_context(run)
+            run_failed = False
+            for _ in range(min(calls_left, rng.randint(1, 4))):
+                calls_left -= 1
+                provider_name, model, _ = rng.choices(models, [w for *_, w in models])[0]
+                input_tokens = max(50, int(rng.gauss(typical_in, typical_in / 3)))
+                cached = int(input_tokens * rng.choice([0, 0, 0.5, 0.8]))
+                output_tokens = max(10, int(rng.gauss(typical_out, typical_out / 3)))
+                latency_ms = int(300 + output_tokens * rng.uniform(8, 25))
+                failed = rng.random() < 0.03
+                attributes: dict[str, Any] = {
+                    **shared, "gen_ai.provider.name": provider_name,
+                    "gen_ai.operation.name": "chat", "gen_ai.request.model": model,
+                }
+                if not failed:
+                    attributes.update({"gen_ai.usage.input_tokens": input_tokens,
+                                       "gen_ai.usage.output_tokens": output_tokens,
+                                       "gen_ai.usage.cache_read.input_tokens": cached})
+                begin = int(moment.timestamp() * 1e9)
+                span = tracer.start_span(f"chat {model}", kind=SpanKind.CLIENT, context=context,
+                                         attributes=attributes, start_time=begin)
+                if failed:
+                    run_failed = True
+                    span.set_attribute("error.type", "RateLimitError")
+                    span.set_status(Status(StatusCode.ERROR, "rate limited"))
+                span.end(end_time=begin + latency_ms * 1_000_000)
+                moment += timedelta(milliseconds=latency_ms + rng.randint(50, 400))
+                if rng.random() < 0.3:
+                    tool_ms = rng.randint(80, 1500)
+                    begin = int(moment.timestamp() * 1e9)
+                    tool = tracer.start_span("execute_tool web_search", context=context,
+                                             start_time=begin, attributes={
+                                                 "gen_ai.operation.name": "execute_tool",
+                                                 "gen_ai.tool.name": "web_search"})
+                    tool.end(end_time=begin + tool_ms * 1_000_000)
+                    moment += timedelta(milliseconds=tool_ms + rng.randint(20, 200))
+            if run_failed:
+                run.set_attribute("error.type", "RateLimitError")
+                run.set_status(Status(StatusCode.ERROR, "a call was rate limited"))
+            run.end(end_time=int(moment.timestamp() * 1e9))
+            moment += timedelta(milliseconds=rng.randint(200, 5000))
     spans = list(memory.get_finished_spans())
     exporter = OTLPSpanExporter(endpoint=endpoint, insecure=not endpoint.startswith("https"),
                                 headers={"authorization": f"Bearer {api_key}"}, timeout=30)
@@ -469,5 +501,8 @@ def demo(endpoint: str, api_key: str | None, days: int, sessions: int, seed: int
                     "running, and is the API key right?)")
             bar.advance(task, len(batch))
     exporter.shutdown()
-    console.print(f"sent {len(spans):,} LLM calls of {sessions} sessions over {days} days; "
+    calls = sum(span.name.startswith("chat ") for span in spans)
+    runs = sum(span.name.startswith("invoke_agent ") for span in spans)
+    console.print(f"sent {calls:,} LLM calls in {runs:,} agent runs ({len(spans):,} spans, "
+                  f"tools included) of {sessions} sessions over {days} days; "
                   "see them with `spantally llm stats --from 7d` or the dashboard")
