@@ -269,8 +269,19 @@ def test_which_price_applies_is_explained(server: Server, project: Project) -> N
     after = server.call("GET", "/api/prices/resolve?model=gpt-4o&provider=openai"
                         "&at=2026-10-05", project.key)[1]
     assert after["source"] == "custom" and after["custom"]["inputPerMTok"] == 4
-    unknown = server.call("GET", "/api/prices/resolve?model=acme-llm", project.key)[1]
+    # What a call of these tokens costs: what ingest charges it (4 and 16 USD per million).
+    priced = server.call("GET", "/api/prices/resolve?model=gpt-4o&provider=openai&at=2026-10-05"
+                         "&inputTokens=1000&outputTokens=250", project.key)[1]
+    assert priced["call"] == {"inputTokens": 1000, "outputTokens": 250, "cacheReadTokens": 0,
+                              "cacheWriteTokens": 0, "costNanoUsd": 8_000_000,
+                              "costUsd": 0.008}
+    assert before["call"]["costNanoUsd"] == 0  # no tokens: nothing
+    unknown = server.call("GET", "/api/prices/resolve?model=acme-llm&inputTokens=5",
+                          project.key)[1]
     assert (unknown["source"], unknown["catalog"]) == (None, None)
+    assert (unknown["call"]["costUsd"], unknown["call"]["costNanoUsd"]) == (None, None)
+    bad = server.call("GET", "/api/prices/resolve?model=gpt-4o&outputTokens=-3", project.key)
+    assert bad[0] == 400 and bad[1]["error"]["message"].startswith("outputTokens"), bad
     assert server.call("GET", "/api/prices/resolve", project.key)[0] == 400
     explained = subprocess.run(
         [sys.executable, "-m", "spantally.server.cli", "prices", "explain", "gpt-4o",

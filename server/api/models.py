@@ -15,6 +15,7 @@ from spantally.store import SCOPES
 __all__ = [
     "TIME_SCHEMA",
     "ApiKey",
+    "CallCost",
     "CreatedKey",
     "CreatedProject",
     "DismissedAnomaly",
@@ -100,6 +101,16 @@ class NewPrice(_Body):
     effectiveTo: Time | None = None
 
 
+class CallCost(_Answer):
+    """What a call of these token counts costs under the price that applies (null: none)."""
+    inputTokens: int
+    outputTokens: int
+    cacheReadTokens: int
+    cacheWriteTokens: int
+    costNanoUsd: int | None
+    costUsd: float | None
+
+
 class PriceResolution(_Answer):
     provider: str | None
     model: str
@@ -107,6 +118,7 @@ class PriceResolution(_Answer):
     source: Literal["custom", "catalog"] | None
     custom: Price | None
     catalog: dict[str, Any] | None
+    call: CallCost
 
 
 class Rate(_Answer):

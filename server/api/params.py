@@ -47,6 +47,14 @@ def parse_time(name: str, value: str) -> datetime:
     return moment
 
 
+def parse_count(name: str, value: str, maximum: int = 10**12) -> int:
+    """A whole number from 0 to `maximum` (digits only)."""
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or int(text) > maximum:
+        raise InvalidArgument(f"{name}: {value!r} is not a whole number from 0 to {maximum}")
+    return int(text)
+
+
 def no_nul(name: str, value: str) -> str:
     """`value`, refused if it holds a NUL character (no PostgreSQL text can)."""
     if "\x00" in value:

@@ -21,10 +21,17 @@ from spantally.store import (
 )
 
 from . import models
-from .params import no_nul, parse_currency, parse_new_price, parse_rate, parse_time
+from .params import (
+    no_nul,
+    parse_count,
+    parse_currency,
+    parse_new_price,
+    parse_rate,
+    parse_time,
+)
 from .route import Route
 from .services import SERVICES_KEY, ApiServices, json_body, project_of
-from .shape import iso_utc, price_json, rate_json
+from .shape import iso_utc, price_json, rate_json, usd
 
 __all__ = ["ROUTES"]
 
@@ -51,8 +58,13 @@ async def _create_price(request: web.Request) -> web.Response:
     return web.json_response(price_json(created), status=201)
 
 
+# The token counts of the call /api/prices/resolve prices (each 0 unless given).
+_CALL_TOKENS = ("inputTokens", "outputTokens", "cacheReadTokens", "cacheWriteTokens")
+
+
 async def _resolve_price(request: web.Request) -> web.Response:
-    """Which price a call of this provider and model at `at` (default now) gets, and why."""
+    """Which price a call of this provider and model at `at` (default now) gets, and why, and
+    what such a call of the given token counts costs (what ingest would charge it)."""
     project_id = await project_of(request)
     raw_model = request.query.get("model", "")
     model = no_nul("model", raw_model.strip())
@@ -61,16 +73,20 @@ async def _resolve_price(request: web.Request) -> web.Response:
     provider = no_nul("provider", request.query.get("provider", "").strip()) or None
     at = parse_time("at", request.query["at"]) if "at" in request.query \
         else datetime.now(timezone.utc)
+    tokens = {name: parse_count(name, request.query.get(name, "0")) for name in _CALL_TOKENS}
     services = request.app[SERVICES_KEY]
     book = services.prices or PriceBook(partial(_load, services))
     project_prices = await book.for_project(project_id)
     custom = project_prices.custom_for(provider, model, at)
     catalog = book.pricer.describe(provider, model, at)
     source = "custom" if custom is not None else "catalog" if catalog is not None else None
+    priced = project_prices(provider, model, at, *tokens.values())
     return web.json_response({
         "provider": provider, "model": model, "at": iso_utc(at), "source": source,
         "custom": price_json(custom) if custom is not None else None,
         "catalog": catalog,
+        "call": {**tokens, "costNanoUsd": priced[0] if priced else None,
+                 "costUsd": usd(priced[0]) if priced else None},
     })
 
 
@@ -134,7 +150,11 @@ ROUTES: tuple[Route, ...] = (
               {"name": "provider", "in": "query",
                "schema": {"type": "string", "pattern": "^[^\\x00]*$"}},
               {"name": "at", "in": "query", "schema": models.TIME_SCHEMA,
-               "description": "When the call is made (default: now)."})),
+               "description": "When the call is made (default: now)."},
+              *({"name": name, "in": "query",
+                 "schema": {"type": "integer", "minimum": 0, "maximum": 10**12},
+                 "description": "The call's token count, for `call.costUsd` (default 0)."}
+                for name in _CALL_TOKENS))),
     Route("DELETE", "/api/prices/{id}", _delete_price, "Delete a custom price", None,
           status=204, errors=(404,), router_path=r"/api/prices/{id:\d{1,18}}", parameters=(
               {"name": "id", "in": "path", "required": True,
