@@ -119,6 +119,8 @@ async function refresh() {
   const generation = ++refreshes;
   const page = pageFor(generation);
   note("status", "Loading…");
+  // Busy until every panel of the view is in (assistive technology waits for it; so do the tests).
+  $("dashboard").setAttribute("aria-busy", "true");
   try {
     await VIEWS[$("view").value](page);
     if (page.stale()) { return; }
@@ -127,6 +129,7 @@ async function refresh() {
     if (page.stale()) { return; }
     if (error.status === 401 || error.status === 403) { failed(error); } else { note("status", said(error), "error"); }
   }
+  $("dashboard").setAttribute("aria-busy", "false");
 }
 
 // Every zone the browser knows, its own first (the default).

@@ -55,6 +55,7 @@ export const RUN_CARDS = {
 
 // -- shared rows ---------------------------------------------------------------------------------
 
+const plural = (n, noun) => `${fmtInt(n)} ${noun}${n === 1 ? "" : "s"}`;
 const status = (row) => [row.errorType ? `error: ${row.errorType}` : row.status, row.errorType || row.status === "error" ? "error" : ""];
 
 // A breakdown row's cells: its value, then its measures.
@@ -116,7 +117,7 @@ async function overview(page) {
         [fmtInt(r.cacheReadTokens), "num"], [msExact(r.p50LatencyMs), "num"],
         [msExact(r.p95LatencyMs), "num"], [msExact(r.p99LatencyMs), "num"]]);
     }, page.stale, page.failed),
-    panel("status", "recent", recent, (body) => renderTable("recent", body.calls, (c) => [
+    panel("recent-status", "recent", recent, (body) => renderTable("recent", body.calls, (c) => [
       [when(c.time)], [c.model ?? "—"], [c.agentId ?? "—"], num("count", c.inputTokens),
       num("count", c.outputTokens), num("usd", c.costUsd), num("ms", c.latencyMs), status(c)],
     (c) => ({ title: "Open this call", go: () => page.open("calls", { call: `${c.traceId}/${c.spanId}` }) })),
@@ -142,7 +143,7 @@ async function models(page) {
 function renderWaterfall(run) {
   const total = Math.max(run.durationMs || 0, ...run.stepsInOrder.map((s) => (s.offsetMs || 0) + (s.durationMs || 0)), 1);
   $("run-title").textContent = `Run of ${run.agentId ?? run.agentName ?? "(no agent)"} at ${when(run.startTime)} UTC`;
-  note("run-status", `${fmtInt(run.steps)} steps (${fmtInt(run.llmCalls)} LLM calls, ${fmtInt(run.toolCalls)} tools), ` +
+  note("run-status", `${plural(run.steps, "step")} (${plural(run.llmCalls, "LLM call")}, ${plural(run.toolCalls, "tool")}), ` +
     `${FIGURES.ms[0](run.durationMs)}, ${FIGURES.usd[1](run.costUsd)}, ${fmtInt(run.totalTokens)} tokens, ${run.status}` +
     (run.sessionId ? `, session ${run.sessionId}` : ""), run.status === "error" ? "error" : "empty");
   const header = document.createElement("div");
@@ -257,7 +258,7 @@ async function sessions(page) {
     }, page.stale, page.failed),
     calls && panel("sessions-summary", "session-calls", calls, (body) => {
       const inOrder = [...body.calls].reverse();
-      $("session-title").textContent = `Session ${opened}: ${fmtInt(inOrder.length)} calls in order`;
+      $("session-title").textContent = `Session ${opened}: ${plural(inOrder.length, "call")} in order`;
       renderTable("session-calls", inOrder, (c) => [
         [when(c.time)], [c.agentId ?? "—"], [c.model ?? "—"], num("count", c.inputTokens), num("count", c.outputTokens),
         num("usd", c.costUsd), num("ms", c.latencyMs), status(c)],
