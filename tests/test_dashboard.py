@@ -649,3 +649,51 @@ def test_dashboard_empty_and_error_states(page: Any, server: Server, project: Pr
     assert page.evaluate("sessionStorage.getItem('spantally.apiKey')") is None
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-bad-key.png"))
+
+
+# WCAG 2.1's contrast of each element's own text against the background it is drawn on: at
+# least 4.5:1, 3:1 for large text. Disabled controls (drawn faint on purpose) are exempt.
+_CONTRAST = """() => {
+  const channel = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const luminance = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  const parse = (colour) => {
+    const parts = colour.match(/rgba?\\(([^)]+)\\)/)[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
+    return { rgb: parts.slice(0, 3), alpha: parts.length > 3 ? parts[3] : 1 };
+  };
+  const background = (element) => {
+    for (let e = element; e; e = e.parentElement) {
+      const colour = parse(getComputedStyle(e).backgroundColor);
+      if (colour.alpha > 0.5) { return colour.rgb; }
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const element of document.querySelectorAll("body *")) {
+    if (!element.getClientRects().length || element.closest("[hidden], :disabled, .uplot canvas")) { continue; }
+    if (![...element.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) { continue; }
+    const style = getComputedStyle(element);
+    const [a, b] = [luminance(parse(style.color).rgb), luminance(background(element))].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    const size = parseFloat(style.fontSize), large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) {
+      low.push(`${element.tagName}.${element.className} "${element.textContent.trim().slice(0, 30)}": ${ratio.toFixed(2)}`);
+    }
+  }
+  return low;
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_contrast_is_accessible(page: Any, server: Server, demo: Project, scheme: str) -> None:
+    page.emulate_media(color_scheme=scheme)
+    _enter_key(page, server, demo.key, _fragment())
+    for view in VIEWS:
+        _open(page, server, _fragment(view=view))
+        assert page.evaluate(_CONTRAST) == [], (scheme, view)
+    # Keyboard only: the skip link, the views' links and the rows are reached with Tab.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "change API key"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.dataset.view") == "overview"

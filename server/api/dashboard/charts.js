@@ -7,7 +7,8 @@
 import { fmtCount, fmtInt, fmtMs, fmtUsd, msExact, pct, usdExact } from "./format.js";
 import { $ } from "./ui.js";
 
-const PALETTE = ["#3b5bdb", "#e8590c", "#2b8a3e", "#ae3ec9", "#0c8599", "#f08c00", "#868e96"];
+const PALETTE = ["#3b5bdb", "#e8590c", "#2b8a3e", "#ae3ec9", "#0c8599"];
+const OTHER = "#868e96";
 const errorRate = (row) => row.calls ? row.errorCalls / row.calls : null;
 const rateExact = (n) => n === null || n === undefined ? "—" : (100 * n).toLocaleString("en-US", { maximumFractionDigits: 2 }) + "%";
 
@@ -37,20 +38,21 @@ let drawn = null;  // what was drawn last, to draw again in the other palette or
 // The series of one chart: [{ label, values (drawn), shown (the legend's) , exact }].
 function seriesOf(chart, total, parts) {
   if (!parts) {
-    return chart.series.map(([label, value, exact]) => {
+    return chart.series.map(([label, value, exact], i) => {
       const values = total.data.map(value);
-      return { label, values, shown: values, exact };
+      return { label, values, shown: values, exact, colour: PALETTE[i] };
     });
   }
   const [value, exact, stacked] = chart.split;
-  const own = parts.map((part) => ({ label: part.label, shown: part.rows.map(value) }));
+  // A value keeps its colour in every chart.
+  const own = parts.map((part, i) => ({ label: part.label, shown: part.rows.map(value), colour: PALETTE[i] }));
   if (!stacked) {
     return own.map((s) => ({ ...s, values: s.shown, exact }));
   }
   // The rest of the total, when the top values do not make all of it.
   const rest = total.data.map((row, i) => value(row) - own.reduce((sum, s) => sum + (s.shown[i] || 0), 0));
   if (rest.some((n) => Math.abs(n) > 1e-9)) {
-    own.push({ label: "other", shown: rest.map((n) => Math.max(0, Number(n.toFixed(9)))) });
+    own.push({ label: "other", shown: rest.map((n) => Math.max(0, Number(n.toFixed(9)))), colour: OTHER });
   }
   // Cumulative from the first value up; drawn top first, so each lower one paints over it.
   let running = total.data.map(() => 0);
@@ -86,8 +88,8 @@ export function renderCharts(total, parts, by) {
       axes: [{ stroke: ink, grid: { stroke: line }, ticks: { stroke: line } },
              { stroke: ink, grid: { stroke: line }, ticks: { stroke: line }, size: 60,
                values: (u, ticks) => ticks.map(chart.short) }],
-      series: [{ label: "Bucket" }, ...series.map((s, i) => {
-        const colour = PALETTE[(parts ? series.length - 1 - i : i) % PALETTE.length];
+      series: [{ label: "Bucket" }, ...series.map((s) => {
+        const colour = s.colour;
         return {
           label: s.label, stroke: colour, width: 2,
           // The legend shows a value's own figure, not its stacked height.
