@@ -226,7 +226,19 @@ def _breakdown_rows(body: dict[str, Any], label: str) -> list[list[str]]:
              _ms(r["p95LatencyMs"]), _count(r["errorCalls"])] for r in body["data"]]
 
 
+def _csv_buttons(page: Any) -> int:
+    """Every CSV button the view shows downloads the API's CSV of its table's question."""
+    buttons = page.locator("button.csv:visible")
+    for i in range(buttons.count()):
+        with page.expect_download() as download:
+            buttons.nth(i).click()
+        lines = Path(download.value.path()).read_bytes().splitlines()
+        assert lines and b"," in lines[0] and download.value.suggested_filename.endswith(".csv")
+    return buttons.count()  # type: ignore[no-any-return]
+
+
 def _screenshots(page: Any, name: str) -> None:
+    assert _csv_buttons(page) >= (0 if name == "prices" else 1), name  # /api/prices has no CSV
     """The view at 1400 px and on a phone's 390 px, where nothing may be wider than the screen."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}-1400.png"), full_page=True)
