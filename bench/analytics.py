@@ -78,6 +78,13 @@ CASES: list[tuple[str, str, dict[str, str], int, str]] = [
     ("breakdown tags.feature (raw)", "/api/analytics/breakdown/tags.feature", {}, 7,
      _naive("tags ->> 'feature'")),
     ("sessions (raw)", "/api/analytics/sessions", {}, 7, _naive("session_id")),
+    ("tag keys (raw)", "/api/analytics/tags", {}, 7,
+     """SELECT key, count(*), count(DISTINCT value) FROM llm_calls, jsonb_each_text(tags) AS
+     tag (key, value) WHERE project_id = 1 AND time >= %(start)s AND time < %(end)s
+     AND tags IS NOT NULL GROUP BY key"""),
+    ("calls, page 21 (offset 1000)", "/api/calls", {"limit": "50", "offset": "1000"}, 1,
+     """SELECT * FROM llm_calls WHERE project_id = 1 AND time >= %(start)s AND time < %(end)s
+     ORDER BY time DESC LIMIT 50 OFFSET 1000"""),
     ("summary, userId=u-42 (index)", "/api/analytics/summary", {"userId": "u-42"}, 30,
      _naive(where="AND user_id = 'u-42'")),
 ]

@@ -27,6 +27,9 @@ from spantally.client import (
 
 from .harness import CallSpec, Project, Server, export_grpc, make_spans
 
+# The command line: the storage mode changes nothing here (see the Makefile).
+pytestmark = pytest.mark.above_store
+
 
 def spantally(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "spantally.server.cli", *args],

@@ -14,6 +14,9 @@ import pytest
 
 from .harness import Project, Server
 
+# The instrumentations' conventions: the storage mode changes nothing here (see the Makefile).
+pytestmark = pytest.mark.above_store
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # agent, provider, model, operation, streaming, input, output, cache read, cache write,

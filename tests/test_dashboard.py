@@ -20,6 +20,9 @@ from spantally.store import judge_hours
 
 from .harness import CallSpec, Project, Server, export_grpc, make_spans
 
+# The dashboard: the storage mode changes nothing here (see the Makefile).
+pytestmark = pytest.mark.above_store
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 # Without the background-networking flags Chromium keeps trying Google's hosts, which this

@@ -7,7 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .harness import Project, Server
+
+# The API's contract: the storage mode changes nothing here (see the Makefile).
+pytestmark = pytest.mark.above_store
 
 CONFIG = Path(__file__).resolve().parent / "schemathesis.toml"
 

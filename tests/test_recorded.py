@@ -19,6 +19,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from .harness import Project, Server, grpc_export_raw, http_post
 
+# Recorded instrumentations' spans: the storage mode changes nothing here (see the Makefile).
+pytestmark = pytest.mark.above_store
+
 RECORDING = Path(__file__).resolve().parent / "data" / "vercel_ai.json"
 
 

@@ -29,6 +29,9 @@ from spantally.store import LlmCall
 from .fake_llm import FakeLLMServer
 from .harness import Project, Server
 
+# The real clients' instrumentation: the storage mode changes nothing here (see the Makefile).
+pytestmark = pytest.mark.above_store
+
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
 WORDS = len("Paris is the capital of France.".split(" "))
 OPENAI_USAGE = dict(input_tokens=1200, output_tokens=300, cached_tokens=1024, reasoning_tokens=120,
