@@ -142,7 +142,7 @@ def _ingest_rates(admin_url: str, n: int) -> tuple[float, float]:
         # plain: the catalog's ingest function less the user aggregate, installed after the
         # migration that opening the database runs (which would put the whole one back)
         without_users = ddl.ingest_function(rollup=True, kept=[
-            a for a in AGGREGATES if a.name != "llm_calls_user_1d"])
+            a for a in ddl.CALL_AGGREGATES if a.name != "llm_calls_user_1d"])
         rates.append(asyncio.run(load(url, n, after_open=without_users if variant == "plain"
                                       else None)))
     return rates[0], rates[1]
