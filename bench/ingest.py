@@ -1,6 +1,12 @@
 """End-to-end ingest: spans sent over OTLP until they are queryable, in spans per second.
 
     python bench/ingest.py [--spans 200000] [--per-request 512] [--concurrency 32]
+                           [--shapes small,realistic]
+
+Two span shapes: `small` (the GenAI attributes SpanTally reads, 10 of them, about 460 bytes)
+and `realistic` (what real instrumentations send: about 1.5 KB and 28 attributes, GenAI and
+OpenInference names side by side, request parameters, 200-character input and output values,
+tags). The collector process's CPU time per span is read from /proc for each transport.
 
 Requests are encoded before the clock starts (the client is not what is measured) and sent
 by several concurrent senders, as a fleet of exporters would. The clock stops when
@@ -33,8 +39,33 @@ def _kv(key: str, value: object) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=str(value)))
 
 
-def encode_requests(n: int, per_request: int, seed: int) -> list[bytes]:
-    """OTLP requests of GenAI spans from the last 50 minutes (live traffic)."""
+_TEXT = ("Summarize the customer's last three support tickets and suggest the next step; keep "
+         "the answer under one hundred words and cite the ticket numbers you rely on. ")
+
+
+def _realistic(call: object, i: int) -> list[KeyValue]:
+    """What an instrumentation adds beyond the GenAI usage attributes (OpenInference's names
+    beside them, parameters, content, framework metadata, tags): 16 attributes more."""
+    text = (_TEXT * 2)[:200]
+    return [
+        _kv("gen_ai.request.temperature", "0.2"), _kv("gen_ai.request.max_tokens", 1024),
+        _kv("gen_ai.request.top_p", "1.0"), _kv("gen_ai.response.finish_reasons", "stop"),
+        _kv("gen_ai.system", call.provider), _kv("llm.system", call.provider),
+        _kv("openinference.span.kind", "LLM"), _kv("llm.model_name", call.model),
+        _kv("llm.provider", call.provider), _kv("llm.token_count.prompt", call.input_tokens),
+        _kv("llm.token_count.completion", call.output_tokens),
+        _kv("llm.token_count.total", call.input_tokens + call.output_tokens),
+        _kv("llm.invocation_parameters", '{"temperature": 0.2, "max_tokens": 1024, '
+                                         '"top_p": 1.0, "stream": false}'),
+        _kv("input.value", text), _kv("input.mime_type", "text/plain"),
+        _kv("output.value", text[::-1]), _kv("feature", ("search", "chat", "report")[i % 3]),
+        _kv("customer", f"customer-{i % 40}"),
+    ]
+
+
+def encode_requests(n: int, per_request: int, seed: int, shape: str = "small") -> list[bytes]:
+    """OTLP requests of GenAI spans from the last 50 minutes (live traffic), one span per trace,
+    of `shape` (small or realistic)."""
     calls = list(synthetic_calls(n, now_utc() - timedelta(minutes=50), timedelta(minutes=45),
                                  seed=seed))
     bodies = []
@@ -64,6 +95,8 @@ def encode_requests(n: int, per_request: int, seed: int) -> list[bytes]:
                 _kv("gen_ai.agent.id", call.agent_id or "none"), _kv("session.id", call.session_id),
                 _kv("user.id", call.user_id),
             ])
+            if shape == "realistic":
+                span.attributes.extend(_realistic(call, len(spans)))
         bodies.append(request.SerializeToString())
     return bodies
 
@@ -107,6 +140,12 @@ async def send_http(up: UpProcess, bodies: list[bytes], concurrency: int) -> Non
         await asyncio.gather(*(sender() for _ in range(concurrency)))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def calls_stored(up: UpProcess) -> int:
     since = (now_utc() - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return api_get(up, f"/api/analytics/llm?from={since}")["summary"]["totalCalls"]
@@ -137,25 +176,36 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=200_000)
     parser.add_argument("--per-request", type=int, default=512)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--shapes", default="small,realistic",
+                        help="span shapes to send, comma-separated: small, realistic")
     args = parser.parse_args()
+    shapes = args.shapes.split(",")
     print(f"machine: {os.cpu_count()} cores; {args.spans} spans, {args.per_request} per request, "
           f"{args.concurrency} concurrent senders")
+    results: dict[tuple[str, str], tuple[float, float]] = {}
+    sizes: dict[str, float] = {}
     with temporary_cluster("spantally-bench-") as cluster:
         with spantally_up(cluster.url) as up:
-            results = {}
-            for name, send, seed in (("grpc", send_grpc, 1), ("http", send_http, 2)):
-                bodies = encode_requests(args.spans, args.per_request, seed)
-                before = calls_stored(up)
-                started = stopwatch()
-                asyncio.run(send(up, bodies, args.concurrency))
-                while calls_stored(up) < before + args.spans:
-                    time.sleep(0.02)  # the API shares the collector's process: poll gently
-                results[name] = args.spans / (stopwatch() - started)
+            for shape in shapes:
+                for name, send, seed in (("grpc", send_grpc, 1), ("http", send_http, 2)):
+                    bodies = encode_requests(args.spans, args.per_request,
+                                             seed + 10 * shapes.index(shape), shape)
+                    sizes[shape] = sum(map(len, bodies)) / args.spans
+                    before = calls_stored(up)
+                    cpu_before = cpu_seconds(up.proc.pid)
+                    started = stopwatch()
+                    asyncio.run(send(up, bodies, args.concurrency))
+                    while calls_stored(up) < before + args.spans:
+                        time.sleep(0.02)  # the API shares the collector's process: poll gently
+                    elapsed = stopwatch() - started
+                    cpu = cpu_seconds(up.proc.pid) - cpu_before
+                    results[shape, name] = (args.spans / elapsed, cpu / args.spans * 1e6)
         baseline = asyncio.run(store_baseline(cluster.url, args.spans, 5000))
-    print(f"{'path':<34}{'spans/s':>12}{'vs store':>10}")
-    print(f"{'store write path (baseline)':<34}{baseline:>12,.0f}{1:>10.2f}")
-    for name, rate in results.items():
-        print(f"{'OTLP/' + name + ' sent -> queryable':<34}{rate:>12,.0f}{rate / baseline:>10.2f}")
+    print(f"{'path':<42}{'spans/s':>10}{'vs store':>10}{'CPU us/span':>13}")
+    print(f"{'store write path (baseline)':<42}{baseline:>10,.0f}{1:>10.2f}{'':>13}")
+    for (shape, name), (rate, cpu_us) in results.items():
+        label = f"OTLP/{name}, {shape} ({sizes[shape]:,.0f} B/span)"
+        print(f"{label:<42}{rate:>10,.0f}{rate / baseline:>10.2f}{cpu_us:>13.1f}")
 
 
 if __name__ == "__main__":

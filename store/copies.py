@@ -149,12 +149,12 @@ class _Group:
 def collapse(calls: Sequence[LlmCall]) -> tuple[list[LlmCall], int]:
     """The calls of one write with copies of one call made one (merged); and how many copies
     were folded into another."""
-    groups = [_Group([i], {c.instrumentation}, {c.response_id} if c.response_id else set())
-              for i, c in enumerate(calls)]
-    group_of = list(range(len(calls)))
     if not any(c.response_id is None for c in calls) and len(
             {(c.project_id, c.provider, c.response_id) for c in calls}) == len(calls):
         return list(calls), 0  # every call its own response: no copies among them
+    groups = [_Group([i], {c.instrumentation}, {c.response_id} if c.response_id else set())
+              for i, c in enumerate(calls)]
+    group_of = list(range(len(calls)))
 
     def join(i: int, j: int, by_response: bool) -> None:
         gi, gj = group_of[i], group_of[j]
