@@ -14,7 +14,7 @@ const rateExact = (n) => n === null || n === undefined ? "—" : (100 * n).toLoc
 
 // Per chart: its series as totals, and the one measure it shows per value when split
 // (`stacked`: the values add up to the total, so they stack).
-export const CHARTS = [
+const CHARTS = [
   { id: "chart-calls", bars: true, short: fmtCount, series: [
     ["Calls", (r) => r.calls, fmtInt], ["Errors", (r) => r.errorCalls, fmtInt]],
     split: [(r) => r.calls, fmtInt, true], splitCaption: "Calls" },

@@ -4,7 +4,7 @@
 // the overview), `open(id, value)` (open a run, session or call in the view), `refresh()`.
 
 import { api, ask, said } from "./api.js";
-import { CHARTS, renderCharts } from "./charts.js";
+import { renderCharts } from "./charts.js";
 import { FIGURES, changeCell, fmtInt, missing, msExact, num, show, showFigure, usdExact, when } from "./format.js";
 import { $, cellButton, note, panel, renderPager, renderTable } from "./ui.js";
 
@@ -40,14 +40,14 @@ function renderCards(cards, answer) {
   }
 }
 
-export const CALL_CARDS = {
+const CALL_CARDS = {
   calls: ["count", (m) => m.calls], cost: ["usd", (m) => m.costUsd],
   input: ["count", (m) => m.inputTokens], output: ["count", (m) => m.outputTokens],
   latency: ["ms", (m) => m.avgLatencyMs], p95: ["ms", (m) => m.p95LatencyMs],
   errors: ["ratio", (m) => (m.calls ? m.errorCalls / m.calls : null)],
 };
 
-export const RUN_CARDS = {
+const RUN_CARDS = {
   runs: ["count", (m) => m.runs], success: ["ratio", (m) => m.successRate],
   duration: ["ms", (m) => m.avgDurationMs], steps: ["average", (m) => m.avgSteps],
   "run-cost": ["usd", (m) => m.costPerRunUsd],
@@ -438,4 +438,3 @@ export async function resolvePrice(form) {
 
 // Every view by its name in the URL (`#view=...`).
 export const VIEWS = { overview, models, agents, users, sessions, tags, anomalies, calls, prices };
-export { CHARTS };
