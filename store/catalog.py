@@ -57,7 +57,7 @@ __all__ = [
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-SCHEMA_VERSION = 17
+SCHEMA_VERSION = 19
 """The migration after which the database holds the aggregates as described here. A change to
 the catalog comes with a migration that brings the tables along, and raises this."""
 
@@ -71,12 +71,23 @@ RAW_RELATIONS = (RAW, "agent_runs", "tool_calls", "span_links")
 class Grain(enum.Enum):
     """The width of an aggregate's buckets, in UTC."""
 
-    HOUR = "hour"
-    DAY = "day"
+    FIVE_MINUTES = "5 minutes"
+    HOUR = "1 hour"
+    DAY = "1 day"
 
     @property
     def width(self) -> timedelta:
-        return timedelta(hours=1) if self is Grain.HOUR else timedelta(days=1)
+        return _WIDTHS[self]
+
+    @property
+    def interval(self) -> str:
+        """SQL for the width, an interval literal."""
+        return f"INTERVAL '{self.value}'"
+
+    def bucket_of(self, column: str) -> str:
+        """SQL for the start of the UTC bucket holding the timestamptz `column` (what `floor`
+        computes): buckets counted from the epoch, so every grain nests in the coarser ones."""
+        return f"date_bin({self.interval}, {column}, TIMESTAMPTZ '1970-01-01 00:00:00+00')"
 
     def floor(self, moment: datetime) -> datetime:
         """The start of the UTC bucket holding `moment`."""
@@ -95,7 +106,11 @@ class Grain(enum.Enum):
     @property
     def refresh_every(self) -> timedelta:
         """How often a `timescale` refresh policy materializes an aggregate of this grain."""
-        return timedelta(minutes=1) if self is Grain.HOUR else timedelta(minutes=10)
+        return timedelta(minutes=10) if self is Grain.DAY else timedelta(minutes=1)
+
+
+_WIDTHS = {Grain.FIVE_MINUTES: timedelta(minutes=5), Grain.HOUR: timedelta(hours=1),
+           Grain.DAY: timedelta(days=1)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +274,10 @@ class Aggregate:
     counted once per model its calls used). Such an aggregate answers only questions that group
     or filter by that key (any other would count a row once per element), and is a table the
     writers keep in every storage mode: a continuous aggregate cannot unnest."""
+    expires_with_raw: bool = False
+    """Kept as long as raw rows (the raw retention), not as long as the other aggregates: a
+    level finer than an hour only saves reading raw rows at a range's edges, where raw rows
+    are."""
 
     @property
     def continuous(self) -> bool:
@@ -295,6 +314,11 @@ class Aggregate:
 
 
 AGGREGATES: tuple[Aggregate, ...] = (
+    Aggregate("llm_calls_model_5m", Grain.FIVE_MINUTES, ("provider", "model"), histograms=True,
+              expires_with_raw=True,
+              why="per model and 5 minutes: a range's edges, read from raw rows no further"),
+    Aggregate("llm_calls_total_5m", Grain.FIVE_MINUTES, (), histograms=True,
+              expires_with_raw=True, why="the totals per 5 minutes, for the same edges"),
     Aggregate("llm_calls_1h", Grain.HOUR, DIMENSION_KEYS, histograms=True,
               why="every dimension but users, sessions and tags, per hour"),
     Aggregate("llm_calls_1d", Grain.DAY, DIMENSION_KEYS, histograms=True,

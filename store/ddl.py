@@ -141,8 +141,7 @@ Rows = tuple[sql.Composable, list[sql.Composed], sql.Composable]
 
 
 def _inserted_calls(aggregate: Aggregate) -> Rows:
-    return (sql.SQL("date_trunc({}, time, 'UTC')").format(sql.Literal(aggregate.grain.value)),
-            _over_rows(aggregate, with_bins=True), sql.Identifier("inserted"))
+    return (sql.SQL(aggregate.grain.bucket_of("time")), _over_rows(aggregate, with_bins=True), sql.Identifier("inserted"))
 
 
 def _delta(aggregate: Aggregate, kept: Sequence[Aggregate],
@@ -154,8 +153,7 @@ def _delta(aggregate: Aggregate, kept: Sequence[Aggregate],
         bucket, measures, source = from_rows(aggregate)
     else:
         bucket = (sql.SQL("bucket") if feeder.grain is aggregate.grain
-                  else sql.SQL("date_trunc({}, bucket, 'UTC')").format(
-                      sql.Literal(aggregate.grain.value)))
+                  else sql.SQL(aggregate.grain.bucket_of("bucket")))
         measures = _summed(aggregate)
         source = sql.Identifier(f"delta_{feeder.name}")
     keys = [sql.Identifier("project_id"), *map(sql.Identifier, aggregate.keys)]
@@ -229,15 +227,14 @@ def ingest_function(rollup: bool, kept: Sequence[Aggregate] = CALL_AGGREGATES) -
 
 def _select(aggregate: Aggregate, continuous: bool) -> sql.Composed:
     """The SELECT computing `aggregate` from what it is computed from: as a continuous
-    aggregate (time_bucket, which TimescaleDB needs), or as any query (date_trunc in UTC)."""
+    aggregate (time_bucket, which TimescaleDB needs), or as any query (UTC buckets)."""
     from_raw = aggregate.from_raw
-    column = sql.Identifier("time" if from_raw else "bucket")
+    column_name = "time" if from_raw else "bucket"
+    column = sql.Identifier(column_name)
     if continuous:
-        bucket = sql.SQL("time_bucket({}, {})").format(
-            sql.SQL("INTERVAL {}").format(sql.Literal(f"1 {aggregate.grain.value}")), column)
+        bucket = sql.SQL("time_bucket({}, {})").format(sql.SQL(aggregate.grain.interval), column)
     else:
-        bucket = sql.SQL("date_trunc({}, {}, 'UTC')").format(
-            sql.Literal(aggregate.grain.value), column)
+        bucket = sql.SQL(aggregate.grain.bucket_of(column_name))
     keys = [sql.Identifier("project_id"), *map(sql.Identifier, aggregate.keys)]
     measures = _over_rows(aggregate) if from_raw else _summed(aggregate)
     source: sql.Composable = sql.Identifier(aggregate.source_relation)
@@ -341,11 +338,11 @@ def _changed_rows(aggregate: Aggregate, now: bool) -> sql.Composed:
     measures = _over_rows(aggregate, negated=not now)
     elements = sql.SQL(each_element(aggregate.each[1], aggregate.each[0])
                        if aggregate.each else "")
-    return sql.SQL("""SELECT date_trunc({unit}, time, 'UTC') AS bucket, {keys},
+    return sql.SQL("""SELECT {bucket} AS bucket, {keys},
                 {measures}
             FROM pg_temp.{changes} c{elements} WHERE {now}
             GROUP BY {group}""").format(
-        unit=sql.Literal(aggregate.grain.value), keys=sql.SQL(", ").join(keys),
+        bucket=sql.SQL(aggregate.grain.bucket_of("time")), keys=sql.SQL(", ").join(keys),
         measures=_indent(measures, 16), changes=sql.Identifier(changes_table(aggregate.fact)),
         elements=elements, now=sql.SQL("is_now" if now else "NOT is_now"),
         group=sql.SQL(", ").join([sql.SQL("1"), *keys]))
@@ -443,7 +440,7 @@ def reprice_rollup(aggregate: Aggregate) -> sql.Composed:
     matches = [sql.SQL(" AND r.{0} IS NOT DISTINCT FROM d.{0}").format(k) for k in keys]
     return sql.SQL("""
 WITH delta AS (
-    SELECT date_trunc({unit}, time, 'UTC') AS bucket{keys},
+    SELECT {bucket} AS bucket{keys},
            sum(coalesce(new_cost, 0) - coalesce(old_cost, 0))::bigint AS cost,
            sum((new_cost IS NULL)::int - (old_cost IS NULL)::int)::bigint AS unpriced
     FROM pg_temp.reprice_changes
@@ -453,7 +450,7 @@ UPDATE {table} r SET cost_nano_usd = r.cost_nano_usd + d.cost,
                      unpriced_calls = r.unpriced_calls + d.unpriced
 FROM delta d
 WHERE r.project_id = %(project_id)s AND r.bucket = d.bucket{matches}
-""").format(unit=sql.Literal(aggregate.grain.value),
+""").format(bucket=sql.SQL(aggregate.grain.bucket_of("time")),
             keys=sql.Composed([sql.SQL(", ") + k for k in keys]),
             group=sql.SQL(", ").join([sql.SQL("1"), *keys]), table=sql.Identifier(aggregate.name),
             matches=sql.Composed(matches))

@@ -1,9 +1,11 @@
 """How long calls are kept: raw rows for `raw_days`, aggregate rows for `aggregate_days`.
 
 Mode `timescale` hands the work to TimescaleDB retention policies on the hypertable and the
-continuous aggregates (which store.maintenance runs itself when the scheduler does not). The other modes run `apply_retention` periodically: `drop_chunks` on the
-hypertable (`apache`) or a DELETE (`postgres`), and a DELETE of expired aggregate rows. The
-aggregates keep their totals after raw calls expire: that is what they are for.
+continuous aggregates (which store.maintenance runs itself when the scheduler does not). The
+other modes run `apply_retention` periodically: `drop_chunks` on the hypertable (`apache`) or a
+DELETE (`postgres`), and a DELETE of expired aggregate rows. The hourly and daily aggregates
+keep their totals after raw calls expire: that is what they are for; the 5-minute level
+(`Aggregate.expires_with_raw`) goes with the raw rows it stands in for.
 
 Calls older than the raw retention are refused at ingest (collector.IngestLimits): in a region
 whose raw rows are gone, a late call would make a refresh recompute its bucket from that call
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from . import ddl, queries
-from .catalog import AGGREGATES, CONTINUOUS_AGGREGATES, RAW_RELATIONS
+from .catalog import AGGREGATES, CONTINUOUS_AGGREGATES, RAW_RELATIONS, Aggregate
 from .database import Database, StorageMode
 from .errors import StoreError
 from .maintenance import record_run
@@ -31,7 +33,8 @@ class RetentionConfig:
     raw_days: int | None = None
     """Raw calls older than this are deleted; None keeps them for ever."""
     aggregate_days: int | None = None
-    """Hourly and daily aggregate rows older than this are deleted; None keeps them."""
+    """Hourly and daily aggregate rows older than this are deleted; None keeps them. The
+    5-minute level expires with the raw rows."""
 
     def __post_init__(self) -> None:
         for name in ("raw_days", "aggregate_days"):
@@ -50,6 +53,11 @@ class RetentionConfig:
     def enabled(self) -> bool:
         return self.raw_days is not None
 
+    def days_of(self, aggregate: Aggregate) -> int | None:
+        """How long `aggregate` keeps its rows: the raw retention for a level that only stands in
+        for raw rows (`Aggregate.expires_with_raw`), the aggregate retention for the others."""
+        return self.raw_days if aggregate.expires_with_raw else self.aggregate_days
+
 
 async def configure_retention(db: Database, config: RetentionConfig) -> None:
     """Mode `timescale`: make the retention policies match `config` (others: nothing to do)."""
@@ -57,7 +65,7 @@ async def configure_retention(db: Database, config: RetentionConfig) -> None:
         return
     async with db.pool.connection() as conn:
         for relation, days in (*((r, config.raw_days) for r in RAW_RELATIONS),
-                               *((a.name, config.aggregate_days) for a in CONTINUOUS_AGGREGATES)):
+                               *((a.name, config.days_of(a)) for a in CONTINUOUS_AGGREGATES)):
             await conn.execute(queries.REMOVE_RETENTION_POLICY, (relation,))
             if days is not None:
                 await conn.execute(queries.ADD_RETENTION_POLICY, (relation, timedelta(days=days)))
@@ -69,7 +77,8 @@ async def apply_retention(db: Database, config: RetentionConfig) -> bool:
     aggregates the writers keep there (store.catalog: not continuous). Returns False when
     another process holds the retention lock (it is doing the same work)."""
     timescale = db.mode is StorageMode.TIMESCALE
-    if not config.enabled or (timescale and config.aggregate_days is None):
+    kept = [a for a in AGGREGATES if not (timescale and a.continuous)]  # the others: policies
+    if not config.enabled or (timescale and all(config.days_of(a) is None for a in kept)):
         return True
     assert config.raw_days is not None
     async with db.pool.connection() as conn:
@@ -83,12 +92,10 @@ async def apply_retention(db: Database, config: RetentionConfig) -> bool:
                 await conn.execute(queries.DROP_RAW_CHUNKS, (relation, raw_cutoff))
             else:
                 await conn.execute(queries.delete_raw_rows(relation), (raw_cutoff,))
-        if config.aggregate_days is not None:
-            for a in AGGREGATES:
-                if timescale and a.continuous:
-                    continue  # its retention policy
-                await conn.execute(ddl.delete_expired(a),
-                                   {"older_than": timedelta(days=config.aggregate_days)})
+        for a in kept:
+            days = config.days_of(a)
+            if days is not None:
+                await conn.execute(ddl.delete_expired(a), {"older_than": timedelta(days=days)})
         await record_run(conn, "retention", started, None)
     log.info("retention applied: raw %s days, aggregates %s days",
              config.raw_days, config.aggregate_days or "unlimited")

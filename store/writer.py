@@ -17,7 +17,7 @@ from psycopg import errors as pg_errors
 from psycopg.sql import Composable
 
 from . import ddl, queries
-from .catalog import CALLS, CONTINUOUS_AGGREGATES, RUNS, Grain
+from .catalog import CALLS, CONTINUOUS_AGGREGATES, RUNS
 from .copies import CopiesResolved, collapse, resolve_stored
 from .database import Database, StorageMode, is_transient
 from .errors import StoreError, StoreUnavailable
@@ -130,8 +130,8 @@ async def ingest_staged(cur: psycopg.AsyncCursor[Any]) -> int:
 
 
 class _AggregateRefresher:
-    """Mode `timescale`: keeps "acknowledged means queryable" for calls and runs older than an
-    hour.
+    """Mode `timescale`: keeps "acknowledged means queryable" for calls and runs older than the
+    newest refresh policy's end (5 to 10 minutes ago: the 5-minute level's).
 
     Real-time aggregation covers rows newer than the refresh policy's end; an older call, or a
     run whose roll-ups a late step changed, lands in a bucket that may already be materialized
@@ -147,8 +147,8 @@ class _AggregateRefresher:
 
     async def after_write(self, oldest: datetime) -> None:
         now = datetime.now(timezone.utc)
-        # Newer than the hourly policy's end (the latest of all): real-time aggregation shows it.
-        if oldest >= Grain.HOUR.refresh_end(now):
+        # Newer than every refresh policy's end: real-time aggregation shows it.
+        if oldest >= max(a.grain.refresh_end(now) for a in CONTINUOUS_AGGREGATES):
             return
         ticket = self._started
         async with self._lock:

@@ -109,27 +109,34 @@ def test_whole_buckets_come_from_the_coarsest_aggregate_that_can_answer(
 
 
 def test_relations_chosen_for_typical_questions() -> None:
-    start, end = datetime(2026, 3, 1, 5, 30, tzinfo=UTC), datetime(2026, 3, 9, 7, tzinfo=UTC)
+    start, end = datetime(2026, 3, 1, 5, 32, 10, tzinfo=UTC), datetime(2026, 3, 9, 7, tzinfo=UTC)
 
     def relations(**kwargs: object) -> list[str]:
         return [r.relation for r in plan(Question(start, end, **kwargs)).reads]  # type: ignore[arg-type]
 
-    assert relations() == ["llm_calls_total_1h", "llm_calls_total_1d", RAW]
+    # Days, then hours, then 5 minutes: raw rows only for the 2 min 50 s before 5:35.
+    assert relations() == ["llm_calls_total_5m", "llm_calls_total_1h", "llm_calls_total_1d", RAW]
+    assert plan(Question(start, end)).raw_span == timedelta(minutes=2, seconds=50)
     # The aggregate with the fewest keys that carries the question's: the fewest rows.
     assert relations(filters=Filters(model="gpt-4o")) == [
-        "llm_calls_request_model_1h", "llm_calls_request_model_1d", RAW]
+        "llm_calls_model_5m", "llm_calls_request_model_1h", "llm_calls_request_model_1d", RAW]
+    assert relations(group_by=(DIMENSIONS["provider"], DIMENSIONS["model"])) == [
+        "llm_calls_model_5m", "llm_calls_request_model_1h", "llm_calls_request_model_1d", RAW]
+    # No 5-minute level carries an agent: hours and raw edges.
     assert relations(filters=Filters(model="gpt-4o", agent_id="a")) == [
         "llm_calls_1h", "llm_calls_1d", RAW]
+    assert plan(Question(start, end, filters=Filters(agent_id="a"))).raw_span == timedelta(
+        minutes=27, seconds=50)
     assert relations(group_by=(DIMENSIONS["request_model"],)) == [
         "llm_calls_request_model_1h", "llm_calls_request_model_1d", RAW]
     assert relations(group_by=(DIMENSIONS["user"],), histograms=False) == [
         "llm_calls_user_1d", RAW]
     assert relations(group_by=(DIMENSIONS["user"],)) == [RAW]  # no user histograms
     assert relations(filters=Filters(tags=(("k", "v"),))) == [RAW]
-    # Kolkata's days start at :30 UTC: no whole UTC day inside one, hours and raw edges.
+    # Kolkata's days start at :30 UTC: no whole UTC day inside one; hours, 5 minutes, raw edges.
     kolkata = plan(Question(start, end, granularity=Granularity.DAY, zone=ZoneInfo("Asia/Kolkata")))
-    assert [r.relation for r in kolkata.reads] == ["llm_calls_total_1h", RAW]
-    assert kolkata.raw_span == timedelta(hours=8, minutes=30)
+    assert [r.relation for r in kolkata.reads] == ["llm_calls_total_5m", "llm_calls_total_1h", RAW]
+    assert kolkata.raw_span == timedelta(minutes=2, seconds=50)
     assert plan(Question(end, end)).pieces == ()
 
 

@@ -137,9 +137,9 @@ def run_aggregates_mismatches(server: Server, project: Project) -> list[str]:
         # A per-model aggregate holds a run once per model it used.
         elements = sql.SQL(each_element(a.each[1], a.each[0]) if a.each else "")
         raw = server.sql(sql.SQL(
-            "SELECT date_trunc({}, time, 'UTC'), {} FROM agent_runs c{} WHERE project_id = %s "
+            "SELECT {}, {} FROM agent_runs c{} WHERE project_id = %s "
             "GROUP BY 1 ORDER BY 1").format(
-            sql.Literal(a.grain.value), sql.SQL(", ").join(measures), elements).as_string(None),
+            sql.SQL(a.grain.bucket_of("time")), sql.SQL(", ").join(measures), elements).as_string(None),
             (project.id,))
         if stored != raw:
             found.append(f"{a.name}: {stored} != agent_runs {raw}")

@@ -219,9 +219,10 @@ def test_retention_drops_raw_calls_and_keeps_aggregate_totals(
     yield_counts: list[tuple[int, ...]] = []
     asyncio.run(run())
     # raw rows, then calls in each aggregate after each pass:
-    # raw retention alone: the 50 old calls go, the aggregates still count all 80;
+    # raw retention alone: the 50 old calls go, the aggregates still count all 80, but the
+    # 5-minute level (which stands in for raw rows) goes with them;
     # with aggregate retention: the old aggregate rows go too.
-    assert yield_counts == [(30, 80, 80, 80, 80), (30, 30, 30, 30, 30)]
+    assert yield_counts == [(30, 80, 80, 80, 80, 30, 30), (30, 30, 30, 30, 30, 30, 30)]
 
 
 def _counts(url: str) -> tuple[int, ...]:
@@ -229,7 +230,8 @@ def _counts(url: str) -> tuple[int, ...]:
         raw = conn.execute("SELECT count(*) FROM llm_calls").fetchone()[0]
         aggregated = [conn.execute(f"SELECT coalesce(sum(calls), 0) FROM {table}").fetchone()[0]
                       for table in ("llm_calls_1h", "llm_calls_1d", "llm_calls_total_1d",
-                                    "llm_calls_user_1d")]
+                                    "llm_calls_user_1d", "llm_calls_total_5m",
+                                    "llm_calls_model_5m")]
     return int(raw), *map(int, aggregated)
 
 
