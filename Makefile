@@ -71,6 +71,7 @@ bench: install-database venv
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/query.py
 	$(BIN)/python bench/analytics.py
+	$(BIN)/python bench/percentiles.py
 	$(BIN)/python bench/compat.py
 
 clean:

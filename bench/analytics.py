@@ -52,6 +52,10 @@ GROUP BY GROUPING SETS ((1), (1, 2), (1, 3))"""
 
 # name, path, extra parameters, days, naive SQL giving the same figures
 CASES: list[tuple[str, str, dict[str, str], int, str]] = [
+    ("llm (reference 003), day buckets", "/api/analytics/llm", {"granularity": "day"}, 30,
+     """SELECT date_trunc('day', time, 'UTC'), provider, model, count(*), sum(cost_nano_usd),
+     sum(input_tokens), sum(output_tokens), sum(latency_us) FROM llm_calls
+     WHERE project_id = 1 AND time >= %(start)s AND time < %(end)s GROUP BY 1, 2, 3"""),
     ("summary", "/api/analytics/summary", {}, 30, _naive()),
     ("summary, environment=staging", "/api/analytics/summary", {"environment": "staging"}, 30,
      _naive(where="AND environment = 'staging'")),

@@ -12,14 +12,22 @@ Requests are encoded before the clock starts (the client is not what is measured
 by several concurrent senders, as a fleet of exporters would. The clock stops when
 /api/analytics/llm reports every call. Baseline, same run and same database: the store's own
 write path (binary COPY + ON CONFLICT + aggregates) fed directly, with no OTLP at all.
+
+Freshness, under that load: every quarter second one more call (of a model no other call has,
+started 20 minutes ago, so that a 5-minute aggregate answers for it) is sent over OTLP/gRPC;
+from its acknowledgement, /api/analytics/summary filtered by its model is asked until it counts
+the call. Reported: the median and largest delay in ms, and how many answers did not count it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
+import statistics
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import aiohttp
@@ -140,6 +148,66 @@ async def send_http(up: UpProcess, bodies: list[bytes], concurrency: int) -> Non
         await asyncio.gather(*(sender() for _ in range(concurrency)))
 
 
+def _probe_request(model: str) -> bytes:
+    """One span of a model no other call has, started 20 minutes ago: well inside the whole
+    5-minute buckets of the last two hours, so that an aggregate answers for it."""
+    request = ExportTraceServiceRequest()
+    scope_spans = request.resource_spans.add().scope_spans.add()
+    span = scope_spans.spans.add()
+    span.trace_id, span.span_id = os.urandom(16), os.urandom(8)
+    span.name, span.kind = f"chat {model}", 3
+    start = time.time_ns() - 20 * 60 * 10**9
+    span.start_time_unix_nano, span.end_time_unix_nano = start, start + 900_000_000
+    span.attributes.extend([
+        _kv("gen_ai.operation.name", "chat"), _kv("gen_ai.provider.name", "openai"),
+        _kv("gen_ai.request.model", model), _kv("gen_ai.response.model", model),
+        _kv("gen_ai.usage.input_tokens", 10), _kv("gen_ai.usage.output_tokens", 5)])
+    return request.SerializeToString()
+
+
+_PROBES = itertools.count(1)  # a model per probe, over every phase of a run
+
+
+async def freshness(up: UpProcess, sending: asyncio.Task, unseen: list[int],
+                    every_s: float = 0.25) -> list[float]:
+    """While `sending` runs: now and then one more call over OTLP/gRPC, then the time from its
+    acknowledgement until /api/analytics/summary filtered by its model counts it, in ms; into
+    `unseen`, how many answers before that did not count it yet."""
+    delays = []
+    headers = {"Authorization": f"Bearer {up.key}"}
+    async with grpc.aio.insecure_channel(up.grpc) as channel, aiohttp.ClientSession() as http:
+        export = channel.unary_unary(EXPORT)
+        while not sending.done():
+            model = f"freshness-probe-{next(_PROBES)}"
+            await export(_probe_request(model), metadata=(("authorization", headers[
+                "Authorization"]),), timeout=60)
+            acknowledged = stopwatch()
+            now = now_utc()
+            query = {"from": f"{now - timedelta(hours=2):%Y-%m-%dT%H:%M:%SZ}",
+                     "to": f"{now + timedelta(seconds=1):%Y-%m-%dT%H:%M:%SZ}", "model": model}
+            asked = 0
+            while True:
+                asked += 1
+                async with http.get(f"{up.api}/api/analytics/summary", params=query,
+                                    headers=headers) as response:
+                    if (await response.json())["calls"] == 1:
+                        break
+                await asyncio.sleep(0.005)
+            delays.append((stopwatch() - acknowledged) * 1000)
+            unseen.append(asked - 1)
+            await asyncio.sleep(every_s)
+    return delays
+
+
+async def send_with_probe(send: Callable[[UpProcess, list[bytes], int], Awaitable[None]],
+                          up: UpProcess, bodies: list[bytes],
+                          concurrency: int, unseen: list[int]) -> list[float]:
+    sending = asyncio.create_task(send(up, bodies, concurrency))
+    delays = await freshness(up, sending, unseen)
+    await sending
+    return delays
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
@@ -183,6 +251,8 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores; {args.spans} spans, {args.per_request} per request, "
           f"{args.concurrency} concurrent senders")
     results: dict[tuple[str, str], tuple[float, float]] = {}
+    fresh: dict[tuple[str, str], list[float]] = {}
+    unseen: list[int] = []  # answers that did not count a probe yet, one entry per probe
     sizes: dict[str, float] = {}
     with temporary_cluster("spantally-bench-") as cluster:
         with spantally_up(cluster.url) as up:
@@ -194,18 +264,27 @@ def main() -> None:
                     before = calls_stored(up)
                     cpu_before = cpu_seconds(up.proc.pid)
                     started = stopwatch()
-                    asyncio.run(send(up, bodies, args.concurrency))
-                    while calls_stored(up) < before + args.spans:
+                    delays = asyncio.run(send_with_probe(send, up, bodies, args.concurrency,
+                                                         unseen))
+                    sent = args.spans + len(delays)  # the probes are calls too
+                    while calls_stored(up) < before + sent:
                         time.sleep(0.02)  # the API shares the collector's process: poll gently
                     elapsed = stopwatch() - started
                     cpu = cpu_seconds(up.proc.pid) - cpu_before
-                    results[shape, name] = (args.spans / elapsed, cpu / args.spans * 1e6)
+                    results[shape, name] = (sent / elapsed, cpu / sent * 1e6)
+                    fresh[shape, name] = delays
         baseline = asyncio.run(store_baseline(cluster.url, args.spans, 5000))
-    print(f"{'path':<42}{'spans/s':>10}{'vs store':>10}{'CPU us/span':>13}")
-    print(f"{'store write path (baseline)':<42}{baseline:>10,.0f}{1:>10.2f}{'':>13}")
+    print(f"{'path':<42}{'spans/s':>10}{'vs store':>10}{'CPU us/span':>13}"
+          f"{'fresh ms p50/max (n)':>24}")
+    print(f"{'store write path (baseline)':<42}{baseline:>10,.0f}{1:>10.2f}")
     for (shape, name), (rate, cpu_us) in results.items():
         label = f"OTLP/{name}, {shape} ({sizes[shape]:,.0f} B/span)"
-        print(f"{label:<42}{rate:>10,.0f}{rate / baseline:>10.2f}{cpu_us:>13.1f}")
+        delays = fresh[shape, name]
+        seen = (f"{statistics.median(delays):.1f} / {max(delays):.1f} ({len(delays)})"
+                if delays else "")
+        print(f"{label:<42}{rate:>10,.0f}{rate / baseline:>10.2f}{cpu_us:>13.1f}{seen:>24}")
+    print(f"freshness: {len(unseen)} probes, {sum(unseen)} answers after an acknowledgement "
+          f"that did not count the call yet (the delay is the answer's own time under load)")
 
 
 if __name__ == "__main__":

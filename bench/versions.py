@@ -4,7 +4,7 @@
 
 Both versions answer from one database: N calls are loaded through this tree's write path,
 then `spantally up` runs from each Python (this one first, so its migrations apply) and every
-analytics endpoint of bench/analytics.py, plus /api/analytics/llm by hour and by day, is asked
+analytics endpoint of bench/analytics.py, plus /api/analytics/llm by hour, is asked
 of both in turn, request by request, so that whatever else the machine does weighs on both
 alike (each going first in every other round), and each answer must be the same from both.
 Then ingest: each version's collector in front of a fresh database of its own, OTLP/gRPC
@@ -33,8 +33,7 @@ from query import load
 from _common import UpProcess, api_get, spantally_up, stopwatch
 
 # (name, path, parameters, days)
-EXTRA = [("llm, day buckets", "/api/analytics/llm", {"granularity": "day"}, 30),
-         ("llm, hour buckets", "/api/analytics/llm", {"granularity": "hour"}, 30)]
+EXTRA = [("llm, hour buckets", "/api/analytics/llm", {"granularity": "hour"}, 30)]
 
 
 def _url(path: str, params: dict[str, str], days: int) -> str:

@@ -75,9 +75,11 @@ class Grain(enum.Enum):
     HOUR = "1 hour"
     DAY = "1 day"
 
-    @property
-    def width(self) -> timedelta:
-        return _WIDTHS[self]
+    def __init__(self, interval: str) -> None:
+        amount, unit = interval.split()
+        # An attribute, not a property looking the member up: planning a range of 720 hours
+        # asks for it thousands of times, and hashing an enum member is a Python call.
+        self.width: timedelta = timedelta(**{unit.rstrip("s") + "s": int(amount)})
 
     @property
     def interval(self) -> str:
@@ -107,10 +109,6 @@ class Grain(enum.Enum):
     def refresh_every(self) -> timedelta:
         """How often a `timescale` refresh policy materializes an aggregate of this grain."""
         return timedelta(minutes=10) if self is Grain.DAY else timedelta(minutes=1)
-
-
-_WIDTHS = {Grain.FIVE_MINUTES: timedelta(minutes=5), Grain.HOUR: timedelta(hours=1),
-           Grain.DAY: timedelta(days=1)}
 
 
 @dataclass(frozen=True, slots=True)
