@@ -426,13 +426,14 @@ def test_raw_only_ranges_are_refused_with_a_hint(server: Server, project: Projec
                          ("/api/analytics/sessions", month),
                          ("/api/analytics/summary", {**month, "tags": "feature:chat"}),
                          ("/api/analytics/timeseries", {**month, "granularity": "hour",
-                                                        "tz": "Asia/Kolkata"})]:
+                                                        "tz": "Asia/Kolkata",
+                                                        "agentId": "planner"})]:
         status, body, _ = _get(server, path, project.key, params)
         assert status == 400, (path, body)
         message = body["error"]["message"]
         assert message.startswith("from..to") and "--max-raw-range-days" in message, message
-    # The same month answers from the aggregates (users unfiltered from their daily one), or
-    # through an index for one user.
+    # The same month answers from the aggregates (users unfiltered from their daily one, hours
+    # starting at :30 UTC from the 5-minute level), or through an index for one user.
     for path, params in [("/api/analytics/breakdown/model", month),
                          ("/api/analytics/breakdown/user", month),
                          ("/api/analytics/breakdown/user",
@@ -440,7 +441,9 @@ def test_raw_only_ranges_are_refused_with_a_hint(server: Server, project: Projec
                          ("/api/analytics/breakdown/environment", month),
                          ("/api/analytics/summary", {**month, "userId": "u1"}),
                          ("/api/analytics/timeseries", {**month, "granularity": "hour",
-                                                        "tz": "Europe/Paris"})]:
+                                                        "tz": "Europe/Paris"}),
+                         ("/api/analytics/timeseries", {**month, "granularity": "hour",
+                                                        "tz": "Asia/Kolkata"})]:
         status, body, _ = _get(server, path, project.key, params)
         assert status == 200, (path, body)
 
@@ -644,11 +647,13 @@ def test_explain_shows_the_plan_and_the_rows_each_query_read(server: Server,
     day = datetime(2026, 9, 14, tzinfo=timezone.utc)
     moments = [day + timedelta(hours=h, minutes=m) for h in (0, 5, 30) for m in (10, 20)]
     end = day + timedelta(days=2, hours=1, minutes=30)
-    moments += [day - timedelta(minutes=20), end - timedelta(minutes=85),  # an edge, an hour
-                end - timedelta(minutes=20)]  # and the other edge
+    start = day - timedelta(minutes=32)  # neither end on a 5-minute boundary
+    moments += [start + timedelta(minutes=1), day - timedelta(minutes=20),  # raw, 5 minutes,
+                end - timedelta(minutes=85), end - timedelta(minutes=20),  # an hour, 5 minutes
+                end + timedelta(minutes=1)]  # and the raw minutes at the other end
     _store(server, [_llm_call(project.id, _spec(t, model="gpt-4o", session_id="s1"))
                     for t in moments])
-    window = {"from": _iso(day - timedelta(minutes=30)), "to": _iso(end)}
+    window = {"from": _iso(start), "to": _iso(end + timedelta(minutes=3))}
     for path, extra in [("/api/analytics/llm", {"granularity": "day"}),
                         ("/api/analytics/summary", {}),
                         ("/api/analytics/timeseries", {"granularity": "day"}),
@@ -674,14 +679,17 @@ def test_explain_shows_the_plan_and_the_rows_each_query_read(server: Server,
             assert _moment(pieces[0]["from"]) == _moment(planned["from"])
             assert _moment(pieces[-1]["to"]) == _moment(planned["to"])
             assert all(a["to"] == b["from"] for a, b in zip(pieces, pieces[1:], strict=False))
-    # The summary: whole days from the daily totals, whole hours from the hourly ones, the
-    # minutes at the edges from llm_calls, which read exactly the two edge calls.
+    # The summary: whole days from the daily totals, whole hours from the hourly ones, whole
+    # 5 minutes from theirs, the minutes at the edges from llm_calls, which read exactly the two
+    # edge calls.
     _, summary, _ = _get(server, "/api/analytics/summary", project.key,
                          {**window, "explain": "true"})
     relations = [p["relation"] for p in summary["explain"]["plans"][0]["pieces"]]
-    assert relations == ["llm_calls", "llm_calls_total_1d", "llm_calls_total_1h", "llm_calls"]
+    assert relations == ["llm_calls", "llm_calls_total_5m", "llm_calls_total_1d",
+                         "llm_calls_total_1h", "llm_calls_total_5m", "llm_calls"]
     reads = {r["relation"]: r for r in summary["explain"]["reads"]}
     assert reads["llm_calls"]["rowsRead"] == 2
+    assert reads["llm_calls_total_5m"]["rowsRead"] == 2  # one 5 minutes at each end
     assert reads["llm_calls_total_1d"]["rowsRead"] == 2  # the two whole days with calls
     assert reads["llm_calls_total_1h"]["rowsRead"] == 1
     assert summary["calls"] == len(moments)

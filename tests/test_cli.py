@@ -164,7 +164,7 @@ def test_analytics_commands_show_the_apis_figures(server: Server, project: Proje
     # How the server answers: the plan's relations and the rows each query read
     explained = json.loads(run("explain", "summary", "--json"))
     assert {r["relation"] for r in explained["reads"]} <= {
-        "llm_calls", "llm_calls_total_1h", "llm_calls_total_1d"}
+        "llm_calls", "llm_calls_total_5m", "llm_calls_total_1h", "llm_calls_total_1d"}
     assert sum(r["rowsRead"] for r in explained["reads"] if r["relation"] == "llm_calls") <= 4
     shown = run("explain", "breakdown/model", "--param", "sort=calls", "--sql")
     assert "queries" in shown and "llm_calls" in shown and "GROUP BY" in shown
