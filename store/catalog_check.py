@@ -1,6 +1,7 @@
 """Whether a database holds exactly what the aggregate catalog describes: every aggregate with
-its columns, unique key or continuous-aggregate query, index and refresh policy, no aggregate
-the catalog does not know, the ingest function, and llm_calls' stored histogram bin.
+its columns, unique key or continuous-aggregate query, index, chunk interval and refresh policy,
+no aggregate the catalog does not know, the ingest function, and llm_calls' stored histogram
+bin.
 
 Expressions are compared as PostgreSQL itself prints them: the catalog's are turned into a
 temporary view or column first, so spelling and spacing cannot make a false difference.
@@ -54,6 +55,10 @@ SELECT hypertable_name AS name, schedule_interval, config
 FROM timescaledb_information.jobs WHERE proc_name = 'policy_refresh_continuous_aggregate'
 """
 # Continuous aggregates answer as the views TimescaleDB builds over their materialization.
+_CHUNK_INTERVAL = """
+SELECT time_interval FROM timescaledb_information.dimensions
+WHERE hypertable_schema = %(schema)s AND hypertable_name = %(table)s
+"""
 _MATERIALIZATION = """
 SELECT h.schema_name, h.table_name FROM _timescaledb_catalog.continuous_agg ca
 JOIN _timescaledb_catalog.hypertable h ON h.id = ca.mat_hypertable_id
@@ -157,6 +162,13 @@ async def _continuous_aggregates(cur: psycopg.AsyncCursor) -> list[str]:
             indexes = await (await cur.execute(_INDEXES, {"relation": relation})).fetchall()
             if not any(tuple(i["columns"]) == ("project_id", "bucket") for i in indexes):
                 out.append(f"{a.name}: no index on (project_id, bucket)")
+            chunk = (await (await cur.execute(_CHUNK_INTERVAL, {
+                "schema": materialization["schema_name"],
+                "table": materialization["table_name"]})).fetchone())
+            if chunk is None or chunk["time_interval"] != ddl.MATERIALIZATION_CHUNK:
+                out.append(f"{a.name}: materialized in chunks of "
+                           f"{chunk and chunk['time_interval']}, the catalog says "
+                           f"{ddl.MATERIALIZATION_CHUNK}")
         out += _policy_differences(a, policies.get(a.name))
     return out
 

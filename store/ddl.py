@@ -48,6 +48,7 @@ __all__ = [
     "COPY_REPRICE_CHANGES",
     "CREATE_REPRICE_CHANGES",
     "INGEST_FUNCTION",
+    "MATERIALIZATION_CHUNK",
     "REPRICED_CALLS",
     "REPRICE_KEYS",
     "REPRICE_LOCK",
@@ -56,6 +57,7 @@ __all__ = [
     "capture_changes",
     "change_columns",
     "changes_table",
+    "chunk_interval",
     "continuous_aggregate_query",
     "copy_changes",
     "create_aggregate",
@@ -70,6 +72,10 @@ __all__ = [
 ]
 
 INGEST_FUNCTION = "spantally_ingest_staged"
+# A continuous aggregate's materialization is a hypertable whose chunks TimescaleDB makes ten
+# times its source's by default: 10 days, so a retention policy (which drops whole chunks)
+# would keep buckets up to 10 days past the configured age. One day, like llm_calls'.
+MATERIALIZATION_CHUNK = timedelta(days=1)
 CALL_AGGREGATES = aggregates_of(CALLS)
 """The aggregates the ingest function and re-pricing keep (the run aggregates follow the runs'
 roll-ups instead: `add_changes`)."""
@@ -275,6 +281,7 @@ def create_aggregate(aggregate: Aggregate, timescale: bool) -> str:
             sql.SQL("CREATE MATERIALIZED VIEW {} WITH (timescaledb.continuous, "
                     "timescaledb.materialized_only = false) AS\n{}\nWITH NO DATA").format(
                 name, sql.SQL(continuous_aggregate_query(aggregate))),
+            chunk_interval(aggregate),
             sql.SQL("CREATE INDEX {} ON {} (project_id, bucket)").format(
                 sql.Identifier(f"{aggregate.name}_project_bucket"), name),
             sql.SQL("SELECT add_continuous_aggregate_policy({}, start_offset => NULL, "
@@ -293,6 +300,13 @@ def create_aggregate(aggregate: Aggregate, timescale: bool) -> str:
                 sql.Identifier(f"{aggregate.name}_key"), name, _names(aggregate.key)),
         ]
     return "".join(s.as_string() + ";\n" for s in statements)
+
+
+def chunk_interval(aggregate: Aggregate) -> sql.Composed:
+    """The statement giving a continuous aggregate's materialization chunks of
+    `MATERIALIZATION_CHUNK` (chunks made from then on)."""
+    return sql.SQL("SELECT set_chunk_time_interval({}, {})").format(
+        sql.Literal(aggregate.name), sql.Literal(MATERIALIZATION_CHUNK))
 
 
 # -- changes to stored rows -------------------------------------------------------------------
