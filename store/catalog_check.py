@@ -166,9 +166,9 @@ async def _continuous_aggregates(cur: psycopg.AsyncCursor) -> list[str]:
                 "schema": materialization["schema_name"],
                 "table": materialization["table_name"]})).fetchone())
             if chunk is None or chunk["time_interval"] != ddl.MATERIALIZATION_CHUNK:
-                out.append(f"{a.name}: materialized in chunks of "
-                           f"{chunk and chunk['time_interval']}, the catalog says "
-                           f"{ddl.MATERIALIZATION_CHUNK}")
+                have = _span(chunk["time_interval"]) if chunk else "no time dimension"
+                out.append(f"{a.name}: materialized in chunks of {have}, the catalog says "
+                           f"{_span(ddl.MATERIALIZATION_CHUNK)}")
         out += _policy_differences(a, policies.get(a.name))
     return out
 
@@ -189,6 +189,12 @@ def _policy_differences(a: Aggregate, policy: dict | None) -> list[str]:  # type
         out.append(f"{a.name}: refreshed every {policy['schedule_interval']}, the catalog says "
                    f"{a.grain.refresh_every}")
     return out
+
+
+def _span(interval: timedelta) -> str:
+    """An interval as the messages say it: "1 day", "10 days", or as Python prints it."""
+    days, rest = divmod(interval, timedelta(days=1))
+    return str(interval) if rest or not days else f"{days} day{'s' if days > 1 else ''}"
 
 
 def _interval(text: str) -> timedelta | None:
