@@ -189,7 +189,9 @@ def test_retention_drops_raw_calls_and_keeps_aggregate_totals(
     fresh_database: str, requested_mode: str
 ) -> None:
     now = datetime.now(timezone.utc)
-    old = [c._replace(time=now - timedelta(days=40, minutes=i)) for i, c in enumerate(_calls(50, 3))]
+    # 50 days: older than the aggregate retention below (35) by more than the chunk of a
+    # continuous aggregate's materialization (10 days), since retention drops whole chunks.
+    old = [c._replace(time=now - timedelta(days=50, minutes=i)) for i, c in enumerate(_calls(50, 3))]
     new = [c._replace(time=now - timedelta(days=1, minutes=i)) for i, c in enumerate(_calls(30, 4))]
 
     async def run() -> StorageMode:
