@@ -23,7 +23,6 @@ from datetime import timedelta
 
 import psycopg
 from analytics import CASES, _window
-from psycopg import sql
 
 from _common import UpProcess, api_get, now_utc, spantally_up, stopwatch, synthetic_calls
 from spantally.store import (
@@ -49,8 +48,7 @@ async def _load(urls: list[str], n: int, batch: int) -> float:
         for db, chunk in zip(dbs, VARIANTS.values(), strict=True):
             async with db.pool.connection() as conn:
                 for a in CONTINUOUS_AGGREGATES:
-                    await conn.execute(sql.SQL("SELECT set_chunk_time_interval({}, {})").format(
-                        sql.Literal(a.name), sql.Literal(chunk)))
+                    await conn.execute(ddl.chunk_interval(a, chunk))
         writers = [CallWriter(db) for db in dbs]
         started = stopwatch()
         pending = []

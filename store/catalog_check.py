@@ -54,11 +54,11 @@ _POLICIES = """
 SELECT hypertable_name AS name, schedule_interval, config
 FROM timescaledb_information.jobs WHERE proc_name = 'policy_refresh_continuous_aggregate'
 """
-# Continuous aggregates answer as the views TimescaleDB builds over their materialization.
 _CHUNK_INTERVAL = """
 SELECT time_interval FROM timescaledb_information.dimensions
 WHERE hypertable_schema = %(schema)s AND hypertable_name = %(table)s
 """
+# Continuous aggregates answer as the views TimescaleDB builds over their materialization.
 _MATERIALIZATION = """
 SELECT h.schema_name, h.table_name FROM _timescaledb_catalog.continuous_agg ca
 JOIN _timescaledb_catalog.hypertable h ON h.id = ca.mat_hypertable_id

@@ -303,11 +303,12 @@ def create_aggregate(aggregate: Aggregate, timescale: bool) -> str:
     return "".join(s.as_string() + ";\n" for s in statements)
 
 
-def chunk_interval(aggregate: Aggregate) -> sql.Composed:
-    """The statement giving a continuous aggregate's materialization chunks of
-    `MATERIALIZATION_CHUNK` (chunks made from then on)."""
+def chunk_interval(aggregate: Aggregate,
+                   length: timedelta = MATERIALIZATION_CHUNK) -> sql.Composed:
+    """The statement giving a continuous aggregate's materialization chunks of `length`
+    (chunks made from then on)."""
     return sql.SQL("SELECT set_chunk_time_interval({}, {})").format(
-        sql.Literal(aggregate.name), sql.Literal(MATERIALIZATION_CHUNK))
+        sql.Literal(aggregate.name), sql.Literal(length))
 
 
 # -- changes to stored rows -------------------------------------------------------------------
