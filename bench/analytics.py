@@ -112,7 +112,13 @@ def _window(days: int) -> tuple[datetime, datetime]:
 
 
 def _ask(up: UpProcess, path: str, params: dict[str, str], days: int) -> dict:
-    start, end = _window(days)
+    return ask_over(up, path, params, _window(days))
+
+
+def ask_over(up: UpProcess, path: str, params: dict[str, str],
+             window: tuple[datetime, datetime]) -> dict:
+    """`path` over [start, end) of `window`, with `params`."""
+    start, end = window
     query = urllib.parse.urlencode({"from": f"{start:%Y-%m-%dT%H:%M:%S.%fZ}",
                                     "to": f"{end:%Y-%m-%dT%H:%M:%S.%fZ}", **params})
     return api_get(up, f"{path}?{query}")

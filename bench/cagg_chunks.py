@@ -6,8 +6,9 @@ questions the aggregates answer, on the same calls.
 
 Two databases in one cluster get the same calls (bench/_common.py, in time order over the 30
 days before now) through the store's write path, batch by batch in turn; in the second, the
-continuous aggregates are given one-day chunks before the first write. Then `spantally up` on each, and every aggregate-answered endpoint of
-bench/analytics.py over 30 days is asked of both in turn, over HTTP; the answers must be equal.
+continuous aggregates are given one-day chunks before the first write. Then `spantally up` on
+each, and every aggregate-answered endpoint of bench/analytics.py over 30 days is asked of both
+in turn, over HTTP; the answers must be equal.
 Reported: the median of each, and their ratio. Needs the Timescale License edition (continuous
 aggregates); says so otherwise.
 """
@@ -18,13 +19,12 @@ import argparse
 import asyncio
 import statistics
 import sys
-import urllib.parse
 from datetime import timedelta
 
 import psycopg
-from analytics import CASES, _window
+from analytics import CASES, _window, ask_over
 
-from _common import UpProcess, api_get, now_utc, spantally_up, stopwatch, synthetic_calls
+from _common import now_utc, spantally_up, stopwatch, synthetic_calls
 from spantally.store import (
     CallWriter,
     Database,
@@ -65,13 +65,6 @@ async def _load(urls: list[str], n: int, batch: int) -> float:
     finally:
         for db in dbs:
             await db.close()
-
-
-def _ask(up: UpProcess, path: str, params: dict[str, str], window: tuple) -> dict:
-    start, end = window
-    query = urllib.parse.urlencode({"from": f"{start:%Y-%m-%dT%H:%M:%S.%fZ}",
-                                    "to": f"{end:%Y-%m-%dT%H:%M:%S.%fZ}", **params})
-    return api_get(up, f"{path}?{query}")
 
 
 def _differences(a: object, b: object, where: str = "") -> list[str]:
@@ -120,7 +113,7 @@ def main() -> None:
             ups = [first, second]
             window = _window(30)  # one window for every request: the answers must be equal
             for name, path, params in QUESTIONS:
-                answers = [_ask(up, path, params, window) for up in ups]
+                answers = [ask_over(up, path, params, window) for up in ups]
                 differences = _differences(*answers)
                 assert not differences, (name, differences[:5])
             times: dict[str, list[list[float]]] = {name: [[], []] for name, _, _ in QUESTIONS}
@@ -128,7 +121,7 @@ def main() -> None:
                 for name, path, params in QUESTIONS:
                     for i, up in enumerate(ups):
                         began = stopwatch()
-                        _ask(up, path, params, window)
+                        ask_over(up, path, params, window)
                         times[name][i].append((stopwatch() - began) * 1000)
     labels = list(VARIANTS)
     print(f"materialization chunks: {labels[0]} {chunks[0]}, {labels[1]} {chunks[1]}")
