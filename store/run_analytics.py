@@ -8,7 +8,7 @@ the roll-ups store/runs.py keeps on each run: a run's LLM calls, tools, tokens a
 *inclusive* (its sub-agents' steps too), so that "what does one run of agent X cost" counts
 everything X set in motion; the run list and one run also give the exclusive (`own`) figures.
 Duration percentiles are read from the duration histogram, as call latencies are
-(store.measures: within about ±20.6% between 8 ms and 10 min).
+(store.measures.percentile_ms).
 """
 
 from __future__ import annotations

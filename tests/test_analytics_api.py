@@ -23,16 +23,17 @@ from hypothesis import strategies as st
 
 from spantally.server.api.export import flatten
 from spantally.store import (
-    BIN_RATIO,
     CallWriter,
     Dimension,
     Filters,
     Granularity,
     LlmCall,
     Question,
+    bin_of,
     dimension_of,
     plan,
 )
+from spantally.store.measures import bin_bounds_ms
 
 from . import analytics_reference as ref
 from .harness import Project, Server
@@ -483,11 +484,11 @@ def test_percentiles_are_within_the_documented_bound(server: Server, project: Pr
                            {"from": "2026-05-01", "to": "2026-05-02"})
     assert status == 200
     ordered = sorted(latencies)
-    bound = math.sqrt(BIN_RATIO)
     for percent in (50, 95, 99):
-        exact_ms = ordered[math.ceil(percent / 100 * len(ordered)) - 1] / 1000
+        exact_us = ordered[math.ceil(percent / 100 * len(ordered)) - 1]
+        low, high = bin_bounds_ms(bin_of(exact_us))
         reported = body[f"p{percent}LatencyMs"]
-        assert exact_ms / bound <= reported <= exact_ms * bound, (percent, exact_ms, reported)
+        assert low <= reported <= high, (percent, exact_us, reported)
 
 
 def _spec(moment: datetime, **changes: Any) -> dict[str, Any]:

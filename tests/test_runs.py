@@ -21,9 +21,9 @@ from opentelemetry.trace import SpanKind
 from psycopg import sql
 
 from spantally.client import Client
-from spantally.store import BIN_RATIO, bin_of, percentile_ms
+from spantally.store import bin_of, percentile_ms
 from spantally.store.catalog import RUNS, aggregates_of, each_element
-from spantally.store.measures import BIN_HIGH_MS, BIN_LOW_MS, BINS
+from spantally.store.measures import BIN_HIGH_MS, BIN_LOW_MS, BINS, bin_bounds_ms
 
 from .harness import Project, Server, export_grpc, export_http
 from .run_traces import Node, examples, expected_rollups, random_tree, recent, spans_of, walk
@@ -115,8 +115,9 @@ def _nearest_rank(values_us: list[int], fraction: float) -> float:
         hist[bin_of(value)] += 1
     reported = percentile_ms(hist, round(fraction * 100))
     assert reported is not None
-    if BIN_LOW_MS <= exact_ms < BIN_HIGH_MS:
-        assert exact_ms / math.sqrt(BIN_RATIO) <= reported <= exact_ms * math.sqrt(BIN_RATIO)
+    if BIN_LOW_MS <= exact_ms < BIN_HIGH_MS:  # never outside the exact value's bin
+        low, high = bin_bounds_ms(bin_of(round(exact_ms * 1000)))
+        assert low <= reported <= high, (fraction, exact_ms, reported)
     return reported
 
 
