@@ -257,23 +257,45 @@ def _compile(convention: Convention) -> _Table:
 _TABLES: dict[str, _Table] = {c.name: _compile(c) for c in (*CONVENTIONS, ALL_CONVENTIONS)}
 
 
-def _add_tag(
-    tags: dict[str, Any], key: str, value: AnyValue, limits: NormalizeLimits, out: Normalized
-) -> None:
-    if (len(tags) >= limits.max_tags or key.startswith(TAG_EXCLUDED_PREFIXES)
-            or key in TAG_EXCLUDED_KEYS):
-        return
+def _tag_name(key: str) -> str | None:
+    """The tag an unmapped attribute key becomes (before NormalizeLimits cut it), or None for
+    one that is never a tag (content, transport and runtime namespaces: mapping.py)."""
+    if key.startswith(TAG_EXCLUDED_PREFIXES) or key in TAG_EXCLUDED_KEYS:
+        return None
     if key.startswith(TAG_RENAMED_PREFIXES):
         key = key.split(".", 3)[-1]
-    if len(key) > limits.max_value_chars:
-        key = key[: limits.max_value_chars]
+    return key.replace("\x00", "")
+
+
+# Attribute keys repeat from span to span, so their tag names are remembered: most unmapped
+# attributes of a real instrumentation's span are content and namespaces that are no tag, and
+# are then passed over without reading their value. Bounded, since keys come from clients.
+_TAG_NAMES: dict[str, str | None] = {}
+_TAG_NAMES_KEPT = 4096
+_UNSEEN: Final = "\x00unseen"
+
+
+def _learned_tag_name(key: str) -> str | None:
+    name = _tag_name(key)
+    if len(_TAG_NAMES) < _TAG_NAMES_KEPT:
+        _TAG_NAMES[key] = name
+    return name
+
+
+def _add_tag(
+    tags: dict[str, Any], name: str, value: AnyValue, limits: NormalizeLimits, out: Normalized
+) -> None:
+    if len(tags) >= limits.max_tags:
+        return
+    if len(name) > limits.max_value_chars:
+        name = name[: limits.max_value_chars]
         out.truncated += 1
     raw = _scalar(value)
     if isinstance(raw, str) and len(raw) > limits.max_value_chars:
         raw = raw[: limits.max_value_chars]
         out.truncated += 1
     if raw is not None:
-        tags[key.replace("\x00", "")] = raw
+        tags[name] = raw
 
 
 def _read(
@@ -296,7 +318,11 @@ def _read(
         mapped = by_key.get(key)
         if mapped is None:
             if tags is not None:
-                _add_tag(tags, key, kv.value, limits, out)
+                name = _TAG_NAMES.get(key, _UNSEEN)
+                if name is _UNSEEN:
+                    name = _learned_tag_name(key)
+                if name is not None:
+                    _add_tag(tags, name, kv.value, limits, out)
             continue
         name, rank, reader = mapped
         if rank and ranks.get(name, _UNRANKED) < rank:

@@ -1,11 +1,12 @@
-"""Runs any plan: one query per relation it reads, each grouped by bucket and key in SQL, the
-rows then summed per (question bucket, key) in Python. With an `Explain`, it records each
-query, its ranges, the filter and grouping it pushed to SQL, and the rows it read."""
+"""Runs any plan: one query per relation it reads, each grouped by bucket and key in SQL, all of
+them sent in one pipeline (one round trip), the rows then summed per (question bucket, key) in
+Python. With an `Explain`, it records each query, its ranges, the filter and grouping it pushed
+to SQL, and the rows it read."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -24,50 +25,56 @@ __all__ = ["Explain", "Grouped", "ReadReport", "answer", "execute"]
 Key = tuple[str | None, ...]
 
 
+Row = Sequence[int | None]
+"""A cell's measure columns summed, in the catalog's order (what `Summed.from_row` reads); a
+column is NULL (None) where a query summed no value."""
+
+
+def _plus(a: Row, b: Row) -> Row:
+    return [(x or 0) + (y or 0) for x, y in zip(a, b, strict=True)]
+
+
 @dataclass(slots=True)
 class Grouped:
     """Measures (of the question's fact: `Measures` of calls, `RunMeasures` of runs) per
     (bucket, key). The bucket is a calendar bucket's name (see buckets.bucket_label), or None
     without a granularity; the key holds the value of each group-by dimension (None: rows
-    without one)."""
+    without one).
 
-    cells: dict[tuple[datetime | None, Key], Any]
+    Held as summed rows of measure columns: adding two cells is then one list addition, and
+    measures objects are made only for the cells, keys or buckets asked for."""
+
+    rows: dict[tuple[datetime | None, Key], Row]
     kind: type[Summed] = field(default_factory=lambda: measures_of(CALLS))
 
+    @property
+    def cells(self) -> dict[tuple[datetime | None, Key], Any]:
+        return {cell: self.kind.from_row(row) for cell, row in self.rows.items()}
+
     def by_key(self) -> dict[Key, Any]:
-        return _merged(self.kind, ((key, m) for (_, key), m in self.cells.items()))
+        return self._measures(_summed((key, row) for (_, key), row in self.rows.items()))
 
     def by_bucket(self) -> dict[datetime | None, Any]:
-        return _merged(self.kind, ((bucket, m) for (bucket, _), m in self.cells.items()))
+        return self._measures(_summed((bucket, row) for (bucket, _), row in self.rows.items()))
 
     def total(self) -> Any:
-        total = self.kind()
-        for measures in self.cells.values():
-            total.add(measures)
-        return total
+        summed = _summed((None, row) for row in self.rows.values())
+        return self.kind.from_row(summed[None]) if summed else self.kind()
+
+    def _measures(self, rows: dict[K, Row]) -> dict[K, Any]:
+        return {key: self.kind.from_row(row) for key, row in rows.items()}
 
 
 K = TypeVar("K")
 
 
-def _merged(kind: type[Summed], items: Iterable[tuple[K, Summed]]) -> dict[K, Any]:
-    """Measures summed per key. A key seen once keeps its cell's object (a ranking over 10,000
-    users would otherwise spend most of its time copying histograms); a new object is made
-    only for a key seen twice, so the cells themselves never change."""
-    out: dict[K, Summed] = {}
-    owned: set[K] = set()
-    for key, measures in items:
+def _summed(items: Iterable[tuple[K, Row]]) -> dict[K, Row]:
+    """Rows summed per key. A key seen once keeps its row; a sum is always a new list, so no
+    row is ever changed in place (one may be shared by several answers)."""
+    out: dict[K, Row] = {}
+    for key, row in items:
         seen = out.get(key)
-        if seen is None:
-            out[key] = measures
-        elif key in owned:
-            seen.add(measures)
-        else:
-            merged = kind()
-            merged.add(seen)
-            merged.add(measures)
-            out[key] = merged
-            owned.add(key)
+        out[key] = row if seen is None else _plus(seen, row)
     return out
 
 
@@ -118,47 +125,58 @@ async def execute(conn: psycopg.AsyncConnection, project_id: int, planned: Plan,
         raw_conditions, raw_params = _only(raw_conditions, raw_params, keys[0], question.only)
     joins = sql.Composed([d.join() for d in question.group_by])
     width = len(keys)
-    cells: dict[tuple[datetime | None, Key], Summed] = {}
-
-    def add(bucket: datetime | None, key: Key, values: list[Any]) -> None:
-        measures = kind.from_row(values)
-        cell = cells.get((bucket, key))
-        if cell is None:
-            cells[(bucket, key)] = measures
-        else:
-            cell.add(measures)
+    cells: dict[tuple[datetime | None, Key], Row] = {}
 
     if explain is not None:
         explain.plans.append(planned)
     many_buckets = len(planned.parts) > 1
+    statements: list[tuple[sql.Composed, dict[str, Any]]] = []
     for read in planned.reads:
-        raw = read.relation == planned.raw
-        if raw:
+        if read.relation == planned.raw:
             # In one part, every range belongs to its one bucket: grouping by key is enough.
             starts = [p.start for p in planned.raw_pieces][:None if many_buckets else 1]
-            statement = queries.grouped_raw(question.fact, keys, raw_conditions,
-                                            list(read.ranges), starts, question.histograms, joins)
-            read_params = {**raw_params, "starts": starts}
+            statements.append((queries.grouped_raw(question.fact, keys, raw_conditions,
+                                                   list(read.ranges), starts,
+                                                   question.histograms, joins),
+                               {**raw_params, "starts": starts}))
         else:
-            statement = queries.grouped_aggregate(
+            statements.append((queries.grouped_aggregate(
                 aggregate(read.relation), keys, conditions, list(read.ranges),
-                question.histograms, by_bucket=many_buckets)
-            read_params = params
-        began = time.perf_counter()
-        rows = await (await conn.execute(statement, read_params)).fetchall()
+                question.histograms, by_bucket=many_buckets), params))
+    began = time.perf_counter()
+    results = await _fetched(conn, statements)
+    elapsed_ms = round((time.perf_counter() - began) * 1000, 3)
+    grouped = bool(question.group_by)
+    for read, (statement, read_params), rows in zip(planned.reads, statements, results,
+                                                     strict=True):
+        bucket_of = planned.raw_bucket if read.relation == planned.raw else planned.bucket_at
         rows_read = 0
-        grouped = bool(question.group_by)
-        bucket_of = planned.raw_bucket if raw else planned.bucket_at
         for row in rows:
             # (bucket or range number, key..., rows read, measures...)
             rows_read += row[1 + width]
-            add(bucket_of(row[0]), row[1:1 + width] if grouped else (), row[2 + width:])
+            cell = (bucket_of(row[0]), row[1:1 + width] if grouped else ())
+            values = row[2 + width:]
+            seen = cells.get(cell)
+            # Most cells have one row: it is kept as it came (no copy), a sum only made for more.
+            cells[cell] = values if seen is None else _plus(seen, values)
         if explain is not None:
             explain.reads.append(ReadReport(
                 read.relation, read.ranges, statement.as_string(conn),
                 {k: v for k, v in read_params.items() if k != "starts"}, rows_read, len(rows),
-                round((time.perf_counter() - began) * 1000, 3)))
+                elapsed_ms))
     return Grouped(cells, kind)
+
+
+async def _fetched(conn: psycopg.AsyncConnection,
+                   statements: list[tuple[sql.Composed, dict[str, Any]]]) -> list[list[Any]]:
+    """The rows of each statement. Several are sent in one pipeline: one round trip to the
+    server instead of one per relation read."""
+    if len(statements) == 1:
+        ((statement, params),) = statements
+        return [await (await conn.execute(statement, params)).fetchall()]
+    async with conn.pipeline():
+        cursors = [await conn.execute(statement, params) for statement, params in statements]
+    return [await cursor.fetchall() for cursor in cursors]
 
 
 def _only(conditions: sql.Composed, params: dict[str, Any], key: sql.Composable,

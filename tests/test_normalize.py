@@ -96,6 +96,17 @@ def test_sessions_users_environment_and_tags() -> None:
     assert call.tags == {"team": "search", "retries": 2, "ratio": 0.5, "nul": "ab"}
 
 
+def test_tags_stay_right_past_the_remembered_keys() -> None:
+    """Tag names are remembered per attribute key up to a bound (a client can send any number
+    of keys): keys beyond it, seen once or twice, become the same tags as the first ones."""
+    calls = [_one(span_attrs={"gen_ai.operation.name": "chat", "gen_ai.request.model": "m",
+                              f"key{n}": n, f"llm.extra{n}": "not a tag",
+                              f"traceloop.association.properties.team{n}": "search"})
+             for n in (*range(2500), 1, 2499)]
+    for n, call in zip((*range(2500), 1, 2499), calls, strict=True):
+        assert call.tags == {f"key{n}": n, f"team{n}": "search"}
+
+
 def test_bad_numbers_are_ignored_not_fatal() -> None:
     call = _one(span_attrs={"gen_ai.operation.name": "chat", "gen_ai.request.model": "m",
                             "gen_ai.usage.input_tokens": -5, "gen_ai.usage.output_tokens": 2**62,
