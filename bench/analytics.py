@@ -8,9 +8,10 @@ Calls are loaded through the store's write path in time order over the 30 days b
 the baseline, measured in the same run on the same data, is the naive GROUP BY over llm_calls
 that yields the same figures. Last, the choice for high-cardinality dimensions: ranking users
 from llm_calls alone against their per-day aggregate (llm_calls_user_1d, what SpanTally reads)
-plus the raw edges, and what keeping the aggregates costs at ingest (the store's write path
-with every aggregate, without the user aggregate, without the 5-minute level, each into a
-fresh database).
+plus the raw edges; what declaring a tag key costs (filling its rows from every call); and
+what keeping the aggregates costs at ingest (the store's write path with every aggregate,
+without the user aggregate, without the 5-minute level, without the tag aggregates, each into
+a fresh database).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from psycopg import sql
 from query import load
 
 from _common import UpProcess, api_get, now_utc, percentile, spantally_up, stopwatch
-from spantally.store import AGGREGATES, ddl
+from spantally.store import AGGREGATES, ddl, declare_tag_keys, declared_tag_keys
 from spantally.store.catalog import RAW
 
 DAY = timedelta(days=1)
@@ -80,8 +81,12 @@ CASES: list[tuple[str, str, dict[str, str], int, str]] = [
      _naive("user_id")),
     ("breakdown user, model=gpt-4o (raw)", "/api/analytics/breakdown/user",
      {"model": "gpt-4o"}, 7, _naive("user_id", where="AND model = 'gpt-4o'")),
-    ("breakdown tags.feature (raw)", "/api/analytics/breakdown/tags.feature", {}, 7,
+    ("breakdown tags.feature (tag aggregates)", "/api/analytics/breakdown/tags.feature", {}, 30,
      _naive("tags ->> 'feature'")),
+    ("summary, tags=feature:search (tag aggregates)", "/api/analytics/summary",
+     {"tags": "feature:search"}, 30, _naive(where="AND tags ->> 'feature' = 'search'")),
+    ("breakdown tags.feature, model=gpt-4o (raw)", "/api/analytics/breakdown/tags.feature",
+     {"model": "gpt-4o"}, 7, _naive("tags ->> 'feature'", where="AND model = 'gpt-4o'")),
     ("sessions (raw)", "/api/analytics/sessions", {}, 7, _naive("session_id")),
     ("tag keys (raw)", "/api/analytics/tags", {}, 7,
      """SELECT key, count(*), count(DISTINCT value) FROM llm_calls, jsonb_each_text(tags) AS
@@ -141,6 +146,7 @@ LEFT_OUT: dict[str, tuple[str, ...]] = {
     "every aggregate": (),
     "without the user aggregate": ("llm_calls_user_1d",),
     "without the 5-minute level": ("llm_calls_model_5m", "llm_calls_total_5m"),
+    "without the tag aggregates": tuple(a.name for a in ddl.CALL_AGGREGATES if a.per_tag),
 }
 
 
@@ -156,14 +162,31 @@ def _ingest_rates(admin_url: str, n: int) -> dict[str, float]:
         url = admin_url.rsplit("/", 1)[0] + f"/{name}"
         asyncio.run(load(url, 1))  # migrates
         with psycopg.connect(url, autocommit=True) as conn:
+            # The calls' project, with its default tag keys (feature, customer, team), as
+            # `spantally up` makes it: the tag aggregates count a call under its project's keys.
+            conn.execute("INSERT INTO projects (name) VALUES ('bench') ON CONFLICT DO NOTHING")
             conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(
                 sql.Identifier(name) for name in (RAW, *(a.name for a in AGGREGATES)))))
         # installed after the migration that opening the database runs (which would put the
         # whole one back)
-        function = ddl.ingest_function(rollup=True, kept=[
+        function = ddl.ingest_function([
             a for a in ddl.CALL_AGGREGATES if a.name not in left_out]) if left_out else None
         rates[variant] = asyncio.run(load(url, n, after_open=function))
     return rates
+
+
+def _declaring_ms(url: str) -> float:
+    """The time of declaring one more tag key for project 1 (its rows filled from every call),
+    then dropping it again."""
+    async def declare() -> float:
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            keys = tuple(sorted(await declared_tag_keys(conn, 1)))
+            t0 = stopwatch()
+            await declare_tag_keys(conn, 1, (*keys, "region"))
+            elapsed = (stopwatch() - t0) * 1000
+            await declare_tag_keys(conn, 1, keys)
+            return elapsed
+    return asyncio.run(declare())
 
 
 def main() -> None:
@@ -171,8 +194,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--baseline-runs", type=int, default=3)
-    parser.add_argument("--ingest-calls", type=int, default=1_000_000)
+    parser.add_argument("--ingest-calls", type=int, default=1_000_000,
+                        help="calls per ingest variant (0: no ingest measurement)")
+    parser.add_argument("--cases", action="append", metavar="TEXT",
+                        help="only the endpoints whose name holds TEXT (repeatable)")
     args = parser.parse_args()
+    cases = [c for c in CASES if not args.cases or any(t in c[0] for t in args.cases)]
     from spantally.store import temporary_cluster
 
     rows = []
@@ -184,7 +211,7 @@ def main() -> None:
                 conn.execute("VACUUM ANALYZE")
             with psycopg.connect(cluster.url, options="-c TimeZone=UTC",
                                  autocommit=True) as conn:
-                for name, path, params, days, naive in CASES:
+                for name, path, params, days, naive in cases:
                     start, end = _window(days)
                     api = _time(lambda p=path, q=params, d=days: _ask(up, p, q, d), args.runs)
                     base = _time(lambda n=naive, s=start, e=end: conn.execute(
@@ -197,6 +224,10 @@ def main() -> None:
                     print(f"{label:<46}{median:>10.1f}{p95:>9.1f}{base:>10.1f}"
                           f"{median / base:>8.3f}")
 
+                print(f"\ndeclaring a tag key over {args.calls:,} calls: "
+                      f"{_declaring_ms(cluster.url):,.0f} ms")
+                if args.cases:  # the rest measures the whole catalog
+                    return
                 # High-cardinality dimensions: llm_calls alone, or a dedicated aggregate?
                 aggregate_rows = conn.execute(
                     "SELECT count(*) FROM llm_calls_user_1d").fetchone()[0]
@@ -213,6 +244,8 @@ def main() -> None:
                           f"aggregate + raw edges {statistics.median(agg):8.1f} ms "
                           f"(ratio {statistics.median(agg) / statistics.median(raw):.3f})")
         n = min(args.calls, args.ingest_calls)
+        if not n:
+            return
         rates = _ingest_rates(cluster.url, n)
         print(f"\nkeeping aggregates at ingest ({n:,} calls, store write path):")
         every = rates["every aggregate"]

@@ -411,6 +411,16 @@ class Client(Operations):
         return self._send("PUT", "/api/admin/limits", {  # type: ignore[no-any-return]
             "spansPerMinute": spans_per_minute, "apiRequestsPerSecond": api_requests_per_second})
 
+    def tag_keys(self) -> list[str]:
+        """GET /api/admin/tag-keys: the tag keys the project declares."""
+        return self._get("/api/admin/tag-keys")["tagKeys"]  # type: ignore[no-any-return]
+
+    def set_tag_keys(self, keys: Sequence[str]) -> dict[str, Any]:
+        """PUT /api/admin/tag-keys: declare `keys` instead (those added are filled from the
+        raw calls still held)."""
+        return self._send("PUT", "/api/admin/tag-keys",  # type: ignore[no-any-return]
+                          {"tagKeys": list(keys)})
+
     def health(self) -> dict[str, Any]:
         """GET /healthz (a 503 answer is returned, not raised: it describes the outage)."""
         try:

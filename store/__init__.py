@@ -89,10 +89,22 @@ from .run_analytics import (
     run_timeseries,
 )
 from .sessions import SESSION_ORDERS, Session, SessionsSummary, list_sessions, sessions_summary
+from .tag_aggregates import (
+    MAX_TAG_KEYS,
+    TAG_KEY_PATTERN,
+    TagKeysChange,
+    declare_tag_keys,
+    declared_tag_keys,
+)
 from .writer import CallWriter, WriteResult
 
 __all__ = [
     "AGGREGATES",
+    "MAX_TAG_KEYS",
+    "TAG_KEY_PATTERN",
+    "TagKeysChange",
+    "declare_tag_keys",
+    "declared_tag_keys",
     "ANOMALY_KINDS",
     "ANOMALY_SCOPES",
     "ANOMALY_STATUSES",

@@ -57,11 +57,12 @@ def _with_histograms(sums: Measures, measured: Measures | None) -> Measures:
 async def breakdown(conn: psycopg.AsyncConnection, project_id: int, start: datetime,
                     end: datetime, filters: Filters, dimension: Dimension, sort: str,
                     limit: int, keys: list[str | None] | None = None,
-                    explain: Explain | None = None, order: str = "desc") -> Breakdown:
+                    explain: Explain | None = None, order: str = "desc",
+                    tag_keys: frozenset[str] = frozenset()) -> Breakdown:
     """The top `limit` values of `dimension` by `sort` (then calls, then value; `order` asc:
     the bottom ones, smallest first), or the given `keys` (to set a previous period beside a
-    current one)."""
-    question = Question(start, end, filters, (dimension,))
+    current one); `tag_keys`: the project's declared tag keys (Question.tag_keys)."""
+    question = Question(start, end, filters, (dimension,), tag_keys=tag_keys)
     only = tuple(keys) if keys is not None else None
     if not dimension.many_values:
         # Few values, or (tags) no index to find the top values' calls again: one pass with
@@ -86,8 +87,8 @@ async def breakdown(conn: psycopg.AsyncConnection, project_id: int, start: datet
             question, only=tuple(chosen)), explain)) if chosen else {}
         detail = {key: _with_histograms(sums[key], histograms.get(key))
                   for key in chosen if key in sums}
-        total = (await answer(conn, project_id, Question(start, end, filters),
-                              explain)).total()
+        total = (await answer(conn, project_id, Question(start, end, filters,
+                                                         tag_keys=tag_keys), explain)).total()
     rows = [(key, detail.get(key) or Measures()) for key in chosen]
     rest = Measures()
     rest.add(total)

@@ -47,17 +47,20 @@ __all__ = [
     "RAW",
     "RAW_RELATIONS",
     "SCHEMA_VERSION",
+    "TAG_AGGREGATES",
+    "TAG_KEYS",
     "SUMS",
     "Sum",
     "aggregate",
     "aggregates_of",
     "bin_expression",
     "each_element",
+    "tag_elements",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-SCHEMA_VERSION = 19
+SCHEMA_VERSION = 21
 """The migration after which the database holds the aggregates as described here. A change to
 the catalog comes with a migration that brings the tables along, and raises this."""
 
@@ -255,6 +258,20 @@ def each_element(array: str, key: str) -> str:
             f"ELSE c.{array} END) AS each_{key} ({key})")
 
 
+TAG_KEYS = ("tag_key", "tag_value")
+"""The keys of a tag aggregate (`Aggregate.per_tag`): a tag's key and its value."""
+
+
+def tag_elements(keys: str | None = None) -> str:
+    """SQL joining, to rows `c` of llm_calls, a row per tag key that the project's tag
+    aggregates hold (projects.tag_keys; or the text[] `keys`), as columns `tag_key` and
+    `tag_value`: the call's value of that tag as text (`tags ->> key`, what a tag filter
+    reads), NULL when it has none. So each call counts once per key, with or without it."""
+    project = "" if keys is not None else " JOIN projects p ON p.id = c.project_id"
+    return (f"{project} CROSS JOIN LATERAL (SELECT k AS tag_key, c.tags ->> k AS tag_value "
+            f"FROM unnest({keys or 'p.tag_keys'}) AS k) AS each_tag")
+
+
 @dataclass(frozen=True, slots=True)
 class Aggregate:
     name: str
@@ -272,6 +289,10 @@ class Aggregate:
     counted once per model its calls used). Such an aggregate answers only questions that group
     or filter by that key (any other would count a row once per element), and is a table the
     writers keep in every storage mode: a continuous aggregate cannot unnest."""
+    per_tag: bool = False
+    """Keyed by TAG_KEYS: a row per tag key the project declares (`tag_elements`). It answers
+    only questions that read one tag, of a declared key, and nothing else; a table the writers
+    keep in every storage mode (a continuous aggregate cannot join the project's keys)."""
     expires_with_raw: bool = False
     """Kept as long as raw rows (the raw retention), not as long as the other aggregates: a
     level finer than an hour only saves reading raw rows at a range's edges, where raw rows
@@ -281,7 +302,14 @@ class Aggregate:
     def continuous(self) -> bool:
         """Whether it is a continuous aggregate in `timescale` mode (else a table kept by the
         writers there too)."""
-        return self.each is None
+        return self.each is None and not self.per_tag
+
+    def elements(self, keys: str | None = None) -> str:
+        """SQL joining, to rows `c` of its fact, the elements it holds a row per (`each`,
+        `per_tag`; `keys`: tag keys other than the project's), or nothing."""
+        if self.per_tag:
+            return tag_elements(keys)
+        return each_element(self.each[1], self.each[0]) if self.each is not None else ""
 
     @property
     def from_raw(self) -> bool:
@@ -307,6 +335,8 @@ class Aggregate:
     def carries(self, keys: frozenset[str], histograms: bool) -> bool:
         """Whether it can answer a question grouped or filtered by `keys`."""
         if self.each is not None and self.each[0] not in keys:
+            return False
+        if self.per_tag and "tag_key" not in keys:
             return False
         return keys <= set(self.keys) and (self.histograms or not histograms)
 
@@ -334,6 +364,11 @@ AGGREGATES: tuple[Aggregate, ...] = (
     Aggregate("llm_calls_request_model_1d", Grain.DAY,
               ("provider", "request_model", "model", "status", "error_type"), histograms=True,
               source="llm_calls_request_model_1h", why="the same per day"),
+    Aggregate("llm_calls_tag_1h", Grain.HOUR, TAG_KEYS, histograms=True, per_tag=True,
+              why="per value of each tag key the project declares (projects.tag_keys), per "
+                  "hour"),
+    Aggregate("llm_calls_tag_1d", Grain.DAY, TAG_KEYS, histograms=True, per_tag=True,
+              source="llm_calls_tag_1h", why="the same per day"),
     Aggregate("agent_runs_1h", Grain.HOUR, RUN_KEYS, histograms=True, fact=RUNS,
               why="runs by agent, service, environment, status, error type and kind, per hour"),
     Aggregate("agent_runs_1d", Grain.DAY, RUN_KEYS, histograms=True, fact=RUNS,
@@ -350,6 +385,9 @@ AGGREGATES: tuple[Aggregate, ...] = (
 CONTINUOUS_AGGREGATES = tuple(a for a in AGGREGATES if a.continuous)
 """The aggregates that are continuous aggregates in `timescale` mode (refreshed, with policies),
 in dependency order; the others are tables the writers keep in every mode."""
+
+TAG_AGGREGATES = tuple(a for a in AGGREGATES if a.per_tag)
+"""The aggregates per declared tag key, in dependency order."""
 
 _BY_NAME = {a.name: a for a in AGGREGATES}
 
@@ -369,12 +407,14 @@ def _check() -> None:
         assert all(n.isidentifier() and n == n.lower() for n in names)  # plain SQL identifiers
     for a in AGGREGATES:
         assert a.name.isidentifier() and a.name == a.name.lower()
-        assert set(a.keys) <= set(a.fact.keys), a.name
+        assert set(a.keys) <= set(TAG_KEYS if a.per_tag else a.fact.keys), a.name
+        assert not a.per_tag or (a.fact is CALLS and a.each is None), a.name
         if a.each is not None:
             assert a.each[0] in a.keys and a.each in a.fact.used, a.name
         if a.source is not None:
             parent = _BY_NAME[a.source]
             assert parent.fact is a.fact and parent.each == a.each, a.name
+            assert parent.per_tag == a.per_tag, a.name
             assert AGGREGATES.index(parent) < AGGREGATES.index(a), a.name
             assert set(a.keys) <= set(parent.keys) and (parent.histograms or not a.histograms)
             ratio = a.grain.width / parent.grain.width

@@ -219,7 +219,8 @@ async def _ingest_function(cur: psycopg.AsyncCursor, mode: StorageMode) -> list[
         {"name": ddl.INGEST_FUNCTION})).fetchone()
     if row is None:
         return [f"{ddl.INGEST_FUNCTION}(): missing"]
-    if row["prosrc"] != ddl.ingest_function_body(rollup=mode is not StorageMode.TIMESCALE):
+    kept = ddl.aggregates_kept(CALLS, timescale=mode is StorageMode.TIMESCALE)
+    if row["prosrc"] != ddl.ingest_function_body(kept):
         return [f"{ddl.INGEST_FUNCTION}(): differs from the one the catalog generates"]
     return []
 

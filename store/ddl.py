@@ -1,8 +1,9 @@
 """SQL generated from the aggregate catalog: nothing here names an aggregate, a measure or a
 histogram bin; every statement is derived from `store.catalog`.
 
-- `ingest_function(mode)`: `spantally_ingest_staged()`, which moves a staged batch into
-  llm_calls and, in the rollup modes, adds the rows actually inserted to every call aggregate.
+- `ingest_function(kept)`: `spantally_ingest_staged()`, which moves a staged batch into
+  llm_calls and adds the rows actually inserted to the call aggregates the writers keep
+  (`aggregates_kept`: every one in the rollup modes, the tag aggregates in `timescale` mode).
   `migrate()` installs it whenever the installed one differs (it holds no data).
 - `add_changes(kept)`: what the stored rows a transaction changed add to the aggregates the
   writers keep (`aggregates_kept`: all in the rollup modes; in `timescale` mode those that
@@ -39,7 +40,6 @@ from .catalog import (
     Aggregate,
     Fact,
     aggregates_of,
-    each_element,
 )
 from .records import STAGING_COLUMNS
 
@@ -63,7 +63,9 @@ __all__ = [
     "create_aggregate",
     "create_changes",
     "delete_expired",
+    "delete_tag_keys",
     "fill_aggregate",
+    "fill_tag_keys",
     "ingest_function",
     "ingest_function_body",
     "refresh",
@@ -132,9 +134,11 @@ def _feeder(aggregate: Aggregate, kept: Sequence[Aggregate]) -> Aggregate | None
     return min(fits, key=lambda a: (len(a.keys), -a.grain.width.total_seconds()), default=None)
 
 
-def _returned() -> list[sql.Composable]:
-    """What the insert returns for the aggregates: keys, the columns measures read, bins."""
-    columns = dict.fromkeys(("time", "project_id", *CALL_KEYS,
+def _returned(kept: Sequence[Aggregate]) -> list[sql.Composable]:
+    """What the insert returns for the aggregates `kept`: keys, the columns measures read,
+    bins (and the tags, for a tag aggregate)."""
+    tags = ("tags",) if any(a.per_tag for a in kept) else ()
+    columns = dict.fromkeys(("time", "project_id", *CALL_KEYS, *tags,
                              *(c for s in SUMS for c in s.reads),
                              *(h.value for h in HISTOGRAMS)))
     out: list[sql.Composable] = [sql.Identifier(c) for c in columns]
@@ -148,7 +152,8 @@ Rows = tuple[sql.Composable, list[sql.Composed], sql.Composable]
 
 
 def _inserted_calls(aggregate: Aggregate) -> Rows:
-    return (sql.SQL(aggregate.grain.bucket_of("time")), _over_rows(aggregate, with_bins=True), sql.Identifier("inserted"))
+    return (sql.SQL(aggregate.grain.bucket_of("time")), _over_rows(aggregate, with_bins=True),
+            sql.SQL("inserted c{}").format(sql.SQL(aggregate.elements())))
 
 
 def _delta(aggregate: Aggregate, kept: Sequence[Aggregate],
@@ -193,14 +198,12 @@ def _upsert(aggregate: Aggregate) -> sql.Composed:
                  updates=_indent(updates, 12))
 
 
-def ingest_function_body(rollup: bool, kept: Sequence[Aggregate] = CALL_AGGREGATES) -> str:
-    """The PL/pgSQL body of the ingest function: with `rollup`, the aggregates (`kept`, in
-    catalog order; all of them but to measure what one costs) are kept in the same statement
-    from the rows actually inserted, so a duplicate is never counted."""
-    ctes: list[sql.Composable] = []
-    if rollup:
-        ctes = [*(_delta(a, kept) for a in kept), *map(_upsert, kept)]
-    returning = _indent(_returned(), 18) if rollup else sql.SQL("1")
+def ingest_function_body(kept: Sequence[Aggregate]) -> str:
+    """The PL/pgSQL body of the ingest function: the call aggregates `kept` (in catalog order:
+    `aggregates_kept(CALLS, ...)`, or fewer to measure what one costs) are kept in the same
+    statement from the rows actually inserted, so a duplicate is never counted."""
+    ctes = [*(_delta(a, kept) for a in kept), *map(_upsert, kept)]
+    returning = _indent(_returned(kept), 18) if kept else sql.SQL("1")
     body = sql.SQL("""
 DECLARE
     inserted_count bigint;
@@ -224,17 +227,19 @@ END
     return body.as_string()
 
 
-def ingest_function(rollup: bool, kept: Sequence[Aggregate] = CALL_AGGREGATES) -> str:
+def ingest_function(kept: Sequence[Aggregate]) -> str:
     """CREATE OR REPLACE FUNCTION for the ingest function."""
     return (f"CREATE OR REPLACE FUNCTION {INGEST_FUNCTION}() RETURNS bigint LANGUAGE plpgsql "
-            f"AS $fn${ingest_function_body(rollup, kept)}$fn$;\n")
+            f"AS $fn${ingest_function_body(kept)}$fn$;\n")
 
 
 # -- creating an aggregate -------------------------------------------------------------------
 
-def _select(aggregate: Aggregate, continuous: bool) -> sql.Composed:
+def _select(aggregate: Aggregate, continuous: bool, one_project: bool = False) -> sql.Composed:
     """The SELECT computing `aggregate` from what it is computed from: as a continuous
-    aggregate (time_bucket, which TimescaleDB needs), or as any query (UTC buckets)."""
+    aggregate (time_bucket, which TimescaleDB needs), or as any query (UTC buckets);
+    `one_project`: of project %(project_id)s only, and of a tag aggregate the tag keys
+    %(tag_keys)s only."""
     from_raw = aggregate.from_raw
     column_name = "time" if from_raw else "bucket"
     column = sql.Identifier(column_name)
@@ -245,17 +250,23 @@ def _select(aggregate: Aggregate, continuous: bool) -> sql.Composed:
     keys = [sql.Identifier("project_id"), *map(sql.Identifier, aggregate.keys)]
     measures = _over_rows(aggregate) if from_raw else _summed(aggregate)
     source: sql.Composable = sql.Identifier(aggregate.source_relation)
-    if from_raw and aggregate.each is not None:
-        key, array = aggregate.each
-        source = sql.SQL("{} c{}").format(source, sql.SQL(each_element(array, key)))
+    where: list[sql.Composable] = []
+    if one_project:
+        where.append(sql.SQL("c.project_id = %(project_id)s"))
+        if aggregate.per_tag and not from_raw:
+            where.append(sql.SQL("c.tag_key = ANY(%(tag_keys)s)"))
+    elements = aggregate.elements("%(tag_keys)s::text[]" if one_project else None)
+    if from_raw and elements or where:
+        source = sql.SQL("{} c{}").format(source, sql.SQL(elements if from_raw else ""))
     return sql.SQL("""SELECT
     {bucket} AS bucket,
     {keys},
     {measures}
-FROM {source}
+FROM {source}{where}
 GROUP BY {group_bucket}, {keys}""").format(
         bucket=bucket, keys=sql.SQL(", ").join(keys), measures=_indent(measures, 4),
-        source=source, group_bucket=sql.SQL("bucket") if from_raw else bucket)
+        source=source, where=sql.SQL("\nWHERE ") + sql.SQL(" AND ").join(where) if where
+        else sql.SQL(""), group_bucket=sql.SQL("bucket") if from_raw else bucket)
 
 
 def continuous_aggregate_query(aggregate: Aggregate) -> str:
@@ -271,6 +282,24 @@ def fill_aggregate(aggregate: Aggregate) -> str:
         sql.Identifier(aggregate.name),
         _names(("bucket", "project_id", *aggregate.keys, *aggregate.columns)),  # as selected
         _select(aggregate, continuous=False)).as_string()
+
+
+def fill_tag_keys(aggregate: Aggregate) -> sql.Composed:
+    """INSERT of the rows of the tag aggregate `aggregate` for project %(project_id)s and tag
+    keys %(tag_keys)s, computed from what it is computed from (a project declaring keys)."""
+    assert aggregate.per_tag, aggregate.name
+    return sql.SQL("INSERT INTO {} ({})\n{}").format(
+        sql.Identifier(aggregate.name),
+        _names(("bucket", "project_id", *aggregate.keys, *aggregate.columns)),
+        _select(aggregate, continuous=False, one_project=True))
+
+
+def delete_tag_keys(aggregate: Aggregate) -> sql.Composed:
+    """DELETE of the rows of the tag aggregate `aggregate` for project %(project_id)s and tag
+    keys %(tag_keys)s (keys a project no longer declares)."""
+    assert aggregate.per_tag, aggregate.name
+    return sql.SQL("DELETE FROM {} WHERE project_id = %(project_id)s "
+                   "AND tag_key = ANY(%(tag_keys)s)").format(sql.Identifier(aggregate.name))
 
 
 def create_aggregate(aggregate: Aggregate, timescale: bool) -> str:
@@ -325,8 +354,9 @@ def change_columns(fact: Fact) -> tuple[str, ...]:
     (an element key comes from its array), what the sums read, histogram values and bins."""
     each = [a.each for a in aggregates_of(fact) if a.each]
     elements = {key for key, _ in each}
+    tags = ("tags",) if any(a.per_tag for a in aggregates_of(fact)) else ()
     return tuple(dict.fromkeys((
-        "time", "project_id", *(k for k in fact.keys if k not in elements),
+        "time", "project_id", *(k for k in fact.keys if k not in elements), *tags,
         *(array for _, array in each), *(c for s in fact.sums for c in s.reads),
         *(h.value for h in fact.histograms),
         *(h.stored_bin for h in fact.histograms if h.stored_bin is not None))))
@@ -352,8 +382,7 @@ def _changed_rows(aggregate: Aggregate, now: bool) -> sql.Composed:
     as they were."""
     keys = [sql.Identifier("project_id"), *map(sql.Identifier, aggregate.keys)]
     measures = _over_rows(aggregate, negated=not now)
-    elements = sql.SQL(each_element(aggregate.each[1], aggregate.each[0])
-                       if aggregate.each else "")
+    elements = sql.SQL(aggregate.elements())
     return sql.SQL("""SELECT {bucket} AS bucket, {keys},
                 {measures}
             FROM pg_temp.{changes} c{elements} WHERE {now}
@@ -407,14 +436,17 @@ def add_changes(kept: tuple[Aggregate, ...]) -> sql.Composed:
 
 # -- statements run on every aggregate -------------------------------------------------------
 
-REPRICE_KEYS: tuple[str, ...] = tuple(dict.fromkeys(k for a in CALL_AGGREGATES for k in a.keys))
-"""The key columns re-pricing records for each changed call, to find its aggregate rows."""
+REPRICE_KEYS: tuple[str, ...] = tuple(dict.fromkeys(
+    k for a in CALL_AGGREGATES for k in (("tags",) if a.per_tag else a.keys)))
+"""The columns re-pricing records for each changed call, to find its aggregate rows (a tag
+aggregate's from its tags)."""
 
 
 _REPRICE_IDENTITY = ("time", "trace_id", "span_id")
 _REPRICE_COLUMNS = (*_REPRICE_IDENTITY, *REPRICE_KEYS, "old_cost", "new_cost", "new_source")
 _REPRICE_TYPES = {"time": "timestamptz", "trace_id": "bytea", "span_id": "bytea",
-                  "old_cost": "bigint", "new_cost": "bigint", "new_source": "text"}
+                  "tags": "jsonb", "old_cost": "bigint", "new_cost": "bigint",
+                  "new_source": "text"}
 CREATE_REPRICE_CHANGES = sql.SQL(
     "CREATE TEMP TABLE IF NOT EXISTS reprice_changes ({}) ON COMMIT DELETE ROWS").format(
     sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c),
@@ -450,16 +482,17 @@ def reprice_change(call: dict[str, object], new_cost: int | None,
 
 
 def reprice_rollup(aggregate: Aggregate) -> sql.Composed:
-    """Modes `apache` and `postgres`: move each re-priced call's cost (in
-    pg_temp.reprice_changes) from its old value to its new one in the row it is counted in."""
+    """An aggregate the writers keep (`aggregates_kept`): move each re-priced call's cost (in
+    pg_temp.reprice_changes) from its old value to its new one in the rows it is counted in."""
     keys = list(map(sql.Identifier, aggregate.keys))
     matches = [sql.SQL(" AND r.{0} IS NOT DISTINCT FROM d.{0}").format(k) for k in keys]
+    elements = aggregate.elements("(SELECT tag_keys FROM projects WHERE id = %(project_id)s)")
     return sql.SQL("""
 WITH delta AS (
     SELECT {bucket} AS bucket{keys},
            sum(coalesce(new_cost, 0) - coalesce(old_cost, 0))::bigint AS cost,
            sum((new_cost IS NULL)::int - (old_cost IS NULL)::int)::bigint AS unpriced
-    FROM pg_temp.reprice_changes
+    FROM pg_temp.reprice_changes c{elements}
     GROUP BY {group}
 )
 UPDATE {table} r SET cost_nano_usd = r.cost_nano_usd + d.cost,
@@ -468,6 +501,7 @@ FROM delta d
 WHERE r.project_id = %(project_id)s AND r.bucket = d.bucket{matches}
 """).format(bucket=sql.SQL(aggregate.grain.bucket_of("time")),
             keys=sql.Composed([sql.SQL(", ") + k for k in keys]),
+            elements=sql.SQL(elements),
             group=sql.SQL(", ").join([sql.SQL("1"), *keys]), table=sql.Identifier(aggregate.name),
             matches=sql.Composed(matches))
 
@@ -487,7 +521,7 @@ def refresh(aggregate: Aggregate, single_pass: bool = False) -> sql.Composed:
 
 
 def delete_expired(aggregate: Aggregate) -> sql.Composed:
-    """Modes `apache` and `postgres`: delete the rows older than %(older_than)s ago."""
+    """An aggregate the writers keep: delete the rows older than %(older_than)s ago."""
     return sql.SQL("DELETE FROM {} WHERE bucket < now() - %(older_than)s").format(
         sql.Identifier(aggregate.name))
 
@@ -500,7 +534,7 @@ def _main(argv: list[str]) -> int:
     for a in AGGREGATES:
         print(f"-- {a.name}: {a.why}")
         print(create_aggregate(a, timescale=mode == "timescale"))
-    print(ingest_function(rollup=mode == "rollup"))
+    print(ingest_function(aggregates_kept(CALLS, timescale=mode == "timescale")))
     for fact in (CALLS, RUNS):
         kept = aggregates_kept(fact, timescale=mode == "timescale")
         if kept:

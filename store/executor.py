@@ -105,44 +105,71 @@ async def answer(conn: psycopg.AsyncConnection, project_id: int, question: Quest
     return await execute(conn, project_id, plan(question), explain)
 
 
-def _key_expressions(question: Question) -> list[sql.Composable]:
-    return [d.expression() for d in question.group_by] or [sql.SQL("NULL::text")]
+def _key_expressions(question: Question, per_tag: bool = False) -> list[sql.Composable]:
+    return [d.expression(per_tag) for d in question.group_by] or [sql.SQL("NULL::text")]
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What a query of a plan filters on and groups by, on one kind of relation."""
+
+    conditions: sql.Composed
+    params: dict[str, Any]
+    keys: list[sql.Composable]
+
+
+def _shape(question: Question, project_id: int, on_raw: bool, per_tag: bool) -> _Shape:
+    """The filters and keys of `question` over its raw rows, an aggregate, or a tag aggregate.
+    On raw rows a filter on what a row used (a run's models) reads its array, unless the query
+    joins each element to group by it; on an aggregate it is a key like any other."""
+    if on_raw:
+        joined = frozenset(d.column for d in question.group_by if d.each_of is not None)
+        conditions, params = question.filters.sql(question.fact, joined)
+    else:
+        conditions, params = question.filters.sql(
+            tag_key=question.aggregated_tag if per_tag else None)
+    params["project_id"] = project_id
+    keys = _key_expressions(question, per_tag)
+    if question.only is not None:
+        conditions, params = _only(conditions, params, keys[0], question.only)
+    return _Shape(conditions, params, keys)
 
 
 async def execute(conn: psycopg.AsyncConnection, project_id: int, planned: Plan,
                   explain: Explain | None = None) -> Grouped:
     question = planned.question
     kind = measures_of(question.fact)
-    # On raw rows a filter on what a row used (a run's models) reads its array, unless the
-    # query joins each element to group by it; on an aggregate it is a key like any other.
-    joined = frozenset(d.column for d in question.group_by if d.each_of is not None)
-    conditions, params = question.filters.sql()
-    raw_conditions, raw_params = question.filters.sql(question.fact, joined)
-    params["project_id"] = raw_params["project_id"] = project_id
-    keys = _key_expressions(question)
-    if question.only is not None:
-        conditions, params = _only(conditions, params, keys[0], question.only)
-        raw_conditions, raw_params = _only(raw_conditions, raw_params, keys[0], question.only)
     joins = sql.Composed([d.join() for d in question.group_by])
-    width = len(keys)
+    width = max(len(question.group_by), 1)
     cells: dict[tuple[datetime | None, Key], Row] = {}
 
     if explain is not None:
         explain.plans.append(planned)
     many_buckets = len(planned.parts) > 1
     statements: list[tuple[sql.Composed, dict[str, Any]]] = []
+    shapes: dict[tuple[bool, bool], _Shape] = {}
+
+    def shaped(on_raw: bool, per_tag: bool) -> _Shape:
+        found = shapes.get((on_raw, per_tag))
+        if found is None:
+            found = shapes[on_raw, per_tag] = _shape(question, project_id, on_raw, per_tag)
+        return found
+
     for read in planned.reads:
         if read.relation == planned.raw:
+            raw = shaped(on_raw=True, per_tag=False)
             # In one part, every range belongs to its one bucket: grouping by key is enough.
             starts = [p.start for p in planned.raw_pieces][:None if many_buckets else 1]
-            statements.append((queries.grouped_raw(question.fact, keys, raw_conditions,
+            statements.append((queries.grouped_raw(question.fact, raw.keys, raw.conditions,
                                                    list(read.ranges), starts,
                                                    question.histograms, joins),
-                               {**raw_params, "starts": starts}))
+                               {**raw.params, "starts": starts}))
         else:
+            relation = aggregate(read.relation)
+            shape = shaped(on_raw=False, per_tag=relation.per_tag)
             statements.append((queries.grouped_aggregate(
-                aggregate(read.relation), keys, conditions, list(read.ranges),
-                question.histograms, by_bucket=many_buckets), params))
+                relation, shape.keys, shape.conditions, list(read.ranges),
+                question.histograms, by_bucket=many_buckets), shape.params))
     began = time.perf_counter()
     results = await _fetched(conn, statements)
     elapsed_ms = round((time.perf_counter() - began) * 1000, 3)

@@ -22,7 +22,7 @@ from importlib import resources
 import psycopg
 
 from . import ddl, queries
-from .catalog import SCHEMA_VERSION
+from .catalog import CALLS, SCHEMA_VERSION
 from .database import StorageMode, detect_storage_mode
 from .errors import StoreError
 
@@ -136,13 +136,13 @@ def _catalog_race(exc: psycopg.Error) -> bool:
 
 
 async def _install_derived(conn: psycopg.AsyncConnection, mode: StorageMode) -> None:
-    rollup = mode is not StorageMode.TIMESCALE
+    kept = ddl.aggregates_kept(CALLS, timescale=mode is StorageMode.TIMESCALE)
     row = await (await conn.execute(queries.INGEST_FUNCTION_SOURCE)).fetchone()
-    if row is not None and row[0] == ddl.ingest_function_body(rollup):
+    if row is not None and row[0] == ddl.ingest_function_body(kept):
         return
     log.info("installing the ingest function of the aggregate catalog")
     try:
-        await conn.execute(ddl.ingest_function(rollup))
+        await conn.execute(ddl.ingest_function(kept))
     except psycopg.Error as exc:
         raise StoreError(f"installing the ingest function failed: {exc}") from exc
 

@@ -12,14 +12,15 @@ from typing import Any
 from psycopg import sql
 
 from .buckets import Granularity
-from .catalog import CALLS, Fact, each_element
+from .catalog import CALLS, TAG_KEYS, Fact, each_element
 
 __all__ = ["DIMENSIONS", "ENTITY_TYPES", "Dimension", "Entity", "Filters", "Question",
            "TAG_PREFIX", "TAGS", "dimension_of"]
 
 TAG_PREFIX = "tags."
 TAGS = "tags"
-"""The llm_calls column tag filters and tag dimensions read (no aggregate has it)."""
+"""The llm_calls column tag filters and tag dimensions read (a tag aggregate holds the keys a
+project declares, as TAG_KEYS)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,11 @@ class Dimension:
         """The column grouping by it reads."""
         return TAGS if self.tag else self.column
 
-    def expression(self) -> sql.Composable:
+    def expression(self, per_tag: bool = False) -> sql.Composable:
+        """What grouping by it reads: over raw rows or an aggregate; `per_tag`: over a tag
+        aggregate (catalog `Aggregate.per_tag`), whose rows are of this tag's key."""
+        if self.tag and per_tag:
+            return sql.Identifier("tag_value")
         if self.tag:
             return sql.SQL("c.tags ->> {}").format(sql.Literal(self.column))
         # An `each_of` dimension too: over raw rows its column is the joined element's (no
@@ -113,12 +118,13 @@ class Filters:
         """A filter an index of llm_calls narrows to few rows over any range."""
         return self.user_id is not None or self.session_id is not None
 
-    def sql(self, fact: Fact = CALLS,
-            joined: frozenset[str] = frozenset()) -> tuple[sql.Composed, dict[str, Any]]:
+    def sql(self, fact: Fact = CALLS, joined: frozenset[str] = frozenset(),
+            tag_key: str | None = None) -> tuple[sql.Composed, dict[str, Any]]:
         """` AND column = %(f_name)s ...` and its parameters, on raw rows of `fact` (where a
         filter on a column of `fact.used` matches a row whose array holds the value, unless
         the query `joined` each element as that column) or on an aggregate (`fact` CALLS: plain
-        columns)."""
+        columns); `tag_key`: on a tag aggregate, its rows of that key (the tag filters, all of
+        that key, then read its value)."""
         parts: list[sql.Composable] = []
         params: dict[str, Any] = {}
         used = {column: array for column, array in fact.used if column not in joined}
@@ -130,10 +136,18 @@ class Filters:
                 parts.append(sql.SQL(" AND {} = {}").format(sql.Identifier(column),
                                                            sql.Placeholder(f"f_{name}")))
             params[f"f_{name}"] = value
+        if tag_key is not None:
+            parts.append(sql.SQL(" AND tag_key = %(tag_key)s"))
+            params["tag_key"] = tag_key
         for i, (key, value) in enumerate(self.tags):
-            parts.append(sql.SQL(" AND tags ->> {} = {}").format(
-                sql.Placeholder(f"tag_k{i}"), sql.Placeholder(f"tag_v{i}")))
-            params[f"tag_k{i}"], params[f"tag_v{i}"] = key, value
+            if tag_key is not None:
+                assert key == tag_key, (key, tag_key)
+                parts.append(sql.SQL(" AND tag_value = {}").format(sql.Placeholder(f"tag_v{i}")))
+            else:
+                parts.append(sql.SQL(" AND tags ->> {} = {}").format(
+                    sql.Placeholder(f"tag_k{i}"), sql.Placeholder(f"tag_v{i}")))
+                params[f"tag_k{i}"] = key
+            params[f"tag_v{i}"] = value
         return sql.Composed(parts), params
 
 
@@ -189,8 +203,25 @@ class Question:
     histograms: bool = True
     only: tuple[str | None, ...] | None = None
     fact: Fact = CALLS
+    tag_keys: frozenset[str] = frozenset()
+    """The tag keys the project declares (store.declared_tag_keys): a question reading one of
+    them and no other column can be answered from the tag aggregates."""
+
+    @property
+    def aggregated_tag(self) -> str | None:
+        """The declared tag key the question reads, when that is the one tag key it reads."""
+        if not self.tag_keys or self.fact is not CALLS:
+            return None
+        read = {k for k, _ in self.filters.tags} | {d.column for d in self.group_by if d.tag}
+        if len(read) != 1:
+            return None
+        (key,) = read
+        return key if key in self.tag_keys else None
 
     @property
     def columns(self) -> frozenset[str]:
-        """Every column the question filters or groups by."""
-        return self.filters.columns | {d.reads for d in self.group_by}
+        """Every column the question filters or groups by (of a declared tag: TAG_KEYS)."""
+        columns = self.filters.columns | {d.reads for d in self.group_by}
+        if self.aggregated_tag is not None:
+            return (columns - {TAGS}) | frozenset(TAG_KEYS)
+        return columns

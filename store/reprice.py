@@ -21,7 +21,7 @@ import psycopg
 from psycopg.rows import class_row, dict_row
 
 from . import ddl, queries
-from .catalog import CONTINUOUS_AGGREGATES, RUNS
+from .catalog import CALLS, CONTINUOUS_AGGREGATES, RUNS
 from .database import Database, StorageMode
 from .prices import ModelPrice, list_prices
 from .runs import recompute_runs
@@ -168,9 +168,8 @@ async def _reprice_window(conn: psycopg.AsyncConnection, mode: StorageMode | Non
                 await copy.write_row(change)
         await conn.execute(queries.REPRICE_UPDATE_CALLS, (project_id,))
         timescale = mode is StorageMode.TIMESCALE
-        if not timescale:
-            for a in ddl.CALL_AGGREGATES:
-                await conn.execute(ddl.reprice_rollup(a), {"project_id": project_id})
+        for a in ddl.aggregates_kept(CALLS, timescale):  # the others: refreshed after
+            await conn.execute(ddl.reprice_rollup(a), {"project_id": project_id})
         # The runs above the re-priced calls: their cost is their calls'.
         traces: dict[bytes, list[datetime]] = {}
         for call in changed:

@@ -33,7 +33,14 @@ from psycopg import sql
 from spantally.collector import CollectorConfig, PipelineConfig, RateLimits
 from spantally.common.tls import TlsConfig
 from spantally.server import ApiConfig, Runtime, Settings
-from spantally.store import SCOPES, RetentionConfig, create_api_key, ensure_project, queries
+from spantally.store import (
+    SCOPES,
+    Aggregate,
+    RetentionConfig,
+    create_api_key,
+    ensure_project,
+    queries,
+)
 from spantally.store.records import STAGING_COLUMNS, STAGING_TYPES, LlmCall
 
 T = TypeVar("T")
@@ -368,3 +375,9 @@ async def write_before_copies(cur: psycopg.AsyncCursor[Any], calls: Sequence[Llm
         for call in calls:
             await copy.write_row(call[:_BEFORE_COPIES])
     await cur.execute(queries.INGEST_STAGED)
+
+
+def counted_once(aggregate: Aggregate) -> str:
+    """SQL (` AND ...`) keeping the rows of `aggregate` that count each call once: of a tag
+    aggregate (a row per declared key), those of one key every new project declares."""
+    return " AND tag_key = 'customer'" if aggregate.per_tag else ""

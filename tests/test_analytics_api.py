@@ -47,6 +47,7 @@ SPAN = timedelta(days=20)
 DIMENSIONS = ["provider", "model", "agent", "service", "operation", "status", "environment",
               "error_type", "user", "session", "tags.feature"]
 MAX_RAW = timedelta(days=7)  # the API's default max_raw_range_days
+DECLARED_TAG_KEYS = frozenset({"feature", "customer", "team"})  # a new project's (0021)
 
 _ids = iter(range(1, 10**9))
 
@@ -182,7 +183,8 @@ def _filters(params: dict[str, str]) -> Filters:
 def _refused_for_raw(filters: dict[str, str], start: datetime, end: datetime, *,
                      dimension: Dimension | None = None, **kwargs: Any) -> bool:
     typed = _filters(filters)
-    question = Question(start, end, typed, (dimension,) if dimension else (), **kwargs)
+    question = Question(start, end, typed, (dimension,) if dimension else (),
+                        tag_keys=DECLARED_TAG_KEYS, **kwargs)
     return not typed.indexed and plan(question).raw_span > MAX_RAW
 
 
@@ -247,7 +249,7 @@ def test_every_endpoint_equals_the_reference(server: Server, data: st.DataObject
 
     # tag keys, under the same limit as a tag's breakdown
     status, body, _ = _get(server, "/api/analytics/tags", project.key, params)
-    if _refused_for_raw(filters, start, end, dimension=dimension_of("tags.feature")):
+    if _refused_for_raw(filters, start, end, dimension=dimension_of("tags.*")):
         _assert_refused(status, body)
     else:
         assert status == 200, body
@@ -422,10 +424,13 @@ def test_invalid_parameters_are_named(server: Server, project: Project, path: st
 
 def test_raw_only_ranges_are_refused_with_a_hint(server: Server, project: Project) -> None:
     month = {"from": "2026-03-01", "to": "2026-03-31"}
+    # A tag the project does not declare, or a declared one beside another filter, reads raw
+    # rows.
     for path, params in [("/api/analytics/breakdown/user", {**month, "model": "gpt-4o"}),
-                         ("/api/analytics/breakdown/tags.feature", month),
+                         ("/api/analytics/breakdown/tags.region", month),
+                         ("/api/analytics/breakdown/tags.feature", {**month, "model": "gpt-4o"}),
                          ("/api/analytics/sessions", month),
-                         ("/api/analytics/summary", {**month, "tags": "feature:chat"}),
+                         ("/api/analytics/summary", {**month, "tags": "region:eu"}),
                          ("/api/analytics/timeseries", {**month, "granularity": "hour",
                                                         "tz": "Asia/Kolkata",
                                                         "agentId": "planner"})]:
@@ -434,8 +439,13 @@ def test_raw_only_ranges_are_refused_with_a_hint(server: Server, project: Projec
         message = body["error"]["message"]
         assert message.startswith("from..to") and "--max-raw-range-days" in message, message
     # The same month answers from the aggregates (users unfiltered from their daily one, hours
-    # starting at :30 UTC from the 5-minute level), or through an index for one user.
+    # starting at :30 UTC from the 5-minute level, a declared tag from the tag aggregates), or
+    # through an index for one user.
     for path, params in [("/api/analytics/breakdown/model", month),
+                         ("/api/analytics/breakdown/tags.feature", month),
+                         ("/api/analytics/summary", {**month, "tags": "feature:chat"}),
+                         ("/api/analytics/timeseries", {**month, "granularity": "day",
+                                                        "tags": "customer:acme"}),
                          ("/api/analytics/breakdown/user", month),
                          ("/api/analytics/breakdown/user",
                           {**month, "compare": "previous_period"}),

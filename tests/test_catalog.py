@@ -31,7 +31,7 @@ from spantally.store import (
 from spantally.store.catalog import AGGREGATES, aggregate
 from spantally.store.migrate import available_migrations
 
-from .harness import write_before_copies
+from .harness import counted_once, write_before_copies
 
 T0 = datetime(2026, 6, 1, tzinfo=timezone.utc)
 MODES = ["auto", "postgres"]  # auto: the edition the suite's cluster has
@@ -77,7 +77,7 @@ def test_a_migrated_database_matches_the_catalog(fresh_database: str, requested:
 
 # The aggregates added after 0015 (0017: by request model, 0019: the 5-minute level).
 ADDED_SINCE = ("llm_calls_request_model_1d", "llm_calls_request_model_1h", "llm_calls_model_5m",
-               "llm_calls_total_5m")
+               "llm_calls_total_5m", "llm_calls_tag_1h", "llm_calls_tag_1d")
 UPGRADE_DIFFERENCES = [
     *(f"{name}: in the catalog, missing" for name in ADDED_SINCE),
     "spantally_ingest_staged(): differs from the one the catalog generates",
@@ -96,7 +96,7 @@ def test_an_upgraded_database_matches_the_catalog_and_stays_exact(
     async def run() -> list[str]:
         # The schema before the copies of calls (0016), the request-model aggregates (0017),
         # the 5-minute level (0019) and the explicit chunk interval of continuous aggregates
-        # (0020, TimescaleDB's default).
+        # (0020, TimescaleDB's default) and the tag aggregates (0021).
         migrations = available_migrations()
         monkeypatch.setattr(migrate_module, "available_migrations",
                             lambda: [m for m in migrations if m.version < 16])
@@ -113,6 +113,8 @@ def test_an_upgraded_database_matches_the_catalog_and_stays_exact(
                 if mode is StorageMode.TIMESCALE and a.continuous)]
             assert sorted(previous) == sorted(expected), previous
             async with conn.cursor() as cur:
+                # Their project: the tag aggregates count its calls under its tag keys.
+                await cur.execute("INSERT INTO projects (name) VALUES ('upgraded')")
                 await write_before_copies(cur, before)
         await old.close()
         monkeypatch.undo()
@@ -127,11 +129,13 @@ def test_an_upgraded_database_matches_the_catalog_and_stays_exact(
                 differences = await catalog_differences(conn, mode)
                 everything = before + after
                 start, end = T0 - timedelta(days=1), T0 + timedelta(days=4)
-                for a in ddl.CALL_AGGREGATES:  # each one alone holds every call exactly once
+                # Each one alone holds every call exactly once (a tag aggregate once per
+                # declared key).
+                for a in ddl.CALL_AGGREGATES:
                     cur = await conn.execute(sql.SQL(
                         "SELECT coalesce(sum(calls), 0), coalesce(sum(cost_nano_usd), 0),"
-                        " coalesce(sum(latency_us_sum), 0) FROM {}").format(
-                        sql.Identifier(a.name)))
+                        " coalesce(sum(latency_us_sum), 0) FROM {} WHERE true{}").format(
+                        sql.Identifier(a.name), sql.SQL(counted_once(a))))
                     calls, cost, latency = await cur.fetchone()  # type: ignore[misc]
                     assert (calls, cost, latency) == (
                         len(everything), sum(c.cost_nano_usd or 0 for c in everything),

@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from spantally.store.catalog import CALLS, aggregates_of
 
-from .harness import Project, Server, export_grpc, export_http, ns
+from .harness import Project, Server, counted_once, export_grpc, export_http, ns
 
 LIBRARY = "opentelemetry.instrumentation.anthropic"  # OpenLLMetry
 CLIENT = "com.anthropic.sdk.python"  # the anthropic client's own spans
@@ -95,7 +95,8 @@ def _aggregates_hold_the_calls(server: Server, project: Project) -> None:
     for aggregate in aggregates_of(CALLS):
         got = server.sql(
             f"SELECT coalesce(sum(calls), 0), coalesce(sum(input_tokens), 0),"  # noqa: S608
-            f" coalesce(sum(latency_us_sum), 0) FROM {aggregate.name} WHERE project_id = %s",
+            f" coalesce(sum(latency_us_sum), 0) FROM {aggregate.name} WHERE project_id = %s"
+            f"{counted_once(aggregate)}",
             (project.id,))
         assert got == [(calls, tokens, latency)], aggregate.name
 

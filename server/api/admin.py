@@ -1,5 +1,5 @@
 """The admin API. Keys with the `admin` scope, for their own project: the project, its keys
-(list, create with scopes, revoke) and its rate limits. The server's admin token (not a
+(list, create with scopes, revoke), its rate limits and its declared tag keys. The server's admin token (not a
 project's key: a key speaks for its project only) for creating and listing projects."""
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from spantally.store import (
     ProjectLimits,
     check_scopes,
     create_api_key,
+    declare_tag_keys,
+    declared_tag_keys,
     ensure_project,
     find_project,
     list_api_keys,
@@ -166,6 +168,28 @@ async def _set_limits(request: web.Request) -> web.Response:
     return web.json_response(_limits_json(request, stored))
 
 
+async def _tag_keys(request: web.Request) -> web.Response:
+    project_id = await project_of(request)
+    async with request.app[SERVICES_KEY].database.pool.connection() as conn:
+        keys = await declared_tag_keys(conn, project_id)
+    return web.json_response({"tagKeys": sorted(keys)})
+
+
+async def _set_tag_keys(request: web.Request) -> web.Response:
+    project_id = await project_of(request)
+    body = _object(await json_body(request), ("tagKeys",))
+    keys = body.get("tagKeys")
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise InvalidArgument("tagKeys: a list of tag keys (strings)")
+    async with request.app[SERVICES_KEY].database.pool.connection() as conn:
+        try:
+            change = await declare_tag_keys(conn, project_id, tuple(keys))
+        except ValueError as exc:
+            raise InvalidArgument(str(exc).replace("tag keys:", "tagKeys:", 1)) from exc
+    return web.json_response({"tagKeys": list(change.keys), "added": list(change.added),
+                              "removed": list(change.removed), "rowsFilled": change.rows_filled})
+
+
 _SERVER = "(the server's admin token, not a key)"
 ROUTES: tuple[Route, ...] = (
     Route("GET", ADMIN_PREFIX + "projects", _list_projects, f"Every project {_SERVER}",
@@ -192,4 +216,10 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", ADMIN_PREFIX + "limits", _set_limits,
           "Set the project's own rate limits; null: the default (admin scope)", models.Limits,
           body=models.NewLimits),
+    Route("GET", ADMIN_PREFIX + "tag-keys", _tag_keys,
+          "The tag keys the project declares (admin scope)", models.TagKeys),
+    Route("PUT", ADMIN_PREFIX + "tag-keys", _set_tag_keys,
+          "Declare the project's tag keys: those added are filled from the raw calls still "
+          "held, while writes wait (admin scope)", models.TagKeysChanged,
+          body=models.NewTagKeys),
 )

@@ -90,8 +90,10 @@ async def _llm(ctx: Context, args: Args) -> Answer:
     config = ctx.config
     period = period_of(args, config.max_range_days)
     explain = explain_of(args)
-    planned = _checked(Question(period.start, period.end, args.filters(), _BY_MODEL,
-                                Granularity(args["granularity"]), histograms=False),
+    filters = args.filters()
+    planned = _checked(Question(period.start, period.end, filters, _BY_MODEL,
+                                Granularity(args["granularity"]), histograms=False,
+                                tag_keys=await ctx.tag_keys(filters)),
                        config.max_raw_range_days, "this query")
     money = await ctx.money(args)
     async with ctx.reading() as conn:
@@ -106,8 +108,10 @@ async def _summary(ctx: Context, args: Args) -> Answer:
     filters = args.filters()
     explain = explain_of(args)
     previous = compare_of(args, period, config.max_range_days)
-    plans = [_checked(Question(p.start, p.end, filters), config.max_raw_range_days,
-                      "this summary") for p in ((period, previous) if previous else (period,))]
+    tag_keys = await ctx.tag_keys(filters)
+    plans = [_checked(Question(p.start, p.end, filters, tag_keys=tag_keys),
+                      config.max_raw_range_days, "this summary")
+             for p in ((period, previous) if previous else (period,))]
     money = await ctx.money(args)
     async with ctx.reading() as conn:
         current = await _total(conn, ctx.project_id, plans[0], explain)
@@ -129,8 +133,10 @@ async def _timeseries(ctx: Context, args: Args) -> Answer:
     period = period_of(args, config.max_range_days)
     series = series_of(args)
     explain = explain_of(args)
-    planned = _checked(Question(period.start, period.end, args.filters(),
-                                granularity=series.granularity, zone=series.zone),
+    filters = args.filters()
+    planned = _checked(Question(period.start, period.end, filters,
+                                granularity=series.granularity, zone=series.zone,
+                                tag_keys=await ctx.tag_keys(filters)),
                        config.max_raw_range_days, "this time series")
     money = await ctx.money(args)
     async with ctx.reading() as conn:
@@ -158,18 +164,21 @@ async def _breakdown(ctx: Context, args: Args) -> Answer:
     sort, order, limit = args["sort"], args["order"], args["limit"]
     explain = explain_of(args)
     previous = compare_of(args, period, config.max_range_days)
+    tag_keys = await ctx.tag_keys(filters, dimension)
     # A breakdown scans the range for sums only; the histograms of its top values come through
     # their index (users, sessions) or in the same pass (tags).
     for checked in (period, previous) if previous else (period,):
-        _checked(Question(checked.start, checked.end, filters, (dimension,), histograms=False),
+        _checked(Question(checked.start, checked.end, filters, (dimension,), histograms=False,
+                          tag_keys=tag_keys),
                  config.max_raw_range_days, f"a breakdown by {dimension.name}")
     money = await ctx.money(args)
     async with ctx.reading() as conn:
         current = await breakdown(conn, ctx.project_id, period.start, period.end, filters,
-                                  dimension, sort, limit, explain=explain, order=order)
+                                  dimension, sort, limit, explain=explain, order=order,
+                                  tag_keys=tag_keys)
         before = await breakdown(conn, ctx.project_id, previous.start, previous.end, filters,
                                  dimension, sort, limit, [key for key, _ in current.rows],
-                                 explain=explain) if previous else None
+                                 explain=explain, tag_keys=tag_keys) if previous else None
     rows = breakdown_rows(current, sort, before, money)
     body: dict[str, Any] = {**period.as_json(), "dimension": dimension.name, "sort": sort,
                             "order": order, "data": rows,
@@ -188,8 +197,9 @@ async def _compare(ctx: Context, args: Args) -> Answer:
     filters = args.filters()
     explain = explain_of(args)
     previous = compare_of(args, period, config.max_range_days) or period.previous()
-    plans = [_checked(Question(p.start, p.end, filters), config.max_raw_range_days,
-                      "this comparison") for p in (period, previous)]
+    tag_keys = await ctx.tag_keys(filters)
+    plans = [_checked(Question(p.start, p.end, filters, tag_keys=tag_keys),
+                      config.max_raw_range_days, "this comparison") for p in (period, previous)]
     money = await ctx.money(args)
     async with ctx.reading() as conn:
         current = await _total(conn, ctx.project_id, plans[0], explain)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from spantally.common.errors import InvalidArgument
-from spantally.store import Explain, Granularity, Plan, bucket_names
+from spantally.store import Explain, Granularity, Plan, Question, bucket_names
 
 from .shape import iso_utc
 from .spec import Args
@@ -102,6 +102,16 @@ def explain_of(args: Args) -> Explain | None:
     return Explain()
 
 
+def _tag_hint(question: Question) -> str:
+    tags = {k for k, _ in question.filters.tags} | {d.column for d in question.group_by if d.tag}
+    undeclared = sorted(tags - question.tag_keys - {"*"})
+    if not undeclared:
+        return ""
+    return (f"; or declare the tag key{'s' if len(undeclared) > 1 else ''} "
+            f"{', '.join(undeclared)} (spantally projects tag-keys), which questions about "
+            "one declared tag, without other filters, read from aggregates")
+
+
 def check_raw_span(plan: Plan, max_raw_days: float, what: str) -> None:
     """Refuse a plan that would read more raw calls than allowed, with what to do instead."""
     question = plan.question
@@ -114,6 +124,7 @@ def check_raw_span(plan: Plan, max_raw_days: float, what: str) -> None:
         f"from..to: {what} reads raw calls for {span / timedelta(days=1):.1f} days, more than "
         f"the {max_raw_days:g} days allowed; narrow the range, filter on one userId or "
         "sessionId, or raise --max-raw-range-days (SPANTALLY_MAX_RAW_RANGE_DAYS)"
+        + _tag_hint(question)
         + (" (in this time zone, hour buckets do not line up with the hourly aggregates: "
            "use tz=UTC or a coarser granularity)"
            if question.granularity is Granularity.HOUR else ""))

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from spantally.store import SCOPES
+from spantally.store import MAX_TAG_KEYS, SCOPES, TAG_KEY_PATTERN
 
 __all__ = [
     "TIME_SCHEMA",
@@ -22,6 +22,9 @@ __all__ = [
     "Health",
     "Keys",
     "Limits",
+    "NewTagKeys",
+    "TagKeys",
+    "TagKeysChanged",
     "NewKey",
     "NewLimits",
     "NewPrice",
@@ -197,6 +200,26 @@ class Limits(LimitValues):
 class NewLimits(_Body):
     spansPerMinute: Annotated[int, Field(ge=1, lt=10 ** 12)] | None = None
     apiRequestsPerSecond: Annotated[float, Field(gt=0, lt=1e12)] | None = None
+
+
+TagKey = Annotated[str, Field(pattern=TAG_KEY_PATTERN)]
+
+
+class TagKeys(_Answer):
+    tagKeys: list[TagKey] = Field(description=(
+        "The tag keys the project declares: a question about one of them (a breakdown by "
+        "tags.<key>, a tags filter on it) and no other filter reads aggregates over any range."))
+
+
+class NewTagKeys(_Body):
+    tagKeys: Annotated[list[TagKey], Field(max_length=MAX_TAG_KEYS)]
+
+
+class TagKeysChanged(TagKeys):
+    added: list[TagKey]
+    removed: list[TagKey]
+    rowsFilled: int = Field(description="Aggregate rows computed from the raw calls still held, "
+                                        "for the keys added.")
 
 
 class DismissedAnomaly(_Answer):

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from spantally.common.errors import InvalidArgument
-from spantally.store import Database, find_rate
+from spantally.store import Database, Dimension, Filters, declared_tag_keys, find_rate
 
 from ..config import ApiConfig
 from .shape import Money
@@ -62,6 +62,14 @@ class Context:
         """A connection to read analytics from: the replica when there is one."""
         async with (self.read_database or self.database).pool.connection() as conn:
             yield conn
+
+    async def tag_keys(self, filters: Filters, *dimensions: Dimension) -> frozenset[str]:
+        """The project's declared tag keys (Question.tag_keys), read only for a question that
+        filters or groups by a tag."""
+        if not filters.tags and not any(d.tag for d in dimensions):
+            return frozenset()
+        async with self.reading() as conn:
+            return await declared_tag_keys(conn, self.project_id)
 
     async def money(self, args: Args) -> Money | None:
         """`currency`: costs also in that currency (an exchange rate must be set)."""

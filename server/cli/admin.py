@@ -200,6 +200,40 @@ def projects_limits(database_url: str | None, home: Path | None, embedded_port: 
         console.print(f"{name}: {'the default' if value is None else f'{value:g}'}")
 
 
+@projects.command("tag-keys")
+@database_options
+@click.argument("project")
+@click.argument("tag_keys", nargs=-1, metavar="[KEY]...")
+@click.option("--none", "no_keys", is_flag=True, help="Declare no tag key.")
+def projects_tag_keys(database_url: str | None, home: Path | None, embedded_port: int,
+                      db_user: str, project: str, tag_keys: tuple[str, ...],
+                      no_keys: bool) -> None:
+    """Show the tag keys PROJECT declares, or declare KEY... instead: questions about one of
+    them (a breakdown by tags.KEY, a tags filter on it) are answered from aggregates over any
+    range. A key added is filled from the raw calls still held, while writes wait."""
+    from spantally.store import declare_tag_keys, declared_tag_keys
+
+    if tag_keys and no_keys:
+        raise click.UsageError("give KEY... or --none, not both")
+
+    async def work(conn: Any) -> tuple[tuple[str, ...], str | None]:
+        project_id = await _project_id(conn, project)
+        if not tag_keys and not no_keys:
+            return tuple(sorted(await declared_tag_keys(conn, project_id))), None
+        try:
+            change = await declare_tag_keys(conn, project_id, tag_keys)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="KEY") from exc
+        return change.keys, (f"added {', '.join(change.added) or 'none'}, removed "
+                             f"{', '.join(change.removed) or 'none'}; "
+                             f"{change.rows_filled} aggregate rows filled")
+
+    declared, changed = _on_database(database_url, home, embedded_port, db_user, work)
+    if changed is not None:
+        console.print(changed)
+    console.print(f"tag keys: {', '.join(declared) or 'none'}")
+
+
 @click.group()
 def keys() -> None:
     """API keys of a project."""

@@ -63,6 +63,31 @@ def keys_revoke(url: str, api_key: str | None, key: str) -> None:
     console.print(f"revoked st_{key_id}_…")
 
 
+@admin.command("tag-keys")
+@api_connection_options
+@click.argument("tag_keys", nargs=-1, metavar="[KEY]...")
+@click.option("--none", "no_keys", is_flag=True, help="Declare no tag key.")
+@click.option("--json", "as_json", is_flag=True)
+def tag_keys(url: str, api_key: str | None, tag_keys: tuple[str, ...], no_keys: bool,
+             as_json: bool) -> None:
+    """Show the tag keys the project declares, or declare KEY... instead."""
+    if tag_keys and no_keys:
+        raise click.UsageError("give KEY... or --none, not both")
+    client = api_client(url, api_key)
+    if tag_keys or no_keys:
+        answer = asked(lambda: client.set_tag_keys(tag_keys))
+    else:
+        answer = {"tagKeys": asked(client.tag_keys)}
+    if as_json:
+        echo_json(answer)
+        return
+    if "added" in answer:
+        console.print(f"added {', '.join(answer['added']) or 'none'}, removed "
+                      f"{', '.join(answer['removed']) or 'none'}; {answer['rowsFilled']} "
+                      "aggregate rows filled")
+    console.print(f"tag keys: {', '.join(answer['tagKeys']) or 'none'}")
+
+
 @admin.command("limits")
 @api_connection_options
 @click.option("--spans-per-minute", callback=limit_value(int), metavar="N|default")
