@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from .catalog import (
     AGGREGATES,
@@ -477,7 +478,8 @@ a reported cost)."""
 def reprice_change(call: dict[str, object], new_cost: int | None,
                    new_source: str | None) -> tuple[object, ...]:
     """A row of reprice_changes for `call` (a row of REPRICED_CALLS)."""
-    return (*(call[c] for c in (*_REPRICE_IDENTITY, *REPRICE_KEYS)), call["cost_nano_usd"],
+    return (*(Jsonb(call[c]) if c == "tags" and call[c] is not None else call[c]
+              for c in (*_REPRICE_IDENTITY, *REPRICE_KEYS)), call["cost_nano_usd"],
             new_cost, new_source)
 
 

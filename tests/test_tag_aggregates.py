@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 from spantally.client import Client
-from spantally.store import CallWriter, LlmCall, declare_tag_keys, declared_tag_keys
+from spantally.store import CallWriter, LlmCall, declare_tag_keys, declared_tag_keys, reprice
 from spantally.store.catalog import TAG_AGGREGATES
 
 from .harness import Project, Server
@@ -282,3 +282,30 @@ def test_the_admin_api_and_the_command_lines_declare_keys(server: Server) -> Non
     assert refused.returncode == 2 and "'two words' is not a tag key" in refused.stderr
     assert server.sql("SELECT count(*) FROM llm_calls_tag_1h WHERE project_id = %s",
                       (project.id,)) == [(0,)]
+
+
+def test_repricing_moves_the_cost_in_the_tag_aggregates(server: Server) -> None:
+    project = server.new_project()
+    _store(server, _calls(project.id, random.Random(23), 400))
+    _declare(server, project, ("customer", "region"))
+
+    def prices_for(_custom: object) -> Any:
+        def price(provider: str, model: str, at: datetime, input_tokens: int,
+                  output_tokens: int, cache_read_tokens: int = 0,
+                  cache_write_tokens: int = 0) -> tuple[int, str]:
+            return input_tokens * 7 + output_tokens, "custom"
+        return price
+
+    async def repriced() -> Any:
+        assert server.runtime.database is not None
+        (totals,) = await reprice(server.runtime.database, START - timedelta(days=1),
+                                  START + timedelta(days=DAYS + 1), prices_for, str(project.id))
+        return totals
+    assert server.thread.run(repriced()).changed > 0
+    start, end = START - timedelta(days=1), START + timedelta(days=DAYS + 1)
+    for key in ("customer", "region"):
+        got, relations = _breakdown(server, project, key, start, end)
+        assert got == _truth(server, project, key, start, end), key
+        assert "llm_calls_tag_1d" in relations
+    with psycopg.connect(server.database_url) as conn:
+        assert _aggregate_rows(conn, project.id) == _recomputed_rows(conn, project.id)
