@@ -150,29 +150,37 @@ LEFT_OUT: dict[str, tuple[str, ...]] = {
 }
 
 
-def _ingest_rates(admin_url: str, n: int) -> dict[str, float]:
+def _ingest_rates(admin_url: str, n: int, rounds: int) -> dict[str, float]:
     """calls/s through the store's write path into a fresh database per entry of LEFT_OUT: the
-    catalog's ingest function less those aggregates."""
-    rates = {}
-    for number, (variant, left_out) in enumerate(LEFT_OUT.items()):
-        name = f"bench_ingest_{number}"
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name}")
-            conn.execute(f"CREATE DATABASE {name}")
-        url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-        asyncio.run(load(url, 1))  # migrates
-        with psycopg.connect(url, autocommit=True) as conn:
-            # The calls' project, with its default tag keys (feature, customer, team), as
-            # `spantally up` makes it: the tag aggregates count a call under its project's keys.
-            conn.execute("INSERT INTO projects (name) VALUES ('bench') ON CONFLICT DO NOTHING")
-            conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(
-                sql.Identifier(name) for name in (RAW, *(a.name for a in AGGREGATES)))))
-        # installed after the migration that opening the database runs (which would put the
-        # whole one back)
-        function = ddl.ingest_function([
-            a for a in ddl.CALL_AGGREGATES if a.name not in left_out]) if left_out else None
-        rates[variant] = asyncio.run(load(url, n, after_open=function))
-    return rates
+    catalog's ingest function less those aggregates. `rounds` times, in turn forwards and
+    backwards (so no variant always runs first or last); the mean of its rounds."""
+    measured: dict[str, list[float]] = {variant: [] for variant in LEFT_OUT}
+    number = 0
+    for round_ in range(rounds):
+        order = list(LEFT_OUT.items())
+        for variant, left_out in order if round_ % 2 == 0 else reversed(order):
+            name = f"bench_ingest_{number}"
+            number += 1
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {name}")
+                conn.execute(f"CREATE DATABASE {name}")
+            url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+            asyncio.run(load(url, 1))  # migrates
+            with psycopg.connect(url, autocommit=True) as conn:
+                # The calls' project, with its default tag keys (feature, customer, team), as
+                # `spantally up` makes it: the tag aggregates count a call under its keys.
+                conn.execute("INSERT INTO projects (name) VALUES ('bench') "
+                             "ON CONFLICT DO NOTHING")
+                conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(
+                    sql.Identifier(name) for name in (RAW, *(a.name for a in AGGREGATES)))))
+            # installed after the migration that opening the database runs (which would put
+            # the whole one back)
+            function = ddl.ingest_function([
+                a for a in ddl.CALL_AGGREGATES if a.name not in left_out]) if left_out else None
+            measured[variant].append(asyncio.run(load(url, n, after_open=function)))
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE {name}")
+    return {variant: statistics.mean(rates) for variant, rates in measured.items()}
 
 
 def _declaring_ms(url: str) -> float:
@@ -196,6 +204,7 @@ def main() -> None:
     parser.add_argument("--baseline-runs", type=int, default=3)
     parser.add_argument("--ingest-calls", type=int, default=1_000_000,
                         help="calls per ingest variant (0: no ingest measurement)")
+    parser.add_argument("--ingest-rounds", type=int, default=2)
     parser.add_argument("--cases", action="append", metavar="TEXT",
                         help="only the endpoints whose name holds TEXT (repeatable)")
     args = parser.parse_args()
@@ -246,8 +255,9 @@ def main() -> None:
         n = min(args.calls, args.ingest_calls)
         if not n:
             return
-        rates = _ingest_rates(cluster.url, n)
-        print(f"\nkeeping aggregates at ingest ({n:,} calls, store write path):")
+        rates = _ingest_rates(cluster.url, n, args.ingest_rounds)
+        print(f"\nkeeping aggregates at ingest ({n:,} calls, store write path, mean of "
+              f"{args.ingest_rounds} rounds):")
         every = rates["every aggregate"]
         for variant, rate in rates.items():
             print(f"  {variant:<30}{rate:>10,.0f} calls/s  every aggregate / this: "

@@ -412,8 +412,13 @@ class Client(Operations):
             "spansPerMinute": spans_per_minute, "apiRequestsPerSecond": api_requests_per_second})
 
     def tag_keys(self) -> list[str]:
-        """GET /api/admin/tag-keys: the tag keys the project declares."""
-        return self._get("/api/admin/tag-keys")["tagKeys"]  # type: ignore[no-any-return]
+        """The tag keys the project declares (`project_tag_keys()["tagKeys"]`)."""
+        return self.project_tag_keys()["tagKeys"]  # type: ignore[no-any-return]
+
+    def project_tag_keys(self) -> dict[str, Any]:
+        """GET /api/admin/tag-keys: the tag keys the project declares, and those of them
+        still being filled."""
+        return self._get("/api/admin/tag-keys")  # type: ignore[no-any-return]
 
     def set_tag_keys(self, keys: Sequence[str]) -> dict[str, Any]:
         """PUT /api/admin/tag-keys: declare `keys` instead (those added are filled from the

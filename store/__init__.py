@@ -92,9 +92,11 @@ from .sessions import SESSION_ORDERS, Session, SessionsSummary, list_sessions, s
 from .tag_aggregates import (
     MAX_TAG_KEYS,
     TAG_KEY_PATTERN,
+    ProjectTagKeys,
     TagKeysChange,
     declare_tag_keys,
     declared_tag_keys,
+    project_tag_keys,
 )
 from .writer import CallWriter, WriteResult
 
@@ -102,9 +104,11 @@ __all__ = [
     "AGGREGATES",
     "MAX_TAG_KEYS",
     "TAG_KEY_PATTERN",
+    "ProjectTagKeys",
     "TagKeysChange",
     "declare_tag_keys",
     "declared_tag_keys",
+    "project_tag_keys",
     "ANOMALY_KINDS",
     "ANOMALY_SCOPES",
     "ANOMALY_STATUSES",

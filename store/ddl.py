@@ -240,7 +240,7 @@ def _select(aggregate: Aggregate, continuous: bool, one_project: bool = False) -
     """The SELECT computing `aggregate` from what it is computed from: as a continuous
     aggregate (time_bucket, which TimescaleDB needs), or as any query (UTC buckets);
     `one_project`: of project %(project_id)s only, and of a tag aggregate the tag keys
-    %(tag_keys)s only."""
+    %(tag_keys)s only, over [%(start)s, %(end)s) only."""
     from_raw = aggregate.from_raw
     column_name = "time" if from_raw else "bucket"
     column = sql.Identifier(column_name)
@@ -256,6 +256,7 @@ def _select(aggregate: Aggregate, continuous: bool, one_project: bool = False) -
         where.append(sql.SQL("c.project_id = %(project_id)s"))
         if aggregate.per_tag and not from_raw:
             where.append(sql.SQL("c.tag_key = ANY(%(tag_keys)s)"))
+        where.append(sql.SQL("c.{0} >= %(start)s AND c.{0} < %(end)s").format(column))
     elements = aggregate.elements("%(tag_keys)s::text[]" if one_project else None)
     if from_raw and elements or where:
         source = sql.SQL("{} c{}").format(source, sql.SQL(elements if from_raw else ""))
@@ -287,7 +288,8 @@ def fill_aggregate(aggregate: Aggregate) -> str:
 
 def fill_tag_keys(aggregate: Aggregate) -> sql.Composed:
     """INSERT of the rows of the tag aggregate `aggregate` for project %(project_id)s and tag
-    keys %(tag_keys)s, computed from what it is computed from (a project declaring keys)."""
+    keys %(tag_keys)s in [%(start)s, %(end)s) (whole buckets of it), computed from what it is
+    computed from (a project declaring keys)."""
     assert aggregate.per_tag, aggregate.name
     return sql.SQL("INSERT INTO {} ({})\n{}").format(
         sql.Identifier(aggregate.name),
@@ -297,10 +299,12 @@ def fill_tag_keys(aggregate: Aggregate) -> sql.Composed:
 
 def delete_tag_keys(aggregate: Aggregate) -> sql.Composed:
     """DELETE of the rows of the tag aggregate `aggregate` for project %(project_id)s and tag
-    keys %(tag_keys)s (keys a project no longer declares)."""
+    keys %(tag_keys)s in [%(start)s, %(end)s) (keys a project no longer declares, or rows about
+    to be computed again)."""
     assert aggregate.per_tag, aggregate.name
     return sql.SQL("DELETE FROM {} WHERE project_id = %(project_id)s "
-                   "AND tag_key = ANY(%(tag_keys)s)").format(sql.Identifier(aggregate.name))
+                   "AND tag_key = ANY(%(tag_keys)s) AND bucket >= %(start)s "
+                   "AND bucket < %(end)s").format(sql.Identifier(aggregate.name))
 
 
 def create_aggregate(aggregate: Aggregate, timescale: bool) -> str:

@@ -36,6 +36,8 @@ FILTERS = {"agent_id": "a", "model": "m", "provider": "p", "service": "s", "envi
 GROUPINGS = {CALLS: ([*DIMENSIONS, "tags.feature"], dimension_of),
              RUNS: ([*RUN_DIMENSIONS, "tags.feature"], run_dimension_of)}
 
+DECLARED = frozenset({"feature", "k"})  # the project's tag keys, when it declares any
+
 moments = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31),
                        timezones=st.just(UTC))
 
@@ -56,7 +58,8 @@ def questions(draw: st.DrawFn) -> Question:
         st.lists(st.sampled_from(names), max_size=2, unique=True)))
     return Question(start, start + length, filters, group_by,  # type: ignore[arg-type]
                     granularity, ZoneInfo(draw(st.sampled_from(ZONES))),
-                    histograms=draw(st.booleans()), fact=fact)
+                    histograms=draw(st.booleans()), fact=fact,
+                    tag_keys=draw(st.sampled_from([frozenset(), DECLARED])))
 
 
 @settings(max_examples=400, deadline=None)
@@ -161,3 +164,27 @@ def test_relations_chosen_for_typical_run_questions() -> None:
     assert relations(filters=Filters(provider="openai")) == ["agent_runs"]
     assert relations(filters=Filters(user_id="u")) == ["agent_runs"]
     assert relations(group_by=(run_dimension_of("tags.team"),)) == ["agent_runs"]
+
+
+def test_a_declared_tag_alone_is_read_from_the_tag_aggregates() -> None:
+    start = datetime(2026, 3, 1, 7, 30, tzinfo=UTC)
+    end = start + timedelta(days=20)
+
+    def relations(filters: Filters, *group_by: str,
+                  tag_keys: frozenset[str] = DECLARED) -> set[str]:
+        question = Question(start, end, filters, tuple(dimension_of(g) for g in group_by),
+                            tag_keys=tag_keys)  # type: ignore[misc]
+        return {p.relation for p in plan(question).pieces}
+
+    tagged = {"llm_calls_tag_1d", "llm_calls_tag_1h", RAW}
+    assert relations(Filters(), "tags.feature") == tagged
+    assert relations(Filters(tags=(("k", "v"),))) == tagged
+    assert relations(Filters(tags=(("feature", "chat"),)), "tags.feature") == tagged
+    # Not declared, another tag beside it, another filter or dimension beside it: raw rows.
+    assert relations(Filters(), "tags.team") == {RAW}
+    assert relations(Filters(), "tags.feature", tag_keys=frozenset()) == {RAW}
+    assert relations(Filters(tags=(("k", "v"),)), "tags.feature") == {RAW}
+    assert relations(Filters(model="m"), "tags.feature") == {RAW}
+    assert relations(Filters(tags=(("k", "v"),)), "model") == {RAW}
+    # Without a tag, the tag aggregates answer nothing.
+    assert not relations(Filters(), "model") & tagged - {RAW}

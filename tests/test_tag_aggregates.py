@@ -25,6 +25,7 @@ START = datetime(2026, 5, 1, tzinfo=timezone.utc)
 DAYS = 10
 CUSTOMERS = ["acme", "globex", "initech", None]
 _ids = iter(range(7_000_000_000, 10**12))
+EVER = (datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(9999, 1, 1, tzinfo=timezone.utc))
 
 
 def _calls(project_id: int, rng: random.Random, count: int,
@@ -117,7 +118,8 @@ def _recomputed_rows(conn: psycopg.Connection, project_id: int) -> dict[str, lis
         for a in TAG_AGGREGATES:
             conn.execute(sql.SQL("DELETE FROM {} WHERE project_id = %s").format(
                 sql.Identifier(a.name)), (project_id,))
-            conn.execute(ddl.fill_tag_keys(a), {"project_id": project_id, "tag_keys": keys})
+            conn.execute(ddl.fill_tag_keys(a), {"project_id": project_id, "tag_keys": keys,
+                                                "start": EVER[0], "end": EVER[1]})
         out = _aggregate_rows(conn, project_id)
     return out
 
@@ -251,12 +253,13 @@ def test_the_admin_api_and_the_command_lines_declare_keys(server: Server) -> Non
     project = server.new_project()
     _store(server, _calls(project.id, random.Random(3), 200))
     client = Client(server.api_url, project.key)  # the test project's key has every scope
-    assert client.tag_keys() == ["customer", "feature", "team"]
+    assert client.project_tag_keys() == {"tagKeys": ["feature", "customer", "team"],
+                                         "filling": []}
     changed = client.set_tag_keys(["plan", "customer"])
     assert (changed["tagKeys"], changed["added"], changed["removed"]) == (
         ["plan", "customer"], ["plan"], ["feature", "team"])
     assert changed["rowsFilled"] > 0
-    assert client.tag_keys() == ["customer", "plan"]
+    assert client.tag_keys() == ["plan", "customer"]
     for body, named in [({"tagKeys": "plan"}, "tagKeys: a list"),
                         ({"tagKeys": ["a b"]}, "tagKeys: 'a b' is not a tag key"),
                         ({"keys": []}, "keys: not a field here")]:
@@ -270,11 +273,11 @@ def test_the_admin_api_and_the_command_lines_declare_keys(server: Server) -> Non
                               capture_output=True, text=True, timeout=60)
 
     shown = spantally("admin", "tag-keys")
-    assert shown.returncode == 0 and "tag keys: customer, plan" in shown.stdout, shown.stderr
+    assert shown.returncode == 0 and "tag keys: plan, customer" in shown.stdout, shown.stderr
     local = ["projects", "tag-keys", str(project.id), "--database-url", server.database_url]
     declared = spantally(*local, "region")
     assert declared.returncode == 0, declared.stderr
-    assert "added region, removed customer, plan;" in declared.stdout
+    assert "added region, removed customer, plan;" in declared.stdout, declared.stdout
     assert "tag keys: region" in declared.stdout
     assert "tag keys: region" in spantally(*local).stdout
     assert "tag keys: none" in spantally(*local, "--none").stdout
@@ -309,3 +312,25 @@ def test_repricing_moves_the_cost_in_the_tag_aggregates(server: Server) -> None:
         assert "llm_calls_tag_1d" in relations
     with psycopg.connect(server.database_url) as conn:
         assert _aggregate_rows(conn, project.id) == _recomputed_rows(conn, project.id)
+
+
+def test_a_declaration_left_half_way_reads_raw_rows_until_declared_again(
+        server: Server) -> None:
+    project = server.new_project()
+    _store(server, _calls(project.id, random.Random(29), 600, days=5))
+    start, end = START - timedelta(days=1), START + timedelta(days=6)
+    # As a declaration that stopped while filling leaves it (its rows partly computed).
+    with psycopg.connect(server.database_url) as conn:
+        conn.execute("UPDATE projects SET tag_keys_filling = '{customer}' WHERE id = %s",
+                     (project.id,))
+        conn.execute("DELETE FROM llm_calls_tag_1d WHERE project_id = %s "
+                     "AND tag_key = 'customer' AND bucket >= %s",
+                     (project.id, START + timedelta(days=2)))
+    got, relations = _breakdown(server, project, "customer", start, end)
+    assert relations == {"llm_calls"} and got == _truth(server, project, "customer", start, end)
+    assert Client(server.api_url, project.key).project_tag_keys()["filling"] == ["customer"]
+    change = _declare(server, project, ("feature", "customer", "team"))
+    assert change.added == () and change.rows_filled > 0
+    got, relations = _breakdown(server, project, "customer", start, end)
+    assert "llm_calls_tag_1d" in relations
+    assert got == _truth(server, project, "customer", start, end)

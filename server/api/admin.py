@@ -17,12 +17,12 @@ from spantally.store import (
     check_scopes,
     create_api_key,
     declare_tag_keys,
-    declared_tag_keys,
     ensure_project,
     find_project,
     list_api_keys,
     list_projects,
     project_limits,
+    project_tag_keys,
     revoke_api_key,
     set_project_limits,
 )
@@ -171,8 +171,8 @@ async def _set_limits(request: web.Request) -> web.Response:
 async def _tag_keys(request: web.Request) -> web.Response:
     project_id = await project_of(request)
     async with request.app[SERVICES_KEY].database.pool.connection() as conn:
-        keys = await declared_tag_keys(conn, project_id)
-    return web.json_response({"tagKeys": sorted(keys)})
+        keys = await project_tag_keys(conn, project_id)
+    return web.json_response({"tagKeys": list(keys.declared), "filling": list(keys.filling)})
 
 
 async def _set_tag_keys(request: web.Request) -> web.Response:
@@ -186,7 +186,8 @@ async def _set_tag_keys(request: web.Request) -> web.Response:
             change = await declare_tag_keys(conn, project_id, tuple(keys))
         except ValueError as exc:
             raise InvalidArgument(str(exc).replace("tag keys:", "tagKeys:", 1)) from exc
-    return web.json_response({"tagKeys": list(change.keys), "added": list(change.added),
+    return web.json_response({"tagKeys": list(change.keys), "filling": [],
+                              "added": list(change.added),
                               "removed": list(change.removed), "rowsFilled": change.rows_filled})
 
 

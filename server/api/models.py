@@ -209,6 +209,9 @@ class TagKeys(_Answer):
     tagKeys: list[TagKey] = Field(description=(
         "The tag keys the project declares: a question about one of them (a breakdown by "
         "tags.<key>, a tags filter on it) and no other filter reads aggregates over any range."))
+    filling: list[TagKey] = Field(description=(
+        "Those whose rows a declaration is still computing from the raw calls: questions about "
+        "them read raw calls until it ends."))
 
 
 class NewTagKeys(_Body):

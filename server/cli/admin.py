@@ -211,7 +211,7 @@ def projects_tag_keys(database_url: str | None, home: Path | None, embedded_port
     """Show the tag keys PROJECT declares, or declare KEY... instead: questions about one of
     them (a breakdown by tags.KEY, a tags filter on it) are answered from aggregates over any
     range. A key added is filled from the raw calls still held, while writes wait."""
-    from spantally.store import declare_tag_keys, declared_tag_keys
+    from spantally.store import declare_tag_keys, project_tag_keys
 
     if tag_keys and no_keys:
         raise click.UsageError("give KEY... or --none, not both")
@@ -219,7 +219,9 @@ def projects_tag_keys(database_url: str | None, home: Path | None, embedded_port
     async def work(conn: Any) -> tuple[tuple[str, ...], str | None]:
         project_id = await _project_id(conn, project)
         if not tag_keys and not no_keys:
-            return tuple(sorted(await declared_tag_keys(conn, project_id))), None
+            found = await project_tag_keys(conn, project_id)
+            return found.declared, (f"still filling: {', '.join(found.filling)}"
+                                    if found.filling else None)
         try:
             change = await declare_tag_keys(conn, project_id, tag_keys)
         except ValueError as exc:

@@ -77,7 +77,7 @@ def tag_keys(url: str, api_key: str | None, tag_keys: tuple[str, ...], no_keys: 
     if tag_keys or no_keys:
         answer = asked(lambda: client.set_tag_keys(tag_keys))
     else:
-        answer = {"tagKeys": asked(client.tag_keys)}
+        answer = asked(client.project_tag_keys)
     if as_json:
         echo_json(answer)
         return
@@ -86,6 +86,8 @@ def tag_keys(url: str, api_key: str | None, tag_keys: tuple[str, ...], no_keys: 
                       f"{', '.join(answer['removed']) or 'none'}; {answer['rowsFilled']} "
                       "aggregate rows filled")
     console.print(f"tag keys: {', '.join(answer['tagKeys']) or 'none'}")
+    if answer.get("filling"):
+        console.print(f"still filling: {', '.join(answer['filling'])}")
 
 
 @admin.command("limits")

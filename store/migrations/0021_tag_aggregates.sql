@@ -5,7 +5,10 @@
 -- a breakdown's "no value" row stays exact. Tables the writers keep in every mode (a
 -- continuous aggregate cannot join a project's keys), filled from llm_calls.
 
-ALTER TABLE projects ADD COLUMN tag_keys text[] NOT NULL DEFAULT '{feature,customer,team}';
+-- tag_keys: the keys the tag aggregates keep; tag_keys_filling: those of them whose rows are
+-- still being computed from the raw calls (store/tag_aggregates.py), which no question reads.
+ALTER TABLE projects ADD COLUMN tag_keys text[] NOT NULL DEFAULT '{feature,customer,team}',
+    ADD COLUMN tag_keys_filling text[] NOT NULL DEFAULT '{}';
 
 -- llm_calls_tag_1h: per value of each tag key the project declares (projects.tag_keys), per hour
 CREATE TABLE "llm_calls_tag_1h" (
