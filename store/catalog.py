@@ -48,7 +48,7 @@ __all__ = [
     "RAW_RELATIONS",
     "SCHEMA_VERSION",
     "TAG_AGGREGATES",
-    "TAG_KEYS",
+    "TAG_COLUMNS",
     "SUMS",
     "Sum",
     "aggregate",
@@ -258,8 +258,8 @@ def each_element(array: str, key: str) -> str:
             f"ELSE c.{array} END) AS each_{key} ({key})")
 
 
-TAG_KEYS = ("tag_key", "tag_value")
-"""The keys of a tag aggregate (`Aggregate.per_tag`): a tag's key and its value."""
+TAG_COLUMNS = ("tag_key", "tag_value")
+"""The key columns of a tag aggregate (`Aggregate.per_tag`): a tag's key and its value."""
 
 
 def tag_elements(keys: str | None = None) -> str:
@@ -290,7 +290,7 @@ class Aggregate:
     or filter by that key (any other would count a row once per element), and is a table the
     writers keep in every storage mode: a continuous aggregate cannot unnest."""
     per_tag: bool = False
-    """Keyed by TAG_KEYS: a row per tag key the project declares (`tag_elements`). It answers
+    """Keyed by TAG_COLUMNS: a row per tag key the project declares (`tag_elements`). It answers
     only questions that read one tag, of a declared key, and nothing else; a table the writers
     keep in every storage mode (a continuous aggregate cannot join the project's keys)."""
     expires_with_raw: bool = False
@@ -364,10 +364,10 @@ AGGREGATES: tuple[Aggregate, ...] = (
     Aggregate("llm_calls_request_model_1d", Grain.DAY,
               ("provider", "request_model", "model", "status", "error_type"), histograms=True,
               source="llm_calls_request_model_1h", why="the same per day"),
-    Aggregate("llm_calls_tag_1h", Grain.HOUR, TAG_KEYS, histograms=True, per_tag=True,
+    Aggregate("llm_calls_tag_1h", Grain.HOUR, TAG_COLUMNS, histograms=True, per_tag=True,
               why="per value of each tag key the project declares (projects.tag_keys), per "
                   "hour"),
-    Aggregate("llm_calls_tag_1d", Grain.DAY, TAG_KEYS, histograms=True, per_tag=True,
+    Aggregate("llm_calls_tag_1d", Grain.DAY, TAG_COLUMNS, histograms=True, per_tag=True,
               source="llm_calls_tag_1h", why="the same per day"),
     Aggregate("agent_runs_1h", Grain.HOUR, RUN_KEYS, histograms=True, fact=RUNS,
               why="runs by agent, service, environment, status, error type and kind, per hour"),
@@ -407,7 +407,7 @@ def _check() -> None:
         assert all(n.isidentifier() and n == n.lower() for n in names)  # plain SQL identifiers
     for a in AGGREGATES:
         assert a.name.isidentifier() and a.name == a.name.lower()
-        assert set(a.keys) <= set(TAG_KEYS if a.per_tag else a.fact.keys), a.name
+        assert set(a.keys) <= set(TAG_COLUMNS if a.per_tag else a.fact.keys), a.name
         assert not a.per_tag or (a.fact is CALLS and a.each is None), a.name
         if a.each is not None:
             assert a.each[0] in a.keys and a.each in a.fact.used, a.name

@@ -12,7 +12,7 @@ from typing import Any
 from psycopg import sql
 
 from .buckets import Granularity
-from .catalog import CALLS, TAG_KEYS, Fact, each_element
+from .catalog import CALLS, TAG_COLUMNS, Fact, each_element
 
 __all__ = ["DIMENSIONS", "ENTITY_TYPES", "Dimension", "Entity", "Filters", "Question",
            "TAG_PREFIX", "TAGS", "dimension_of"]
@@ -20,7 +20,7 @@ __all__ = ["DIMENSIONS", "ENTITY_TYPES", "Dimension", "Entity", "Filters", "Ques
 TAG_PREFIX = "tags."
 TAGS = "tags"
 """The llm_calls column tag filters and tag dimensions read (a tag aggregate holds the keys a
-project declares, as TAG_KEYS)."""
+project declares, as TAG_COLUMNS)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,8 +220,8 @@ class Question:
 
     @property
     def columns(self) -> frozenset[str]:
-        """Every column the question filters or groups by (of a declared tag: TAG_KEYS)."""
+        """Every column the question filters or groups by (of a declared tag: TAG_COLUMNS)."""
         columns = self.filters.columns | {d.reads for d in self.group_by}
         if self.aggregated_tag is not None:
-            return (columns - {TAGS}) | frozenset(TAG_KEYS)
+            return (columns - {TAGS}) | frozenset(TAG_COLUMNS)
         return columns

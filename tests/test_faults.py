@@ -208,13 +208,6 @@ class _Process:
         for line in self.proc.stdout:
             self.lines.append(line)
 
-    def wait_ready(self, timeout: float = 90) -> str:
-        _wait_for(lambda: any("Send spans with" in line for line in self.lines)
-                  or self.proc.poll() is not None, timeout, "spantally up to start")
-        output = "".join(self.lines)
-        assert self.proc.poll() is None, output
-        return output
-
     def terminate(self, timeout: float = 60) -> int:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
@@ -227,11 +220,26 @@ def _ports() -> tuple[list[str], int, int, int]:
     return args, grpc_port, http_port, api_port
 
 
+def _up(args: list[str], env: dict[str, str]) -> tuple[_Process, str, int, int]:
+    """`spantally up` with `args` on free ports, ready: the process, its output, its OTLP/HTTP
+    and API ports. free_port() cannot hold a port until the process binds it, and another
+    socket may take it in between: then it starts again, on other ports."""
+    for _ in range(3):
+        ports, _, http_port, api_port = _ports()
+        process = _Process([*args, *ports], env)
+        _wait_for(lambda p=process: any("Send spans with" in line for line in p.lines)
+                  or p.proc.poll() is not None, 90, "spantally up to start")
+        output = "".join(process.lines)
+        if process.proc.poll() is None:
+            return process, output, http_port, api_port
+        if "address already in use" not in output:
+            break
+    raise AssertionError(output)
+
+
 def test_sigterm_drains_accepted_requests_and_exits_0(cluster: ManagedCluster, server: Server) -> None:
     project = server.new_project()
-    args, _, http_port, _ = _ports()
-    process = _Process(["--database-url", cluster.url, *args], {})
-    process.wait_ready()
+    process, _, http_port, _ = _up(["--database-url", cluster.url], {})
     body = encode_spans(make_spans(SPECS[:7])).SerializeToString()
     block = _WriteBlock(cluster.url)
     answers: list[int] = []
@@ -259,9 +267,7 @@ def test_up_with_the_embedded_default() -> None:
     try:
         keys = []
         for _ in range(2):
-            args, _, _, api_port = _ports()
-            process = _Process(args, env)
-            output = process.wait_ready()
+            process, output, _, api_port = _up([], env)
             assert re.search(r"storage mode\s+(apache|timescale) \(embedded cluster", output), output
             key = re.search(r"API key\s+(st_\S+)", output)
             assert key, output
@@ -302,10 +308,8 @@ def test_sigkill_loses_nothing_acknowledged(cluster: ManagedCluster, server: Ser
     resending everything (as exporters retry) stores each span once."""
     project = server.new_project()
     requests = _request_bodies(40, 25, day=1)
-    args, _, http_port, _ = _ports()
+    process, _, http_port, _ = _up(["--database-url", cluster.url], {})
     url = f"http://127.0.0.1:{http_port}/v1/traces"
-    process = _Process(["--database-url", cluster.url, *args], {})
-    process.wait_ready()
     acknowledged: list[int] = []
     lock = threading.Lock()
 
@@ -332,8 +336,8 @@ def test_sigkill_loses_nothing_acknowledged(cluster: ManagedCluster, server: Ser
     for i in acknowledged:
         assert _stored_span_ids(cluster, project.id, requests[i][1]) == 25
 
-    restarted = _Process(["--database-url", cluster.url, *args], {})
-    restarted.wait_ready()
+    restarted, _, http_port, _ = _up(["--database-url", cluster.url], {})
+    url = f"http://127.0.0.1:{http_port}/v1/traces"
     try:
         for body, _ in requests:
             assert http_post(url, body, "application/x-protobuf", project.key)[0] == 200
@@ -355,13 +359,11 @@ def test_three_collectors_share_one_database_exactly(cluster: ManagedCluster,
     project = server.new_project()
     requests = _request_bodies(60, 50, day=2)
     processes, urls = [], []
-    for _ in range(3):
-        args, _, http_port, _ = _ports()
-        processes.append(_Process(["--database-url", cluster.url, *args], {}))
-        urls.append(f"http://127.0.0.1:{http_port}/v1/traces")
     try:
-        for process in processes:
-            process.wait_ready()
+        for _ in range(3):
+            process, _, http_port, _ = _up(["--database-url", cluster.url], {})
+            processes.append(process)
+            urls.append(f"http://127.0.0.1:{http_port}/v1/traces")
         deliveries = [(urls[i % 3], body) for i, (body, _) in enumerate(requests)]
         deliveries += [(urls[(i + 1) % 3], body) for i, (body, _) in enumerate(requests)
                        if i % 3 == 0]
@@ -402,10 +404,8 @@ def test_memory_stays_bounded_under_overload(cluster: ManagedCluster, server: Se
     """With the writer stuck, a flood of large requests is refused retryably and the
     collector's memory stays within what its queue and in-flight limits allow."""
     project = server.new_project()
-    args, _, http_port, _ = _ports()
-    process = _Process(["--database-url", cluster.url, *args, "--max-queue-calls", "2000",
-                        "--max-requests-in-flight", "8"], {})
-    process.wait_ready()
+    process, _, http_port, _ = _up(["--database-url", cluster.url, "--max-queue-calls", "2000",
+                                    "--max-requests-in-flight", "8"], {})
     url = f"http://127.0.0.1:{http_port}/v1/traces"
     body = _request_bodies(1, 2000, day=3)[0][0]  # ~0.4 MB, 2000 spans
     baseline = _rss_bytes(process.proc.pid)
@@ -441,9 +441,8 @@ def test_sigterm_with_a_stuck_database_exits_within_the_timeout(
     cluster: ManagedCluster, server: Server
 ) -> None:
     project = server.new_project()
-    args, _, http_port, _ = _ports()
-    process = _Process(["--database-url", cluster.url, *args, "--shutdown-timeout", "2"], {})
-    process.wait_ready()
+    process, _, http_port, _ = _up(["--database-url", cluster.url, "--shutdown-timeout", "2"],
+                                   {})
     body, span_ids = _request_bodies(1, 5, day=4)[0]
     answers: list[int] = []
     block = _WriteBlock(cluster.url)
