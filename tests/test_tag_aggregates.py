@@ -73,6 +73,14 @@ def _declare(server: Server, project: Project, keys: tuple[str, ...]) -> Any:
     return server.thread.run(declare())
 
 
+def _declared(server: Server, project: Project) -> frozenset[str]:
+    async def declared() -> frozenset[str]:
+        assert server.runtime.database is not None
+        async with server.runtime.database.pool.connection() as conn:
+            return await declared_tag_keys(conn, project.id)
+    return server.thread.run(declared())
+
+
 def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
@@ -216,11 +224,7 @@ def test_declaring_while_calls_are_written_loses_and_doubles_nothing(server: Ser
     writer.join(120)
     assert not writer.is_alive() and not failures, failures
 
-    async def now_declared() -> frozenset[str]:
-        assert server.runtime.database is not None
-        async with server.runtime.database.pool.connection() as conn:
-            return await declared_tag_keys(conn, project.id)
-    assert server.thread.run(now_declared()) == {"customer", "feature", "region"}
+    assert _declared(server, project) == {"customer", "feature", "region"}
     with psycopg.connect(server.database_url) as conn:
         assert _aggregate_rows(conn, project.id) == _recomputed_rows(conn, project.id)
     total = sum(len(b) for b in batches)
@@ -239,12 +243,7 @@ def test_tag_keys_are_checked(server: Server) -> None:
             assert message in str(exc)
         else:
             raise AssertionError(f"{keys} accepted")
-
-    async def declared() -> frozenset[str]:
-        assert server.runtime.database is not None
-        async with server.runtime.database.pool.connection() as conn:
-            return await declared_tag_keys(conn, project.id)
-    assert server.thread.run(declared()) == {"customer", "feature", "team"}
+    assert _declared(server, project) == {"customer", "feature", "team"}
 
 
 
