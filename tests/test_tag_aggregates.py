@@ -132,6 +132,18 @@ def _recomputed_rows(conn: psycopg.Connection, project_id: int) -> dict[str, lis
     return out
 
 
+def _assert_answered_exactly(server: Server, project: Project, keys: tuple[str, ...],
+                             start: datetime, end: datetime) -> None:
+    """Breakdowns by each of `keys` come from the tag aggregates and equal raw rows, and the
+    tag aggregates hold exactly a fresh fill's rows."""
+    for key in keys:
+        got, relations = _breakdown(server, project, key, start, end)
+        assert got == _truth(server, project, key, start, end), key
+        assert "llm_calls_tag_1d" in relations
+    with psycopg.connect(server.database_url) as conn:
+        assert _aggregate_rows(conn, project.id) == _recomputed_rows(conn, project.id)
+
+
 def test_a_declared_tag_reads_its_aggregates_and_equals_raw_rows(server: Server) -> None:
     project = server.new_project()
     rng = random.Random(5)
@@ -192,12 +204,7 @@ def test_declaring_keys_fills_and_forgets_exactly(server: Server) -> None:
     # Back again, then more calls: filled from raw rows, then kept at ingest, never twice.
     assert _declare(server, project, ("region", "customer")).added == ("customer",)
     _store(server, _calls(project.id, rng, 500))
-    for key in ("region", "customer"):
-        got, relations = _breakdown(server, project, key, start, end)
-        assert got == _truth(server, project, key, start, end), key
-        assert "llm_calls_tag_1d" in relations
-    with psycopg.connect(server.database_url) as conn:
-        assert _aggregate_rows(conn, project.id) == _recomputed_rows(conn, project.id)
+    _assert_answered_exactly(server, project, ("region", "customer"), start, end)
 
 
 def test_declaring_while_calls_are_written_loses_and_doubles_nothing(server: Server) -> None:
@@ -305,12 +312,7 @@ def test_repricing_moves_the_cost_in_the_tag_aggregates(server: Server) -> None:
         return totals
     assert server.thread.run(repriced()).changed > 0
     start, end = START - timedelta(days=1), START + timedelta(days=DAYS + 1)
-    for key in ("customer", "region"):
-        got, relations = _breakdown(server, project, key, start, end)
-        assert got == _truth(server, project, key, start, end), key
-        assert "llm_calls_tag_1d" in relations
-    with psycopg.connect(server.database_url) as conn:
-        assert _aggregate_rows(conn, project.id) == _recomputed_rows(conn, project.id)
+    _assert_answered_exactly(server, project, ("customer", "region"), start, end)
 
 
 def test_a_declaration_left_half_way_reads_raw_rows_until_declared_again(
