@@ -10,8 +10,8 @@ that yields the same figures. Last, the choice for high-cardinality dimensions: 
 from llm_calls alone against their per-day aggregate (llm_calls_user_1d, what SpanTally reads)
 plus the raw edges; what declaring a tag key costs (filling its rows from every call); and
 what keeping the aggregates costs at ingest (the store's write path with every aggregate,
-without the user aggregate, without the 5-minute level, without the tag aggregates, each into
-a fresh database).
+without the user aggregate, without the 5-minute level, without the tag aggregates, without
+the sessions, each into a fresh database).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from query import load
 
 from _common import UpProcess, api_get, now_utc, percentile, spantally_up, stopwatch
 from spantally.store import AGGREGATES, ddl, declare_tag_keys, declared_tag_keys
-from spantally.store.catalog import RAW
+from spantally.store.catalog import RAW, SESSIONS
 
 DAY = timedelta(days=1)
 
@@ -50,6 +50,21 @@ _NAIVE_ANOMALIES = """SELECT date_trunc('hour', time, 'UTC'), agent_id, model, c
     count(*) FILTER (WHERE status = 'error'), sum(cost_nano_usd), avg(latency_us)
 FROM llm_calls WHERE project_id = 1 AND time >= %(start)s - interval '7 days' AND time < %(end)s
 GROUP BY GROUPING SETS ((1), (1, 2), (1, 3))"""
+
+# A page of sessions (the first 50 in `order`) and their summary, grouped from llm_calls.
+_NAIVE_SESSIONS = """WITH s AS MATERIALIZED (
+    SELECT session_id, min(time) AS started_at,
+           max(time + latency_us * INTERVAL '1 microsecond') AS ended_at, count(*) AS calls,
+           count(*) FILTER (WHERE status = 'error') AS errors,
+           sum(input_tokens + output_tokens) AS tokens, sum(cost_nano_usd) AS cost,
+           min(user_id) AS user_low, max(user_id) AS user_high
+    FROM llm_calls WHERE project_id = 1 AND time >= %(start)s AND time < %(end)s
+      AND session_id IS NOT NULL {where}
+    GROUP BY session_id)
+SELECT (SELECT array_agg(session_id) FROM (SELECT session_id FROM s
+                                           ORDER BY {order} DESC LIMIT 50) AS page),
+       (SELECT count(*) FROM s), (SELECT sum(calls) FROM s), (SELECT sum(tokens) FROM s),
+       (SELECT sum(cost) FROM s), (SELECT sum(ended_at - started_at) FROM s)"""
 
 # name, path, extra parameters, days, naive SQL giving the same figures
 CASES: list[tuple[str, str, dict[str, str], int, str]] = [
@@ -87,7 +102,12 @@ CASES: list[tuple[str, str, dict[str, str], int, str]] = [
      {"tags": "feature:search"}, 30, _naive(where="AND tags ->> 'feature' = 'search'")),
     ("breakdown tags.feature, model=gpt-4o (raw)", "/api/analytics/breakdown/tags.feature",
      {"model": "gpt-4o"}, 7, _naive("tags ->> 'feature'", where="AND model = 'gpt-4o'")),
-    ("sessions (raw)", "/api/analytics/sessions", {}, 7, _naive("session_id")),
+    ("sessions (llm_sessions)", "/api/analytics/sessions", {}, 30,
+     _NAIVE_SESSIONS.format(where="", order="started_at")),
+    ("sessions by cost (llm_sessions)", "/api/analytics/sessions", {"sort": "cost"}, 30,
+     _NAIVE_SESSIONS.format(where="", order="cost")),
+    ("sessions, model=gpt-4o (raw)", "/api/analytics/sessions", {"model": "gpt-4o"}, 7,
+     _NAIVE_SESSIONS.format(where="AND model = 'gpt-4o'", order="started_at")),
     ("tag keys (raw)", "/api/analytics/tags", {}, 7,
      """SELECT key, count(*), count(DISTINCT value) FROM llm_calls, jsonb_each_text(tags) AS
      tag (key, value) WHERE project_id = 1 AND time >= %(start)s AND time < %(end)s
@@ -147,6 +167,7 @@ LEFT_OUT: dict[str, tuple[str, ...]] = {
     "without the user aggregate": ("llm_calls_user_1d",),
     "without the 5-minute level": ("llm_calls_model_5m", "llm_calls_total_5m"),
     "without the tag aggregates": tuple(a.name for a in ddl.CALL_AGGREGATES if a.per_tag),
+    "without the sessions": (SESSIONS,),
 }
 
 
@@ -172,11 +193,13 @@ def _ingest_rates(admin_url: str, n: int, rounds: int) -> dict[str, float]:
                 conn.execute("INSERT INTO projects (name) VALUES ('bench') "
                              "ON CONFLICT DO NOTHING")
                 conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(
-                    sql.Identifier(name) for name in (RAW, *(a.name for a in AGGREGATES)))))
+                    sql.Identifier(name)
+                    for name in (RAW, SESSIONS, *(a.name for a in AGGREGATES)))))
             # installed after the migration that opening the database runs (which would put
             # the whole one back)
-            function = ddl.ingest_function([
-                a for a in ddl.CALL_AGGREGATES if a.name not in left_out]) if left_out else None
+            function = ddl.ingest_function(
+                [a for a in ddl.CALL_AGGREGATES if a.name not in left_out],
+                sessions=SESSIONS not in left_out) if left_out else None
             measured[variant].append(asyncio.run(load(url, n, after_open=function)))
             with psycopg.connect(admin_url, autocommit=True) as conn:
                 conn.execute(f"DROP DATABASE {name}")
@@ -235,14 +258,17 @@ def main() -> None:
 
                 print(f"\ndeclaring a tag key over {args.calls:,} calls: "
                       f"{_declaring_ms(cluster.url):,.0f} ms")
-                if args.cases:  # the rest measures the whole catalog
-                    return
-                # High-cardinality dimensions: llm_calls alone, or a dedicated aggregate?
+                sessions, calls = conn.execute(
+                    f"SELECT count(*), sum(calls) FROM {SESSIONS}").fetchone()
+                print(f"{SESSIONS}: {sessions:,} rows for {calls:,} calls with a session")
+                # High-cardinality dimensions: llm_calls alone, or a dedicated aggregate? (the
+                # whole catalog only)
                 aggregate_rows = conn.execute(
                     "SELECT count(*) FROM llm_calls_user_1d").fetchone()[0]
-                print(f"\nranking users, SQL only (per-day user aggregate: {aggregate_rows:,} "
-                      "rows)")
-                for days in (7, 30):
+                if not args.cases:
+                    print(f"\nranking users, SQL only (per-day user aggregate: "
+                          f"{aggregate_rows:,} rows)")
+                for days in () if args.cases else (7, 30):
                     start, end = _window(days)
                     day_lo = (start + DAY).replace(hour=0, minute=0, second=0, microsecond=0)
                     day_hi = end.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -88,7 +88,14 @@ from .run_analytics import (
     run_measures_by,
     run_timeseries,
 )
-from .sessions import SESSION_ORDERS, Session, SessionsSummary, list_sessions, sessions_summary
+from .sessions import (
+    SESSION_ORDERS,
+    Session,
+    SessionsSummary,
+    list_sessions,
+    sessions_stored,
+    sessions_summary,
+)
 from .tag_aggregates import (
     MAX_TAG_KEYS,
     TAG_KEY_PATTERN,
@@ -235,6 +242,7 @@ __all__ = [
     "run_measures_by",
     "run_timeseries",
     "segments",
+    "sessions_stored",
     "sessions_summary",
     "set_rate",
     "temporary_cluster",

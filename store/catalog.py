@@ -47,6 +47,10 @@ __all__ = [
     "RAW",
     "RAW_RELATIONS",
     "SCHEMA_VERSION",
+    "SESSIONS",
+    "SESSION_MEASURES",
+    "Merge",
+    "SessionMeasure",
     "TAG_AGGREGATES",
     "TAG_COLUMNS",
     "SUMS",
@@ -60,7 +64,7 @@ __all__ = [
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-SCHEMA_VERSION = 21
+SCHEMA_VERSION = 22
 """The migration after which the database holds the aggregates as described here. A change to
 the catalog comes with a migration that brings the tables along, and raises this."""
 
@@ -401,10 +405,76 @@ def aggregates_of(fact: Fact) -> tuple[Aggregate, ...]:
     return tuple(a for a in AGGREGATES if a.fact is fact)
 
 
+# -- sessions ------------------------------------------------------------------------------------
+# A session is the calls sharing a session id, and they are far fewer than calls (a
+# conversation's turns): SESSIONS holds one row per (project, session) with what its calls add up
+# to. Unlike an aggregate's cell it is keyed by no bucket, so a list of sessions over any range
+# reads one row per session instead of grouping its calls; a session with calls on both sides of
+# a range's edge is counted from its raw calls in the range (store/sessions.py).
+
+SESSIONS = "llm_sessions"
+
+
+class Merge(enum.Enum):
+    """How a session's row takes in more calls: their sum, or the least or greatest value."""
+
+    SUM = "sum"
+    LEAST = "least"
+    GREATEST = "greatest"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionMeasure:
+    """A column of SESSIONS: the SQL aggregate computing it from a session's calls, and how two
+    rows of one session merge (every one of them is mergeable, none an average)."""
+
+    name: str
+    over_calls: str
+    merge: Merge
+    type: str
+    """Its SQL type, as PostgreSQL names it (format_type)."""
+    reads: tuple[str, ...]
+    """The llm_calls columns `over_calls` reads."""
+
+    @property
+    def nullable(self) -> bool:
+        """Whether it can be NULL: the least or greatest of a text a session's calls may all
+        lack (its user, its agent); times and sums never are."""
+        return self.type == "text"
+
+    @classmethod
+    def summed(cls, name: str) -> SessionMeasure:
+        """The call measure `name` of SUMS, summed."""
+        measure = next(s for s in SUMS if s.name == name)
+        return cls(name, measure.over_rows, Merge.SUM, "bigint", measure.reads)
+
+
+_TIME = "timestamp with time zone"
+_ENDS = "time + latency_us * INTERVAL '1 microsecond'"
+
+SESSION_MEASURES: tuple[SessionMeasure, ...] = (
+    SessionMeasure("started_at", "min(time)", Merge.LEAST, _TIME, ("time",)),
+    SessionMeasure("last_call_at", "max(time)", Merge.GREATEST, _TIME, ("time",)),
+    SessionMeasure("ended_at", f"max({_ENDS})", Merge.GREATEST, _TIME,
+                   ("time", "latency_us")),
+    *map(SessionMeasure.summed, ("calls", "errors", "input_tokens", "output_tokens",
+                                 "cost_nano_usd", "unpriced_calls")),
+    # A session's user (agent) is the one its calls name when they name exactly one: the
+    # least and the greatest are then equal.
+    SessionMeasure("user_low", "min(user_id)", Merge.LEAST, "text", ("user_id",)),
+    SessionMeasure("user_high", "max(user_id)", Merge.GREATEST, "text", ("user_id",)),
+    SessionMeasure("agent_low", "min(agent_id)", Merge.LEAST, "text", ("agent_id",)),
+    SessionMeasure("agent_high", "max(agent_id)", Merge.GREATEST, "text", ("agent_id",)),
+)
+"""The columns of SESSIONS besides project_id and session_id, in order."""
+
+
 def _check() -> None:
     for fact in (CALLS, RUNS):
         names = [fact.raw, *(s.name for s in fact.sums), *fact.keys]
         assert all(n.isidentifier() and n == n.lower() for n in names)  # plain SQL identifiers
+    assert all(m.name.isidentifier() and set(m.reads) <= set(CALL_KEYS) | {"time", "latency_us"}
+               | {c for s in SUMS for c in s.reads} for m in SESSION_MEASURES)
     for a in AGGREGATES:
         assert a.name.isidentifier() and a.name == a.name.lower()
         assert set(a.keys) <= set(TAG_COLUMNS if a.per_tag else a.fact.keys), a.name

@@ -1,7 +1,7 @@
 """Whether a database holds exactly what the aggregate catalog describes: every aggregate with
 its columns, unique key or continuous-aggregate query, index, chunk interval and refresh policy,
-no aggregate the catalog does not know, the ingest function, and llm_calls' stored histogram
-bin.
+no aggregate the catalog does not know, the sessions' columns, the ingest function, and
+llm_calls' stored histogram bin.
 
 Expressions are compared as PostgreSQL itself prints them: the catalog's are turned into a
 temporary view or column first, so spelling and spacing cannot make a false difference.
@@ -16,7 +16,17 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from . import ddl
-from .catalog import AGGREGATES, CALLS, CONTINUOUS_AGGREGATES, HISTOGRAMS, RAW, RUNS, Aggregate
+from .catalog import (
+    AGGREGATES,
+    CALLS,
+    CONTINUOUS_AGGREGATES,
+    HISTOGRAMS,
+    RAW,
+    RUNS,
+    SESSION_MEASURES,
+    SESSIONS,
+    Aggregate,
+)
 from .database import StorageMode
 
 __all__ = ["catalog_differences"]
@@ -84,6 +94,10 @@ async def catalog_differences(conn: psycopg.AsyncConnection, mode: StorageMode) 
         for a in AGGREGATES:  # the tables the writers keep
             if a.name in present and not (timescale and a.continuous):
                 out += await _rollup_table(cur, a)
+        sessions = await _columns(cur, SESSIONS)
+        out += _column_differences(SESSIONS, sessions, _expected_session_columns(),
+                                   nullability=True) if sessions else [
+            f"{SESSIONS}: in the catalog, missing"]
         out += await _ingest_function(cur, mode)
         out += await _stored_bins(cur)
     return out
@@ -93,6 +107,12 @@ def _expected_columns(a: Aggregate) -> dict[str, tuple[str, bool]]:
     columns = {"bucket": ("timestamp with time zone", True), "project_id": ("bigint", True)}
     columns.update({k: ("text", False) for k in a.keys})
     columns.update({c: ("bigint", True) for c in a.columns})
+    return columns
+
+
+def _expected_session_columns() -> dict[str, tuple[str, bool]]:
+    columns = {"project_id": ("bigint", True), "session_id": ("text", True)}
+    columns.update({m.name: (m.type, not m.nullable) for m in SESSION_MEASURES})
     return columns
 
 

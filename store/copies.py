@@ -28,7 +28,8 @@ first to commit and then sees its copy. Copies without a response id written at 
 by two transactions can both be stored (docs/conventions.md says so). When the new copy is
 better, the stored call is deleted and the new one inserted; when the stored one is kept, it
 takes what the new copy adds. Either way the writer moves the aggregates by the difference
-(store.ddl.add_changes) and recomputes the runs of both traces.
+(store.ddl.add_changes), recomputes the runs of both traces, and recomputes the sessions of
+both copies from their stored calls (store.ddl.RECOMPUTE_SESSIONS).
 """
 
 from __future__ import annotations
@@ -488,6 +489,8 @@ async def _apply(cur: psycopg.AsyncCursor[Any], stored: dict[Identity, LlmCall],
         if updated:
             await cur.execute(ddl.capture_changes(CALLS), {**changed, "is_now": True})
         await cur.execute(ddl.add_changes(aggregates))
+    await _recompute_sessions(cur, [stored[key] for key in deleted]
+                              + [c for key, call in updated for c in (stored[key], call)])
     if redirect:
         def final(key: Identity) -> Identity:
             for _ in range(len(redirect) + 1):
@@ -499,6 +502,18 @@ async def _apply(cur: psycopg.AsyncCursor[Any], stored: dict[Identity, LlmCall],
         sources = sorted(redirect, key=lambda k: k[1:3])
         await cur.execute(_REPOINT, {**_identities(sources),
                                      **_identities([final(k) for k in sources], "to_")})
+
+
+async def _recompute_sessions(cur: psycopg.AsyncCursor[Any], calls: Sequence[LlmCall]) -> None:
+    """The sessions of `calls` (replaced or completed, as they were and are now) computed
+    again from their stored calls: least and greatest values cannot be taken back."""
+    touched = {(c.project_id, c.session_id): c.time for c in calls if c.session_id is not None}
+    if not touched:
+        return
+    keys = sorted(touched)
+    params = {"project_ids": [k[0] for k in keys], "session_ids": [k[1] for k in keys]}
+    await cur.execute(ddl.TOUCH_SESSIONS, {**params, "times": [touched[k] for k in keys]})
+    await cur.execute(ddl.RECOMPUTE_SESSIONS, params)
 
 
 def _updated(key: Identity, call: LlmCall) -> dict[str, Any]:

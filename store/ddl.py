@@ -37,9 +37,12 @@ from .catalog import (
     HISTOGRAMS,
     RAW,
     RUNS,
+    SESSION_MEASURES,
+    SESSIONS,
     SUMS,
     Aggregate,
     Fact,
+    Merge,
     aggregates_of,
 )
 from .records import STAGING_COLUMNS
@@ -63,12 +66,20 @@ __all__ = [
     "copy_changes",
     "create_aggregate",
     "create_changes",
+    "EXPIRE_SESSIONS",
+    "RECOMPUTE_SESSIONS",
+    "REPRICE_SESSIONS",
+    "SESSION_SPAN",
+    "TOUCH_SESSIONS",
+    "create_sessions",
     "delete_expired",
     "delete_tag_keys",
     "fill_aggregate",
+    "fill_sessions",
     "fill_tag_keys",
     "ingest_function",
     "ingest_function_body",
+    "session_measures",
     "refresh",
     "reprice_change",
     "reprice_rollup",
@@ -135,13 +146,14 @@ def _feeder(aggregate: Aggregate, kept: Sequence[Aggregate]) -> Aggregate | None
     return min(fits, key=lambda a: (len(a.keys), -a.grain.width.total_seconds()), default=None)
 
 
-def _returned(kept: Sequence[Aggregate]) -> list[sql.Composable]:
-    """What the insert returns for the aggregates `kept`: keys, the columns measures read,
-    bins (and the tags, for a tag aggregate)."""
+def _returned(kept: Sequence[Aggregate], sessions: bool) -> list[sql.Composable]:
+    """What the insert returns for the aggregates `kept` (and `sessions`): keys, the columns
+    measures read, bins (and the tags, for a tag aggregate)."""
     tags = ("tags",) if any(a.per_tag for a in kept) else ()
+    session = ("session_id", *(c for m in SESSION_MEASURES for c in m.reads)) if sessions else ()
     columns = dict.fromkeys(("time", "project_id", *CALL_KEYS, *tags,
                              *(c for s in SUMS for c in s.reads),
-                             *(h.value for h in HISTOGRAMS)))
+                             *(h.value for h in HISTOGRAMS), *session))
     out: list[sql.Composable] = [sql.Identifier(c) for c in columns]
     out += [sql.SQL("{} AS {}").format(sql.SQL(h.row_bin), sql.Identifier(f"{h.name}_bin"))
             for h in HISTOGRAMS]
@@ -199,12 +211,15 @@ def _upsert(aggregate: Aggregate) -> sql.Composed:
                  updates=_indent(updates, 12))
 
 
-def ingest_function_body(kept: Sequence[Aggregate]) -> str:
+def ingest_function_body(kept: Sequence[Aggregate], sessions: bool = True) -> str:
     """The PL/pgSQL body of the ingest function: the call aggregates `kept` (in catalog order:
-    `aggregates_kept(CALLS, ...)`, or fewer to measure what one costs) are kept in the same
-    statement from the rows actually inserted, so a duplicate is never counted."""
+    `aggregates_kept(CALLS, ...)`, or fewer to measure what one costs) and the `sessions`
+    (SESSIONS; left out only to measure what they cost) are kept in the same statement from the
+    rows actually inserted, so a duplicate is never counted."""
     ctes = [*(_delta(a, kept) for a in kept), *map(_upsert, kept)]
-    returning = _indent(_returned(kept), 18) if kept else sql.SQL("1")
+    if sessions:
+        ctes.append(_merge_sessions())
+    returning = _indent(_returned(kept, sessions), 18) if kept or sessions else sql.SQL("1")
     body = sql.SQL("""
 DECLARE
     inserted_count bigint;
@@ -228,10 +243,120 @@ END
     return body.as_string()
 
 
-def ingest_function(kept: Sequence[Aggregate]) -> str:
+def ingest_function(kept: Sequence[Aggregate], sessions: bool = True) -> str:
     """CREATE OR REPLACE FUNCTION for the ingest function."""
     return (f"CREATE OR REPLACE FUNCTION {INGEST_FUNCTION}() RETURNS bigint LANGUAGE plpgsql "
-            f"AS $fn${ingest_function_body(kept)}$fn$;\n")
+            f"AS $fn${ingest_function_body(kept, sessions)}$fn$;\n")
+
+
+# -- sessions ----------------------------------------------------------------------------------
+
+def session_measures(prefix: str = "") -> sql.Composed:
+    """The columns of SESSIONS computed from calls grouped by session (aliases `prefix`+name)."""
+    return sql.SQL(", ").join(_aliased(m.over_calls, prefix + m.name) for m in SESSION_MEASURES)
+
+
+_SESSION_KEY = ("project_id", "session_id")
+_MERGED_BY: dict[Merge, str] = {Merge.SUM: "s.{0} + excluded.{0}",
+                                Merge.LEAST: "least(s.{0}, excluded.{0})",
+                                Merge.GREATEST: "greatest(s.{0}, excluded.{0})"}
+
+
+def _merge_sessions() -> sql.Composed:
+    """The ingest function's upsert of SESSIONS: each session of the inserted calls merges
+    what they add up to into its row (sums added, least and greatest kept)."""
+    merges = [sql.SQL(_MERGED_BY[m.merge]).format(sql.Identifier(m.name)) for m in SESSION_MEASURES]
+    return sql.SQL("""write_sessions AS (
+        INSERT INTO {table} AS s ({columns})
+        SELECT project_id, session_id, {measures}
+        FROM inserted WHERE session_id IS NOT NULL
+        GROUP BY project_id, session_id
+        ORDER BY project_id, session_id  -- the lock order of every writer
+        ON CONFLICT (project_id, session_id) DO UPDATE SET
+            {merges}
+        RETURNING 1
+    )""").format(table=sql.Identifier(SESSIONS),
+                 columns=_names((*_SESSION_KEY, *(m.name for m in SESSION_MEASURES))),
+                 measures=session_measures(), merges=_indent(
+                     [sql.SQL("{} = {}").format(sql.Identifier(m.name), e)
+                      for m, e in zip(SESSION_MEASURES, merges, strict=True)], 12))
+
+
+SESSION_SPAN = sql.SQL("tstzrange(started_at, last_call_at, '(]')")
+"""A session's span, first call excluded: it holds a moment when the session has calls before
+it and at or after it (it straddles that edge of a range)."""
+
+
+def create_sessions() -> str:
+    """The statements creating SESSIONS empty, with the indexes its reads use: the key, the
+    sessions of a range by their start, and those spanning a moment (a range's edge)."""
+    columns = [sql.SQL("project_id bigint NOT NULL"), sql.SQL("session_id text NOT NULL"),
+               *(sql.SQL("{} {}{}").format(
+                   sql.Identifier(m.name), sql.SQL(m.type),
+                   sql.SQL("" if m.nullable else
+                           " NOT NULL DEFAULT 0" if m.merge is Merge.SUM else " NOT NULL"))
+                 for m in SESSION_MEASURES)]
+    table = sql.Identifier(SESSIONS)
+    statements = [
+        sql.SQL("CREATE TABLE {} (\n    {},\n    PRIMARY KEY (project_id, session_id)\n)").format(
+            table, _indent(columns, 4)),
+        sql.SQL("CREATE INDEX {} ON {} (project_id, started_at)").format(
+            sql.Identifier(f"{SESSIONS}_started"), table),
+        sql.SQL("CREATE INDEX {} ON {} USING gist ({})").format(
+            sql.Identifier(f"{SESSIONS}_span"), table, SESSION_SPAN),
+    ]
+    return "".join(s.as_string() + ";\n" for s in statements)
+
+
+def fill_sessions() -> str:
+    """INSERT of every session's row computed from llm_calls (the migration that adds them)."""
+    return sql.SQL("INSERT INTO {} ({})\nSELECT project_id, session_id, {}\nFROM {}\n"
+                   "WHERE session_id IS NOT NULL\nGROUP BY project_id, session_id").format(
+        sql.Identifier(SESSIONS), _names((*_SESSION_KEY, *(m.name for m in SESSION_MEASURES))),
+        session_measures(), sql.Identifier(RAW)).as_string()
+
+
+TOUCH_SESSIONS = sql.SQL("""
+INSERT INTO {table} AS s (project_id, session_id, started_at, last_call_at, ended_at)
+SELECT * FROM unnest(%(project_ids)s::bigint[], %(session_ids)s::text[], %(times)s::timestamptz[],
+                     %(times)s::timestamptz[], %(times)s::timestamptz[])
+ORDER BY 1, 2
+ON CONFLICT (project_id, session_id) DO UPDATE SET calls = s.calls
+""").format(table=sql.Identifier(SESSIONS))
+"""Locks the rows of sessions %(project_ids)s, %(session_ids)s (distinct, each with a time
+%(times)s for a row that does not exist yet) until commit, before RECOMPUTE_SESSIONS reads their
+calls: a writer adding a call to one of them waits, then merges it into the recomputed row; one
+that added a call before has committed, and its call is read."""
+
+RECOMPUTE_SESSIONS = sql.SQL("""
+WITH touched (project_id, session_id) AS (
+    SELECT * FROM unnest(%(project_ids)s::bigint[], %(session_ids)s::text[])
+), fresh AS (
+    SELECT c.project_id, c.session_id, {measures}
+    FROM {raw} c JOIN touched t ON c.project_id = t.project_id AND c.session_id = t.session_id
+    WHERE c.session_id IS NOT NULL
+    GROUP BY c.project_id, c.session_id
+), gone AS (
+    DELETE FROM {table} s USING touched t
+    WHERE s.project_id = t.project_id AND s.session_id = t.session_id
+      AND NOT EXISTS (SELECT FROM fresh f WHERE f.project_id = t.project_id
+                                            AND f.session_id = t.session_id)
+)
+UPDATE {table} s SET ({columns}) = ({fresh})
+FROM fresh f WHERE s.project_id = f.project_id AND s.session_id = f.session_id
+""").format(measures=session_measures(), raw=sql.Identifier(RAW),
+            table=sql.Identifier(SESSIONS),
+            columns=_names(m.name for m in SESSION_MEASURES),
+            fresh=sql.SQL(", ").join(sql.Identifier("f", m.name) for m in SESSION_MEASURES))
+"""The rows of sessions %(project_ids)s, %(session_ids)s (locked: TOUCH_SESSIONS) computed again
+from their calls, after a better copy replaced or completed one of them (a call's time and
+length can change, and a least or greatest cannot be taken back); a session left without calls
+loses its row."""
+
+EXPIRE_SESSIONS = sql.SQL("DELETE FROM {} WHERE last_call_at < now() - %(older_than)s").format(
+    sql.Identifier(SESSIONS))
+"""Deletes the sessions whose last call is older than %(older_than)s (the aggregate retention:
+a session outlives its raw calls, as the aggregates do)."""
 
 
 # -- creating an aggregate -------------------------------------------------------------------
@@ -448,7 +573,9 @@ aggregate's from its tags)."""
 
 
 _REPRICE_IDENTITY = ("time", "trace_id", "span_id")
-_REPRICE_COLUMNS = (*_REPRICE_IDENTITY, *REPRICE_KEYS, "old_cost", "new_cost", "new_source")
+# Where a re-priced call is counted: its aggregate rows, and its session's row.
+_REPRICE_READS = tuple(dict.fromkeys((*REPRICE_KEYS, "session_id")))
+_REPRICE_COLUMNS = (*_REPRICE_IDENTITY, *_REPRICE_READS, "old_cost", "new_cost", "new_source")
 _REPRICE_TYPES = {"time": "timestamptz", "trace_id": "bytea", "span_id": "bytea",
                   "tags": "jsonb", "old_cost": "bigint", "new_cost": "bigint",
                   "new_source": "text"}
@@ -474,7 +601,7 @@ SELECT {columns}, input_tokens, output_tokens, cache_read_tokens, cache_write_to
 FROM llm_calls
 WHERE project_id = %(project_id)s AND time >= %(start)s AND time < %(end)s
   AND cost_source IS DISTINCT FROM 'reported'
-""").format(columns=_names(dict.fromkeys((*_REPRICE_IDENTITY, *REPRICE_KEYS, "status"))))
+""").format(columns=_names(dict.fromkeys((*_REPRICE_IDENTITY, *_REPRICE_READS, "status"))))
 """One window (%(start)s..%(end)s) of one project's calls whose cost SpanTally computed (never
 a reported cost)."""
 
@@ -483,7 +610,7 @@ def reprice_change(call: dict[str, object], new_cost: int | None,
                    new_source: str | None) -> tuple[object, ...]:
     """A row of reprice_changes for `call` (a row of REPRICED_CALLS)."""
     return (*(Jsonb(call[c]) if c == "tags" and call[c] is not None else call[c]
-              for c in (*_REPRICE_IDENTITY, *REPRICE_KEYS)), call["cost_nano_usd"],
+              for c in (*_REPRICE_IDENTITY, *_REPRICE_READS)), call["cost_nano_usd"],
             new_cost, new_source)
 
 
@@ -510,6 +637,21 @@ WHERE r.project_id = %(project_id)s AND r.bucket = d.bucket{matches}
             elements=sql.SQL(elements),
             group=sql.SQL(", ").join([sql.SQL("1"), *keys]), table=sql.Identifier(aggregate.name),
             matches=sql.Composed(matches))
+
+
+REPRICE_SESSIONS = sql.SQL("""
+UPDATE {table} s SET cost_nano_usd = s.cost_nano_usd + d.cost,
+                     unpriced_calls = s.unpriced_calls + d.unpriced
+FROM (SELECT session_id,
+             sum(coalesce(new_cost, 0) - coalesce(old_cost, 0))::bigint AS cost,
+             sum((new_cost IS NULL)::int - (old_cost IS NULL)::int)::bigint AS unpriced
+      FROM pg_temp.reprice_changes WHERE session_id IS NOT NULL
+      GROUP BY session_id
+      ORDER BY session_id) AS d
+WHERE s.project_id = %(project_id)s AND s.session_id = d.session_id
+""").format(table=sql.Identifier(SESSIONS))
+"""Moves each re-priced call's cost (pg_temp.reprice_changes) from its old value to its new one
+in its session's row: a difference, so writers adding calls meanwhile are not undone."""
 
 
 def refresh(aggregate: Aggregate, single_pass: bool = False) -> sql.Composed:
@@ -540,6 +682,7 @@ def _main(argv: list[str]) -> int:
     for a in AGGREGATES:
         print(f"-- {a.name}: {a.why}")
         print(create_aggregate(a, timescale=mode == "timescale"))
+    print(f"-- {SESSIONS}: a row per session\n{create_sessions()}")
     print(ingest_function(aggregates_kept(CALLS, timescale=mode == "timescale")))
     for fact in (CALLS, RUNS):
         kept = aggregates_kept(fact, timescale=mode == "timescale")

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from psycopg import sql
 
-from .catalog import BINS, Aggregate, Fact, Histogram
+from .catalog import BINS, RAW, SESSION_MEASURES, SESSIONS, Aggregate, Fact, Histogram
+from .ddl import SESSION_SPAN, session_measures
 from .records import STAGING_COLUMNS
 
 __all__ = [
@@ -426,19 +427,13 @@ def grouped_raw(fact: Fact, keys: list[sql.Composable], filters: sql.Composable,
 
 # -- sessions ----------------------------------------------------------------------------------
 
-_SESSION_COLUMNS = sql.SQL("""
-    session_id,
-    min(time) AS started_at,
-    max(time + latency_us * INTERVAL '1 microsecond') AS ended_at,
-    count(*) AS calls,
-    count(*) FILTER (WHERE status = 'error') AS errors,
-    sum(input_tokens)::bigint AS input_tokens,
-    sum(output_tokens)::bigint AS output_tokens,
-    coalesce(sum(cost_nano_usd), 0)::bigint AS cost_nano_usd,
-    count(*) FILTER (WHERE cost_nano_usd IS NULL) AS unpriced_calls,
-    CASE WHEN min(user_id) = max(user_id) THEN min(user_id) END AS user_id,
-    CASE WHEN min(agent_id) = max(agent_id) THEN min(agent_id) END AS agent_id
+_SESSION_ROW = sql.SQL("""
+    session_id, started_at, ended_at, calls, errors, input_tokens, output_tokens, cost_nano_usd,
+    unpriced_calls,
+    CASE WHEN user_low = user_high THEN user_low END AS user_id,
+    CASE WHEN agent_low = agent_high THEN agent_low END AS agent_id
 """)
+"""A session as listed (store.sessions.Session), from its row (SESSION_MEASURES' columns)."""
 _SESSIONS_WHERE = sql.SQL("""
 WHERE project_id = %(project_id)s AND time >= %(start)s AND time < %(end)s
   AND session_id IS NOT NULL {filters}
@@ -447,7 +442,7 @@ SESSION_ORDER: dict[str, str] = {
     "startedAt": "started_at DESC",
     "cost": "cost_nano_usd DESC",
     "calls": "calls DESC",
-    "tokens": "sum(input_tokens) + sum(output_tokens) DESC",
+    "tokens": "input_tokens + output_tokens DESC",
 }
 
 
@@ -464,25 +459,62 @@ def _session_calls(filters: sql.Composable, one_session: bool) -> sql.Composed:
     return sql.SQL("llm_calls c {where}").format(where=where)
 
 
-def sessions(filters: sql.Composable, order: str, one_session: bool = False) -> sql.Composed:
-    """One row per session with calls in [start, end), in `order` (a SESSION_ORDER key)."""
-    return sql.SQL("SELECT {columns} FROM {calls} GROUP BY session_id "
+def _grouped_sessions(filters: sql.Composable, one_session: bool) -> sql.Composed:
+    """A row per session of the calls in [start, end) under `filters`, grouped from llm_calls."""
+    return sql.SQL("(SELECT session_id, {measures} FROM {calls} GROUP BY session_id) AS s").format(
+        measures=session_measures(), calls=_session_calls(filters, one_session))
+
+
+_STORED_SESSIONS = """(
+WITH straddling AS MATERIALIZED (
+    SELECT session_id FROM {sessions}
+    WHERE project_id = %(project_id)s
+      AND ({span} @> %(start)s::timestamptz OR {span} @> %(end)s::timestamptz)
+)
+(SELECT session_id, {columns} FROM {sessions}
+ WHERE project_id = %(project_id)s AND started_at >= %(start)s AND last_call_at < %(end)s{top})
+UNION ALL
+SELECT e.* FROM straddling x CROSS JOIN LATERAL (
+    SELECT x.session_id, {measures} FROM {raw}
+    WHERE project_id = %(project_id)s AND session_id = x.session_id
+      AND time >= %(start)s AND time < %(end)s
+) AS e WHERE e.calls > 0
+) AS s"""
+
+
+def _stored_sessions(order: str | None) -> sql.Composed:
+    """A row per session with calls in [start, end), from llm_sessions: the rows of the sessions
+    whose calls all lie within it, and, computed from their calls in the range (found by index,
+    one session at a time), the sessions spanning its start or end. With `order`, only the
+    first %(limit)s + %(offset)s of the former in that order (enough for that page)."""
+    top = (sql.SQL("\n ORDER BY {}, session_id LIMIT %(limit)s + %(offset)s").format(
+        sql.SQL(SESSION_ORDER[order])) if order is not None else sql.SQL(""))
+    return sql.SQL(_STORED_SESSIONS).format(
+        sessions=sql.Identifier(SESSIONS), span=SESSION_SPAN, top=top, raw=sql.Identifier(RAW),
+        columns=sql.SQL(", ").join(sql.Identifier(m.name) for m in SESSION_MEASURES),
+        measures=session_measures())
+
+
+def sessions(filters: sql.Composable, order: str, one_session: bool = False,
+             stored: bool = False) -> sql.Composed:
+    """One row per session with calls in [start, end), in `order` (a SESSION_ORDER key):
+    from llm_sessions (`stored`: no filters), or grouped from the calls under `filters`."""
+    rows = _stored_sessions(order) if stored else _grouped_sessions(filters, one_session)
+    return sql.SQL("SELECT {row} FROM {rows} "
                    "ORDER BY {order}, session_id LIMIT %(limit)s OFFSET %(offset)s").format(
-        columns=_SESSION_COLUMNS, calls=_session_calls(filters, one_session),
-        order=sql.SQL(SESSION_ORDER[order]))
+        row=_SESSION_ROW, rows=rows, order=sql.SQL(SESSION_ORDER[order]))
 
 
-def sessions_summary(filters: sql.Composable, one_session: bool = False) -> sql.Composed:
+def sessions_summary(filters: sql.Composable, one_session: bool = False,
+                     stored: bool = False) -> sql.Composed:
     """Sessions, calls, tokens and cost of all sessions with calls in [start, end), and the sum of
     their durations in microseconds."""
+    rows = _stored_sessions(None) if stored else _grouped_sessions(filters, one_session)
     return sql.SQL("""
 SELECT count(*) AS sessions, coalesce(sum(calls), 0)::bigint AS calls,
-       coalesce(sum(tokens), 0)::bigint AS tokens,
+       coalesce(sum(input_tokens + output_tokens), 0)::bigint AS tokens,
        coalesce(sum(cost_nano_usd), 0)::bigint AS cost_nano_usd,
        coalesce(sum(extract(epoch FROM ended_at - started_at) * 1000000), 0)::bigint
            AS duration_us
-FROM (SELECT count(*) AS calls, sum(input_tokens + output_tokens) AS tokens,
-             coalesce(sum(cost_nano_usd), 0) AS cost_nano_usd, min(time) AS started_at,
-             max(time + latency_us * INTERVAL '1 microsecond') AS ended_at
-      FROM {calls} GROUP BY session_id) AS s
-""").format(calls=_session_calls(filters, one_session))
+FROM {rows}
+""").format(rows=rows)

@@ -170,6 +170,7 @@ async def _reprice_window(conn: psycopg.AsyncConnection, mode: StorageMode | Non
         timescale = mode is StorageMode.TIMESCALE
         for a in ddl.aggregates_kept(CALLS, timescale):  # the others: refreshed after
             await conn.execute(ddl.reprice_rollup(a), {"project_id": project_id})
+        await conn.execute(ddl.REPRICE_SESSIONS, {"project_id": project_id})
         # The runs above the re-priced calls: their cost is their calls'.
         traces: dict[bytes, list[datetime]] = {}
         for call in changed:

@@ -5,7 +5,8 @@ continuous aggregates (which store.maintenance runs itself when the scheduler do
 other modes run `apply_retention` periodically: `drop_chunks` on the hypertable (`apache`) or a
 DELETE (`postgres`), and a DELETE of expired aggregate rows. The hourly and daily aggregates
 keep their totals after raw calls expire: that is what they are for; the 5-minute level
-(`Aggregate.expires_with_raw`) goes with the raw rows it stands in for.
+(`Aggregate.expires_with_raw`) goes with the raw rows it stands in for. Sessions
+(llm_sessions) are kept as long as aggregate rows, by the time of their last call.
 
 Calls older than the raw retention are refused at ingest (collector.IngestLimits): in a region
 whose raw rows are gone, a late call would make a refresh recompute its bucket from that call
@@ -96,6 +97,9 @@ async def apply_retention(db: Database, config: RetentionConfig) -> bool:
             days = config.days_of(a)
             if days is not None:
                 await conn.execute(ddl.delete_expired(a), {"older_than": timedelta(days=days)})
+        if config.aggregate_days is not None:  # sessions outlive raw calls, as aggregates do
+            await conn.execute(ddl.EXPIRE_SESSIONS,
+                               {"older_than": timedelta(days=config.aggregate_days)})
         await record_run(conn, "retention", started, None)
     log.info("retention applied: raw %s days, aggregates %s days",
              config.raw_days, config.aggregate_days or "unlimited")

@@ -1,4 +1,11 @@
-"""Sessions: the calls sharing a session id, each summarized, and all of them together."""
+"""Sessions: the calls sharing a session id, each summarized, and all of them together.
+
+Without filters they are read from llm_sessions (store.catalog.SESSIONS, a row per session that
+the writers keep), over any range: a session whose calls all lie in the range is its row, one
+with calls on both sides of an edge is computed from its calls in the range. Under a filter
+only the matching calls count, so they are grouped from llm_calls (the raw-range limit applies,
+unless the filter is one session or one user, which an index narrows).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +18,12 @@ import psycopg
 from psycopg.rows import class_row
 
 from . import queries
-from .catalog import RAW
+from .catalog import RAW, SESSIONS
 from .executor import Explain, ReadReport
 from .question import Filters
 
-__all__ = ["SESSION_ORDERS", "Session", "SessionsSummary", "list_sessions", "sessions_summary"]
+__all__ = ["SESSION_ORDERS", "Session", "SessionsSummary", "list_sessions", "sessions_stored",
+           "sessions_summary"]
 
 SESSION_ORDERS = tuple(queries.SESSION_ORDER)
 
@@ -47,6 +55,12 @@ class SessionsSummary:
     duration_us: int
 
 
+def sessions_stored(filters: Filters) -> bool:
+    """Whether sessions under `filters` are read from llm_sessions (over any range): only
+    without filters, each session's row counting all of its calls."""
+    return filters == Filters()
+
+
 def _params(project_id: int, start: datetime, end: datetime,
             filters: Filters) -> tuple[Any, dict[str, Any]]:
     conditions, params = filters.sql()
@@ -55,9 +69,10 @@ def _params(project_id: int, start: datetime, end: datetime,
 
 def _report(explain: Explain | None, conn: psycopg.AsyncConnection, statement: Any,
             params: dict[str, Any], start: datetime, end: datetime, calls: int, rows: int,
-            began: float) -> None:
+            began: float, stored: bool) -> None:
     if explain is not None:
-        explain.reads.append(ReadReport(RAW, ((start, end),), statement.as_string(conn), params,
+        explain.reads.append(ReadReport(SESSIONS if stored else RAW, ((start, end),),
+                                        statement.as_string(conn), params,
                                         calls, rows,
                                         round((time.perf_counter() - began) * 1000, 3)))
 
@@ -65,17 +80,18 @@ def _report(explain: Explain | None, conn: psycopg.AsyncConnection, statement: A
 async def list_sessions(conn: psycopg.AsyncConnection, project_id: int, start: datetime,
                         end: datetime, filters: Filters, order: str, limit: int,
                         offset: int = 0, explain: Explain | None = None) -> list[Session]:
-    """The sessions with calls in [start, end) (only those calls count), in `order`; read
-    from llm_calls (no aggregate holds sessions)."""
+    """The sessions with calls in [start, end) (only those calls count), in `order`."""
     conditions, params = _params(project_id, start, end, filters)
     params = {**params, "limit": limit, "offset": offset}
-    statement = queries.sessions(conditions, order, one_session=filters.session_id is not None)
+    stored = sessions_stored(filters)
+    statement = queries.sessions(conditions, order, one_session=filters.session_id is not None,
+                                 stored=stored)
     began = time.perf_counter()
     async with conn.cursor(row_factory=class_row(Session)) as cur:
         await cur.execute(statement, params)
         found = await cur.fetchall()
     _report(explain, conn, statement, params, start, end, sum(s.calls for s in found),
-            len(found), began)
+            len(found), began, stored)
     return found
 
 
@@ -83,12 +99,13 @@ async def sessions_summary(conn: psycopg.AsyncConnection, project_id: int, start
                            end: datetime, filters: Filters,
                            explain: Explain | None = None) -> SessionsSummary:
     conditions, params = _params(project_id, start, end, filters)
-    statement = queries.sessions_summary(conditions,
-                                         one_session=filters.session_id is not None)
+    stored = sessions_stored(filters)
+    statement = queries.sessions_summary(conditions, one_session=filters.session_id is not None,
+                                         stored=stored)
     began = time.perf_counter()
     async with conn.cursor(row_factory=class_row(SessionsSummary)) as cur:
         await cur.execute(statement, params)
         summary = await cur.fetchone()
     assert summary is not None
-    _report(explain, conn, statement, params, start, end, summary.calls, 1, began)
+    _report(explain, conn, statement, params, start, end, summary.calls, 1, began, stored)
     return summary

@@ -38,9 +38,11 @@ from spantally.store import (
     Aggregate,
     RetentionConfig,
     create_api_key,
+    ddl,
     ensure_project,
     queries,
 )
+from spantally.store.catalog import SESSION_MEASURES
 from spantally.store.records import STAGING_COLUMNS, STAGING_TYPES, LlmCall
 
 T = TypeVar("T")
@@ -381,3 +383,31 @@ def counted_once(aggregate: Aggregate) -> str:
     """SQL (` AND ...`) keeping the rows of `aggregate` that count each call once: of a tag
     aggregate (a row per declared key), those of one key every new project declares."""
     return " AND tag_key = 'customer'" if aggregate.per_tag else ""
+
+
+_SESSION_COLUMNS = ", ".join(m.name for m in SESSION_MEASURES)
+_GROUPED_SESSIONS = (f"SELECT project_id, session_id, {ddl.session_measures().as_string()} "  # noqa: S608
+                     "FROM llm_calls WHERE project_id = %(project_id)s "
+                     "AND session_id IS NOT NULL GROUP BY project_id, session_id")
+_STORED = f"SELECT project_id, session_id, {_SESSION_COLUMNS} FROM llm_sessions " \
+          "WHERE project_id = %(project_id)s"  # noqa: S608
+STORED_SESSIONS_DIFFER = (
+    f"(SELECT 'stored' AS side, * FROM ({_STORED} EXCEPT {_GROUPED_SESSIONS}) AS s) UNION ALL "
+    f"(SELECT 'computed', * FROM ({_GROUPED_SESSIONS} EXCEPT {_STORED}) AS c) ORDER BY 2, 3, 1")
+"""The rows of llm_sessions of project %(project_id)s that differ from its sessions computed
+from llm_calls, from each side (none when the writers kept every session exact)."""
+
+
+async def stored_sessions_differ(conn: psycopg.AsyncConnection[Any],
+                                 project_id: int) -> list[tuple[Any, ...]]:
+    return await (await conn.execute(STORED_SESSIONS_DIFFER,
+                                     {"project_id": project_id})).fetchall()
+
+
+def new_prices(_custom: object) -> Any:
+    """A price list for re-pricing tests (store.reprice's `prices_for`): every call costs 7
+    nano-USD per input token and 1 per output token."""
+    def price(provider: str, model: str, at: datetime, input_tokens: int, output_tokens: int,
+              cache_read_tokens: int = 0, cache_write_tokens: int = 0) -> tuple[int, str]:
+        return input_tokens * 7 + output_tokens, "custom"
+    return price

@@ -32,6 +32,7 @@ from spantally.store import (
     bin_of,
     dimension_of,
     plan,
+    sessions_stored,
 )
 from spantally.store.measures import bin_bounds_ms
 
@@ -300,11 +301,12 @@ def test_every_endpoint_equals_the_reference(server: Server, data: st.DataObject
     assert body["data"] == ref.breakdown([c for c in calls if ref.matches(c, start, end, {})],
                                          "user", sort, limit)
 
-    # sessions
+    # sessions: without filters from llm_sessions over any range, else grouped from raw calls
     order = data.draw(st.sampled_from(["startedAt", "cost", "calls", "tokens"]))
     status, body, _ = _get(server, "/api/analytics/sessions", project.key,
                            {**params, "limit": 1000, "sort": order})
-    if _refused_for_raw(filters, start, end, dimension=dimension_of("session")):
+    if not sessions_stored(_filters(filters)) and _refused_for_raw(
+            filters, start, end, dimension=dimension_of("session")):
         _assert_refused(status, body)
     else:
         assert status == 200, body
@@ -433,7 +435,7 @@ def test_raw_only_ranges_are_refused_with_a_hint(server: Server, project: Projec
     for path, params in [("/api/analytics/breakdown/user", {**month, "model": "gpt-4o"}),
                          ("/api/analytics/breakdown/tags.region", month),
                          ("/api/analytics/breakdown/tags.feature", {**month, "model": "gpt-4o"}),
-                         ("/api/analytics/sessions", month),
+                         ("/api/analytics/sessions", {**month, "model": "gpt-4o"}),
                          ("/api/analytics/summary", {**month, "tags": "region:eu"}),
                          ("/api/analytics/timeseries", {**month, "granularity": "hour",
                                                         "tz": "Asia/Kolkata",
@@ -443,8 +445,8 @@ def test_raw_only_ranges_are_refused_with_a_hint(server: Server, project: Projec
         message = body["error"]["message"]
         assert message.startswith("from..to") and "--max-raw-range-days" in message, message
     # The same month answers from the aggregates (users unfiltered from their daily one, hours
-    # starting at :30 UTC from the 5-minute level, a declared tag from the tag aggregates), or
-    # through an index for one user.
+    # starting at :30 UTC from the 5-minute level, a declared tag from the tag aggregates,
+    # sessions from their rows), or through an index for one user.
     for path, params in [("/api/analytics/breakdown/model", month),
                          ("/api/analytics/breakdown/tags.feature", month),
                          ("/api/analytics/summary", {**month, "tags": "feature:chat"}),
@@ -453,6 +455,7 @@ def test_raw_only_ranges_are_refused_with_a_hint(server: Server, project: Projec
                          ("/api/analytics/breakdown/user", month),
                          ("/api/analytics/breakdown/user",
                           {**month, "compare": "previous_period"}),
+                         ("/api/analytics/sessions", month),
                          ("/api/analytics/breakdown/environment", month),
                          ("/api/analytics/summary", {**month, "userId": "u1"}),
                          ("/api/analytics/timeseries", {**month, "granularity": "hour",

@@ -28,10 +28,10 @@ from spantally.store import (
     ddl,
     migrate,
 )
-from spantally.store.catalog import AGGREGATES, aggregate
+from spantally.store.catalog import AGGREGATES, SESSIONS, aggregate
 from spantally.store.migrate import available_migrations
 
-from .harness import counted_once, write_before_copies
+from .harness import counted_once, stored_sessions_differ, write_before_copies
 
 T0 = datetime(2026, 6, 1, tzinfo=timezone.utc)
 MODES = ["auto", "postgres"]  # auto: the edition the suite's cluster has
@@ -46,7 +46,8 @@ def _calls(n: int, seed: int) -> list[LlmCall]:
             time=T0 + timedelta(seconds=rng.randrange(3 * 86400)), project_id=1,
             trace_id=rng.randbytes(16), span_id=rng.randbytes(8), parent_span_id=None,
             service_name=rng.choice(["api", None]), environment=rng.choice(["prod", None]),
-            agent_id=rng.choice(["a", "b", None]), agent_name=None, session_id=None,
+            agent_id=rng.choice(["a", "b", None]), agent_name=None,
+            session_id=rng.choice([f"s{rng.randrange(60)}", None]),
             user_id=rng.choice(["u1", "u2", None]), provider="openai",
             request_model="gpt-4o", response_model=None, model=rng.choice(["gpt-4o", None]),
             operation="chat", streaming=None, input_tokens=rng.randrange(500),
@@ -75,11 +76,12 @@ def test_a_migrated_database_matches_the_catalog(fresh_database: str, requested:
     assert differences == []
 
 
-# The aggregates added after 0015 (0017: by request model, 0019: the 5-minute level).
+# The aggregates added after 0015 (0017: by request model, 0019: the 5-minute level, 0021: the
+# tag aggregates), and the sessions (0022).
 ADDED_SINCE = ("llm_calls_request_model_1d", "llm_calls_request_model_1h", "llm_calls_model_5m",
                "llm_calls_total_5m", "llm_calls_tag_1h", "llm_calls_tag_1d")
 UPGRADE_DIFFERENCES = [
-    *(f"{name}: in the catalog, missing" for name in ADDED_SINCE),
+    *(f"{name}: in the catalog, missing" for name in (*ADDED_SINCE, SESSIONS)),
     "spantally_ingest_staged(): differs from the one the catalog generates",
 ]
 
@@ -96,7 +98,7 @@ def test_an_upgraded_database_matches_the_catalog_and_stays_exact(
     async def run() -> list[str]:
         # The schema before the copies of calls (0016), the request-model aggregates (0017),
         # the 5-minute level (0019) and the explicit chunk interval of continuous aggregates
-        # (0020, TimescaleDB's default) and the tag aggregates (0021).
+        # (0020, TimescaleDB's default), the tag aggregates (0021) and the sessions (0022).
         migrations = available_migrations()
         monkeypatch.setattr(migrate_module, "available_migrations",
                             lambda: [m for m in migrations if m.version < 16])
@@ -140,6 +142,7 @@ def test_an_upgraded_database_matches_the_catalog_and_stays_exact(
                     assert (calls, cost, latency) == (
                         len(everything), sum(c.cost_nano_usd or 0 for c in everything),
                         sum(c.latency_us for c in everything)), a.name
+                assert await stored_sessions_differ(conn, 1) == []
                 total = (await answer(conn, 1, Question(start, end))).total()
                 assert total.calls == len(everything)
                 assert sum(total.ttft_hist) == sum(c.ttft_us is not None for c in everything)

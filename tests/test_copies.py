@@ -21,7 +21,15 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from spantally.store.catalog import CALLS, aggregates_of
 
-from .harness import Project, Server, counted_once, export_grpc, export_http, ns
+from .harness import (
+    STORED_SESSIONS_DIFFER,
+    Project,
+    Server,
+    counted_once,
+    export_grpc,
+    export_http,
+    ns,
+)
 
 LIBRARY = "opentelemetry.instrumentation.anthropic"  # OpenLLMetry
 CLIENT = "com.anthropic.sdk.python"  # the anthropic client's own spans
@@ -88,7 +96,8 @@ def _calls(server: Server, project: Project) -> list[tuple[Any, ...]]:
 
 
 def _aggregates_hold_the_calls(server: Server, project: Project) -> None:
-    """Every call aggregate adds up to llm_calls, whatever was replaced or completed."""
+    """Every call aggregate adds up to llm_calls, and every session is its calls, whatever was
+    replaced or completed."""
     ((calls, tokens, latency),) = server.sql(
         "SELECT count(*), coalesce(sum(input_tokens), 0), coalesce(sum(latency_us), 0)"
         " FROM llm_calls WHERE project_id = %s", (project.id,))
@@ -99,6 +108,7 @@ def _aggregates_hold_the_calls(server: Server, project: Project) -> None:
             f"{counted_once(aggregate)}",
             (project.id,))
         assert got == [(calls, tokens, latency)], aggregate.name
+    assert server.sql(STORED_SESSIONS_DIFFER, {"project_id": project.id}) == []
 
 
 @pytest.mark.parametrize("order", ["library first", "client first"])
@@ -166,9 +176,11 @@ def test_a_better_copy_replaces_the_stored_one_and_its_run_loses_it(
     agent = spans.agent("planner", start, 100)
     # A copy that only knows the request (a stream whose usage this library did not read).
     spans.span(CLIENT, start + timedelta(milliseconds=2), 30,
-                       {**_call(None), "gen_ai.response.id": "msg_2"}, parent=agent)
+                       {**_call(None), "gen_ai.response.id": "msg_2", "session.id": "conv-2"},
+                       parent=agent)
     agent.end(end_time=ns(start) + 100_000_000)
-    spans.span(LIBRARY, start + timedelta(milliseconds=1), 33, _call("msg_2", 777))
+    # Inside the stored copy's time: its session's start and end move when it is replaced.
+    spans.span(LIBRARY, start + timedelta(milliseconds=5), 20, _call("msg_2", 777))
     named = _by_name(spans.finished())
     export_grpc([named[f"{CLIENT}/chat {MODEL}"], named["app/invoke_agent planner"]],
                 server.grpc_endpoint, project.key)
@@ -182,6 +194,10 @@ def test_a_better_copy_replaces_the_stored_one_and_its_run_loses_it(
                                  (project.id,))
     assert llm_calls == 0
     _aggregates_hold_the_calls(server, project)
+    # Its session counts the kept copy alone, from its start to its end.
+    assert server.sql("SELECT calls, input_tokens, started_at, ended_at FROM llm_sessions "
+                      "WHERE project_id = %s", (project.id,)) == [
+        (1, 777, start + timedelta(milliseconds=5), start + timedelta(milliseconds=25))]
 
 
 def test_copies_through_two_collectors_at_once_are_one_call(

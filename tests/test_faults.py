@@ -26,6 +26,7 @@ from spantally.client import GrpcClient, RateLimited, Unavailable
 from spantally.store import ClusterConfig, ManagedCluster, temporary_cluster
 
 from .harness import (
+    STORED_SESSIONS_DIFFER,
     CallSpec,
     Server,
     export_grpc,
@@ -285,7 +286,8 @@ def test_up_with_the_embedded_default() -> None:
 def _request_bodies(n_requests: int, spans_each: int, day: int) -> list[tuple[bytes, list[bytes]]]:
     """Distinct requests: (protobuf body, span ids)."""
     specs = [CallSpec(datetime(2026, 8, day, i // 60 % 24, i % 60), 300 + i % 97,
-                      input_tokens=1 + i % 1000)
+                      input_tokens=1 + i % 1000,
+                      extra={"session.id": f"conversation-{day}-{i % 37}"})
              for i in range(n_requests * spans_each)]
     spans = make_spans(specs)
     out = []
@@ -391,6 +393,8 @@ def test_three_collectors_share_one_database_exactly(cluster: ManagedCluster,
                 f"SELECT sum(calls), sum(input_tokens) FROM {table} WHERE project_id = %s",
                 (project.id,)).fetchone()
             assert tuple(map(int, agg)) == tuple(map(int, raw)), table
+        assert conn.execute(STORED_SESSIONS_DIFFER,
+                            {"project_id": project.id}).fetchall() == []
 
 
 def _rss_bytes(pid: int) -> int:

@@ -19,7 +19,7 @@ from spantally.client import Client
 from spantally.store import CallWriter, LlmCall, declare_tag_keys, declared_tag_keys, reprice
 from spantally.store.catalog import TAG_AGGREGATES
 
-from .harness import Project, Server
+from .harness import Project, Server, new_prices
 
 START = datetime(2026, 5, 1, tzinfo=timezone.utc)
 DAYS = 10
@@ -298,17 +298,10 @@ def test_repricing_moves_the_cost_in_the_tag_aggregates(server: Server) -> None:
     _store(server, _calls(project.id, random.Random(23), 400))
     _declare(server, project, ("customer", "region"))
 
-    def prices_for(_custom: object) -> Any:
-        def price(provider: str, model: str, at: datetime, input_tokens: int,
-                  output_tokens: int, cache_read_tokens: int = 0,
-                  cache_write_tokens: int = 0) -> tuple[int, str]:
-            return input_tokens * 7 + output_tokens, "custom"
-        return price
-
     async def repriced() -> Any:
         assert server.runtime.database is not None
         (totals,) = await reprice(server.runtime.database, START - timedelta(days=1),
-                                  START + timedelta(days=DAYS + 1), prices_for, str(project.id))
+                                  START + timedelta(days=DAYS + 1), new_prices, str(project.id))
         return totals
     assert server.thread.run(repriced()).changed > 0
     start, end = START - timedelta(days=1), START + timedelta(days=DAYS + 1)

@@ -33,6 +33,7 @@ from spantally.store import (
     list_stored_anomalies,
     plan,
     recent_calls,
+    sessions_stored,
     sessions_summary,
     tag_keys,
 )
@@ -222,8 +223,9 @@ async def _sessions(ctx: Context, args: Args) -> Answer:
     filters = args.filters()
     order, limit, offset = args["sort"], args["limit"], args["offset"]
     explain = explain_of(args)
-    _checked(Question(period.start, period.end, filters, (DIMENSIONS["session"],)),
-             config.max_raw_range_days, "a list of sessions")
+    if not sessions_stored(filters):  # else read from llm_sessions, over any range
+        _checked(Question(period.start, period.end, filters, (DIMENSIONS["session"],)),
+                 config.max_raw_range_days, "a list of sessions under a filter")
     async with ctx.reading() as conn:
         found = await list_sessions(conn, ctx.project_id, period.start, period.end, filters,
                                     order, limit, offset, explain)
