@@ -93,6 +93,7 @@ from .sessions import (
     Session,
     SessionsSummary,
     list_sessions,
+    sessions_page,
     sessions_stored,
     sessions_summary,
 )
@@ -242,6 +243,7 @@ __all__ = [
     "run_measures_by",
     "run_timeseries",
     "segments",
+    "sessions_page",
     "sessions_stored",
     "sessions_summary",
     "set_rate",

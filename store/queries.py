@@ -37,6 +37,7 @@ __all__ = [
     "LISTEN_KEYS",
     "LIST_API_KEYS",
     "PROJECT_LIMITS",
+    "SESSIONS_SUMMARY_PREFIX",
     "SET_PROJECT_LIMITS",
     "NOTIFY_KEY_CHANGED",
     "LIST_PRICES",
@@ -68,6 +69,7 @@ __all__ = [
     "delete_raw_rows",
     "recent_calls",
     "sessions",
+    "sessions_grouped_once",
     "sessions_summary",
 ]
 
@@ -505,16 +507,38 @@ def sessions(filters: sql.Composable, order: str, one_session: bool = False,
         row=_SESSION_ROW, rows=rows, order=sql.SQL(SESSION_ORDER[order]))
 
 
+_SESSIONS_SUMMARY = """
+count(*) AS {p}sessions, coalesce(sum(calls), 0)::bigint AS {p}calls,
+coalesce(sum(input_tokens + output_tokens), 0)::bigint AS {p}tokens,
+coalesce(sum(cost_nano_usd), 0)::bigint AS {p}cost_nano_usd,
+coalesce(sum(extract(epoch FROM ended_at - started_at) * 1000000), 0)::bigint AS {p}duration_us
+"""
+SESSIONS_SUMMARY_PREFIX = "total_"
+"""The prefix of the summary's columns in `sessions_grouped_once`."""
+
+
+def _summary_columns(prefix: str = "") -> sql.Composed:
+    return sql.SQL(_SESSIONS_SUMMARY).format(p=sql.SQL(prefix))
+
+
 def sessions_summary(filters: sql.Composable, one_session: bool = False,
                      stored: bool = False) -> sql.Composed:
     """Sessions, calls, tokens and cost of all sessions with calls in [start, end), and the sum of
     their durations in microseconds."""
     rows = _stored_sessions(None) if stored else _grouped_sessions(filters, one_session)
+    return sql.SQL("SELECT {columns} FROM {rows}").format(columns=_summary_columns(), rows=rows)
+
+
+def sessions_grouped_once(filters: sql.Composable, order: str,
+                          one_session: bool = False) -> sql.Composed:
+    """`sessions` and `sessions_summary` grouped from the calls under `filters` in one pass:
+    the page's rows, each beside the summary (its columns named SESSIONS_SUMMARY_PREFIX + the
+    summary's), or the summary alone beside NULLs when the page is empty."""
     return sql.SQL("""
-SELECT count(*) AS sessions, coalesce(sum(calls), 0)::bigint AS calls,
-       coalesce(sum(input_tokens + output_tokens), 0)::bigint AS tokens,
-       coalesce(sum(cost_nano_usd), 0)::bigint AS cost_nano_usd,
-       coalesce(sum(extract(epoch FROM ended_at - started_at) * 1000000), 0)::bigint
-           AS duration_us
-FROM {rows}
-""").format(rows=rows)
+WITH s AS MATERIALIZED (SELECT {row} FROM {rows}),
+summary AS (SELECT {summary} FROM s),
+page AS (SELECT * FROM s ORDER BY {order}, session_id LIMIT %(limit)s OFFSET %(offset)s)
+SELECT * FROM summary LEFT JOIN page ON true ORDER BY {order}, session_id
+""").format(row=_SESSION_ROW, rows=_grouped_sessions(filters, one_session),
+            summary=_summary_columns(SESSIONS_SUMMARY_PREFIX),
+            order=sql.SQL(SESSION_ORDER[order]))

@@ -10,20 +10,20 @@ unless the filter is one session or one user, which an index narrows).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row
 
 from . import queries
 from .catalog import RAW, SESSIONS
 from .executor import Explain, ReadReport
 from .question import Filters
 
-__all__ = ["SESSION_ORDERS", "Session", "SessionsSummary", "list_sessions", "sessions_stored",
-           "sessions_summary"]
+__all__ = ["SESSION_ORDERS", "Session", "SessionsSummary", "list_sessions", "sessions_page",
+           "sessions_stored", "sessions_summary"]
 
 SESSION_ORDERS = tuple(queries.SESSION_ORDER)
 
@@ -109,3 +109,31 @@ async def sessions_summary(conn: psycopg.AsyncConnection, project_id: int, start
     assert summary is not None
     _report(explain, conn, statement, params, start, end, summary.calls, 1, began, stored)
     return summary
+
+
+async def sessions_page(conn: psycopg.AsyncConnection, project_id: int, start: datetime,
+                        end: datetime, filters: Filters, order: str, limit: int,
+                        offset: int = 0, explain: Explain | None = None
+                        ) -> tuple[list[Session], SessionsSummary]:
+    """A page of `list_sessions` and the `sessions_summary`. From llm_sessions, two reads (a
+    page by start comes from an index); under filters, the calls grouped by session once for
+    both (a page and a summary each grouping them cost twice that)."""
+    if sessions_stored(filters):
+        found = await list_sessions(conn, project_id, start, end, filters, order, limit, offset,
+                                    explain)
+        return found, await sessions_summary(conn, project_id, start, end, filters, explain)
+    conditions, params = _params(project_id, start, end, filters)
+    params = {**params, "limit": limit, "offset": offset}
+    statement = queries.sessions_grouped_once(conditions, order,
+                                              one_session=filters.session_id is not None)
+    began = time.perf_counter()
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(statement, params)
+        rows = await cur.fetchall()
+    prefix = queries.SESSIONS_SUMMARY_PREFIX
+    summary = SessionsSummary(**{f.name: rows[0][prefix + f.name] for f in fields(SessionsSummary)})
+    found = [Session(**{f.name: row[f.name] for f in fields(Session)})
+             for row in rows if row["session_id"] is not None]
+    _report(explain, conn, statement, params, start, end, summary.calls, len(found), began,
+            stored=False)
+    return found, summary

@@ -22,8 +22,11 @@ from spantally.store import (
     RetentionConfig,
     StoreConfig,
     apply_retention,
+    list_sessions,
     queries,
     reprice,
+    sessions_page,
+    sessions_summary,
 )
 
 from .harness import STORED_SESSIONS_DIFFER, Project, Server, new_prices
@@ -216,3 +219,29 @@ def test_sessions_expire_with_the_aggregates(fresh_database: str) -> None:
 
     # "old" ended 50 days ago; "recent" keeps its row whole (its first call's raw row is gone).
     assert asyncio.run(run()) == [("recent", 2)]
+
+
+def test_a_filtered_page_and_its_summary_grouped_once_equal_each_alone(
+        server: Server, project: Project) -> None:
+    rng = random.Random(37)
+    calls = _sessions(project.id, rng, 120)
+    _store(server, calls)
+    start, end = START + timedelta(hours=5, minutes=3), START + timedelta(days=6)
+    one = next(c.session_id for c in calls if c.session_id and start <= c.time < end)
+
+    async def both(filters: Filters, order: str, offset: int) -> tuple[Any, Any]:
+        assert server.runtime.database is not None
+        async with server.runtime.database.pool.connection() as conn:
+            once = await sessions_page(conn, project.id, start, end, filters, order, 10, offset)
+            alone = (await list_sessions(conn, project.id, start, end, filters, order, 10,
+                                         offset),
+                     await sessions_summary(conn, project.id, start, end, filters))
+            return once, alone
+
+    for filters in (Filters(model="gpt-4o"), Filters(user_id="u2"),
+                    Filters(session_id=one)):
+        for order in SESSION_ORDERS:
+            for offset in (0, 4, 10_000):  # the last page empty: the summary alone
+                once, alone = server.thread.run(both(filters, order, offset))
+                assert once == alone, (filters, order, offset)
+                assert once[1].sessions > 0 and (once[0] != [] or offset >= once[1].sessions)

@@ -35,6 +35,7 @@ from spantally.store import (
     list_sessions,
     maintenance_health,
     reprice,
+    sessions_page,
     sessions_summary,
 )
 from spantally.store.catalog import CALLS, CONTINUOUS_AGGREGATES, Grain
@@ -286,9 +287,16 @@ def test_compressed_chunks_take_late_writes_duplicates_and_repricing(
                 wide = (old_day - 30 * _DAY, datetime.now(timezone.utc))
                 (session,) = await list_sessions(conn, project_id, *wide, one, "startedAt", 50)
                 summary = await sessions_summary(conn, project_id, *wide, one)
+                # The page and the summary grouped once, as the API asks for them.
+                once = await sessions_page(conn, project_id, *wide, one, "startedAt", 50)
+                # Without filters, from llm_sessions (a plain table in this mode too).
+                (stored,) = [s for s in (await sessions_page(
+                    conn, project_id, *wide, Filters(), "startedAt", 50))[0]
+                    if s.session_id == "s1"]
             in_session = [c for c in everything + earlier + recent if c.session_id == "s1"]
             assert (session.session_id, session.calls) == ("s1", len(in_session))
             assert (summary.sessions, summary.calls) == (1, len(in_session))
+            assert once == ([session], summary) and stored == session
 
     asyncio.run(run())
 

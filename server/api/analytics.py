@@ -29,12 +29,11 @@ from spantally.store import (
     execute,
     find_anomalies,
     find_call,
-    list_sessions,
     list_stored_anomalies,
     plan,
     recent_calls,
+    sessions_page,
     sessions_stored,
-    sessions_summary,
     tag_keys,
 )
 
@@ -227,10 +226,8 @@ async def _sessions(ctx: Context, args: Args) -> Answer:
         _checked(Question(period.start, period.end, filters, (DIMENSIONS["session"],)),
                  config.max_raw_range_days, "a list of sessions under a filter")
     async with ctx.reading() as conn:
-        found = await list_sessions(conn, ctx.project_id, period.start, period.end, filters,
-                                    order, limit, offset, explain)
-        summary = await sessions_summary(conn, ctx.project_id, period.start, period.end,
-                                         filters, explain)
+        found, summary = await sessions_page(conn, ctx.project_id, period.start, period.end,
+                                             filters, order, limit, offset, explain)
     rows = [session_row(s) for s in found]
     body = {**period.as_json(), "sort": order, "limit": limit, "offset": offset,
             "data": rows, "summary": sessions_summary_json(summary)}
