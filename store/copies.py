@@ -225,17 +225,25 @@ _BATCH: Final = sql.SQL("""(
 """The write's calls (staged for the ingest function) as copies, each counted as itself."""
 
 _REMEMBER = sql.SQL("""
-INSERT INTO llm_call_copies AS c ({columns})
-SELECT {columns} FROM {batch}
--- (A retried request lists a copy without a response id again: a second row for the same call,
--- which changes no match; looking for it first would cost every write a probe per copy.)
--- In key order: two writers of the same responses wait for each other, never in a cycle.
-ORDER BY project_id, provider, response_id
-ON CONFLICT (project_id, provider, response_id) WHERE response_id IS NOT NULL DO NOTHING
-RETURNING c.call_trace_id, c.call_span_id, c.call_time
+WITH listed AS (
+    INSERT INTO llm_call_copies AS c ({columns})
+    SELECT {columns} FROM {batch}
+    -- (A retried request lists a copy without a response id again: a second row for the same
+    -- call, which changes no match; looking for it first would cost every write a probe per
+    -- copy.)
+    -- In key order: two writers of the same responses wait for each other, never in a cycle.
+    ORDER BY project_id, provider, response_id
+    ON CONFLICT (project_id, provider, response_id) WHERE response_id IS NOT NULL DO NOTHING
+    RETURNING c.call_trace_id, c.call_span_id, c.call_time
+)
+SELECT s.span_id FROM pg_temp.llm_calls_staging s
+WHERE s.response_id IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM listed l
+    WHERE (l.call_trace_id, l.call_span_id, l.call_time) = (s.trace_id, s.span_id, s.time))
 """).format(columns=sql.SQL(", ").join(map(sql.Identifier, _COPY_COLUMNS)), batch=_BATCH)
 """Lists each copy of the write as counted as itself; a response id listed already is not.
-Returns the copies it listed."""
+Returns the span ids of the copies with a response id it did not list (almost always none, so
+the write's own calls never travel back)."""
 
 _HELD = sql.SQL("""
 SELECT b.call_trace_id, b.call_span_id, b.call_time,
@@ -370,13 +378,10 @@ async def resolve_stored(cur: psycopg.AsyncCursor[Any], calls: Sequence[LlmCall]
     resolved = CopiesResolved(list(calls))
     if not calls:
         return resolved
-    index = {(c.trace_id, c.span_id, c.time): n for n, c in enumerate(calls)}
     await cur.execute(_REMEMBER)
-    listed = {tuple(row) for row in await cur.fetchall()}
-    found: list[tuple[Any, ...]] = []
     # Copies whose response id another copy listed first (a stored call, or a retry's own).
-    held = [c.span_id for c in calls if c.response_id is not None
-            and (c.trace_id, c.span_id, c.time) not in listed]
+    held = [span_id for span_id, in await cur.fetchall()]
+    found: list[tuple[Any, ...]] = []
     if held:
         await cur.execute(_HELD, {"span_ids": held})
         found += await cur.fetchall()
@@ -394,14 +399,15 @@ async def resolve_stored(cur: psycopg.AsyncCursor[Any], calls: Sequence[LlmCall]
         if row is not None and row[0]:
             await cur.execute(_NEAR_UNIDENTIFIED, {"near": NEAR})
             found += await cur.fetchall()
+    if not found:
+        return resolved
+    index = {(c.trace_id, c.span_id, c.time): n for n, c in enumerate(calls)}
     matches: dict[int, tuple[float, Identity]] = {}
     for trace_id, span_id, time, to_time, to_trace, to_span, apart in found:
         n = index[(trace_id, span_id, time)]
         best = matches.get(n)
         if best is None or apart < best[0]:
             matches[n] = (apart, (calls[n].project_id, to_trace, to_span, to_time))
-    if not matches:
-        return resolved
     stored = await _lock_stored(cur, {m for _, m in matches.values()})
 
     incoming: list[LlmCall | None] = list(calls)

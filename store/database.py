@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 import psycopg
+from psycopg.adapt import PyFormat
+from psycopg.types.json import set_json_dumps
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from . import queries
@@ -107,7 +112,21 @@ async def detect_storage_mode(conn: psycopg.AsyncConnection, requested: str = "a
     return StorageMode.TIMESCALE if license_ == "timescale" else StorageMode.APACHE
 
 
+def _json_dumps(value: Any) -> bytes | str:
+    """JSON for jsonb values written (every call's tags): orjson, several times faster than the
+    standard library's; integers beyond 64 bits, which it refuses, through the standard one."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value)
+
+
 async def _configure(conn: psycopg.AsyncConnection) -> None:
+    set_json_dumps(_json_dumps, conn)
+    # Binary COPY picks each column's dumper by its type (`set_types`), and for bytea that is
+    # the pure-Python one psycopg.dbapi20 registers for its `Binary` wrapper: the C dumper of
+    # bytes instead, for the trace and span ids of every call written.
+    conn.adapters.register_dumper(bytes, psycopg.adapters.get_dumper(bytes, PyFormat.BINARY))
     # Each connection stages write batches in its own temporary table (see writer.py).
     await conn.execute(queries.CREATE_STAGING_TABLE)
     await conn.commit()
