@@ -228,13 +228,32 @@ _KIND_FIELD = "kind:"
 _TAGS_FIELD = "tags:"  # a run's tags, kept among its fields until its record is made
 
 
+_Field = tuple[str, int, Callable[[AnyValue], Any]]
+"""A mapped attribute key: the field it fills, its rank (a lower rank wins), its reader."""
+_LEARNED_KEYS = 4096
+_UNSEEN: Final = object()
+
+
 @dataclass(frozen=True, slots=True)
 class _Table:
-    """One convention's attribute table, compiled: key -> (field, rank, reader), where a
-    lower rank wins; span-kind attributes read into the field `kind:<attribute>`."""
+    """One convention's attribute table, compiled: what each attribute key is. A mapped key is
+    a `_Field` (span-kind attributes read into the field `kind:<attribute>`); an unmapped key is
+    the tag it becomes, or None for one that is never a tag. Attribute keys repeat from span to
+    span, so unmapped ones are learned as they arrive: then a real instrumentation's content and
+    namespace attributes, which are no tag, cost one look-up and their value is never read.
+    At most _LEARNED_KEYS are learned per table, since keys come from clients."""
 
     convention: Convention
-    by_key: dict[str, tuple[str, int, Callable[[AnyValue], Any]]]
+    by_key: dict[str, _Field | str | None]
+    mapped: int
+    """How many of `by_key` the convention maps; those after them are learned."""
+
+    def learn(self, key: str) -> str | None:
+        """The tag an unmapped key becomes (or None), remembered while there is room."""
+        name = _tag_name(key)
+        if len(self.by_key) - self.mapped < _LEARNED_KEYS:
+            self.by_key[key] = name
+        return name
 
 
 def _compile(convention: Convention) -> _Table:
@@ -244,14 +263,14 @@ def _compile(convention: Convention) -> _Table:
     for source in (convention, COMMON):
         for name, (kind, names) in source.fields.items():
             keys.setdefault(name, (kind, []))[1].extend(n for n in names if n not in keys[name][1])
-    by_key = {
+    by_key: dict[str, _Field | str | None] = {
         key: (name, rank, _READERS[kind])
         for name, (kind, names) in keys.items()
         for rank, key in enumerate(names)
     }
     for attribute in convention.kinds:
         by_key[attribute] = (_KIND_FIELD + attribute, 0, _read_str)
-    return _Table(convention, by_key)
+    return _Table(convention, by_key, len(by_key))
 
 
 _TABLES: dict[str, _Table] = {c.name: _compile(c) for c in (*CONVENTIONS, ALL_CONVENTIONS)}
@@ -265,21 +284,6 @@ def _tag_name(key: str) -> str | None:
     if key.startswith(TAG_RENAMED_PREFIXES):
         key = key.split(".", 3)[-1]
     return key.replace("\x00", "")
-
-
-# Attribute keys repeat from span to span, so their tag names are remembered: most unmapped
-# attributes of a real instrumentation's span are content and namespaces that are no tag, and
-# are then passed over without reading their value. Bounded, since keys come from clients.
-_TAG_NAMES: dict[str, str | None] = {}
-_TAG_NAMES_KEPT = 4096
-_UNSEEN: Final = "\x00unseen"
-
-
-def _learned_tag_name(key: str) -> str | None:
-    name = _tag_name(key)
-    if len(_TAG_NAMES) < _TAG_NAMES_KEPT:
-        _TAG_NAMES[key] = name
-    return name
 
 
 def _add_tag(
@@ -300,40 +304,43 @@ def _add_tag(
 
 def _read(
     attributes: Any,
-    by_key: dict[str, tuple[str, int, Callable[[AnyValue], Any]]],
+    table: _Table,
     fields: dict[str, Any],
     ranks: dict[str, int],
     tags: dict[str, Any] | None,
     limits: NormalizeLimits,
     out: Normalized,
 ) -> None:
-    """Fold `attributes` into `fields` (best-ranked key wins) and, if given, `tags`."""
+    """Fold `attributes` into `fields` (best-ranked key wins) and, if given, `tags`. This loop
+    runs for every attribute of every span: one look-up per key decides what it is."""
     max_chars = limits.max_value_chars
     if len(attributes) > limits.max_attributes:
         out.dropped_attributes += len(attributes) - limits.max_attributes
         attributes = attributes[:limits.max_attributes]
+    what_is = table.by_key.get
     kv: KeyValue
     for kv in attributes:
         key = kv.key
-        mapped = by_key.get(key)
-        if mapped is None:
-            if tags is not None:
-                name = _TAG_NAMES.get(key, _UNSEEN)
-                if name is _UNSEEN:
-                    name = _learned_tag_name(key)
-                if name is not None:
-                    _add_tag(tags, name, kv.value, limits, out)
+        what = what_is(key, _UNSEEN)
+        if what is None:
             continue
-        name, rank, reader = mapped
-        if rank and ranks.get(name, _UNRANKED) < rank:
-            continue  # a preferred key already gave this field its value
-        value = reader(kv.value)
-        if value is not None:
-            if value.__class__ is str and len(value) > max_chars:
-                value = value[:max_chars]
-                out.truncated += 1
-            fields[name] = value
-            ranks[name] = rank
+        if what.__class__ is tuple:
+            name, rank, reader = what  # type: ignore[misc]
+            if rank and ranks.get(name, _UNRANKED) < rank:
+                continue  # a preferred key already gave this field its value
+            value = reader(kv.value)
+            if value is not None:
+                if value.__class__ is str and len(value) > max_chars:
+                    value = value[:max_chars]
+                    out.truncated += 1
+                fields[name] = value
+                ranks[name] = rank
+        elif tags is not None:
+            if what is _UNSEEN:
+                what = table.learn(key)
+                if what is None:
+                    continue
+            _add_tag(tags, what, kv.value, limits, out)  # type: ignore[arg-type]
 
 
 def normalize_error_type(value: str) -> str:
@@ -450,6 +457,8 @@ class PriceFunction(Protocol):
 @dataclass(slots=True)
 class _Candidate:
     span: Span
+    parent: bytes
+    """The key of the span above it (trace id + parent span id)."""
     fields: dict[str, Any]
     tags: dict[str, Any]
     convention: Convention
@@ -463,6 +472,7 @@ _INTERNAL = frozenset({Span.SPAN_KIND_INTERNAL, Span.SPAN_KIND_UNSPECIFIED})
 
 # Inherited from ancestors in the same request when a call has none of its own.
 _INHERITED = ("agent_id", "agent_name", "session_id", "user_id")
+_INHERITED_SET = frozenset(_INHERITED)
 _MAX_ANCESTORS = 32
 
 
@@ -487,34 +497,35 @@ def normalize_request(
     for resource_spans in request.resource_spans:
         base: dict[str, Any] = {}
         base_ranks: dict[str, int] = {}
-        _read(resource_spans.resource.attributes, all_table.by_key, base, base_ranks, None,
-              limits, out)
+        _read(resource_spans.resource.attributes, all_table, base, base_ranks, None, limits,
+              out)
         sdk_name = next((kv.value.string_value for kv in resource_spans.resource.attributes
                          if kv.key == "telemetry.sdk.name"), None)
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope
             table = _TABLES[detect_convention(scope.name, sdk_name).name]
-            convention, by_key = table.convention, table.by_key
+            convention = table.convention
             family = family_of(scope.name)
             for span in scope_spans.spans:
                 out.spans += 1
                 fields = dict(base)
                 ranks = dict(base_ranks)
                 tags: dict[str, Any] = {}
-                _read(span.attributes, by_key, fields, ranks, tags, limits, out)
-                kind = _classify(fields, convention, not span.parent_span_id, scope.name)
+                _read(span.attributes, table, fields, ranks, tags, limits, out)
+                trace_id, parent_span_id = span.trace_id, span.parent_span_id
+                kind = _classify(fields, convention, not parent_span_id, scope.name)
                 if kind == _OTHER and _recovered(span, fields, scope.name):
                     kind = _CALL
-                key = span.trace_id + span.span_id
+                key = trace_id + span.span_id
                 if kind == _CALL and _stream_start(span, fields, convention, scope.name):
                     out.skipped["stream_start"] += 1
-                    if span.parent_span_id:
+                    if parent_span_id:
                         steps.append((_WRAPPER, span, fields))
                 elif kind == _CALL:
                     if len(key) != 24 or key in candidates:  # bad ids: rejected below, alone
                         key = b"!%d" % out.spans
-                    candidates[key] = _Candidate(span, fields, tags, convention, scope.name,
-                                                 scope.version, family)
+                    candidates[key] = _Candidate(span, trace_id + parent_span_id, fields, tags,
+                                                 convention, scope.name, scope.version, family)
                     continue
                 elif kind == _RUN:
                     if fields["run_kind"] == "agent":  # the agent of the calls below it
@@ -530,14 +541,14 @@ def normalize_request(
                     steps.append((_TOOL, span, fields))
                 else:
                     out.skipped["not_llm" if kind == _OTHER else "wrapper"] += 1
-                    if span.parent_span_id and (kind == _WRAPPER or span.kind in _INTERNAL):
+                    if parent_span_id and (kind == _WRAPPER or span.kind in _INTERNAL):
                         steps.append((_WRAPPER, span, fields))
                 passed = {k: fields[k] for k in _INHERITED if k in fields and k not in base}
-                lineage[key] = (span.trace_id + span.parent_span_id, passed or None)
+                lineage[key] = (trace_id + parent_span_id, passed or None)
 
     _drop_duplicates(candidates, out, lineage)
     for kind, span, fields in steps:
-        if kind == _RUN and any(k not in fields for k in _INHERITED):
+        if kind == _RUN and not _INHERITED_SET <= fields.keys():
             _inherit(_parent_key(span), fields, lineage, candidates)
         record = _to_step(kind, span, fields, project_id)
         if isinstance(record, AgentRun):
@@ -549,9 +560,8 @@ def normalize_request(
         elif record is not None:
             out.reject(*record)
     for candidate in candidates.values():
-        fields = candidate.fields
-        if any(k not in fields for k in _INHERITED):
-            _inherit(_parent_key(candidate.span), fields, lineage, candidates)
+        if not _INHERITED_SET <= candidate.fields.keys():
+            _inherit(candidate.parent, candidate.fields, lineage, candidates)
         call = _to_call(candidate, project_id, price)
         if isinstance(call, LlmCall):
             out.calls.append(call)
@@ -572,13 +582,13 @@ def _run_name(span: Span, fields: dict[str, Any]) -> str | None:
         "invoke_workflow ").strip()[:256] or None
 
 
-def _identity_error(span: Span) -> tuple[str, str] | None:
-    """Why a span cannot be stored, or None."""
-    if len(span.trace_id) != 16 or span.trace_id == _ZERO_TRACE_ID:
+def _identity_error(trace_id: bytes, span_id: bytes, start: int) -> tuple[str, str] | None:
+    """Why a span of these ids and start time cannot be stored, or None."""
+    if len(trace_id) != 16 or trace_id == _ZERO_TRACE_ID:
         return "invalid_trace_id", "span with an invalid trace_id (must be 16 bytes, not all zero)"
-    if len(span.span_id) != 8 or span.span_id == _ZERO_SPAN_ID:
+    if len(span_id) != 8 or span_id == _ZERO_SPAN_ID:
         return "invalid_span_id", "span with an invalid span_id (must be 8 bytes, not all zero)"
-    if span.start_time_unix_nano <= 0:
+    if start <= 0:
         return "no_start_time", "span without start_time_unix_nano"
     return None
 
@@ -592,19 +602,19 @@ def _status(span: Span, fields: dict[str, Any]) -> tuple[str, str | None]:
     return ("error" if failed else "ok"), error_type
 
 
-def _duration_us(span: Span) -> int:
-    end = span.end_time_unix_nano
-    return max(0, (end - span.start_time_unix_nano) // 1000) if end else 0
+def _duration_us(start: int, end: int) -> int:
+    return max(0, (end - start) // 1000) if end else 0
 
 
 def _to_step(kind: str, span: Span, f: dict[str, Any],
              project_id: int) -> AgentRun | ToolCall | SpanLink | tuple[str, str] | None:
     """The record of a run, tool or link span; (reason, message) why a run or tool is rejected;
     None for a link with invalid ids (not stored, as a span that is not a record)."""
-    invalid = _identity_error(span)
+    start = span.start_time_unix_nano
+    invalid = _identity_error(span.trace_id, span.span_id, start)
     if invalid is not None:
         return None if kind == _WRAPPER else invalid
-    time = _EPOCH + timedelta(microseconds=span.start_time_unix_nano // 1000)
+    time = _EPOCH + timedelta(microseconds=start // 1000)
     parent = span.parent_span_id or None
     if kind == _WRAPPER:
         return SpanLink(time, project_id, span.trace_id, span.span_id, span.parent_span_id)
@@ -613,7 +623,7 @@ def _to_step(kind: str, span: Span, f: dict[str, Any],
         name = (f.get("tool_name") or f.get("entity_name")
                 or span.name.removeprefix("execute_tool ").strip()[:256] or None)
         return ToolCall(time, project_id, span.trace_id, span.span_id, parent, name,
-                        _duration_us(span), status, error_type)
+                        _duration_us(start, span.end_time_unix_nano), status, error_type)
     if f["run_kind"] == "workflow":
         agent_id = agent_name = _run_name(span, f)
     else:
@@ -622,7 +632,8 @@ def _to_step(kind: str, span: Span, f: dict[str, Any],
     return AgentRun(time, project_id, span.trace_id, span.span_id, parent, f["run_kind"],
                     agent_id, agent_name,
                     f.get("service_name"), f.get("environment"), f.get("session_id"),
-                    f.get("user_id"), _duration_us(span), status, error_type,
+                    f.get("user_id"), _duration_us(start, span.end_time_unix_nano), status,
+                    error_type,
                     f.get(_TAGS_FIELD))
 
 
@@ -653,21 +664,21 @@ def _drop_duplicates(candidates: dict[bytes, _Candidate], out: Normalized,
             member_of[member] = ga
 
     for span_id, candidate in candidates.items():
-        parent = _parent_key(candidate.span)
+        parent = candidate.parent
         if parent in candidates:
             join(parent, span_id)
     for members in groups.values():
         def rank(span_id: bytes) -> tuple[bool, int]:
-            depth, parent = 0, _parent_key(candidates[span_id].span)
+            depth, parent = 0, candidates[span_id].parent
             while parent in candidates and depth < _MAX_ANCESTORS:
-                depth, parent = depth + 1, _parent_key(candidates[parent].span)
+                depth, parent = depth + 1, candidates[parent].parent
             return (not _has_usage(candidates[span_id].fields), depth)
 
         keeper = min(members, key=rank)  # stable: ties keep the first in the request
         for span_id in members:
             if span_id != keeper:
                 dropped = candidates.pop(span_id)
-                lineage[span_id] = (_parent_key(dropped.span), dropped.fields)
+                lineage[span_id] = (dropped.parent, dropped.fields)
                 out.skipped["duplicate"] += 1
                 kept = candidates[keeper].fields
                 for name in ("response_id", "ttft_s"):  # what the inner span knew
@@ -683,7 +694,7 @@ def _inherit(parent: bytes, fields: dict[str, Any],
             parent, passed = lineage[parent]
         elif parent in candidates:
             c = candidates[parent]
-            parent, passed = _parent_key(c.span), c.fields
+            parent, passed = c.parent, c.fields
         else:
             return
         if passed:
@@ -707,10 +718,10 @@ def _to_call(
     """The call of an LLM span, or (reason, message) why it is rejected."""
     span, f, tags = candidate.span, candidate.fields, candidate.tags
     trace_id, span_id, start = span.trace_id, span.span_id, span.start_time_unix_nano
-    invalid = _identity_error(span)
+    invalid = _identity_error(trace_id, span_id, start)
     if invalid is not None:
         return invalid
-    latency_us = _duration_us(span)
+    latency_us = _duration_us(start, span.end_time_unix_nano)
     if "log_duration_s" in f and f.get("span_type") == "log" and f.get("streaming"):
         # The log at a stream's end (Convention.stream_in_two_spans): the call is the stream.
         duration = f["log_duration_s"]
