@@ -42,6 +42,7 @@ from .catalog import (
     SUMS,
     Aggregate,
     Fact,
+    Grain,
     Merge,
     aggregates_of,
 )
@@ -69,7 +70,9 @@ __all__ = [
     "EXPIRE_SESSIONS",
     "RECOMPUTE_SESSIONS",
     "REPRICE_SESSIONS",
+    "SESSIONS_FILLFACTOR",
     "SESSION_SPAN",
+    "SESSION_SPAN_INDEXED",
     "TOUCH_SESSIONS",
     "create_sessions",
     "delete_expired",
@@ -285,6 +288,13 @@ def _merge_sessions() -> sql.Composed:
 SESSION_SPAN = sql.SQL("tstzrange(started_at, last_call_at, '(]')")
 """A session's span, first call excluded: it holds a moment when the session has calls before
 it and at or after it (it straddles that edge of a range)."""
+SESSION_SPAN_INDEXED = sql.SQL("tstzrange(started_at, last_hour_end, '(]')")
+"""What the span index holds: SESSION_SPAN up to the end of its last call's hour, a range that
+contains it. It changes only when a session's calls reach another hour, so most updates of a
+session's row touch no index (catalog: last_hour_end); a look-up by it is checked against
+SESSION_SPAN."""
+SESSIONS_FILLFACTOR = 70
+"""Room left in each page of SESSIONS for the new versions of its rows (HOT updates)."""
 
 
 def create_sessions() -> str:
@@ -298,12 +308,13 @@ def create_sessions() -> str:
                  for m in SESSION_MEASURES)]
     table = sql.Identifier(SESSIONS)
     statements = [
-        sql.SQL("CREATE TABLE {} (\n    {},\n    PRIMARY KEY (project_id, session_id)\n)").format(
-            table, _indent(columns, 4)),
+        sql.SQL("CREATE TABLE {} (\n    {},\n    PRIMARY KEY (project_id, session_id)\n)"
+                " WITH (fillfactor = {})").format(table, _indent(columns, 4),
+                                                  sql.Literal(SESSIONS_FILLFACTOR)),
         sql.SQL("CREATE INDEX {} ON {} (project_id, started_at)").format(
             sql.Identifier(f"{SESSIONS}_started"), table),
         sql.SQL("CREATE INDEX {} ON {} USING gist ({})").format(
-            sql.Identifier(f"{SESSIONS}_span"), table, SESSION_SPAN),
+            sql.Identifier(f"{SESSIONS}_span"), table, SESSION_SPAN_INDEXED),
     ]
     return "".join(s.as_string() + ";\n" for s in statements)
 
@@ -317,12 +328,15 @@ def fill_sessions() -> str:
 
 
 TOUCH_SESSIONS = sql.SQL("""
-INSERT INTO {table} AS s (project_id, session_id, started_at, last_call_at, ended_at)
-SELECT * FROM unnest(%(project_ids)s::bigint[], %(session_ids)s::text[], %(times)s::timestamptz[],
-                     %(times)s::timestamptz[], %(times)s::timestamptz[])
+INSERT INTO {table} AS s (project_id, session_id, started_at, last_call_at, ended_at,
+                         last_hour_end)
+SELECT project_id, session_id, at, at, at, {hour} + {width}
+FROM unnest(%(project_ids)s::bigint[], %(session_ids)s::text[], %(times)s::timestamptz[])
+     AS t(project_id, session_id, at)
 ORDER BY 1, 2
 ON CONFLICT (project_id, session_id) DO UPDATE SET calls = s.calls
-""").format(table=sql.Identifier(SESSIONS))
+""").format(table=sql.Identifier(SESSIONS), hour=sql.SQL(Grain.HOUR.bucket_of("at")),
+            width=sql.SQL(Grain.HOUR.interval))
 """Locks the rows of sessions %(project_ids)s, %(session_ids)s (distinct, each with a time
 %(times)s for a row that does not exist yet) until commit, before RECOMPUTE_SESSIONS reads their
 calls: a writer adding a call to one of them waits, then merges it into the recomputed row; one

@@ -8,7 +8,7 @@ from datetime import datetime
 from psycopg import sql
 
 from .catalog import BINS, RAW, SESSION_MEASURES, SESSIONS, Aggregate, Fact, Histogram
-from .ddl import SESSION_SPAN, session_measures
+from .ddl import SESSION_SPAN, SESSION_SPAN_INDEXED, session_measures
 from .records import STAGING_COLUMNS
 
 __all__ = [
@@ -471,7 +471,8 @@ _STORED_SESSIONS = """(
 WITH straddling AS MATERIALIZED (
     SELECT session_id FROM {sessions}
     WHERE project_id = %(project_id)s
-      AND ({span} @> %(start)s::timestamptz OR {span} @> %(end)s::timestamptz)
+      AND ({indexed} @> %(start)s::timestamptz AND {span} @> %(start)s::timestamptz
+           OR {indexed} @> %(end)s::timestamptz AND {span} @> %(end)s::timestamptz)
 )
 (SELECT session_id, {columns} FROM {sessions}
  WHERE project_id = %(project_id)s AND started_at >= %(start)s AND last_call_at < %(end)s{top})
@@ -492,7 +493,8 @@ def _stored_sessions(order: str | None) -> sql.Composed:
     top = (sql.SQL("\n ORDER BY {}, session_id LIMIT %(limit)s + %(offset)s").format(
         sql.SQL(SESSION_ORDER[order])) if order is not None else sql.SQL(""))
     return sql.SQL(_STORED_SESSIONS).format(
-        sessions=sql.Identifier(SESSIONS), span=SESSION_SPAN, top=top, raw=sql.Identifier(RAW),
+        sessions=sql.Identifier(SESSIONS), span=SESSION_SPAN, indexed=SESSION_SPAN_INDEXED,
+        top=top, raw=sql.Identifier(RAW),
         columns=sql.SQL(", ").join(sql.Identifier(m.name) for m in SESSION_MEASURES),
         measures=session_measures())
 
