@@ -69,6 +69,7 @@ bench: install-database venv
 	$(BIN)/python -m pip install --quiet '.[bench]'
 	$(BIN)/python bench/sdk_overhead.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/write_path.py
 	$(BIN)/python bench/query.py
 	$(BIN)/python bench/analytics.py
 	$(BIN)/python bench/percentiles.py
