@@ -503,9 +503,10 @@ def normalize_request(
                          if kv.key == "telemetry.sdk.name"), None)
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope
-            table = _TABLES[detect_convention(scope.name, sdk_name).name]
+            scope_name, scope_version = scope.name, scope.version  # read once for its spans
+            table = _TABLES[detect_convention(scope_name, sdk_name).name]
             convention = table.convention
-            family = family_of(scope.name)
+            family = family_of(scope_name)
             for span in scope_spans.spans:
                 out.spans += 1
                 fields = dict(base)
@@ -513,11 +514,11 @@ def normalize_request(
                 tags: dict[str, Any] = {}
                 _read(span.attributes, table, fields, ranks, tags, limits, out)
                 trace_id, parent_span_id = span.trace_id, span.parent_span_id
-                kind = _classify(fields, convention, not parent_span_id, scope.name)
-                if kind == _OTHER and _recovered(span, fields, scope.name):
+                kind = _classify(fields, convention, not parent_span_id, scope_name)
+                if kind == _OTHER and _recovered(span, fields, scope_name):
                     kind = _CALL
                 key = trace_id + span.span_id
-                if kind == _CALL and _stream_start(span, fields, convention, scope.name):
+                if kind == _CALL and _stream_start(span, fields, convention, scope_name):
                     out.skipped["stream_start"] += 1
                     if parent_span_id:
                         steps.append((_WRAPPER, span, fields))
@@ -525,7 +526,7 @@ def normalize_request(
                     if len(key) != 24 or key in candidates:  # bad ids: rejected below, alone
                         key = b"!%d" % out.spans
                     candidates[key] = _Candidate(span, trace_id + parent_span_id, fields, tags,
-                                                 convention, scope.name, scope.version, family)
+                                                 convention, scope_name, scope_version, family)
                     continue
                 elif kind == _RUN:
                     if fields["run_kind"] == "agent":  # the agent of the calls below it

@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from spantally.common.errors import InvalidArgument, classify
+from spantally.common.errors import InvalidArgument, report
 
 from .ingest import Caller, ExportOutcome, TraceIngest, count_log_records, count_metrics
 
@@ -60,10 +60,8 @@ class _ExportService:
                     ) from None
                 outcome = await self._handle(request, Caller(authorization,
                                                              peer_address(context.peer())))
-        except Exception as exc:  # noqa: BLE001 - every failure gets its status from classify()
-            failure = classify(exc)
-            if failure.grpc_code is grpc.StatusCode.INTERNAL:
-                log.exception("OTLP/gRPC export failed")
+        except Exception as exc:  # noqa: BLE001 - every failure gets its status from report()
+            failure = report(exc, log, "OTLP/gRPC export failed")
             await context.abort(failure.grpc_code, failure.message)
         response = self._response_type()
         if outcome.rejected_spans:

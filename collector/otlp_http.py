@@ -39,7 +39,7 @@ from spantally.common.errors import (
     InvalidArgument,
     PayloadTooLarge,
     UnsupportedMediaType,
-    classify,
+    report,
 )
 
 from .ingest import Caller, ExportOutcome, TraceIngest, count_log_records, count_metrics
@@ -111,11 +111,8 @@ async def _export(
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[MAX_BYTES_KEY]
         return _error(PayloadTooLarge(f"the request body exceeds {limit} bytes"), as_json)
-    except Exception as exc:  # noqa: BLE001 - every failure gets its status from classify()
-        failure = classify(exc)
-        if failure.http_status >= 500 and not failure.retryable:
-            log.exception("OTLP/HTTP export failed")
-        return _error(failure, as_json)
+    except Exception as exc:  # noqa: BLE001 - every failure gets its status from report()
+        return _error(report(exc, log, "OTLP/HTTP export failed"), as_json)
     response = response_type()
     if outcome.rejected_spans:
         response.partial_success.rejected_spans = outcome.rejected_spans  # type: ignore[attr-defined]

@@ -7,6 +7,8 @@ The retryable set follows the OTLP specification: exporters retry gRPC UNAVAILAB
 
 from __future__ import annotations
 
+import logging
+
 import grpc
 
 from spantally.store.database import is_transient
@@ -27,6 +29,7 @@ __all__ = [
     "UnsupportedMediaType",
     "classify",
     "http_status_for",
+    "report",
 ]
 
 # HTTP status for each gRPC code, as in the gRPC HTTP mapping (google.rpc.Code).
@@ -145,3 +148,16 @@ def classify(exc: BaseException) -> Failure:
     if isinstance(exc, StoreError):
         return Internal(f"the batch could not be stored: {exc}")
     return Internal(f"internal error: {type(exc).__name__}")
+
+
+def report(exc: BaseException, log: logging.Logger, what: str, *args: object) -> Failure:
+    """What a handler answers `exc` with: classify(exc), logged with its traceback (`what`, a
+    message with `args`) when it is an internal error, a bug rather than anything a client did.
+    A Failure raised is its own answer and the handler keeps it until the answer is made, so it
+    is returned without its traceback: otherwise it would keep every frame it was raised through,
+    and what they hold (a refused export's body and parsed spans), until the next collection of
+    cyclic garbage, which `spantally up` runs seldom (server/runtime.py)."""
+    failure = classify(exc)
+    if failure.http_status >= 500 and not failure.retryable:
+        log.exception(what, *args)
+    return failure.with_traceback(None)

@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from spantally import __version__
-from spantally.common.errors import Failure, classify
+from spantally.common.errors import report
 
 from ..config import ApiConfig
 from .compat import PRODUCTS, add_compat_routes, error_body_for
@@ -69,10 +69,8 @@ async def _json_errors(
         if isinstance(exc, web.HTTPMethodNotAllowed):  # RFC 9110: say which methods there are
             response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
         return response
-    except Exception as exc:  # noqa: BLE001 - every failure gets its status from classify()
-        failure: Failure = classify(exc)
-        if failure.http_status >= 500 and not failure.retryable:
-            log.exception("API request failed: %s %s", request.method, request.path_qs)
+    except Exception as exc:  # noqa: BLE001 - every failure gets its status from report()
+        failure = report(exc, log, "API request failed: %s %s", request.method, request.path_qs)
         return error_response(
             failure.http_status, failure.code, failure.message, failure.retry_after_s,
             path=request.path,

@@ -20,7 +20,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 from spantally.analytics.v1 import analytics_pb2
 from spantally.collector import Authenticator, Limiter
 from spantally.collector.otlp_grpc import peer_address
-from spantally.common.errors import InvalidArgument, classify
+from spantally.common.errors import InvalidArgument, report
 from spantally.store import READ, Database
 
 from ..config import ApiConfig
@@ -74,10 +74,8 @@ class AnalyticsService:
                 # The HTTP answer as its message: the message is written from the same schema
                 # (generate.py), and the tests hold every answer to that schema.
                 response = message_of(response_type(), answer.body)
-            except Exception as exc:  # noqa: BLE001 - every failure gets its status from classify()
-                failure = classify(exc)
-                if failure.grpc_code is grpc.StatusCode.INTERNAL:
-                    log.exception("gRPC %s failed", endpoint.method)
+            except Exception as exc:  # noqa: BLE001 - every failure gets its status from report()
+                failure = report(exc, log, "gRPC %s failed", endpoint.method)
                 await context.abort(failure.grpc_code, failure.message)
             return response
 
