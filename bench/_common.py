@@ -78,6 +78,16 @@ def spantally_up(database_url: str, *extra: str, python: str = sys.executable,
         proc.wait(60)
 
 
+def fresh_database(admin_url: str, name: str) -> str:
+    """The URL of database `name`, created empty (dropped first) in the cluster of `admin_url`."""
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
 def api_get(up: UpProcess, path: str) -> dict:
     request = urllib.request.Request(up.api + path, headers={"Authorization": f"Bearer {up.key}"})
     with urllib.request.urlopen(request, timeout=120) as response:

@@ -31,7 +31,7 @@ from analytics import CASES, _window
 from ingest import cpu_seconds, encode_requests, send_grpc, send_http
 from query import load
 
-from _common import UpProcess, api_get, spantally_up, stopwatch
+from _common import UpProcess, api_get, fresh_database, spantally_up, stopwatch
 
 # (name, path, parameters, days)
 EXTRA = [("llm, hour buckets", "/api/analytics/llm", {"granularity": "hour"}, 30)]
@@ -50,13 +50,6 @@ def _timed(up: UpProcess, url: str) -> float:
     return (stopwatch() - started) * 1000
 
 
-def _database(admin_url: str, name: str) -> str:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
-
-
 SENDERS = {"grpc": send_grpc, "http": send_http}
 
 
@@ -66,8 +59,8 @@ def _ingest(cluster_url: str, baseline_python: str, spans: int, concurrency: int
     send = SENDERS[transport]
     database = f"{shape}_{transport}"
     with ExitStack() as stack:
-        mine = stack.enter_context(spantally_up(_database(cluster_url, f"mine_{database}")))
-        base = stack.enter_context(spantally_up(_database(cluster_url, f"base_{database}"),
+        mine = stack.enter_context(spantally_up(fresh_database(cluster_url, f"mine_{database}")))
+        base = stack.enter_context(spantally_up(fresh_database(cluster_url, f"base_{database}"),
                                                 python=baseline_python))
         spent = {"mine": 0.0, "base": 0.0}
         cpu = {"mine": 0.0, "base": 0.0}

@@ -28,7 +28,7 @@ from datetime import timedelta
 
 from ingest import cpu_seconds
 
-from _common import now_utc, synthetic_calls
+from _common import fresh_database, now_utc, synthetic_calls
 
 PATTERNS = ("random", "live")
 LIVE_SESSIONS = 3_000
@@ -84,15 +84,6 @@ async def measure(url: str, calls: int, preload: int, pattern: str) -> dict[str,
         await db.close()
 
 
-def _fresh_database(admin_url: str, name: str) -> str:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
-
-
 def _run(python: str, url: str, args: argparse.Namespace, pattern: str) -> dict[str, float]:
     """One measurement from `python`'s SpanTally, in a process of its own."""
     command = [python, __file__, "--one", url, "--pattern", pattern, "--calls", str(args.calls),
@@ -127,7 +118,7 @@ def main() -> None:
             results: dict[str, list[dict[str, float]]] = {side: [] for side, _ in sides}
             for number in range(args.rounds):
                 for side, python in sides if number % 2 == 0 else reversed(sides):
-                    url = _fresh_database(cluster.url, f"write_{side}_{pattern}_{number}")
+                    url = fresh_database(cluster.url, f"write_{side}_{pattern}_{number}")
                     results[side].append(_run(python, url, args, pattern))
             medians = {side: {k: statistics.median(r[k] for r in runs) for k in runs[0]}
                        for side, runs in results.items()}
